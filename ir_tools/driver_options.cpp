@@ -1,0 +1,183 @@
+#include "ir_tools/driver_options.h"
+
+#include "passes/core/error.h"
+#include "passes/core/levels.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace tsopt {
+namespace {
+
+std::vector<std::string> splitList(const std::string& text) {
+  std::vector<std::string> items;
+  std::stringstream stream(text);
+  std::string item;
+  while (std::getline(stream, item, ',')) {
+    if (!item.empty()) {
+      items.push_back(item);
+    }
+  }
+  return items;
+}
+
+void append(std::vector<std::string>& target, const std::vector<std::string>& items) {
+  target.insert(target.end(), items.begin(), items.end());
+}
+
+struct Flag {
+  bool takesValue;
+  std::function<void(DriverOptions&, const std::string&)> apply;
+};
+
+const std::map<std::string, Flag>& flags() {
+  static const std::map<std::string, Flag> table = {
+      {"-o", {true, [](DriverOptions& o, const std::string& v) { o.output = v; }}},
+      {"--passes", {true, [](DriverOptions& o, const std::string& v) { o.passes = v; }}},
+      {"--method", {true, [](DriverOptions& o, const std::string& v) { o.method = v; }}},
+      {"--load-pass-plugin", {true, [](DriverOptions& o, const std::string& v) { o.plugins.push_back(v); }}},
+      {"--print-ir-before", {true, [](DriverOptions& o, const std::string& v) { append(o.printBefore, splitList(v)); }}},
+      {"--print-ir-after", {true, [](DriverOptions& o, const std::string& v) { append(o.printAfter, splitList(v)); }}},
+      {"--debug-only", {true, [](DriverOptions& o, const std::string& v) { append(o.debugOnly, splitList(v)); }}},
+      {"--print-ir-before-all", {false, [](DriverOptions& o, const std::string&) { o.printBefore.push_back("all"); }}},
+      {"--print-ir-after-all", {false, [](DriverOptions& o, const std::string&) { o.printAfter.push_back("all"); }}},
+      {"--print-ir-after-change", {false, [](DriverOptions& o, const std::string&) { o.printAfterChange = true; }}},
+      {"--verify-each", {false, [](DriverOptions& o, const std::string&) { o.verifyEach = true; }}},
+      {"--time-passes", {false, [](DriverOptions& o, const std::string&) { o.timePasses = true; }}},
+      {"--stats", {false, [](DriverOptions& o, const std::string&) { o.stats = true; }}},
+      {"--split-input-file", {false, [](DriverOptions& o, const std::string&) { o.splitInputFile = true; }}},
+      {"--list-passes", {false, [](DriverOptions& o, const std::string&) { o.listPasses = true; }}},
+      {"--dump-pass-pipeline", {false, [](DriverOptions& o, const std::string&) { o.dumpPassPipeline = true; }}},
+      {"--help", {false, [](DriverOptions& o, const std::string&) { o.help = true; }}},
+      {"--version", {false, [](DriverOptions& o, const std::string&) { o.version = true; }}},
+  };
+  return table;
+}
+
+std::string nearestFlag(const std::string& given) {
+  std::string best;
+  size_t bestScore = 0;
+  for (const auto& entry : flags()) {
+    const std::string& name = entry.first;
+    size_t common = 0;
+    while (common < name.size() && common < given.size() && name[common] == given[common]) {
+      ++common;
+    }
+    if (common > bestScore && common >= 4) {
+      bestScore = common;
+      best = name;
+    }
+  }
+  return best;
+}
+
+bool parseLevel(const std::string& arg, DriverOptions& options) {
+  if (arg.size() != 3 || arg.rfind("-O", 0) != 0 || arg[2] < '0' || arg[2] > '9') {
+    return false;
+  }
+  int level = arg[2] - '0';
+  if (level > kMaxOptimizationLevel) {
+    throw Error(ErrorKind::Usage, "unknown optimization level '" + arg + "' (use -O0 to -O" +
+                                      std::to_string(kMaxOptimizationLevel) + ")");
+  }
+  options.level = level;
+  return true;
+}
+
+} // namespace
+
+DriverOptions parseDriverOptions(const std::vector<std::string>& args) {
+  DriverOptions options;
+  bool sawInput = false;
+  for (size_t index = 0; index < args.size(); ++index) {
+    const std::string& arg = args[index];
+    if (arg == "-" || arg.empty() || arg[0] != '-') {
+      if (sawInput) {
+        throw Error(ErrorKind::Usage, "more than one input file: '" + options.input + "' and '" + arg + "'");
+      }
+      options.input = arg;
+      sawInput = true;
+      continue;
+    }
+    if (parseLevel(arg, options)) {
+      continue;
+    }
+    size_t equals = arg.find('=');
+    std::string name = arg.substr(0, equals);
+    auto flag = flags().find(name);
+    if (flag == flags().end()) {
+      std::string message = "unknown option '" + name + "'";
+      std::string nearest = nearestFlag(name);
+      if (!nearest.empty()) {
+        message += "; did you mean '" + nearest + "'?";
+      }
+      throw Error(ErrorKind::Usage, message + " (see --help)");
+    }
+    std::string value;
+    if (flag->second.takesValue) {
+      if (equals != std::string::npos) {
+        value = arg.substr(equals + 1);
+      } else if (index + 1 < args.size()) {
+        value = args[++index];
+      } else {
+        throw Error(ErrorKind::Usage, "option '" + name + "' needs a value");
+      }
+      if (value.empty()) {
+        throw Error(ErrorKind::Usage, "option '" + name + "' needs a non-empty value");
+      }
+    } else if (equals != std::string::npos) {
+      throw Error(ErrorKind::Usage, "option '" + name + "' takes no value");
+    }
+    flag->second.apply(options, value);
+  }
+  if (options.passes && options.level) {
+    throw Error(ErrorKind::Usage, "give either --passes or -O<level>, not both");
+  }
+  bool needsInput = !(options.listPasses || options.help || options.version);
+  if (needsInput && !sawInput) {
+    throw Error(ErrorKind::Usage, "no input file (use '-' for stdin; see --help)");
+  }
+  return options;
+}
+
+std::string driverUsage() {
+  return R"(OVERVIEW: tsopt - TorchScript graph optimizer
+
+USAGE: tsopt INPUT [options]
+  INPUT is a TorchScript archive (.pt from torch.jit.save) or IR text
+  (the graph(...) syntax print(graph) produces); '-' reads stdin.
+
+PIPELINE:
+  --passes=PIPELINE         Passes to run, e.g. 'inline,freeze,dce' or
+                            'lower-tuples{all=true}' (see --list-passes)
+  -O0 .. -O3                Run a predefined pipeline instead of --passes
+  --load-pass-plugin=LIB    Load a shared library that registers passes (repeatable)
+  --list-passes             List passes with their summaries and options
+  --dump-pass-pipeline      Print the pipeline that will run, options spelled out
+
+INPUT/OUTPUT:
+  -o FILE                   Write the result: FILE.pt saves the module, any
+                            other name gets IR text; '-' (default) is stdout
+  --method=NAME             Method of a module to optimize (default: forward)
+  --split-input-file        Run each '# -----'-separated case of IR text on its own
+
+INSTRUMENTATION (written to stderr):
+  --print-ir-before=P[,P]   Print the IR before the named passes
+  --print-ir-after=P[,P]    Print the IR after the named passes
+  --print-ir-before-all     Print the IR before every pass
+  --print-ir-after-all      Print the IR after every pass
+  --print-ir-after-change   Print the IR after every pass that changed it
+  --verify-each             Verify the IR after every pass
+  --time-passes             Print a table of time spent in each pass
+  --stats                   Print the passes' statistics
+  --debug-only=P[,P]        Print the named passes' debug output ('all' for every pass)
+
+EXIT CODES:
+  0 success, 1 a pass failed or produced invalid IR, 2 bad command line or
+  pipeline, 3 bad input, 4 output could not be written
+)";
+}
+
+} // namespace tsopt

@@ -1,0 +1,234 @@
+#include "ir_tools/ir_input.h"
+
+#include "passes/core/error.h"
+#include "passes/core/verifier.h"
+
+#include <torch/csrc/jit/ir/irparser.h>
+#include <torch/csrc/jit/serialization/import.h>
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+namespace tsopt {
+namespace {
+
+std::vector<std::string> splitLines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::stringstream stream(text);
+  std::string line;
+  while (std::getline(stream, line)) {
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+std::string readAll(const std::string& path) {
+  if (path == "-") {
+    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    throw Error(ErrorKind::Input, path + ": cannot open file");
+  }
+  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (file.bad()) {
+    throw Error(ErrorKind::Input, path + ": cannot read file");
+  }
+  return bytes;
+}
+
+bool hasSuffix(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool isBlankOrComment(const std::string& text) {
+  for (const std::string& line : splitLines(text)) {
+    size_t first = line.find_first_not_of(" \t\r");
+    if (first != std::string::npos && line[first] != '#') {
+      return false;
+    }
+  }
+  return true;
+}
+
+struct Location {
+  size_t line = 0;  ///< 1-based line within the parsed text; 0 when unknown.
+  size_t column = 0;
+};
+
+// The IR parser reports errors as a message followed by the offending source
+// lines and a "~~~ <--- HERE" marker under the error, but without line numbers.
+// We find the marked line by matching the quoted lines back against the text.
+Location locateMarkedLine(const std::vector<std::string>& source, const std::vector<std::string>& report,
+                          size_t markerIndex, size_t& contextStart) {
+  Location location;
+  contextStart = markerIndex;
+  std::vector<size_t> matches;
+  for (size_t width = 1; width <= markerIndex; ++width) {
+    std::vector<size_t> found;
+    for (size_t end = width - 1; end < source.size(); ++end) {
+      bool same = true;
+      for (size_t k = 0; k < width && same; ++k) {
+        same = source[end - k] == report[markerIndex - 1 - k];
+      }
+      if (same) {
+        found.push_back(end);
+      }
+    }
+    if (found.empty()) {
+      break;
+    }
+    matches = found;
+    contextStart = markerIndex - width;
+  }
+  if (matches.empty()) {
+    return location;
+  }
+  const std::string& marker = report[markerIndex];
+  location.line = matches.front() + 1;
+  location.column = marker.find('~') == std::string::npos ? 1 : marker.find('~') + 1;
+  return location;
+}
+
+std::string parseErrorMessage(const std::string& text, const std::string& what, Location& location) {
+  std::vector<std::string> report = splitLines(what);
+  std::vector<std::string> source = splitLines(text);
+  for (size_t index = 1; index < report.size(); ++index) {
+    if (report[index].find("<--- HERE") == std::string::npos) {
+      continue;
+    }
+    size_t contextStart = index;
+    location = locateMarkedLine(source, report, index, contextStart);
+    std::string message;
+    for (size_t k = 0; k < contextStart; ++k) {
+      std::string part = firstLine(report[k]);
+      if (!part.empty()) {
+        message += (message.empty() ? "" : " ") + part;
+      }
+    }
+    while (!message.empty() && (message.back() == ':' || message.back() == ' ')) {
+      message.pop_back();
+    }
+    return message.empty() ? firstLine(what) : message;
+  }
+  return firstLine(what);
+}
+
+// The n-th node of a kind in block order is the n-th statement naming that
+// kind in the text, since the parser builds nodes in textual order.
+Location locateNode(const std::string& text, const torch::jit::Graph& graph, const torch::jit::Node* target) {
+  size_t ordinal = 0;
+  bool found = false;
+  std::function<void(const torch::jit::Block*)> visit = [&](const torch::jit::Block* block) {
+    for (const torch::jit::Node* node : block->nodes()) {
+      if (found) {
+        return;
+      }
+      if (node == target) {
+        found = true;
+        return;
+      }
+      ordinal += node->kind() == target->kind() ? 1 : 0;
+      for (const torch::jit::Block* child : node->blocks()) {
+        visit(child);
+      }
+    }
+  };
+  visit(graph.block());
+  const std::string name = std::string(target->kind().toQualString()) + "(";
+  std::vector<std::string> lines = splitLines(text);
+  for (size_t index = 0; index < lines.size(); ++index) {
+    std::string code = lines[index].substr(0, lines[index].find('#'));
+    for (size_t at = code.find(name); at != std::string::npos; at = code.find(name, at + 1)) {
+      if (ordinal-- == 0) {
+        return Location{index + 1, at + 1};
+      }
+    }
+  }
+  return Location{};
+}
+
+std::string where(const std::string& path, size_t firstLine, const Location& location) {
+  if (location.line == 0) {
+    return path + ":" + std::to_string(firstLine) + ":1: ";
+  }
+  return path + ":" + std::to_string(firstLine + location.line - 1) + ":" + std::to_string(location.column) + ": ";
+}
+
+torch::jit::Module loadArchive(const std::string& path, const std::string& bytes) {
+  try {
+    std::istringstream stream(bytes);
+    return torch::jit::load(stream);
+  } catch (const std::exception& error) {
+    throw Error(ErrorKind::Input, path + ": cannot load TorchScript archive: " + firstLine(error.what()));
+  }
+}
+
+} // namespace
+
+bool looksLikeArchive(const std::string& bytes) { return bytes.rfind("PK\x03\x04", 0) == 0; }
+
+std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& text, const std::string& path,
+                                                  size_t firstLine) {
+  auto graph = std::make_shared<torch::jit::Graph>();
+  try {
+    torch::jit::parseIR(text, graph.get());
+  } catch (const std::exception& error) {
+    Location location;
+    std::string message = parseErrorMessage(text, error.what(), location);
+    throw Error(ErrorKind::Input, where(path, firstLine, location) + message);
+  }
+  if (auto issue = verifyGraph(graph)) {
+    Location location = issue->node ? locateNode(text, *graph, issue->node) : Location{};
+    throw Error(ErrorKind::Input, where(path, firstLine, location) + issue->message);
+  }
+  return graph;
+}
+
+LoadedInput loadInput(const std::string& path, bool splitInputFile) {
+  LoadedInput input;
+  input.path = path;
+  std::string bytes = readAll(path);
+  if (bytes.empty()) {
+    throw Error(ErrorKind::Input, path + ": empty input");
+  }
+  if (looksLikeArchive(bytes)) {
+    if (splitInputFile) {
+      throw Error(ErrorKind::Usage, path + ": --split-input-file needs IR text, not a TorchScript archive");
+    }
+    input.module = loadArchive(path, bytes);
+    return input;
+  }
+  if (hasSuffix(path, ".pt") || hasSuffix(path, ".pth") || hasSuffix(path, ".zip")) {
+    throw Error(ErrorKind::Input, path + ": not a TorchScript archive (no zip signature)");
+  }
+  if (bytes.find('\0') != std::string::npos) {
+    throw Error(ErrorKind::Input, path + ": binary data is neither a TorchScript archive nor IR text");
+  }
+  std::vector<std::string> lines = splitLines(bytes);
+  std::string chunk;
+  size_t chunkStart = 1;
+  auto flush = [&](size_t nextLine) {
+    if (!isBlankOrComment(chunk)) {
+      input.cases.push_back(IRCase{parseGraphText(chunk, path, chunkStart), chunkStart});
+    }
+    chunk.clear();
+    chunkStart = nextLine;
+  };
+  for (size_t index = 0; index < lines.size(); ++index) {
+    if (splitInputFile && firstLine(lines[index]) == kSplitMarker) {
+      flush(index + 2);
+    } else {
+      chunk += lines[index] + "\n";
+    }
+  }
+  flush(lines.size() + 1);
+  if (input.cases.empty()) {
+    throw Error(ErrorKind::Input, path + ": no graph in input (only blank lines and comments)");
+  }
+  return input;
+}
+
+} // namespace tsopt

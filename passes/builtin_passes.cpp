@@ -1,0 +1,23 @@
+//===- builtin_passes.cpp - Registers the passes of pass_registry.def -----===//
+#include "passes/cleanup/canonicalize.h"
+#include "passes/cleanup/common_subexpression_elimination.h"
+#include "passes/cleanup/constant_pooling.h"
+#include "passes/cleanup/constant_propagation.h"
+#include "passes/cleanup/dead_code_elimination.h"
+#include "passes/cleanup/inline.h"
+#include "passes/cleanup/lower_tuples.h"
+#include "passes/cleanup/peephole.h"
+#include "passes/cleanup/remove_dropout.h"
+#include "passes/cleanup/remove_mutation.h"
+#include "passes/core/registry.h"
+#include "passes/freezing/freeze.h"
+
+namespace tsopt {
+
+void registerBuiltinPasses(PassRegistry& registry) {
+#define TSOPT_PASS(NAME, SUMMARY, CLASS)                                                      \
+  registry.registerPass(NAME, SUMMARY, [] { return std::make_unique<CLASS>(); });
+#include "passes/pass_registry.def"
+}
+
+} // namespace tsopt

@@ -1,0 +1,34 @@
+//===- graph_utils.h - Small helpers shared by passes ---------------------===//
+#pragma once
+
+#include <torch/csrc/jit/ir/ir.h>
+
+#include <cstddef>
+#include <memory>
+
+namespace tsopt {
+
+/// Number of nodes in the graph, nested blocks included.
+size_t countNodes(const torch::jit::Graph& graph);
+
+/// Replaces the inputs, nodes and outputs of `target` by a copy of `source`'s,
+/// keeping the `target` object (a module method owns it).
+void replaceGraphContents(torch::jit::Graph& target, torch::jit::Graph& source);
+
+} // namespace tsopt
+
+namespace tsopt {
+
+/// Runs `transform` and returns how many nodes it removed from `graph` (0 when
+/// the count grew): the change measure for passes that only delete.
+template <typename Fn> size_t countRemovedNodes(const torch::jit::Graph& graph, Fn&& transform) {
+  size_t before = countNodes(graph);
+  transform();
+  size_t after = countNodes(graph);
+  return before > after ? before - after : 0;
+}
+
+/// Number of nodes of the given kind, nested blocks included.
+size_t countNodesOfKind(const torch::jit::Graph& graph, torch::jit::NodeKind kind);
+
+} // namespace tsopt

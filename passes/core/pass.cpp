@@ -1,0 +1,123 @@
+#include "passes/core/pass.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <ostream>
+#include <sstream>
+
+namespace tsopt {
+
+OptionBase::OptionBase(Pass* owner, std::string name, std::string description)
+    : name_(std::move(name)), description_(std::move(description)) {
+  owner->options_.push_back(this);
+}
+
+Statistic::Statistic(Pass* owner, std::string name, std::string description)
+    : name_(std::move(name)), description_(std::move(description)) {
+  owner->statistics_.push_back(this);
+}
+
+OptionBase* Pass::findOption(const std::string& name) const {
+  for (OptionBase* option : options_) {
+    if (option->name() == name) {
+      return option;
+    }
+  }
+  return nullptr;
+}
+
+std::ostream& PassContext::debug() {
+  if (debugStream_ != nullptr) {
+    return *debugStream_;
+  }
+  static std::ostream discard(nullptr);
+  return discard;
+}
+
+bool parseOptionValue(const std::string& text, bool& out, std::string& error) {
+  if (text == "true" || text == "1" || text.empty()) {
+    out = true;
+    return true;
+  }
+  if (text == "false" || text == "0") {
+    out = false;
+    return true;
+  }
+  error = "expected true or false, got '" + text + "'";
+  return false;
+}
+
+bool parseOptionValue(const std::string& text, int64_t& out, std::string& error) {
+  errno = 0;
+  char* end = nullptr;
+  long long value = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE) {
+    error = "expected an integer, got '" + text + "'";
+    return false;
+  }
+  out = value;
+  return true;
+}
+
+bool parseOptionValue(const std::string& text, double& out, std::string& error) {
+  errno = 0;
+  char* end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(value)) {
+    error = "expected a finite number, got '" + text + "'";
+    return false;
+  }
+  out = value;
+  return true;
+}
+
+bool parseOptionValue(const std::string& text, std::string& out, std::string&) {
+  out = text;
+  return true;
+}
+
+bool parseOptionValue(const std::string& text, std::vector<std::string>& out, std::string& error) {
+  out.clear();
+  if (text.empty()) {
+    return true;
+  }
+  std::stringstream stream(text);
+  std::string item;
+  while (std::getline(stream, item, ',')) {
+    if (item.empty()) {
+      error = "empty element in list '" + text + "'";
+      return false;
+    }
+    out.push_back(item);
+  }
+  if (text.back() == ',') {
+    error = "empty element in list '" + text + "'";
+    return false;
+  }
+  return true;
+}
+
+std::string optionTypeName(const bool*) { return "bool"; }
+std::string optionTypeName(const int64_t*) { return "int"; }
+std::string optionTypeName(const double*) { return "float"; }
+std::string optionTypeName(const std::string*) { return "string"; }
+std::string optionTypeName(const std::vector<std::string>*) { return "list"; }
+
+std::string optionValueText(const bool& value) { return value ? "true" : "false"; }
+std::string optionValueText(const int64_t& value) { return std::to_string(value); }
+std::string optionValueText(const double& value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+std::string optionValueText(const std::string& value) { return value; }
+std::string optionValueText(const std::vector<std::string>& value) {
+  std::string text;
+  for (const std::string& item : value) {
+    text += (text.empty() ? "" : ",") + item;
+  }
+  return text;
+}
+
+} // namespace tsopt

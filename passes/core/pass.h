@@ -1,0 +1,208 @@
+//===- pass.h - The tsopt pass interface -----------------------------------===//
+///
+/// A pass rewrites one TorchScript graph (GraphPass) or a whole module
+/// (ModulePass, e.g. freezing). It declares typed options and named statistics as
+/// members, the way MLIR passes do, so the registry can list them and the
+/// pipeline parser can set them:
+///
+///   class MyPass final : public tsopt::GraphPass {
+///     Option<bool> aggressive{this, "aggressive", "Also fold X", false};
+///     Statistic folded{this, "folded", "Nodes folded"};
+///     bool runOnGraph(std::shared_ptr<torch::jit::Graph>& g, PassContext& ctx) override;
+///   };
+///
+/// A pass returns whether it changed the IR; the pass manager relies on that for
+/// --print-ir-after-change, so a pass must never report "unchanged" after a rewrite.
+///
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/ir/ir.h>
+
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tsopt {
+
+class Pass;
+class PassContext;
+
+enum class PassKind { Graph, Module };
+
+//===----------------------------------------------------------------------===//
+// Options
+//===----------------------------------------------------------------------===//
+
+/// Untyped view of one pass option, as the registry and pipeline parser see it.
+class OptionBase {
+public:
+  OptionBase(Pass* owner, std::string name, std::string description);
+  virtual ~OptionBase() = default;
+  OptionBase(const OptionBase&) = delete;
+  OptionBase& operator=(const OptionBase&) = delete;
+
+  const std::string& name() const { return name_; }
+  const std::string& description() const { return description_; }
+  /// Parses `text` into the option; on failure returns false and sets `error`.
+  virtual bool parse(const std::string& text, std::string& error) = 0;
+  virtual std::string typeName() const = 0;
+  virtual std::string valueText() const = 0;
+
+private:
+  std::string name_;
+  std::string description_;
+};
+
+// Parsers for the supported option types; each returns false on a bad value.
+bool parseOptionValue(const std::string& text, bool& out, std::string& error);
+bool parseOptionValue(const std::string& text, int64_t& out, std::string& error);
+bool parseOptionValue(const std::string& text, double& out, std::string& error);
+bool parseOptionValue(const std::string& text, std::string& out, std::string& error);
+bool parseOptionValue(const std::string& text, std::vector<std::string>& out, std::string& error);
+std::string optionTypeName(const bool*);
+std::string optionTypeName(const int64_t*);
+std::string optionTypeName(const double*);
+std::string optionTypeName(const std::string*);
+std::string optionTypeName(const std::vector<std::string>*);
+std::string optionValueText(const bool& value);
+std::string optionValueText(const int64_t& value);
+std::string optionValueText(const double& value);
+std::string optionValueText(const std::string& value);
+std::string optionValueText(const std::vector<std::string>& value);
+
+/// A typed pass option with a default: bool, int64_t, double, std::string, or a
+/// comma-separated std::vector<std::string>.
+template <typename T> class Option final : public OptionBase {
+public:
+  Option(Pass* owner, std::string name, std::string description, T defaultValue)
+      : OptionBase(owner, std::move(name), std::move(description)),
+        value_(std::move(defaultValue)) {}
+
+  const T& value() const { return value_; }
+  operator const T&() const { return value_; }
+  Option& operator=(T value) {
+    value_ = std::move(value);
+    return *this;
+  }
+
+  bool parse(const std::string& text, std::string& error) override {
+    T parsed{};
+    if (!parseOptionValue(text, parsed, error)) {
+      return false;
+    }
+    value_ = std::move(parsed);
+    return true;
+  }
+  std::string typeName() const override { return optionTypeName(&value_); }
+  std::string valueText() const override { return optionValueText(value_); }
+
+private:
+  T value_;
+};
+
+//===----------------------------------------------------------------------===//
+// Statistics
+//===----------------------------------------------------------------------===//
+
+/// A named counter a pass bumps as it works (`--stats` prints them).
+class Statistic {
+public:
+  Statistic(Pass* owner, std::string name, std::string description);
+  Statistic(const Statistic&) = delete;
+  Statistic& operator=(const Statistic&) = delete;
+
+  const std::string& name() const { return name_; }
+  const std::string& description() const { return description_; }
+  uint64_t value() const { return value_; }
+  Statistic& operator++() {
+    ++value_;
+    return *this;
+  }
+  Statistic& operator+=(uint64_t amount) {
+    value_ += amount;
+    return *this;
+  }
+
+private:
+  std::string name_;
+  std::string description_;
+  uint64_t value_ = 0;
+};
+
+//===----------------------------------------------------------------------===//
+// Passes
+//===----------------------------------------------------------------------===//
+
+/// What a pass may need besides the IR it rewrites: the method being optimized
+/// and a debug stream that `--debug-only=<pass>` turns on.
+class PassContext {
+public:
+  PassContext(std::string methodName, std::ostream* debugStream)
+      : methodName_(std::move(methodName)), debugStream_(debugStream) {}
+
+  const std::string& methodName() const { return methodName_; }
+  bool debugEnabled() const { return debugStream_ != nullptr; }
+  /// Stream for "why did the pattern not fire" messages; discards text unless
+  /// debugging is on for the running pass.
+  std::ostream& debug();
+
+private:
+  std::string methodName_;
+  std::ostream* debugStream_;
+};
+
+class Pass {
+public:
+  virtual ~Pass() = default;
+  Pass(const Pass&) = delete;
+  Pass& operator=(const Pass&) = delete;
+
+  virtual PassKind kind() const = 0;
+
+  /// Name and summary are those the pass was registered under.
+  const std::string& name() const { return name_; }
+  const std::string& summary() const { return summary_; }
+  void setIdentity(std::string name, std::string summary) {
+    name_ = std::move(name);
+    summary_ = std::move(summary);
+  }
+
+  const std::vector<OptionBase*>& options() const { return options_; }
+  OptionBase* findOption(const std::string& name) const;
+  const std::vector<Statistic*>& statistics() const { return statistics_; }
+
+protected:
+  Pass() = default;
+
+private:
+  friend class OptionBase;
+  friend class Statistic;
+  std::string name_;
+  std::string summary_;
+  std::vector<OptionBase*> options_;
+  std::vector<Statistic*> statistics_;
+};
+
+/// A pass over one graph: the graph of the method being optimized, or the graph
+/// of a textual IR input. A pass may replace `graph` with a new graph; the pass
+/// manager writes it back into the module.
+class GraphPass : public Pass {
+public:
+  PassKind kind() const final { return PassKind::Graph; }
+  virtual bool runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) = 0;
+};
+
+/// A pass over a whole module (it needs attributes, submodules or other methods).
+/// It may replace `module` (freezing returns a new one). Module passes cannot run
+/// on textual IR inputs, which have no module.
+class ModulePass : public Pass {
+public:
+  PassKind kind() const final { return PassKind::Module; }
+  virtual bool runOnModule(torch::jit::Module& module, PassContext& context) = 0;
+};
+
+} // namespace tsopt

@@ -1,0 +1,157 @@
+#include "passes/core/pass_manager.h"
+
+#include "passes/core/error.h"
+#include "passes/core/graph_utils.h"
+#include "passes/core/verifier.h"
+
+#include <iomanip>
+#include <ostream>
+
+namespace tsopt {
+namespace {
+
+bool selected(const std::set<std::string>& names, const std::string& name) {
+  return names.count(name) != 0 || names.count("all") != 0;
+}
+
+std::shared_ptr<torch::jit::Graph> methodGraph(torch::jit::Module& module, const std::string& methodName) {
+  auto method = module.find_method(methodName);
+  if (!method) {
+    throw Error(ErrorKind::Input, "module has no method '" + methodName + "'");
+  }
+  return method->graph();
+}
+
+} // namespace
+
+IRUnit IRUnit::fromModule(torch::jit::Module module, const std::string& methodName) {
+  IRUnit unit;
+  unit.graph = methodGraph(module, methodName);
+  unit.module = std::move(module);
+  unit.methodName = methodName;
+  return unit;
+}
+
+IRUnit IRUnit::fromGraph(std::shared_ptr<torch::jit::Graph> graph) {
+  IRUnit unit;
+  unit.graph = std::move(graph);
+  return unit;
+}
+
+PassManager::PassManager(Instrumentation instrumentation, std::ostream& log)
+    : instrumentation_(std::move(instrumentation)), log_(log) {}
+
+void PassManager::addPass(std::unique_ptr<Pass> pass) {
+  passes_.push_back(std::move(pass));
+  elapsed_.emplace_back(0);
+}
+
+void PassManager::addPasses(std::vector<std::unique_ptr<Pass>> passes) {
+  for (auto& pass : passes) {
+    addPass(std::move(pass));
+  }
+}
+
+void PassManager::dump(const char* when, const Pass& pass, const IRUnit& unit, bool changed) const {
+  log_ << "# *** IR Dump " << when << " " << pass.name();
+  if (std::string(when) == "After") {
+    log_ << (changed ? " (changed)" : " (unchanged)");
+  }
+  log_ << " ***\n" << unit.graph->toString(false) << std::flush;
+}
+
+bool PassManager::run(IRUnit& unit) {
+  bool changed = false;
+  for (size_t index = 0; index < passes_.size(); ++index) {
+    Pass& pass = *passes_[index];
+    if (selected(instrumentation_.printBefore, pass.name())) {
+      dump("Before", pass, unit, false);
+    }
+    std::string irBefore = instrumentation_.verifyEach ? unit.graph->toString(false) : "";
+    auto start = std::chrono::steady_clock::now();
+    bool passChanged = runOne(pass, unit);
+    elapsed_[index] += std::chrono::steady_clock::now() - start;
+    changed |= passChanged;
+
+    if (selected(instrumentation_.printAfter, pass.name()) ||
+        (instrumentation_.printAfterChange && passChanged)) {
+      dump("After", pass, unit, passChanged);
+    }
+    if (instrumentation_.verifyEach) {
+      if (auto issue = verifyGraph(unit.graph)) {
+        log_ << "# *** IR Dump Before " << pass.name() << " (failed verification) ***\n" << irBefore;
+        throw Error(ErrorKind::PassFailure,
+                    "verifier failed after pass '" + pass.name() + "': " + issue->message);
+      }
+    }
+  }
+  return changed;
+}
+
+bool PassManager::runOne(Pass& pass, IRUnit& unit) {
+  PassContext context(unit.methodName, selected(instrumentation_.debugOnly, pass.name()) ? &log_ : nullptr);
+  try {
+    if (pass.kind() == PassKind::Module) {
+      if (!unit.module) {
+        throw Error(ErrorKind::Usage, "pass '" + pass.name() +
+                                          "' needs a module (a .pt input); the input is a bare graph");
+      }
+      bool passChanged = static_cast<ModulePass&>(pass).runOnModule(*unit.module, context);
+      unit.graph = methodGraph(*unit.module, unit.methodName);
+      return passChanged;
+    }
+    std::shared_ptr<torch::jit::Graph> graph = unit.graph;
+    bool passChanged = static_cast<GraphPass&>(pass).runOnGraph(graph, context);
+    if (graph != unit.graph) {
+      if (unit.module) {
+        replaceGraphContents(*unit.graph, *graph);
+      } else {
+        unit.graph = graph;
+      }
+    }
+    return passChanged;
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& error) {
+    throw Error(ErrorKind::PassFailure, "pass '" + pass.name() + "' failed: " + firstLine(error.what()));
+  }
+}
+
+void PassManager::printTimingReport(std::ostream& out) const {
+  double total = 0;
+  for (const auto& time : elapsed_) {
+    total += time.count();
+  }
+  const std::string rule(72, '=');
+  out << rule << "\n"
+      << "                      ... Pass execution timing report ...\n"
+      << rule << "\n"
+      << "  Total Execution Time: " << std::fixed << std::setprecision(4) << total << " seconds\n\n"
+      << "   ---Wall Time---  --- Name ---\n";
+  for (size_t index = 0; index < passes_.size(); ++index) {
+    double seconds = elapsed_[index].count();
+    double percent = total > 0 ? 100.0 * seconds / total : 0.0;
+    out << "   " << std::setw(7) << std::setprecision(4) << seconds << " (" << std::setw(5)
+        << std::setprecision(1) << percent << "%)  " << passes_[index]->name() << "\n";
+  }
+  out << "   " << std::setw(7) << std::setprecision(4) << total << " (100.0%)  Total\n";
+  out.unsetf(std::ios::floatfield);
+}
+
+void PassManager::printStatistics(std::ostream& out) const {
+  const std::string rule(72, '=');
+  out << rule << "\n"
+      << "                          ... Statistics Collected ...\n"
+      << rule << "\n";
+  for (const auto& pass : passes_) {
+    for (const Statistic* statistic : pass->statistics()) {
+      if (statistic->value() == 0) {
+        continue;
+      }
+      out << std::setw(8) << statistic->value() << " " << pass->name() << " - " << statistic->description()
+          << "\n";
+    }
+  }
+}
+
+} // namespace tsopt

@@ -1,0 +1,73 @@
+//===- pass_manager.h - Runs a pipeline with instrumentation --------------===//
+///
+/// Runs passes in order over an IRUnit and provides the instruments compiler
+/// engineers expect from LLVM's opt: IR printing before/after passes, a verifier
+/// after every pass, a timing table and per-pass statistics.
+///
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "passes/core/pass.h"
+
+#include <torch/csrc/jit/api/module.h>
+
+#include <chrono>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace tsopt {
+
+/// What a pipeline runs on: a module's method, or a bare graph parsed from text.
+struct IRUnit {
+  std::optional<torch::jit::Module> module;
+  std::string methodName = "forward";
+  std::shared_ptr<torch::jit::Graph> graph;
+
+  /// A module input: `graph` is the method's own graph, rewritten in place.
+  static IRUnit fromModule(torch::jit::Module module, const std::string& methodName);
+  static IRUnit fromGraph(std::shared_ptr<torch::jit::Graph> graph);
+};
+
+struct Instrumentation {
+  std::set<std::string> printBefore;  ///< Pass names (or "all").
+  std::set<std::string> printAfter;   ///< Pass names (or "all").
+  bool printAfterChange = false;      ///< Print after a pass only when it changed the IR.
+  bool verifyEach = false;
+  bool timePasses = false;
+  std::set<std::string> debugOnly;    ///< Passes whose debug stream is on (or "all").
+};
+
+class PassManager {
+public:
+  /// Dumps, timing and debug output go to `log` (stderr in the driver).
+  PassManager(Instrumentation instrumentation, std::ostream& log);
+
+  void addPass(std::unique_ptr<Pass> pass);
+  void addPasses(std::vector<std::unique_ptr<Pass>> passes);
+  const std::vector<std::unique_ptr<Pass>>& passes() const { return passes_; }
+
+  /// Runs every pass on `unit`. Throws tsopt::Error: PassFailure when a pass
+  /// throws or (with verifyEach) leaves an invalid graph, Usage when a module
+  /// pass meets a unit without a module. Returns whether anything changed.
+  bool run(IRUnit& unit);
+
+  /// LLVM-style table of the wall time spent in each pass over all runs.
+  void printTimingReport(std::ostream& out) const;
+  /// Every non-zero statistic, grouped by pass.
+  void printStatistics(std::ostream& out) const;
+
+private:
+  bool runOne(Pass& pass, IRUnit& unit);
+  void dump(const char* when, const Pass& pass, const IRUnit& unit, bool changed) const;
+
+  Instrumentation instrumentation_;
+  std::ostream& log_;
+  std::vector<std::unique_ptr<Pass>> passes_;
+  std::vector<std::chrono::duration<double>> elapsed_;
+};
+
+} // namespace tsopt
