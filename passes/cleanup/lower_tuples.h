@@ -8,7 +8,8 @@ namespace tsopt {
 /// lower-tuples: removes prim::TupleConstruct/TupleUnpack/TupleIndex pairs so
 /// tuple elements flow as separate values (torch::jit::LowerSimpleTuples); with
 /// `all`, also flattens tuple graph inputs and outputs (LowerAllTuples), which
-/// changes the graph's signature. Never touches tuples stored in lists or dicts.
+/// changes the graph's signature and is therefore refused on module methods.
+/// Never touches tuples stored in lists or dicts.
 ///   %t = prim::TupleConstruct(%a, %b)  %x, %y = prim::TupleUnpack(%t)   ==>   uses of %x use %a
 class LowerTuplesPass final : public GraphPass {
 public:

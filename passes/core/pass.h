@@ -141,10 +141,13 @@ private:
 /// and a debug stream that `--debug-only=<pass>` turns on.
 class PassContext {
 public:
-  PassContext(std::string methodName, std::ostream* debugStream)
-      : methodName_(std::move(methodName)), debugStream_(debugStream) {}
+  PassContext(std::string methodName, bool hasModule, std::ostream* debugStream)
+      : methodName_(std::move(methodName)), hasModule_(hasModule), debugStream_(debugStream) {}
 
   const std::string& methodName() const { return methodName_; }
+  /// Whether the graph is a module method's (false for bare IR text): a graph
+  /// pass that would change a method's signature must refuse module graphs.
+  bool hasModule() const { return hasModule_; }
   bool debugEnabled() const { return debugStream_ != nullptr; }
   /// Stream for "why did the pattern not fire" messages; discards text unless
   /// debugging is on for the running pass.
@@ -152,6 +155,7 @@ public:
 
 private:
   std::string methodName_;
+  bool hasModule_;
   std::ostream* debugStream_;
 };
 

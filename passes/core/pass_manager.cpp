@@ -89,7 +89,8 @@ bool PassManager::run(IRUnit& unit) {
 }
 
 bool PassManager::runOne(Pass& pass, IRUnit& unit) {
-  PassContext context(unit.methodName, selected(instrumentation_.debugOnly, pass.name()) ? &log_ : nullptr);
+  std::ostream* debugStream = selected(instrumentation_.debugOnly, pass.name()) ? &log_ : nullptr;
+  PassContext context(unit.methodName, unit.module.has_value(), debugStream);
   try {
     if (pass.kind() == PassKind::Module) {
       if (!unit.module) {

@@ -1,0 +1,199 @@
+"""Numerical equivalence of tsopt pipelines on real TorchScript modules.
+
+For every model below and every pipeline given, runs
+`tsopt model.pt --passes=PIPELINE -o optimized.pt`, loads both modules in stock
+PyTorch and compares their outputs on the same random inputs, over two calls
+(some JIT bugs only show on the second call, pytorch/pytorch#33944), with
+torch.testing.assert_close's default tolerances for the output dtype.
+
+usage: check_equivalence.py TSOPT WORKDIR PIPELINE [PIPELINE...]
+Prints one line per (model, pipeline) with the max abs error; exits 1 on any mismatch.
+"""
+import os
+import subprocess
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.manual_seed(0)
+torch.set_num_threads(1)
+
+
+def randomize_batch_norms(module):
+    for sub in module.modules():
+        if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+            sub.running_mean.uniform_(-0.5, 0.5)
+            sub.running_var.uniform_(0.5, 2.0)
+            sub.weight.data.uniform_(0.5, 1.5)
+            sub.bias.data.uniform_(-0.2, 0.2)
+    return module
+
+
+class ConvNet(nn.Module):
+    """conv/bn/relu, grouped and dilated conv, dropout, pooling, linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=2, bias=False)
+        self.bn2 = nn.BatchNorm2d(8, eps=0.1)
+        self.drop = nn.Dropout(0.3)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.drop(self.bn2(self.conv2(y))) + y
+        y = F.adaptive_avg_pool2d(y, 1).flatten(1)
+        return self.fc(y)
+
+
+class Encoder(nn.Module):
+    """A transformer encoder layer written out: layer norm, attention, GELU MLP."""
+
+    def __init__(self, hidden=32, heads=4):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.out = nn.Linear(hidden, hidden)
+        self.norm1 = nn.LayerNorm(hidden)
+        self.mlp = nn.Sequential(nn.Linear(hidden, 64), nn.GELU(), nn.Dropout(0.1), nn.Linear(64, hidden))
+        self.norm2 = nn.LayerNorm(hidden)
+
+    def forward(self, x, mask):
+        b, s, h = x.shape
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        split = lambda t: t.view(b, s, self.heads, h // self.heads).transpose(1, 2)
+        scores = split(q) @ split(k).transpose(-1, -2) / (h // self.heads) ** 0.5 + mask
+        context = (F.softmax(scores, dim=-1) @ split(v)).transpose(1, 2).reshape(b, s, h)
+        x = self.norm1(x + self.out(context))
+        return self.norm2(x + self.mlp(x)), scores
+
+
+class Scripted(nn.Module):
+    """Scripted control flow: a loop, a data-dependent branch, a submodule call, a tuple output."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Sequential(nn.Linear(6, 6), nn.Tanh(), nn.Dropout(0.5))
+        self.scale: float = 0.5
+
+    def forward(self, x: torch.Tensor, steps: int):
+        total = torch.zeros_like(x)
+        for i in range(steps):
+            if bool(x.sum() > 0):
+                x = self.inner(x) * self.scale
+            else:
+                x = x - 1.0
+            total = total + x
+        return x, total
+
+
+class InPlace(nn.Module):
+    """In-place ops on intermediates and on a value read again later."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(10, 10)
+
+    def forward(self, x):
+        y = self.fc(x)
+        z = y.clone()
+        y.relu_()
+        y.add_(1.0)
+        return y * 2 + z
+
+
+class DoubleConv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(4, 6, 3, padding=1)
+        self.bn = nn.BatchNorm1d(6, eps=1e-3)
+
+    def forward(self, x):
+        return torch.sigmoid(self.bn(self.conv(x)))
+
+
+def build_models():
+    conv = randomize_batch_norms(ConvNet()).eval()
+    encoder = Encoder().eval()
+    scripted = Scripted().eval()
+    inplace = InPlace().eval()
+    double = randomize_batch_norms(DoubleConv()).double().eval()
+    image = lambda: (torch.randn(2, 3, 16, 16),)
+    tokens = lambda: (torch.randn(2, 7, 32), torch.zeros(2, 1, 1, 7).masked_fill(torch.rand(2, 1, 1, 7) > 0.7, -1e4))
+    return {
+        "convnet": (torch.jit.trace(conv, image()), image),
+        "encoder": (torch.jit.trace(encoder, tokens()), tokens),
+        "scripted": (torch.jit.script(scripted), lambda: (torch.randn(3, 6), 3)),
+        "inplace": (torch.jit.trace(inplace, (torch.randn(4, 10),)), lambda: (torch.randn(4, 10),)),
+        "double": (torch.jit.trace(double, (torch.randn(2, 4, 9, dtype=torch.float64),)),
+                   lambda: (torch.randn(2, 4, 9, dtype=torch.float64),)),
+    }
+
+
+def flatten(value):
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for item in value for t in flatten(item)]
+    if isinstance(value, dict):
+        return [t for key in sorted(value) for t in flatten(value[key])]
+    return [torch.tensor(value)]
+
+
+def compare(reference, optimized, make_inputs):
+    worst = 0.0
+    for _ in range(2):
+        inputs = make_inputs()
+        expected = flatten(reference(*inputs))
+        actual = flatten(optimized(*inputs))
+        if len(expected) != len(actual):
+            raise AssertionError(f"{len(expected)} outputs before, {len(actual)} after")
+        for e, a in zip(expected, actual):
+            torch.testing.assert_close(a, e)
+            if e.is_floating_point() and e.numel():
+                worst = max(worst, (a - e).abs().max().item())
+    return worst
+
+
+def check_the_checker():
+    """The comparison must reject a 0.1% perturbation, or the test cannot fail."""
+    module = torch.jit.trace(nn.Linear(8, 8).eval(), (torch.randn(2, 8),))
+    try:
+        compare(module, lambda x: module(x) * 1.001 + 1e-3, lambda: (torch.randn(2, 8),))
+    except AssertionError:
+        return
+    sys.exit("check_equivalence.py: the comparison accepted a perturbed output")
+
+
+def main():
+    tsopt, workdir, pipelines = sys.argv[1], sys.argv[2], sys.argv[3:]
+    check_the_checker()
+    os.makedirs(workdir, exist_ok=True)
+    failures = 0
+    for name, (module, make_inputs) in build_models().items():
+        original = os.path.join(workdir, name + ".pt")
+        torch.jit.save(module, original)
+        for pipeline in pipelines:
+            optimized = os.path.join(workdir, f"{name}.opt.pt")
+            flags = [pipeline] if pipeline.startswith("-O") else [f"--passes={pipeline}"]
+            run = subprocess.run([tsopt, original, *flags, "--verify-each", "-o", optimized],
+                                 capture_output=True, text=True)
+            if run.returncode != 0:
+                print(f"FAIL {name} {pipeline}: tsopt exit {run.returncode}: {run.stderr.strip()}")
+                failures += 1
+                continue
+            try:
+                worst = compare(torch.jit.load(original), torch.jit.load(optimized), make_inputs)
+                print(f"ok   {name} {pipeline}: max abs error {worst:.3g}")
+            except Exception as error:  # report every mismatch, then fail
+                print(f"FAIL {name} {pipeline}: {str(error).splitlines()[0]}")
+                failures += 1
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
