@@ -15,6 +15,10 @@ config.substitutions.append(("%tsopt", config.tsopt_path))
 config.substitutions.append(("%python", config.python_path))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
 config.substitutions.append(("%plugin_dir", config.plugin_dir))
+config.substitutions.append(("%test_plugin_dir", config.test_plugin_dir))
+config.substitutions.append(("%installed_tsopt", config.installed_tsopt_path))
+config.substitutions.append(
+    ("%expect_exit", "%s %s" % (config.python_path, os.path.join(config.test_source_root, "Inputs", "expect_exit.py"))))
 # FileCheck and not come from LLVM; put them first on PATH so RUN lines can name them.
 config.environment["PATH"] = os.pathsep.join([config.llvm_tools_dir, config.environment.get("PATH", "")])
 for name in ("HOME", "TMPDIR", "OMP_NUM_THREADS"):
@@ -22,5 +26,17 @@ for name in ("HOME", "TMPDIR", "OMP_NUM_THREADS"):
         config.environment[name] = os.environ[name]
 # The models the tests generate run on one thread: results must not depend on it.
 config.environment["OMP_NUM_THREADS"] = "1"
-if config.plugin_dir and os.path.isdir(config.plugin_dir):
-    config.available_features.add("plugin")
+# The out-of-tree example (examples/out_of_tree_pass) is built by a ctest fixture
+# against the installed tree. Its products, not its folder, decide the features:
+# a failed build leaves the folder behind.
+example_products = {
+    "plugin": os.path.join(config.plugin_dir, "libtsopt_example_plugin.so"),
+    "my-opt": os.path.join(config.plugin_dir, "my-opt"),
+}
+for feature, path in example_products.items():
+    if os.path.isfile(path):
+        config.available_features.add(feature)
+    elif lit_config.params.get("example_required"):
+        lit_config.fatal("%s is missing: build the out-of-tree example first (ctest runs the "
+                         "out-of-tree-example-build fixture)" % path)
+config.substitutions.append(("%my_opt", example_products["my-opt"]))
