@@ -1,8 +1,11 @@
 #include "ir_tools/driver.h"
 
+#include "ir_tools/bisect.h"
 #include "ir_tools/driver_options.h"
+#include "ir_tools/equivalence.h"
 #include "ir_tools/ir_input.h"
 #include "ir_tools/output_file.h"
+#include "ir_tools/reproducer.h"
 #include "passes/core/error.h"
 #include "passes/core/levels.h"
 #include "passes/core/pass_manager.h"
@@ -13,7 +16,11 @@
 
 #include <torch/csrc/api/include/torch/version.h>
 
+#include <fstream>
+#include <functional>
 #include <iomanip>
+#include <climits>
+#include <cstdlib>
 #include <iostream>
 #include <set>
 
@@ -79,6 +86,135 @@ void verifyResult(const IRUnit& unit) {
   }
 }
 
+struct Session {
+  const DriverOptions& options;
+  const PassRegistry& registry;
+  std::string pipelineText;
+  std::ostream& err;
+  std::string equivalenceInputs;  ///< Inputs file --check-equivalence used, if any.
+};
+
+using UnitFactory = std::function<IRUnit()>;
+
+std::string passTextAt(const Session& session, size_t index) {
+  std::vector<std::unique_ptr<Pass>> passes = buildPipeline(session.pipelineText, session.registry);
+  std::vector<std::unique_ptr<Pass>> single;
+  single.push_back(std::move(passes.at(index)));
+  return printPipeline(single);
+}
+
+void reportReproducer(const Session& session, size_t passIndex, const std::string& passText,
+                      const std::string& reason, const UnitFactory& freshUnit, bool mismatch) {
+  IRUnit before = unitBeforePass(session.pipelineText, session.registry, passIndex, freshUnit);
+  ReproducerRequest request;
+  request.directory = *session.options.reproducerDir;
+  request.unitBeforePass = &before;
+  request.passText = passText;
+  request.pipelineText = session.pipelineText;
+  request.passIndex = passIndex;
+  request.reason = reason;
+  request.equivalenceCheck = mismatch;
+  if (mismatch && !session.equivalenceInputs.empty()) {
+    request.equivalenceInputs = session.equivalenceInputs;
+  }
+  for (const std::string& plugin : session.options.plugins) {
+    char* resolved = realpath(plugin.c_str(), nullptr);
+    request.plugins.push_back(resolved != nullptr ? resolved : plugin);
+    free(resolved);
+  }
+  session.err << "tsopt: reproducer written to " << writeReproducer(request) << "\n";
+}
+
+// Runs the pipeline; when a pass fails and --reproducer is set, writes the IR
+// before that pass as a lit test first.
+void runPipeline(const Session& session, PassManager& manager, IRUnit& unit, const UnitFactory& freshUnit) {
+  try {
+    manager.run(unit);
+    verifyResult(unit);
+  } catch (const Error& error) {
+    if (session.options.reproducerDir && manager.failedPass()) {
+      size_t index = *manager.failedPass();
+      reportReproducer(session, index, passTextAt(session, index), error.what(), freshUnit, false);
+    }
+    throw;
+  }
+}
+
+struct EquivalenceSetup {
+  torch::jit::Module reference;
+  InputSets inputs;
+  ToleranceOverride tolerance;
+  std::string inputsPath;  ///< Empty when the inputs were synthesized.
+};
+
+// Inputs: the file given; else MODEL.inputs.pt next to MODEL.pt (what the
+// model zoo writes); else made from the input types the graph recorded.
+EquivalenceSetup prepareEquivalence(const DriverOptions& options, const LoadedInput& input, std::ostream& err) {
+  EquivalenceSetup setup{input.freshModule(), {}, {options.rtol, options.atol}, ""};
+  std::string inputsPath = *options.checkEquivalence;
+  if (inputsPath.empty() && hasSuffix(input.path, ".pt")) {
+    std::string sidecar = input.path.substr(0, input.path.size() - 3) + ".inputs.pt";
+    if (std::ifstream(sidecar).good()) {
+      inputsPath = sidecar;
+      err << "tsopt: equivalence: using the inputs in " << sidecar << "\n";
+    }
+  }
+  setup.inputs = inputsPath.empty() ? synthesizeInputs(setup.reference, options.method) : loadInputSets(inputsPath);
+  setup.inputsPath = inputsPath;
+  return setup;
+}
+
+void printEquivalenceReport(const EquivalenceReport& report, size_t inputSets, std::ostream& err) {
+  err << "tsopt: equivalence: " << report.calls << (report.calls == 1 ? " call" : " calls") << " on " << inputSets
+      << " input set"
+      << (inputSets == 1 ? "" : "s") << "\n";
+  for (const LeafComparison& leaf : report.leaves) {
+    err << "  " << leaf.path << " " << leaf.description << ": max abs error " << leaf.maxAbsError
+        << ", max rel error " << leaf.maxRelError << (leaf.matches ? "" : "  MISMATCH: " + leaf.problem) << "\n";
+  }
+}
+
+// Compares the optimized module with a fresh load of the input; on a mismatch
+// bisects and writes a reproducer when asked, then fails the run.
+void checkResult(Session& session, EquivalenceSetup& setup, IRUnit& unit, const UnitFactory& freshUnit) {
+  const DriverOptions& options = session.options;
+  session.equivalenceInputs = setup.inputsPath;
+  EquivalenceReport report =
+      checkEquivalence(setup.reference, *unit.module, options.method, setup.inputs, setup.tolerance);
+  printEquivalenceReport(report, setup.inputs.size(), session.err);
+  if (report.equivalent) {
+    return;
+  }
+  std::optional<size_t> culprit;
+  std::string culpritText = session.pipelineText;
+  if (options.bisect) {
+    auto failureOf = [&](IRUnit& candidate) -> std::optional<std::string> {
+      EquivalenceReport probe =
+          checkEquivalence(setup.reference, *candidate.module, options.method, setup.inputs, setup.tolerance);
+      return probe.equivalent ? std::nullopt : std::optional<std::string>(probe.failure);
+    };
+    BisectResult result = bisectPipeline(session.pipelineText, session.registry, freshUnit, failureOf);
+    session.err << "tsopt: bisect: " << result.runs << " runs\n";
+    if (result.badPass) {
+      culprit = result.badPass;
+      culpritText = result.badPassText;
+      session.err << "tsopt: bisect: first bad pass: #" << *result.badPass + 1 << " '" << result.badPassText
+                  << "' (" << result.failure << ")\n";
+      if (result.badRewrite) {
+        session.err << "tsopt: bisect: first bad rewrite: #" << *result.badRewrite << " of that pass: "
+                    << result.badRewriteDescription << "\n";
+      }
+    } else {
+      session.err << "tsopt: bisect: no prefix of the pipeline fails on its own (non-deterministic pass?)\n";
+    }
+  }
+  std::string reason = "the optimized module's outputs differ from the original's: " + report.failure;
+  if (options.reproducerDir) {
+    reportReproducer(session, culprit.value_or(0), culpritText, reason, freshUnit, true);
+  }
+  throw Error(ErrorKind::PassFailure, reason);
+}
+
 int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
   PassRegistry& registry = PassRegistry::global();
   for (const std::string& plugin : options.plugins) {
@@ -104,17 +240,28 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
   if (writesArchive && !input.module) {
     throw Error(ErrorKind::Usage, options.output + ": a .pt output needs a TorchScript archive input");
   }
+  if (options.checkEquivalence && !input.module) {
+    throw Error(ErrorKind::Usage, "--check-equivalence needs a TorchScript archive input, not IR text");
+  }
   PassManager manager(instrumentation, err);
   manager.addPasses(pipelineFrom(options, registry, input.module.has_value()));
+  Session session{options, registry, printPipeline(manager.passes()), err, ""};
   if (options.dumpPassPipeline) {
-    err << "# pipeline: " << printPipeline(manager.passes()) << "\n";
+    err << "# pipeline: " << session.pipelineText << "\n";
   }
 
   std::string text;
   if (input.module) {
+    auto freshUnit = [&] { return IRUnit::fromModule(input.freshModule(), options.method); };
     IRUnit unit = IRUnit::fromModule(*input.module, options.method);
-    manager.run(unit);
-    verifyResult(unit);
+    std::optional<EquivalenceSetup> equivalence;
+    if (options.checkEquivalence) {
+      equivalence = prepareEquivalence(options, input, err);
+    }
+    runPipeline(session, manager, unit, freshUnit);
+    if (equivalence) {
+      checkResult(session, *equivalence, unit, freshUnit);
+    }
     if (writesArchive) {
       saveModuleAtomically(options.output, *unit.module);
     } else {
@@ -122,9 +269,10 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
     }
   } else {
     for (size_t index = 0; index < input.cases.size(); ++index) {
+      std::shared_ptr<torch::jit::Graph> original = input.cases[index].graph->copy();
+      auto freshUnit = [&] { return IRUnit::fromGraph(original->copy()); };
       IRUnit unit = IRUnit::fromGraph(input.cases[index].graph);
-      manager.run(unit);
-      verifyResult(unit);
+      runPipeline(session, manager, unit, freshUnit);
       text += (index == 0 ? "" : std::string(kSplitMarker) + "\n") + unit.graph->toString(false);
     }
   }

@@ -2,6 +2,7 @@
 
 #include "passes/core/error.h"
 #include "passes/core/levels.h"
+#include "passes/core/pass.h"
 
 #include <algorithm>
 #include <functional>
@@ -27,31 +28,47 @@ void append(std::vector<std::string>& target, const std::vector<std::string>& it
   target.insert(target.end(), items.begin(), items.end());
 }
 
+enum class Value { None, Required, Optional };
+
 struct Flag {
-  bool takesValue;
+  Value value;
   std::function<void(DriverOptions&, const std::string&)> apply;
 };
 
+double parseTolerance(const std::string& flag, const std::string& text) {
+  std::string error;
+  double value = 0;
+  if (!parseOptionValue(text, value, error) || value < 0) {
+    throw Error(ErrorKind::Usage, "option '" + flag + "' needs a non-negative number, got '" + text + "'");
+  }
+  return value;
+}
+
 const std::map<std::string, Flag>& flags() {
   static const std::map<std::string, Flag> table = {
-      {"-o", {true, [](DriverOptions& o, const std::string& v) { o.output = v; }}},
-      {"--passes", {true, [](DriverOptions& o, const std::string& v) { o.passes = v; }}},
-      {"--method", {true, [](DriverOptions& o, const std::string& v) { o.method = v; }}},
-      {"--load-pass-plugin", {true, [](DriverOptions& o, const std::string& v) { o.plugins.push_back(v); }}},
-      {"--print-ir-before", {true, [](DriverOptions& o, const std::string& v) { append(o.printBefore, splitList(v)); }}},
-      {"--print-ir-after", {true, [](DriverOptions& o, const std::string& v) { append(o.printAfter, splitList(v)); }}},
-      {"--debug-only", {true, [](DriverOptions& o, const std::string& v) { append(o.debugOnly, splitList(v)); }}},
-      {"--print-ir-before-all", {false, [](DriverOptions& o, const std::string&) { o.printBefore.push_back("all"); }}},
-      {"--print-ir-after-all", {false, [](DriverOptions& o, const std::string&) { o.printAfter.push_back("all"); }}},
-      {"--print-ir-after-change", {false, [](DriverOptions& o, const std::string&) { o.printAfterChange = true; }}},
-      {"--verify-each", {false, [](DriverOptions& o, const std::string&) { o.verifyEach = true; }}},
-      {"--time-passes", {false, [](DriverOptions& o, const std::string&) { o.timePasses = true; }}},
-      {"--stats", {false, [](DriverOptions& o, const std::string&) { o.stats = true; }}},
-      {"--split-input-file", {false, [](DriverOptions& o, const std::string&) { o.splitInputFile = true; }}},
-      {"--list-passes", {false, [](DriverOptions& o, const std::string&) { o.listPasses = true; }}},
-      {"--dump-pass-pipeline", {false, [](DriverOptions& o, const std::string&) { o.dumpPassPipeline = true; }}},
-      {"--help", {false, [](DriverOptions& o, const std::string&) { o.help = true; }}},
-      {"--version", {false, [](DriverOptions& o, const std::string&) { o.version = true; }}},
+      {"-o", {Value::Required, [](DriverOptions& o, const std::string& v) { o.output = v; }}},
+      {"--passes", {Value::Required, [](DriverOptions& o, const std::string& v) { o.passes = v; }}},
+      {"--method", {Value::Required, [](DriverOptions& o, const std::string& v) { o.method = v; }}},
+      {"--load-pass-plugin", {Value::Required, [](DriverOptions& o, const std::string& v) { o.plugins.push_back(v); }}},
+      {"--print-ir-before", {Value::Required, [](DriverOptions& o, const std::string& v) { append(o.printBefore, splitList(v)); }}},
+      {"--print-ir-after", {Value::Required, [](DriverOptions& o, const std::string& v) { append(o.printAfter, splitList(v)); }}},
+      {"--debug-only", {Value::Required, [](DriverOptions& o, const std::string& v) { append(o.debugOnly, splitList(v)); }}},
+      {"--print-ir-before-all", {Value::None, [](DriverOptions& o, const std::string&) { o.printBefore.push_back("all"); }}},
+      {"--print-ir-after-all", {Value::None, [](DriverOptions& o, const std::string&) { o.printAfter.push_back("all"); }}},
+      {"--print-ir-after-change", {Value::None, [](DriverOptions& o, const std::string&) { o.printAfterChange = true; }}},
+      {"--verify-each", {Value::None, [](DriverOptions& o, const std::string&) { o.verifyEach = true; }}},
+      {"--time-passes", {Value::None, [](DriverOptions& o, const std::string&) { o.timePasses = true; }}},
+      {"--stats", {Value::None, [](DriverOptions& o, const std::string&) { o.stats = true; }}},
+      {"--split-input-file", {Value::None, [](DriverOptions& o, const std::string&) { o.splitInputFile = true; }}},
+      {"--list-passes", {Value::None, [](DriverOptions& o, const std::string&) { o.listPasses = true; }}},
+      {"--dump-pass-pipeline", {Value::None, [](DriverOptions& o, const std::string&) { o.dumpPassPipeline = true; }}},
+      {"--check-equivalence", {Value::Optional, [](DriverOptions& o, const std::string& v) { o.checkEquivalence = v; }}},
+      {"--rtol", {Value::Required, [](DriverOptions& o, const std::string& v) { o.rtol = parseTolerance("--rtol", v); }}},
+      {"--atol", {Value::Required, [](DriverOptions& o, const std::string& v) { o.atol = parseTolerance("--atol", v); }}},
+      {"--bisect", {Value::None, [](DriverOptions& o, const std::string&) { o.bisect = true; }}},
+      {"--reproducer", {Value::Required, [](DriverOptions& o, const std::string& v) { o.reproducerDir = v; }}},
+      {"--help", {Value::None, [](DriverOptions& o, const std::string&) { o.help = true; }}},
+      {"--version", {Value::None, [](DriverOptions& o, const std::string&) { o.version = true; }}},
   };
   return table;
 }
@@ -116,7 +133,9 @@ DriverOptions parseDriverOptions(const std::vector<std::string>& args) {
       throw Error(ErrorKind::Usage, message + " (see --help)");
     }
     std::string value;
-    if (flag->second.takesValue) {
+    if (flag->second.value == Value::Optional) {
+      value = equals == std::string::npos ? "" : arg.substr(equals + 1);
+    } else if (flag->second.value == Value::Required) {
       if (equals != std::string::npos) {
         value = arg.substr(equals + 1);
       } else if (index + 1 < args.size()) {
@@ -131,6 +150,9 @@ DriverOptions parseDriverOptions(const std::vector<std::string>& args) {
       throw Error(ErrorKind::Usage, "option '" + name + "' takes no value");
     }
     flag->second.apply(options, value);
+  }
+  if (options.bisect && !options.checkEquivalence) {
+    throw Error(ErrorKind::Usage, "--bisect needs --check-equivalence (it bisects on a mismatch)");
   }
   if (options.passes && options.level) {
     throw Error(ErrorKind::Usage, "give either --passes or -O<level>, not both");
@@ -163,13 +185,27 @@ INPUT/OUTPUT:
   --method=NAME             Method of a module to optimize (default: forward)
   --split-input-file        Run each '# -----'-separated case of IR text on its own
 
+CORRECTNESS (module inputs):
+  --check-equivalence[=INPUTS]
+                            Run the original and the optimized module twice on
+                            INPUTS (a list of input tuples saved with torch.save;
+                            default: inputs made from the traced input shapes) and
+                            compare every output; exit 1 on a mismatch
+  --rtol=X, --atol=X        Override the per-dtype tolerances (those of
+                            torch.testing.assert_close)
+  --bisect                  On a mismatch, find the first bad pass, and in passes
+                            that count rewrites, the first bad rewrite
+  --reproducer=DIR          On a pass failure, verifier failure or mismatch, write
+                            the IR before the failing pass and a lit test rerunning it
+
 INSTRUMENTATION (written to stderr):
   --print-ir-before=P[,P]   Print the IR before the named passes
   --print-ir-after=P[,P]    Print the IR after the named passes
   --print-ir-before-all     Print the IR before every pass
   --print-ir-after-all      Print the IR after every pass
   --print-ir-after-change   Print the IR after every pass that changed it
-  --verify-each             Verify the IR after every pass
+  --verify-each             Verify the IR after every pass (and that a module
+                            still saves and loads)
   --time-passes             Print a table of time spent in each pass
   --stats                   Print the passes' statistics
   --debug-only=P[,P]        Print the named passes' debug output ('all' for every pass)

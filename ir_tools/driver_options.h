@@ -26,6 +26,12 @@ struct DriverOptions {
   bool timePasses = false;
   bool stats = false;
   std::vector<std::string> debugOnly;
+  /// --check-equivalence: set (possibly to "") when on; a path names inputs saved by torch.save.
+  std::optional<std::string> checkEquivalence;
+  std::optional<double> rtol;
+  std::optional<double> atol;
+  bool bisect = false;
+  std::optional<std::string> reproducerDir;
 };
 
 /// Parses argv (without argv[0]). Throws tsopt::Error (Usage) naming the

@@ -6,6 +6,7 @@
 #include <torch/csrc/jit/ir/irparser.h>
 #include <torch/csrc/jit/serialization/import.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -27,6 +28,10 @@ std::vector<std::string> splitLines(const std::string& text) {
 std::string readAll(const std::string& path) {
   if (path == "-") {
     return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored)) {
+    throw Error(ErrorKind::Input, path + ": is a directory, not a file");
   }
   std::ifstream file(path, std::ios::binary);
   if (!file) {
@@ -92,6 +97,23 @@ Location locateMarkedLine(const std::vector<std::string>& source, const std::vec
   return location;
 }
 
+// For "Cannot find a variable with name 'v'" the parser marks the token after
+// the use; move the column back to the `%v` that names the undefined value.
+void pointAtUndefinedUse(const std::string& message, const std::vector<std::string>& source,
+                         Location& location) {
+  static const std::string prefix = "Cannot find a variable with name '";
+  size_t end = message.find('\'', prefix.size());
+  if (location.line == 0 || location.line > source.size() || message.rfind(prefix, 0) != 0 ||
+      end == std::string::npos) {
+    return;
+  }
+  std::string use = "%" + message.substr(prefix.size(), end - prefix.size());
+  size_t at = source[location.line - 1].rfind(use, location.column - 1);
+  if (at != std::string::npos) {
+    location.column = at + 1;
+  }
+}
+
 std::string parseErrorMessage(const std::string& text, const std::string& what, Location& location) {
   std::vector<std::string> report = splitLines(what);
   std::vector<std::string> source = splitLines(text);
@@ -111,7 +133,9 @@ std::string parseErrorMessage(const std::string& text, const std::string& what, 
     while (!message.empty() && (message.back() == ':' || message.back() == ' ')) {
       message.pop_back();
     }
-    return message.empty() ? firstLine(what) : message;
+    message = message.empty() ? firstLine(what) : message;
+    pointAtUndefinedUse(message, source, location);
+    return message;
   }
   return firstLine(what);
 }
@@ -168,6 +192,8 @@ torch::jit::Module loadArchive(const std::string& path, const std::string& bytes
 
 } // namespace
 
+torch::jit::Module LoadedInput::freshModule() const { return loadArchive(path, archiveBytes); }
+
 bool looksLikeArchive(const std::string& bytes) { return bytes.rfind("PK\x03\x04", 0) == 0; }
 
 std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& text, const std::string& path,
@@ -199,6 +225,7 @@ LoadedInput loadInput(const std::string& path, bool splitInputFile) {
       throw Error(ErrorKind::Usage, path + ": --split-input-file needs IR text, not a TorchScript archive");
     }
     input.module = loadArchive(path, bytes);
+    input.archiveBytes = std::move(bytes);
     return input;
   }
   if (hasSuffix(path, ".pt") || hasSuffix(path, ".pth") || hasSuffix(path, ".zip")) {

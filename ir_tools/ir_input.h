@@ -26,7 +26,11 @@ struct IRCase {
 struct LoadedInput {
   std::string path;  ///< As given; "-" is stdin.
   std::optional<torch::jit::Module> module;  ///< Set for archives.
+  std::string archiveBytes;                  ///< The archive, for fresh copies.
   std::vector<IRCase> cases;                 ///< Set for IR text.
+
+  /// A new, independent load of the archive (the original, for comparisons).
+  torch::jit::Module freshModule() const;
 };
 
 /// Line separating cases in --split-input-file mode, as in mlir-opt.

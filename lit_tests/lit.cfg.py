@@ -16,6 +16,8 @@ config.substitutions.append(("%python", config.python_path))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
 config.substitutions.append(("%plugin_dir", config.plugin_dir))
 config.substitutions.append(("%test_plugin_dir", config.test_plugin_dir))
+# Test-only passes (unittests/core/test_plugin.cpp), e.g. the planted miscompile --bisect must find.
+config.substitutions.append(("%test_passes_plugin", config.test_passes_plugin))
 config.substitutions.append(("%installed_tsopt", config.installed_tsopt_path))
 config.substitutions.append(
     ("%expect_exit", "%s %s" % (config.python_path, os.path.join(config.test_source_root, "Inputs", "expect_exit.py"))))

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <ostream>
+#include <sstream>
 
 namespace tsopt {
 namespace {
@@ -45,6 +46,11 @@ bool RemoveDropoutPass::removeInBlock(torch::jit::Block* block, PassContext& con
                       << node->output()->debugName()
                       << (known ? ": training mode with p > 0" : ": train flag or p is not a constant")
                       << "\n";
+      continue;
+    }
+    std::ostringstream what;
+    what << "remove " << node->kind().toQualString() << " producing %" << node->output()->debugName();
+    if (!context.shouldRewrite(what.str())) {
       continue;
     }
     node->output()->replaceAllUsesWith(node->input(0));

@@ -27,6 +27,19 @@ OptionBase* Pass::findOption(const std::string& name) const {
   return nullptr;
 }
 
+bool PassContext::shouldRewrite(const std::string& description) {
+  if (budget_ == nullptr) {
+    return true;
+  }
+  ++budget_->used;
+  if (budget_->limit && budget_->used > *budget_->limit) {
+    debug() << "rewrite budget exhausted: skipped " << description << "\n";
+    return false;
+  }
+  budget_->lastAllowed = description;
+  return true;
+}
+
 std::ostream& PassContext::debug() {
   if (debugStream_ != nullptr) {
     return *debugStream_;

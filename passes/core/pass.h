@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -137,12 +138,28 @@ private:
 // Passes
 //===----------------------------------------------------------------------===//
 
-/// What a pass may need besides the IR it rewrites: the method being optimized
-/// and a debug stream that `--debug-only=<pass>` turns on.
+/// Caps how many rewrites one pass may make, like LLVM's -opt-bisect-limit:
+/// --bisect searches for the first rewrite that breaks equivalence. Rewrites
+/// past the limit are skipped, the rest of the pass runs as usual.
+struct RewriteBudget {
+  std::optional<size_t> limit;  ///< No cap when empty.
+  size_t used = 0;              ///< Rewrites asked for so far (allowed or not).
+  std::string lastAllowed;      ///< Description of the last rewrite let through.
+};
+
+/// What a pass may need besides the IR it rewrites: the method being optimized,
+/// a debug stream that `--debug-only=<pass>` turns on, and the rewrite budget.
 class PassContext {
 public:
-  PassContext(std::string methodName, bool hasModule, std::ostream* debugStream)
-      : methodName_(std::move(methodName)), hasModule_(hasModule), debugStream_(debugStream) {}
+  PassContext(std::string methodName, bool hasModule, std::ostream* debugStream,
+              RewriteBudget* budget = nullptr)
+      : methodName_(std::move(methodName)), hasModule_(hasModule), debugStream_(debugStream),
+        budget_(budget) {}
+
+  /// Passes that make discrete rewrites call this before each one, describing
+  /// it ("fold %7 = aten::batch_norm into %5"), and skip the rewrite when it
+  /// returns false. This is what lets --bisect name the first bad rewrite.
+  bool shouldRewrite(const std::string& description);
 
   const std::string& methodName() const { return methodName_; }
   /// Whether the graph is a module method's (false for bare IR text): a graph
@@ -157,6 +174,7 @@ private:
   std::string methodName_;
   bool hasModule_;
   std::ostream* debugStream_;
+  RewriteBudget* budget_;
 };
 
 class Pass {

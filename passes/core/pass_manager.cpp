@@ -4,8 +4,11 @@
 #include "passes/core/graph_utils.h"
 #include "passes/core/verifier.h"
 
+#include <torch/csrc/jit/serialization/import.h>
+
 #include <iomanip>
 #include <ostream>
+#include <sstream>
 
 namespace tsopt {
 namespace {
@@ -44,7 +47,10 @@ PassManager::PassManager(Instrumentation instrumentation, std::ostream& log)
 void PassManager::addPass(std::unique_ptr<Pass> pass) {
   passes_.push_back(std::move(pass));
   elapsed_.emplace_back(0);
+  budgets_.emplace_back();
 }
+
+void PassManager::setRewriteLimit(size_t index, std::optional<size_t> limit) { budgets_.at(index).limit = limit; }
 
 void PassManager::addPasses(std::vector<std::unique_ptr<Pass>> passes) {
   for (auto& pass : passes) {
@@ -60,16 +66,18 @@ void PassManager::dump(const char* when, const Pass& pass, const IRUnit& unit, b
   log_ << " ***\n" << unit.graph->toString(false) << std::flush;
 }
 
-bool PassManager::run(IRUnit& unit) {
+bool PassManager::run(IRUnit& unit, size_t passCount) {
   bool changed = false;
-  for (size_t index = 0; index < passes_.size(); ++index) {
+  failedPass_.reset();
+  for (size_t index = 0; index < passes_.size() && index < passCount; ++index) {
     Pass& pass = *passes_[index];
     if (selected(instrumentation_.printBefore, pass.name())) {
       dump("Before", pass, unit, false);
     }
     std::string irBefore = instrumentation_.verifyEach ? unit.graph->toString(false) : "";
     auto start = std::chrono::steady_clock::now();
-    bool passChanged = runOne(pass, unit);
+    failedPass_ = index;
+    bool passChanged = runOne(index, unit);
     elapsed_[index] += std::chrono::steady_clock::now() - start;
     changed |= passChanged;
 
@@ -78,19 +86,40 @@ bool PassManager::run(IRUnit& unit) {
       dump("After", pass, unit, passChanged);
     }
     if (instrumentation_.verifyEach) {
-      if (auto issue = verifyGraph(unit.graph)) {
-        log_ << "# *** IR Dump Before " << pass.name() << " (failed verification) ***\n" << irBefore;
-        throw Error(ErrorKind::PassFailure,
-                    "verifier failed after pass '" + pass.name() + "': " + issue->message);
-      }
+      verify(pass, unit, irBefore);
     }
+    failedPass_.reset();
   }
   return changed;
 }
 
-bool PassManager::runOne(Pass& pass, IRUnit& unit) {
+void PassManager::verify(const Pass& pass, const IRUnit& unit, const std::string& irBefore) const {
+  std::string problem;
+  if (auto issue = verifyGraph(unit.graph)) {
+    problem = issue->message;
+  } else if (unit.module) {
+    // The optimized module must still run in stock LibTorch: save and reload it.
+    try {
+      std::stringstream archive;
+      unit.module->save(archive);
+      torch::jit::load(archive);
+    } catch (const std::exception& error) {
+      problem = "the module no longer saves and loads: " + firstLine(error.what());
+    }
+  }
+  if (!problem.empty()) {
+    log_ << "# *** IR Dump Before " << pass.name() << " (failed verification) ***\n" << irBefore;
+    throw Error(ErrorKind::PassFailure, "verifier failed after pass '" + pass.name() + "': " + problem);
+  }
+}
+
+bool PassManager::runOne(size_t index, IRUnit& unit) {
+  Pass& pass = *passes_[index];
+  RewriteBudget& budget = budgets_[index];
+  budget.used = 0;
+  budget.lastAllowed.clear();
   std::ostream* debugStream = selected(instrumentation_.debugOnly, pass.name()) ? &log_ : nullptr;
-  PassContext context(unit.methodName, unit.module.has_value(), debugStream);
+  PassContext context(unit.methodName, unit.module.has_value(), debugStream, &budget);
   try {
     if (pass.kind() == PassKind::Module) {
       if (!unit.module) {

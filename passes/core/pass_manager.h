@@ -12,6 +12,7 @@
 #include <torch/csrc/jit/api/module.h>
 
 #include <chrono>
+#include <cstdint>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -50,10 +51,19 @@ public:
   void addPasses(std::vector<std::unique_ptr<Pass>> passes);
   const std::vector<std::unique_ptr<Pass>>& passes() const { return passes_; }
 
-  /// Runs every pass on `unit`. Throws tsopt::Error: PassFailure when a pass
-  /// throws or (with verifyEach) leaves an invalid graph, Usage when a module
-  /// pass meets a unit without a module. Returns whether anything changed.
-  bool run(IRUnit& unit);
+  /// Runs the first `passCount` passes (all by default) on `unit`. Throws
+  /// tsopt::Error: PassFailure when a pass throws or (with verifyEach) leaves an
+  /// invalid graph or a module that no longer saves and loads, Usage when a
+  /// module pass meets a unit without a module. Returns whether anything changed.
+  bool run(IRUnit& unit, size_t passCount = SIZE_MAX);
+
+  /// Index of the pass that made the last run() throw, if one did.
+  std::optional<size_t> failedPass() const { return failedPass_; }
+
+  /// Lets pass `index` make at most `limit` rewrites (see PassContext::shouldRewrite).
+  void setRewriteLimit(size_t index, std::optional<size_t> limit);
+  /// Rewrites pass `index` asked for in the last run, and the last one allowed.
+  const RewriteBudget& rewriteBudget(size_t index) const { return budgets_[index]; }
 
   /// LLVM-style table of the wall time spent in each pass over all runs.
   void printTimingReport(std::ostream& out) const;
@@ -61,13 +71,16 @@ public:
   void printStatistics(std::ostream& out) const;
 
 private:
-  bool runOne(Pass& pass, IRUnit& unit);
+  bool runOne(size_t index, IRUnit& unit);
+  void verify(const Pass& pass, const IRUnit& unit, const std::string& irBefore) const;
   void dump(const char* when, const Pass& pass, const IRUnit& unit, bool changed) const;
 
   Instrumentation instrumentation_;
   std::ostream& log_;
   std::vector<std::unique_ptr<Pass>> passes_;
   std::vector<std::chrono::duration<double>> elapsed_;
+  std::vector<RewriteBudget> budgets_;
+  std::optional<size_t> failedPass_;
 };
 
 } // namespace tsopt

@@ -1,6 +1,9 @@
-// A pass plugin for the loader tests. Built twice: as a good plugin, and with
-// TSOPT_TEST_PLUGIN_API_OFFSET set, as one that claims another plugin API.
+// Test-only passes, as a plugin: the loader tests open it (built twice: as a
+// good plugin, and with TSOPT_TEST_PLUGIN_API_OFFSET set, as one that claims
+// another plugin API), and the --bisect tests plant its deliberately wrong pass.
 #include "passes/core/plugin.h"
+
+#include <sstream>
 
 namespace {
 
@@ -18,9 +21,37 @@ private:
   tsopt::Statistic seen{this, "seen", "Nodes seen"};
 };
 
+/// Deliberately wrong: rewrites every aten::relu into aten::abs, one counted
+/// rewrite each. Harmless where the input is never negative, wrong elsewhere,
+/// which gives --bisect a first bad rewrite to find.
+class MiscompileReluPass final : public tsopt::GraphPass {
+public:
+  bool runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, tsopt::PassContext& context) override {
+    bool changed = false;
+    for (auto* node : graph->nodes()) {
+      if (node->kind() != c10::Symbol::fromQualString("aten::relu")) {
+        continue;
+      }
+      std::ostringstream what;
+      what << "relu -> abs on %" << node->output()->debugName();
+      if (!context.shouldRewrite(what.str())) {
+        continue;
+      }
+      torch::jit::WithInsertPoint guard(node);
+      auto* abs = graph->insertNode(graph->create(c10::Symbol::fromQualString("aten::abs"), {node->input(0)}));
+      abs->output()->setType(node->output()->type());
+      node->output()->replaceAllUsesWith(abs->output());
+      changed = true;
+    }
+    return changed;
+  }
+};
+
 void registerTestPasses(tsopt::PassRegistry& registry) {
   registry.registerPass("test-plugin-count", "Counts nodes (test plugin)",
                         [] { return std::make_unique<CountNodesPass>(); }, "tsopt_test_plugin");
+  registry.registerPass("test-miscompile-relu", "Rewrites relu into abs: wrong on purpose (test plugin)",
+                        [] { return std::make_unique<MiscompileReluPass>(); }, "tsopt_test_plugin");
 }
 
 } // namespace

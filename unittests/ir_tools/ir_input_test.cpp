@@ -32,7 +32,7 @@ TEST(IRInputTest, UseBeforeDefinitionNamesLineAndColumn) {
                        "  %y : Tensor = aten::relu(%z)\n"
                        "  %z : Tensor = aten::relu(%x)\n"
                        "  return (%y)\n"),
-            "t.ir:2:30: Cannot find a variable with name 'z'");
+            "t.ir:2:28: Cannot find a variable with name 'z'");
 }
 
 TEST(IRInputTest, SyntaxErrorNamesLineAfterIdenticalEarlierLines) {

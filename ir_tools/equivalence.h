@@ -1,0 +1,79 @@
+//===- equivalence.h - Do two modules compute the same outputs? -----------===//
+///
+/// The numerics check behind `tsopt --check-equivalence` and `--bisect`: run an
+/// original and an optimized module on the same inputs (each input set at least
+/// twice, since some JIT bugs only show on the second call) and compare every
+/// output leaf of nested tuples/lists/dicts with dtype-aware tolerances.
+///
+/// Default tolerances are those of torch.testing.assert_close (float32: rtol
+/// 1.3e-6, atol 1e-5; float64: 1e-7, 1e-7; float16: 1e-3, 1e-5; bfloat16:
+/// 1.6e-2, 1e-5; integers and bool: exact). NaN matches NaN at the same
+/// position; a NaN on one side only is a mismatch, as is any shape or dtype change.
+///
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <ATen/core/ivalue.h>
+#include <torch/csrc/jit/api/module.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tsopt {
+
+/// --rtol / --atol; an unset field keeps the per-dtype default.
+struct ToleranceOverride {
+  std::optional<double> rtol;
+  std::optional<double> atol;
+};
+
+struct Tolerance {
+  double rtol = 0;
+  double atol = 0;
+};
+
+Tolerance toleranceFor(c10::ScalarType dtype, const ToleranceOverride& override);
+
+/// How one output leaf compares.
+struct LeafComparison {
+  std::string path;        ///< e.g. "output[0][1]", "output['logits']".
+  std::string description; ///< e.g. "Float[2, 5]".
+  bool matches = true;
+  double maxAbsError = 0;
+  double maxRelError = 0;
+  std::string problem;     ///< Set when the leaf does not match.
+};
+
+/// Compares two outputs leaf by leaf.
+std::vector<LeafComparison> compareOutputs(const c10::IValue& expected, const c10::IValue& actual,
+                                           const ToleranceOverride& override);
+
+using InputSets = std::vector<std::vector<c10::IValue>>;
+
+/// Input tuples saved with torch.save: a list (or tuple) of tuples, one per
+/// call; a single tuple of tensors is one call. Throws tsopt::Error (Input).
+InputSets loadInputSets(const std::string& path);
+
+/// One input set made from the shapes and dtypes recorded on the method's
+/// graph inputs (random normal floats, integers in {0, 1}, random bools; fixed
+/// seed). Archives loaded from disk record only `Tensor`, so this mostly serves
+/// modules traced in-process; throws tsopt::Error (Usage) naming an input
+/// without a complete type.
+InputSets synthesizeInputs(const torch::jit::Module& module, const std::string& methodName);
+
+struct EquivalenceReport {
+  bool equivalent = true;
+  size_t calls = 0;
+  /// Worst comparison per output leaf over all calls (or the first mismatch).
+  std::vector<LeafComparison> leaves;
+  std::string failure;  ///< A run that threw, or a mismatch summary.
+};
+
+/// Runs `reference` and `candidate` on every input set `callsPerSet` times
+/// (inputs deep-copied per call, so in-place ops cannot leak between calls).
+EquivalenceReport checkEquivalence(torch::jit::Module& reference, torch::jit::Module& candidate,
+                                   const std::string& methodName, const InputSets& inputs,
+                                   const ToleranceOverride& override, size_t callsPerSet = 2);
+
+} // namespace tsopt
