@@ -3,6 +3,8 @@
 #include "passes/core/error.h"
 #include "passes/core/verifier.h"
 
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/jit/ir/irparser.h>
 #include <torch/csrc/jit/serialization/import.h>
 
@@ -11,6 +13,7 @@
 #include <iostream>
 #include <iterator>
 #include <sstream>
+#include <unordered_map>
 
 namespace tsopt {
 namespace {
@@ -174,6 +177,125 @@ Location locateNode(const std::string& text, const torch::jit::Graph& graph, con
   return Location{};
 }
 
+// The parser numbers every value it defines; give back the names the text used
+// (numeric names stay numbers), so output and messages read like the input.
+void keepSourceNames(const std::unordered_map<std::string, torch::jit::Value*>& names) {
+  for (const auto& [name, value] : names) {
+    if (name.find_first_not_of("0123456789") != std::string::npos) {
+      value->setDebugName(name);
+    }
+  }
+}
+
+std::vector<std::string> constantLines(const std::string& text) {
+  std::vector<std::string> lines;
+  for (const std::string& line : splitLines(text)) {
+    std::string code = line.substr(0, line.find('#'));
+    if (code.find("prim::Constant") != std::string::npos) {
+      lines.push_back(code);
+    }
+  }
+  return lines;
+}
+
+Location firstIncompleteTensorConstant(const std::string& text) {
+  std::vector<std::string> lines = splitLines(text);
+  for (size_t index = 0; index < lines.size(); ++index) {
+    const std::string& line = lines[index];
+    bool tensorConstant = line.find("value=<Tensor>") != std::string::npos || line.find("value={") != std::string::npos;
+    if (tensorConstant && line.find("strides=") == std::string::npos) {
+      return Location{index + 1, line.find("prim::Constant") + 1};
+    }
+  }
+  return Location{};
+}
+
+// `value=<Tensor>` constants (how frozen weights print) parse as uninitialized
+// tensors; give them deterministic pseudo-random contents instead, seeded by
+// their position, so passes that read values behave the same on every run.
+// Values are positive (floats in [0.5, 1.5), integers in 1..3) so that
+// variances, divisors and square roots stay finite.
+void fillPlaceholderTensors(const std::string& text, torch::jit::Graph& graph) {
+  std::vector<std::string> lines = constantLines(text);
+  size_t ordinal = 0;
+  std::function<void(torch::jit::Block*)> visit = [&](torch::jit::Block* block) {
+    for (torch::jit::Node* node : block->nodes()) {
+      if (node->kind() == c10::prim::Constant) {
+        bool placeholder = ordinal < lines.size() && lines[ordinal].find("value=<Tensor>") != std::string::npos;
+        ++ordinal;
+        if (placeholder && node->kindOf(c10::attr::value) == torch::jit::AttributeKind::t) {
+          at::Tensor tensor = node->t(c10::attr::value);
+          at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(ordinal);
+          at::Tensor values = tensor.is_floating_point()
+                                  ? at::rand(tensor.sizes(), generator, at::kDouble) + 0.5
+                                  : at::randint(1, 4, tensor.sizes(), generator, at::kLong);
+          node->t_(c10::attr::value, values.to(tensor.scalar_type()).as_strided(tensor.sizes(), tensor.strides()));
+        }
+      }
+      for (torch::jit::Block* child : node->blocks()) {
+        visit(child);
+      }
+    }
+  };
+  visit(graph.block());
+}
+
+// print(graph) writes a node without outputs as `indent + " = " + kind`, e.g.
+// "   = prim::Print(%x)", which parseIR rejects. Drops the " = "; `removedAt`
+// gets, per line, the column where it was (npos for lines left alone).
+std::string acceptNodesWithoutOutputs(const std::string& text, std::vector<size_t>& removedAt) {
+  std::string result;
+  for (std::string line : splitLines(text)) {
+    size_t first = line.find_first_not_of(" \t");
+    bool printed = first != std::string::npos && first > 0 && line.compare(first, 2, "= ") == 0;
+    removedAt.push_back(printed ? first - 1 : std::string::npos);
+    result += (printed ? line.erase(first - 1, 3) : line) + "\n";
+  }
+  return result;
+}
+
+// parseIR stops after the graph's `return (...)` and silently ignores the rest
+// of the text, e.g. a second graph when --split-input-file was forgotten.
+// Returns where such text starts (line 0 when there is none).
+Location textAfterReturn(const std::string& text) {
+  std::vector<std::string> lines = splitLines(text);
+  auto code = [&](size_t index) { return lines[index].substr(0, lines[index].find('#')); };
+  size_t index = 0;
+  for (; index < lines.size(); ++index) {
+    std::string line = code(index);
+    size_t first = line.find_first_not_of(" \t\r");
+    if (first != std::string::npos && line.compare(first, 6, "return") == 0 &&
+        (line.size() == first + 6 || line[first + 6] == ' ' || line[first + 6] == '(')) {
+      break;
+    }
+  }
+  int depth = 0;
+  bool opened = false;
+  for (; index < lines.size(); ++index) {
+    std::string line = code(index);
+    size_t at = 0;
+    for (; at < line.size() && !(opened && depth == 0); ++at) {
+      depth += line[at] == '(' ? 1 : line[at] == ')' ? -1 : 0;
+      opened |= line[at] == '(';
+    }
+    if (opened && depth == 0) {
+      size_t rest = line.find_first_not_of(" \t\r", at);
+      if (rest != std::string::npos) {
+        return Location{index + 1, rest + 1};
+      }
+      break;
+    }
+  }
+  for (++index; index < lines.size(); ++index) {
+    std::string line = code(index);
+    size_t first = line.find_first_not_of(" \t\r");
+    if (first != std::string::npos) {
+      return Location{index + 1, first + 1};
+    }
+  }
+  return Location{};
+}
+
 std::string where(const std::string& path, size_t firstLine, const Location& location) {
   if (location.line == 0) {
     return path + ":" + std::to_string(firstLine) + ":1: ";
@@ -196,18 +318,39 @@ torch::jit::Module LoadedInput::freshModule() const { return loadArchive(path, a
 
 bool looksLikeArchive(const std::string& bytes) { return bytes.rfind("PK\x03\x04", 0) == 0; }
 
-std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& text, const std::string& path,
+std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& source, const std::string& path,
                                                   size_t firstLine) {
+  std::vector<size_t> removedAt;
+  const std::string text = acceptNodesWithoutOutputs(source, removedAt);
   auto graph = std::make_shared<torch::jit::Graph>();
   try {
-    torch::jit::parseIR(text, graph.get());
+    std::unordered_map<std::string, torch::jit::Value*> names;
+    torch::jit::parseIR(text, graph.get(), names, /*parse_tensor_constants=*/true);
+    keepSourceNames(names);
   } catch (const std::exception& error) {
     Location location;
     std::string message = parseErrorMessage(text, error.what(), location);
+    if (message.find("INTERNAL ASSERT FAILED") != std::string::npos) {
+      // The parser asserts when a tensor constant's type lacks sizes or strides.
+      location = firstIncompleteTensorConstant(text);
+      message = "a tensor constant needs a type with sizes and strides, e.g. "
+                "Float(2, 3, strides=[3, 1], requires_grad=0, device=cpu)";
+    }
+    size_t removed = location.line != 0 ? removedAt[location.line - 1] : std::string::npos;
+    if (removed != std::string::npos && location.column > removed) {
+      location.column += 3;  // Columns in `source`, before the " = " was dropped.
+    }
     throw Error(ErrorKind::Input, where(path, firstLine, location) + message);
   }
+  fillPlaceholderTensors(text, *graph);
+  Location trailing = textAfterReturn(source);
+  if (trailing.line != 0) {
+    throw Error(ErrorKind::Input, where(path, firstLine, trailing) +
+                                      "unexpected text after the graph's return (several graphs need "
+                                      "--split-input-file and '" + kSplitMarker + "' lines)");
+  }
   if (auto issue = verifyGraph(graph)) {
-    Location location = issue->node ? locateNode(text, *graph, issue->node) : Location{};
+    Location location = issue->node ? locateNode(source, *graph, issue->node) : Location{};
     throw Error(ErrorKind::Input, where(path, firstLine, location) + issue->message);
   }
   return graph;

@@ -7,9 +7,8 @@
 #include <sstream>
 
 namespace tsopt {
-namespace {
 
-bool isDropout(const torch::jit::Node* node) {
+DropoutBehavior classifyDropout(const torch::jit::Node* node) {
   static const std::vector<c10::Symbol> kinds = {
       c10::Symbol::fromQualString("aten::dropout"),
       c10::Symbol::fromQualString("aten::dropout_"),
@@ -20,11 +19,17 @@ bool isDropout(const torch::jit::Node* node) {
       c10::Symbol::fromQualString("aten::feature_alpha_dropout"),
       c10::Symbol::fromQualString("aten::feature_alpha_dropout_"),
   };
-  return node->inputs().size() == 3 && node->outputs().size() == 1 &&
-         std::find(kinds.begin(), kinds.end(), node->kind()) != kinds.end();
+  if (node->inputs().size() != 3 || node->outputs().size() != 1 ||
+      std::find(kinds.begin(), kinds.end(), node->kind()) == kinds.end()) {
+    return DropoutBehavior::NotDropout;
+  }
+  auto train = torch::jit::constant_as<bool>(node->input(2));
+  auto probability = torch::jit::constant_as<double>(node->input(1));
+  if ((train && !*train) || (probability && *probability == 0.0)) {
+    return DropoutBehavior::Identity;
+  }
+  return train && probability ? DropoutBehavior::Drops : DropoutBehavior::UnknownMode;
 }
-
-} // namespace
 
 bool RemoveDropoutPass::removeInBlock(torch::jit::Block* block, PassContext& context) {
   bool changed = false;
@@ -33,14 +38,12 @@ bool RemoveDropoutPass::removeInBlock(torch::jit::Block* block, PassContext& con
     for (torch::jit::Block* child : node->blocks()) {
       changed |= removeInBlock(child, context);
     }
-    if (!isDropout(node)) {
+    DropoutBehavior behavior = classifyDropout(node);
+    if (behavior == DropoutBehavior::NotDropout) {
       continue;
     }
-    auto train = torch::jit::constant_as<bool>(node->input(2));
-    auto probability = torch::jit::constant_as<double>(node->input(1));
-    bool identity = (train && !*train) || (probability && *probability == 0.0);
-    if (!identity) {
-      bool known = train.has_value() && probability.has_value();
+    if (behavior != DropoutBehavior::Identity) {
+      bool known = behavior == DropoutBehavior::Drops;
       ++(known ? skippedTraining : skippedUnknownMode);
       context.debug() << "remove-dropout: kept " << node->kind().toQualString() << " producing %"
                       << node->output()->debugName()

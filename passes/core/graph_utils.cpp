@@ -2,6 +2,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
+
 namespace tsopt {
 namespace {
 
@@ -24,6 +26,24 @@ size_t countNodes(const torch::jit::Graph& graph) {
 
 size_t countNodesOfKind(const torch::jit::Graph& graph, torch::jit::NodeKind kind) {
   return countBlockNodes(graph.block(), [kind](const torch::jit::Node* node) { return node->kind() == kind; });
+}
+
+static void collectBlockNodes(torch::jit::Block* block, const std::vector<torch::jit::NodeKind>& kinds,
+                              std::vector<torch::jit::Node*>& found) {
+  for (torch::jit::Node* node : block->nodes()) {
+    if (std::find(kinds.begin(), kinds.end(), node->kind()) != kinds.end()) {
+      found.push_back(node);
+    }
+    for (torch::jit::Block* child : node->blocks()) {
+      collectBlockNodes(child, kinds, found);
+    }
+  }
+}
+
+std::vector<torch::jit::Node*> collectNodes(torch::jit::Graph& graph, const std::vector<torch::jit::NodeKind>& kinds) {
+  std::vector<torch::jit::Node*> found;
+  collectBlockNodes(graph.block(), kinds, found);
+  return found;
 }
 
 void replaceGraphContents(torch::jit::Graph& target, torch::jit::Graph& source) {

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <vector>
 
 namespace tsopt {
 
@@ -30,5 +31,10 @@ template <typename Fn> size_t countRemovedNodes(const torch::jit::Graph& graph, 
 
 /// Number of nodes of the given kind, nested blocks included.
 size_t countNodesOfKind(const torch::jit::Graph& graph, torch::jit::NodeKind kind);
+
+/// Nodes of the given kinds in program order, nested blocks included: a
+/// snapshot, so a pass may rewrite or destroy nodes while it walks the list
+/// (each node it destroys must be one it has already visited or will skip).
+std::vector<torch::jit::Node*> collectNodes(torch::jit::Graph& graph, const std::vector<torch::jit::NodeKind>& kinds);
 
 } // namespace tsopt

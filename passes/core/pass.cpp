@@ -42,7 +42,7 @@ bool PassContext::shouldRewrite(const std::string& description) {
 
 std::ostream& PassContext::debug() {
   if (debugStream_ != nullptr) {
-    return *debugStream_;
+    return *debugStream_ << passName_ << ": ";
   }
   static std::ostream discard(nullptr);
   return discard;

@@ -151,10 +151,10 @@ struct RewriteBudget {
 /// a debug stream that `--debug-only=<pass>` turns on, and the rewrite budget.
 class PassContext {
 public:
-  PassContext(std::string methodName, bool hasModule, std::ostream* debugStream,
+  PassContext(std::string passName, std::string methodName, bool hasModule, std::ostream* debugStream,
               RewriteBudget* budget = nullptr)
-      : methodName_(std::move(methodName)), hasModule_(hasModule), debugStream_(debugStream),
-        budget_(budget) {}
+      : passName_(std::move(passName)), methodName_(std::move(methodName)), hasModule_(hasModule),
+        debugStream_(debugStream), budget_(budget) {}
 
   /// Passes that make discrete rewrites call this before each one, describing
   /// it ("fold %7 = aten::batch_norm into %5"), and skip the rewrite when it
@@ -166,11 +166,13 @@ public:
   /// pass that would change a method's signature must refuse module graphs.
   bool hasModule() const { return hasModule_; }
   bool debugEnabled() const { return debugStream_ != nullptr; }
-  /// Stream for "why did the pattern not fire" messages; discards text unless
-  /// debugging is on for the running pass.
+  /// Stream for "why did the pattern not fire" messages, one message per call
+  /// (it starts with the pass name); discards text unless debugging is on for
+  /// the running pass.
   std::ostream& debug();
 
 private:
+  std::string passName_;
   std::string methodName_;
   bool hasModule_;
   std::ostream* debugStream_;

@@ -10,7 +10,9 @@
 namespace tsopt {
 
 bool FreezePass::runOnModule(torch::jit::Module& module, PassContext& context) {
-  if (module.is_training()) {
+  // Module::is_training() is true when the `training` attribute is missing, as it
+  // is on a module frozen before; only a module that says it trains is refused.
+  if (module.hasattr("training") && module.attr("training").toBool()) {
     throw Error(ErrorKind::PassFailure,
                 "freeze: the module is in training mode; call .eval() before saving it");
   }
@@ -19,7 +21,7 @@ bool FreezePass::runOnModule(torch::jit::Module& module, PassContext& context) {
                                        countNodesOfKind(*method->graph(), c10::prim::CallMethod)
                                  : 0;
   if (attributeReads == 0) {
-    context.debug() << "freeze: method '" << context.methodName() << "' reads no attribute; nothing to freeze\n";
+    context.debug() << "method '" << context.methodName() << "' reads no attribute; nothing to freeze\n";
     return false;
   }
   std::vector<std::string> preserved = preservedAttrs.value();

@@ -6,7 +6,7 @@ PyTorch and compares their outputs on the same random inputs, over two calls
 (some JIT bugs only show on the second call, pytorch/pytorch#33944), with
 torch.testing.assert_close's default tolerances for the output dtype.
 
-usage: check_equivalence.py TSOPT WORKDIR PIPELINE [PIPELINE...]
+usage: check_equivalence.py TSOPT WORKDIR [--models=a,b] PIPELINE [PIPELINE...]
 Prints one line per (model, pipeline) with the max abs error; exits 1 on any mismatch.
 """
 import os
@@ -116,12 +116,37 @@ class DoubleConv(nn.Module):
         return torch.sigmoid(self.bn(self.conv(x)))
 
 
+class FoldingTargets(nn.Module):
+    """What the folding passes fold: transposed/grouped conv + BN, constant
+    per-channel and scalar arithmetic on conv outputs, linear + BatchNorm1d."""
+
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, groups=2)
+        self.up_bn = nn.BatchNorm2d(6)
+        self.conv = nn.Conv2d(6, 6, 3, padding=1, bias=False)
+        self.scale = nn.Parameter(torch.rand(6, 1, 1) + 0.5)
+        self.shift = nn.Parameter(torch.randn(6, 1, 1))
+        self.conv1d = nn.Conv1d(6, 4, 3)
+        self.bn1d = nn.BatchNorm1d(4, eps=0.01)
+        self.fc = nn.Linear(4 * 7, 5)
+        self.fc_bn = nn.BatchNorm1d(5)
+
+    def forward(self, x):
+        y = self.up_bn(self.up(x))
+        y = (self.conv(y) * self.scale + self.shift - 0.5) / 4.0
+        y = F.relu(y).mean(dim=3)
+        y = self.bn1d(self.conv1d(y))
+        return self.fc_bn(self.fc(torch.flatten(y, 1)))
+
+
 def build_models():
     conv = randomize_batch_norms(ConvNet()).eval()
     encoder = Encoder().eval()
     scripted = Scripted().eval()
     inplace = InPlace().eval()
     double = randomize_batch_norms(DoubleConv()).double().eval()
+    folding = randomize_batch_norms(FoldingTargets()).eval()
     image = lambda: (torch.randn(2, 3, 16, 16),)
     tokens = lambda: (torch.randn(2, 7, 32), torch.zeros(2, 1, 1, 7).masked_fill(torch.rand(2, 1, 1, 7) > 0.7, -1e4))
     return {
@@ -129,6 +154,7 @@ def build_models():
         "encoder": (torch.jit.trace(encoder, tokens()), tokens),
         "scripted": (torch.jit.script(scripted), lambda: (torch.randn(3, 6), 3)),
         "inplace": (torch.jit.trace(inplace, (torch.randn(4, 10),)), lambda: (torch.randn(4, 10),)),
+        "folding": (torch.jit.trace(folding, (torch.randn(2, 4, 5, 5),)), lambda: (torch.randn(2, 4, 5, 5),)),
         "double": (torch.jit.trace(double, (torch.randn(2, 4, 9, dtype=torch.float64),)),
                    lambda: (torch.randn(2, 4, 9, dtype=torch.float64),)),
     }
@@ -171,10 +197,16 @@ def check_the_checker():
 
 def main():
     tsopt, workdir, pipelines = sys.argv[1], sys.argv[2], sys.argv[3:]
+    only = None
+    if pipelines and pipelines[0].startswith("--models="):
+        only = pipelines[0][len("--models="):].split(",")
+        pipelines = pipelines[1:]
     check_the_checker()
     os.makedirs(workdir, exist_ok=True)
     failures = 0
     for name, (module, make_inputs) in build_models().items():
+        if only and name not in only:
+            continue
         original = os.path.join(workdir, name + ".pt")
         torch.jit.save(module, original)
         for pipeline in pipelines:

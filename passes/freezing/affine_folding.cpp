@@ -1,0 +1,52 @@
+#include "passes/freezing/affine_folding.h"
+
+#include <ATen/ATen.h>
+
+namespace tsopt {
+
+int64_t outputChannels(const at::Tensor& weight, const WeightLayout& layout) {
+  return layout.transposed ? weight.size(1) * layout.groups : weight.size(0);
+}
+
+FoldedParams foldAffine(const at::Tensor& weight, const std::optional<at::Tensor>& bias, const at::Tensor& scale,
+                        const at::Tensor& shift, const WeightLayout& layout) {
+  at::Tensor w = weight.to(at::kDouble);
+  at::Tensor s = scale.to(at::kDouble).flatten();
+  std::vector<int64_t> ones(w.dim() - 1, 1);
+  at::Tensor scaled;
+  if (!layout.transposed) {
+    std::vector<int64_t> shape = {-1};
+    shape.insert(shape.end(), ones.begin(), ones.end());
+    scaled = w * s.view(shape);
+  } else {
+    // [in, out/g, k...] -> [g, in/g, out/g, k...], scaling the out/g axis per group.
+    int64_t g = layout.groups;
+    std::vector<int64_t> grouped = {g, w.size(0) / g, w.size(1)};
+    std::vector<int64_t> scaleShape = {g, 1, w.size(1)};
+    for (int64_t d = 2; d < w.dim(); ++d) {
+      grouped.push_back(w.size(d));
+      scaleShape.push_back(1);
+    }
+    scaled = (w.reshape(grouped) * s.view(scaleShape)).reshape(w.sizes());
+  }
+  at::Tensor b = bias ? bias->to(at::kDouble) : at::zeros({s.size(0)}, at::kDouble);
+  at::Tensor folded = b * s + shift.to(at::kDouble).flatten();
+  at::ScalarType biasType = bias ? bias->scalar_type() : weight.scalar_type();
+  return {scaled.to(weight.scalar_type()).contiguous(), folded.to(biasType).contiguous()};
+}
+
+Affine batchNormAsAffine(const std::optional<at::Tensor>& gamma, const std::optional<at::Tensor>& beta,
+                         const at::Tensor& mean, const at::Tensor& var, double eps) {
+  at::Tensor m = mean.to(at::kDouble);
+  at::Tensor scale = at::rsqrt(var.to(at::kDouble) + eps);
+  if (gamma) {
+    scale = scale * gamma->to(at::kDouble);
+  }
+  at::Tensor shift = -m * scale;
+  if (beta) {
+    shift = shift + beta->to(at::kDouble);
+  }
+  return {scale, shift};
+}
+
+} // namespace tsopt

@@ -1,0 +1,76 @@
+//===- fold_patterns.h - Matchers shared by the folding passes ------------===//
+///
+/// Recognizes the producers (convolutions, linear layers) and consumers (eval
+/// batch norm, constant arithmetic) that fold-conv-bn, fold-linear-bn and
+/// fold-conv-add-mul fold together, and writes folded parameters back. Every
+/// matcher says why it refused, for --debug-only.
+///
+/// Why not SubgraphRewriter: the folds compute new weights from constant
+/// tensors and check shapes, dtypes and flags that a pattern cannot express;
+/// the IR shapes themselves are one node each.
+///
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "passes/core/pass.h"
+#include "passes/freezing/affine_folding.h"
+
+#include <torch/csrc/jit/ir/ir.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace tsopt {
+
+/// A convolution or linear node whose weight (and bias, if any) are constants.
+struct LayerMatch {
+  torch::jit::Node* node = nullptr;
+  at::Tensor weight;
+  std::optional<at::Tensor> bias;
+  WeightLayout layout;
+};
+
+/// aten::conv1d/2d/3d (both padding overloads), aten::conv_transpose1d/2d/3d and
+/// aten::_convolution with constant weight, bias and groups.
+std::optional<LayerMatch> matchConvolution(torch::jit::Node* node, std::string& whyNot);
+
+/// aten::linear with a constant weight and bias.
+std::optional<LayerMatch> matchLinear(torch::jit::Node* node, std::string& whyNot);
+
+/// aten::batch_norm in eval mode (constant training=False) with constant
+/// statistics and affine parameters, as a per-channel affine map.
+struct BatchNormMatch {
+  torch::jit::Node* node = nullptr;
+  Affine affine;
+};
+std::optional<BatchNormMatch> matchEvalBatchNorm(torch::jit::Node* node, std::string& whyNot);
+
+using LayerMatcher = std::optional<LayerMatch> (*)(torch::jit::Node*, std::string&);
+
+/// The layer producing `value`, when its consumer is the value's only user.
+/// `matcher` is matchConvolution or matchLinear.
+std::optional<LayerMatch> soleProducer(torch::jit::Value* value, LayerMatcher matcher, std::string& whyNot);
+
+/// The whole of fold-conv-bn and fold-linear-bn: folds every eval batch norm
+/// whose input is the sole use of a layer that `matcher` accepts and
+/// `admissible` (when given) approves, asking context.shouldRewrite first.
+bool foldBatchNormsInto(torch::jit::Graph& graph, PassContext& context, LayerMatcher matcher,
+                        const std::function<bool(const LayerMatch&, std::string&)>& admissible, Statistic& folded,
+                        Statistic& skipped);
+
+/// Replaces the layer's weight and bias inputs by new constants. The old
+/// constants stay for their other users (dead ones go at the next dce).
+void replaceParameters(const LayerMatch& layer, const FoldedParams& params);
+
+/// Whether `affine` has one factor per output channel of the layer.
+bool channelsAgree(const LayerMatch& layer, const Affine& affine, std::string& whyNot);
+/// Folds `affine` (per output channel) into the layer's weight and bias.
+void foldIntoLayer(const LayerMatch& layer, const Affine& affine);
+
+std::optional<at::Tensor> constantTensor(torch::jit::Value* value);
+bool isNoneConstant(torch::jit::Value* value);
+/// "%5 = aten::conv2d" for messages.
+std::string describeNode(const torch::jit::Node* node);
+
+} // namespace tsopt
