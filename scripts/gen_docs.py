@@ -128,7 +128,7 @@ def generate(passes):
             lines += ["", "| Option | Type | Default | Description |", "|---|---|---|---|"]
             for name, type_name, default, description in entry["options"]:
                 lines.append("| `%s` | %s | `%s` | %s |" % (name, type_name, default, description))
-    return "\n".join(line.rstrip() for line in lines).replace("\n\n\n", "\n\n") + "\n"
+    return "\n".join(line.rstrip() for line in lines).replace("\n\n\n", "\n\n").rstrip("\n") + "\n"
 
 
 def tsopt_help(tsopt):
