@@ -1,0 +1,153 @@
+"""Shared pieces of the Python benchmarks: the zoo's eager modules, the BLAS in
+use, interleaved timing and output agreement.
+
+Run with an interpreter that has torch and torchvision (/usr/bin/python3).
+"""
+import ctypes
+import ctypes.util
+import os
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List, Sequence
+
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ZOO_SOURCES = os.path.join(REPO, "examples", "models")
+sys.path.insert(0, ZOO_SOURCES)
+
+import make_zoo  # noqa: E402
+
+# Work per forward pass and sample (docs: /work/shared/perf-context.md), in GFLOP.
+GFLOP_PER_SAMPLE = {
+    "resnet18": 3.63,
+    "resnet50": 8.18,
+    "mobilenet_v2": 0.60,
+    "bert_base_seq14": 2.39,
+    "bert_base_seq128": 22.35,
+}
+BENCHMARK_MODELS = list(GFLOP_PER_SAMPLE)
+
+
+def zoo_dir(flag: str = None) -> str:
+    """--zoo, else $TSOPT_ZOO, else build/zoo in the source tree."""
+    return flag or os.environ.get("TSOPT_ZOO") or os.path.join(REPO, "build", "zoo")
+
+
+def zoo_file_stem(model: str, batch: int) -> str:
+    return make_zoo.file_name(model, batch)
+
+
+def build_eager(model: str, batch: int) -> torch.nn.Module:
+    """The zoo's nn.Module for `model`, built by the zoo's own code from the same
+    seed, so its weights are those of the archive; eval mode.
+
+    The zoo builders end by tracing; the module-level `trace` they call is
+    swapped for one that returns the module untraced.
+    """
+    builder_modules = [sys.modules[name] for name in ("vision", "bert", "control_flow") if name in sys.modules]
+    saved = {module: getattr(module, "trace", None) for module in builder_modules}
+
+    def keep_eager(module, inputs):
+        return module.eval()
+
+    for module in builder_modules:
+        if hasattr(module, "trace"):
+            module.trace = keep_eager
+    try:
+        eager, _ = make_zoo.MODELS[model](batch)
+    finally:
+        for module, original in saved.items():
+            if original is not None:
+                module.trace = original
+    return eager.eval()
+
+
+def _blas_library():
+    try:
+        return ctypes.CDLL("libblas.so.3")
+    except OSError:
+        return None
+
+
+def blas_info() -> Dict[str, str]:
+    """What libblas.so.3 resolves to, and OpenBLAS's own configuration when it is OpenBLAS."""
+    info = {"library": os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")}
+    library = _blas_library()
+    if library is not None and hasattr(library, "openblas_get_config"):
+        library.openblas_get_config.restype = ctypes.c_char_p
+        library.openblas_get_corename.restype = ctypes.c_char_p
+        info["name"] = "OpenBLAS"
+        info["config"] = library.openblas_get_config().decode()
+        info["core"] = library.openblas_get_corename().decode()
+        info["threads"] = str(library.openblas_get_num_threads())
+    else:
+        info["name"] = "reference BLAS (or unknown)"
+    for variable in ("OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "OMP_NUM_THREADS"):
+        info[variable] = os.environ.get(variable, "(unset)")
+    return info
+
+
+def set_blas_threads(count: int) -> None:
+    library = _blas_library()
+    if library is not None and hasattr(library, "openblas_set_num_threads"):
+        library.openblas_set_num_threads(count)
+
+
+def set_threads(torch_threads: int, blas_threads: int = None) -> None:
+    """Sets torch's intra-op threads, then OpenBLAS's (default: $OPENBLAS_NUM_THREADS).
+
+    Debian's libopenblas0-openmp ignores OPENBLAS_NUM_THREADS (OpenMP builds
+    follow OMP_NUM_THREADS), and torch.set_num_threads resets OpenBLAS's count,
+    so the BLAS threads are set through OpenBLAS's API, after torch's.
+    """
+    torch.set_num_threads(torch_threads)
+    if blas_threads is None and os.environ.get("OPENBLAS_NUM_THREADS"):
+        blas_threads = int(os.environ["OPENBLAS_NUM_THREADS"])
+    if blas_threads is not None:
+        set_blas_threads(blas_threads)
+
+
+def output_tensors(output) -> List[torch.Tensor]:
+    """Tensor leaves of a (nested) output, in order."""
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, (list, tuple)):
+        return [leaf for element in output for leaf in output_tensors(element)]
+    if isinstance(output, dict):
+        return [leaf for key in sorted(output) for leaf in output_tensors(output[key])]
+    return []
+
+
+def agreement(expected, actual) -> Dict[str, float]:
+    """Worst cosine similarity and largest absolute error over the output leaves."""
+    cosine, max_abs = 1.0, 0.0
+    for reference, candidate in zip(output_tensors(expected), output_tensors(actual)):
+        reference, candidate = reference.double().flatten(), candidate.double().flatten()
+        max_abs = max(max_abs, (reference - candidate).abs().max().item())
+        cosine = min(cosine, torch.nn.functional.cosine_similarity(reference, candidate, dim=0).item())
+    return {"cosine": cosine, "max_abs_error": max_abs}
+
+
+def time_calls(function: Callable[[], object], count: int) -> List[float]:
+    """Wall time of `count` calls, in seconds each."""
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def calls_per_round(function: Callable[[], object], target_seconds: float, warmup: int) -> int:
+    """Warms `function` up (JIT profiling runs included) and returns how many
+    calls make about `target_seconds`."""
+    for _ in range(warmup):
+        function()
+    sample = statistics.median(time_calls(function, 2))
+    return max(1, int(target_seconds / max(sample, 1e-6)))
+
+
+def summary(times: Sequence[float]) -> Dict[str, float]:
+    return {"median": statistics.median(times), "min": min(times), "max": max(times), "samples": len(times)}

@@ -1,0 +1,299 @@
+"""Writes docs/benchmarks.md and its chart from one run's results.
+
+Usage: make_report.py --compare COMPARE.json --gbench A.json [B.json ...]
+                      [--sweep SWEEP.json] [--mode NAME] [--command TEXT]
+                      --out docs/benchmarks.md --chart docs/images/benchmarks.png
+
+COMPARE.json comes from compare_eager.py, each A.json from bench_models
+--benchmark_format=json (one process per model and batch), SWEEP.json from
+eager_config_sweep.py. Absolute times are for the record; the claims are the
+ratios, each measured side by side in one process.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import bench_common  # noqa: E402
+
+VARIANT_ORDER = ["eager", "unoptimized", "torchscript", "torch-freeze", "torch-ofi"]
+BUILT_INS = ("torch-freeze", "torch-ofi")
+
+
+def variant_key(name: str):
+    return (VARIANT_ORDER.index(name), "") if name in VARIANT_ORDER else (len(VARIANT_ORDER), name)
+
+
+def model_key(model: str):
+    return bench_common.BENCHMARK_MODELS.index(model) if model in bench_common.BENCHMARK_MODELS else 99
+
+
+def run(command):
+    try:
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "(unknown)"
+
+
+def package_version(package: str) -> str:
+    return run(["dpkg-query", "-W", "-f=${Version}", package])
+
+
+def machine_lines():
+    lscpu = run(["lscpu"])
+    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
+    model = fields.get("Model name", "?").strip()
+    cpus = fields.get("CPU(s)", "?").strip()
+    threads_per_core = fields.get("Thread(s) per core", "?").strip()
+    flags = fields.get("Flags", "")
+    isa = ", ".join(flag for flag in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16") if flag in flags.split())
+    memory = "?"
+    if os.path.exists("/proc/meminfo"):
+        with open("/proc/meminfo") as meminfo:
+            kilobytes = int(meminfo.readline().split()[1])
+            memory = "%.0f GiB" % (kilobytes / 2 ** 20)
+    return [
+        "CPU: %s, %s CPUs (%s thread(s) per core), %s; memory %s" % (model, cpus, threads_per_core, isa, memory),
+        "OS: %s, kernel %s" % (run(["sh", "-c", ". /etc/os-release; echo $PRETTY_NAME"]), platform.release()),
+    ]
+
+
+def load_gbench(paths):
+    """(model, batch, threads) -> variant -> [real time per repetition, ms], plus counters, contexts."""
+    forward = defaultdict(lambda: defaultdict(list))
+    gflops = defaultdict(lambda: defaultdict(list))
+    errors = {}
+    optimize = defaultdict(lambda: defaultdict(list))
+    contexts = []
+    for path in paths:
+        with open(path) as handle:
+            data = json.load(handle)
+        contexts.append(data.get("context", {}))
+        for entry in data.get("benchmarks", []):
+            if entry.get("run_type") == "aggregate" or entry.get("error_occurred"):
+                continue
+            scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[entry.get("time_unit", "ns")]
+            parts = entry["run_name"].split("/")
+            if parts[0] == "BM_Forward":
+                model, batch, threads, variant = parts[1], parts[2].split(":")[1], parts[3].split(":")[1], parts[4]
+                key = (model, int(batch), int(threads))
+                forward[key][variant].append(entry["real_time"] * scale)
+                gflops[key][variant].append(entry.get("gflops", 0.0))
+                errors[key + (variant,)] = entry.get("max_abs_err", 0.0)
+            elif parts[0] == "BM_Optimize":
+                optimize[parts[1]][parts[2]].append(entry["real_time"] * scale)
+    return forward, gflops, errors, optimize, contexts
+
+
+def ratio_text(value: float) -> str:
+    return "%.2f×" % value
+
+
+def compare_table(compare):
+    lines = ["| model | batch | variant | median ms | min ms | max ms | × vs eager | × vs best built-in | GFLOP/s "
+             "| cosine | max abs err |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = sorted(compare["results"], key=lambda r: (model_key(r["model"]), r["batch"], variant_key(r["variant"])))
+    for row in rows:
+        bold = "**" if row["variant"].startswith("tsopt") else ""
+        lines.append("| %s | %d | %s%s%s | %.2f | %.2f | %.2f | %s | %s | %.1f | %.6f | %.1e |" % (
+            row["model"], row["batch"], bold, row["variant"], bold, 1e3 * row["median"], 1e3 * row["min"],
+            1e3 * row["max"], ratio_text(row["speedup_vs_eager"]), ratio_text(row["speedup_vs_best_built_in"]),
+            row["gflops"], row["cosine"], row["max_abs_error"]))
+    return lines
+
+
+def gbench_table(forward, gflops, errors):
+    lines = ["| model | batch | threads | variant | median ms | min ms | max ms | × vs unoptimized "
+             "| × vs best built-in | GFLOP/s | max abs err |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for key in sorted(forward, key=lambda k: (model_key(k[0]), k[1], k[2])):
+        medians = {variant: statistics.median(times) for variant, times in forward[key].items()}
+        built_in = [medians[v] for v in BUILT_INS if v in medians]
+        best_built_in = min(built_in) if built_in else None
+        for variant in sorted(medians, key=variant_key):
+            times = forward[key][variant]
+            median = medians[variant]
+            versus_unoptimized = ratio_text(medians["unoptimized"] / median) if "unoptimized" in medians else "–"
+            versus_built_in = ratio_text(best_built_in / median) if best_built_in else "–"
+            bold = "**" if variant.startswith("tsopt") else ""
+            lines.append("| %s | %d | %d | %s%s%s | %.2f | %.2f | %.2f | %s | %s | %.1f | %.1e |" % (
+                key[0], key[1], key[2], bold, variant, bold, median, min(times), max(times), versus_unoptimized,
+                versus_built_in, statistics.median(gflops[key][variant]), errors.get(key + (variant,), 0.0)))
+    return lines
+
+
+def optimize_table(optimize):
+    lines = ["| model | optimizer | median ms | min ms | max ms |", "|---|---|---:|---:|---:|"]
+    for model in sorted(optimize, key=model_key):
+        for variant in sorted(optimize[model], key=variant_key):
+            times = optimize[model][variant]
+            lines.append("| %s | %s | %.1f | %.1f | %.1f |" % (model, variant, statistics.median(times), min(times),
+                                                              max(times)))
+    return lines
+
+
+def claims(compare, forward):
+    """One line per model: tsopt's best level against torch-freeze and eager."""
+    lines = []
+    by_case = defaultdict(dict)
+    for row in compare["results"]:
+        by_case[(row["model"], row["batch"])][row["variant"]] = row["median"]
+    for (model, batch), medians in sorted(by_case.items(), key=lambda item: (model_key(item[0][0]), item[0][1])):
+        for level in sorted(v for v in medians if v.startswith("tsopt")):
+            tsopt = medians[level]
+            best = min(medians[v] for v in BUILT_INS)
+            lines.append("- %s batch %d, %s: %s vs torch.jit.freeze, %s vs eager, %s vs PyTorch's best built-in "
+                         "(Python, one process)" % (model, batch, level, ratio_text(medians["torch-freeze"] / tsopt),
+                                                    ratio_text(medians["eager"] / tsopt), ratio_text(best / tsopt)))
+    for key in sorted(forward, key=lambda k: (model_key(k[0]), k[1], k[2])):
+        medians = {variant: statistics.median(times) for variant, times in forward[key].items()}
+        for level in sorted(v for v in medians if v.startswith("tsopt")):
+            if "torch-freeze" in medians:
+                lines.append("- %s batch %d, %d thread(s), %s: %s vs freeze (C++, Google Benchmark)" % (
+                    key[0], key[1], key[2], level, ratio_text(medians["torch-freeze"] / medians[level])))
+    return lines
+
+
+def sweep_lines(sweep):
+    table = sweep["medians_s"]
+    models = sorted(next(iter(table.values())), key=model_key)
+    lines = ["| OPENBLAS_CORETYPE | OpenBLAS threads | torch threads | %s |" % " | ".join(
+        "%s ms" % m for m in models), "|---|---:|---:|%s" % ("---:|" * len(models))]
+    for config in sweep["ranked"]:
+        core, blas_threads, torch_threads = config.split(",")
+        lines.append("| %s | %s | %s | %s |" % (core, blas_threads, torch_threads, " | ".join(
+            "%.1f" % (1e3 * table[config][m]) for m in models)))
+    return lines
+
+
+def chart(compare, forward, path):
+    cases = sorted({(r["model"], r["batch"]) for r in compare["results"]}, key=lambda c: (c[1], model_key(c[0])))
+    variants = sorted({r["variant"] for r in compare["results"] if r["variant"] != "eager"}, key=variant_key)
+    speedups = {(r["model"], r["batch"], r["variant"]): r["speedup_vs_eager"] for r in compare["results"]}
+    figure, axes = plt.subplots(1, 2 if forward else 1, figsize=(14 if forward else 8, 4.8), squeeze=False)
+    width = 0.8 / max(1, len(variants))
+    axis = axes[0][0]
+    for index, variant in enumerate(variants):
+        positions = [case_index + (index - (len(variants) - 1) / 2) * width for case_index in range(len(cases))]
+        axis.bar(positions, [speedups.get((m, b, variant), 0) for m, b in cases], width, label=variant)
+    axis.axhline(1.0, color="black", linewidth=0.8)
+    axis.set_xticks(range(len(cases)))
+    axis.set_xticklabels(["%s\nb%d" % (m.replace("bert_base_", "bert "), b) for m, b in cases], fontsize=8)
+    axis.set_ylabel("speed-up vs PyTorch eager (median; higher is better)")
+    axis.set_title("Python, one process, interleaved rounds")
+    axis.legend(fontsize=8)
+    if forward:
+        axis = axes[0][1]
+        keys = sorted(forward, key=lambda k: (k[1], k[2], model_key(k[0])))
+        cpp_variants = sorted({v for k in keys for v in forward[k] if v != "unoptimized"}, key=variant_key)
+        width = 0.8 / max(1, len(cpp_variants))
+        for index, variant in enumerate(cpp_variants):
+            positions = [key_index + (index - (len(cpp_variants) - 1) / 2) * width for key_index in range(len(keys))]
+            values = []
+            for key in keys:
+                times = forward[key]
+                values.append(statistics.median(times["unoptimized"]) / statistics.median(times[variant])
+                              if variant in times and "unoptimized" in times else 0)
+            axis.bar(positions, values, width, label=variant)
+        axis.axhline(1.0, color="black", linewidth=0.8)
+        axis.set_xticks(range(len(keys)))
+        axis.set_xticklabels(["%s\nb%d t%d" % (k[0].replace("bert_base_", "bert "), k[1], k[2]) for k in keys],
+                             fontsize=6, rotation=90)
+        axis.set_ylabel("speed-up vs unoptimized TorchScript")
+        axis.set_title("C++ (LibTorch), Google Benchmark")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    figure.savefig(path, dpi=110)
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--compare", required=True)
+    parser.add_argument("--gbench", nargs="*", default=[])
+    parser.add_argument("--sweep")
+    parser.add_argument("--mode", default="full")
+    parser.add_argument("--command", default="scripts/run_benchmarks.sh")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--chart", required=True)
+    args = parser.parse_args(argv)
+
+    with open(args.compare) as handle:
+        compare = json.load(handle)
+    forward, gflops, errors, optimize, contexts = load_gbench(args.gbench)
+    sweep = None
+    if args.sweep and os.path.exists(args.sweep):
+        with open(args.sweep) as handle:
+            sweep = json.load(handle)
+    chart(compare, forward, args.chart)
+
+    config = compare["config"]
+    blas = config["blas"]
+    context = contexts[0] if contexts else {}
+    out = ["# Benchmarks", "",
+           "Generated by `%s` (%s mode) on %s. Absolute times are for the record only: this machine is shared and "
+           "noisy (2× between processes, ~40%% within one). The claims are the ratios, each measured side by side "
+           "in one process; differences under ~15%% mean nothing." % (
+               args.command, args.mode, datetime.datetime.now().strftime("%Y-%m-%d %H:%M")), "",
+           "![speed-ups](%s)" % os.path.relpath(args.chart, os.path.dirname(os.path.abspath(args.out))), "",
+           "## Setup", ""]
+    out += ["- " + line for line in machine_lines()]
+    out += [
+        "- PyTorch (Python) %s; LibTorch %s (Debian libtorch1.13 %s); torchvision via python3-torchvision %s" % (
+            config["torch"], context.get("torch", "?"), package_version("libtorch1.13"),
+            package_version("python3-torchvision")),
+        "- Google Benchmark %s; oneDNN as bundled in LibTorch (`torch.__config__.show()`)" % package_version(
+            "libbenchmark-dev"),
+        "- BLAS: %s → %s (%s), package libopenblas0-openmp %s" % (
+            "libblas.so.3", blas["library"], blas.get("config", blas["name"]), package_version("libopenblas0-openmp")),
+        "- **Eager configuration (every baseline):** OPENBLAS_CORETYPE=%s, OPENBLAS_NUM_THREADS=%s, "
+        "torch threads %d (Python run); OpenBLAS reports core %s, %s thread(s)" % (
+            blas.get("OPENBLAS_CORETYPE"), blas.get("OPENBLAS_NUM_THREADS"), config["threads"],
+            blas.get("core", "?"), blas.get("threads", "?")),
+        "- Python run: %d interleaved rounds of ≥%.1f s per variant; tsopt runtime library: %s" % (
+            config["rounds"], config["seconds_per_round"], config["runtime_lib"]),
+        "- C++ run: one process per model and batch, Google Benchmark repetitions with random interleaving; "
+        "contexts: %s" % ", ".join("%s=%s" % (k, context[k]) for k in (
+            "blas", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS") if k in context),
+        ""]
+    if sweep:
+        out += ["### Why this eager configuration", "",
+                "`benchmarks/eager_config_sweep.py` (eager, batch 1, median of %d processes per core type; rows best "
+                "first by geometric mean over the models):" % sweep["processes_per_core_type"], ""]
+        out += sweep_lines(sweep) + [""]
+    out += ["## Ratios (the claims)", ""] + claims(compare, forward) + [""]
+    out += ["## Python: eager vs TorchScript variants (one process)", "",
+            "`benchmarks/compare_eager.py`. × = the reference's median time over the variant's (higher is better); "
+            "best built-in = the faster of torch.jit.freeze and torch.jit.optimize_for_inference. Cosine and max abs "
+            "error compare each variant's outputs with eager's while timing.", ""]
+    out += compare_table(compare) + [""]
+    if forward:
+        out += ["## C++: Google Benchmark (`benchmarks/bench_models.cpp`)", "",
+                "Median, min and max over repetitions (each repetition is the mean of its iterations). "
+                "torch-freeze = freeze_module + OptimizeFrozenGraph (what torch.jit.freeze runs); max abs err is "
+                "against the unoptimized module.", ""]
+        out += gbench_table(forward, gflops, errors) + [""]
+    if optimize:
+        out += ["### Optimizer run time (BM_Optimize)", "",
+                "Time to optimize a fresh clone of the archive (the clone is outside the timed region).", ""]
+        out += optimize_table(optimize) + [""]
+    with open(args.out, "w") as handle:
+        handle.write("\n".join(out))
+    print("make_report: wrote %s and %s" % (args.out, args.chart))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
