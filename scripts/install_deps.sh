@@ -13,7 +13,18 @@ PACKAGES=(
   llvm-14-tools                               # lit and FileCheck
   libgtest-dev libgmock-dev libbenchmark-dev  # unit tests and benchmarks
   graphviz                                    # dot, to render the driver's graph dumps
+  python3-matplotlib                          # the chart of docs/benchmarks.md
 )
+
+# LibTorch calls the system libblas.so.3. Point it at OpenBLAS: the alternative
+# may be the reference BLAS, which makes every fp32 linear layer many times slower.
+OPENBLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3
+select_openblas() {
+  if [[ "$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3)" != "$OPENBLAS" ]]; then
+    echo "install_deps.sh: selecting OpenBLAS for libblas.so.3"
+    ${SUDO:-} update-alternatives --set libblas.so.3-x86_64-linux-gnu "$OPENBLAS"
+  fi
+}
 
 missing() {
   local package
@@ -27,6 +38,8 @@ missing() {
 todo=$(missing)
 if [[ -z "$todo" ]]; then
   echo "install_deps.sh: all ${#PACKAGES[@]} packages are installed"
+  [[ $(id -u) -eq 0 ]] || SUDO=sudo
+  select_openblas
   exit 0
 fi
 
@@ -44,3 +57,5 @@ if [[ -n "$todo" ]]; then
   echo "install_deps.sh: still missing after apt-get install:" $todo >&2
   exit 1
 fi
+SUDO="${sudo[*]}"
+select_openblas
