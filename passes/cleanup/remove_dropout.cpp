@@ -45,7 +45,7 @@ bool RemoveDropoutPass::removeInBlock(torch::jit::Block* block, PassContext& con
     if (behavior != DropoutBehavior::Identity) {
       bool known = behavior == DropoutBehavior::Drops;
       ++(known ? skippedTraining : skippedUnknownMode);
-      context.debug() << "remove-dropout: kept " << node->kind().toQualString() << " producing %"
+      context.debug() << "kept " << node->kind().toQualString() << " producing %"
                       << node->output()->debugName()
                       << (known ? ": training mode with p > 0" : ": train flag or p is not a constant")
                       << "\n";
