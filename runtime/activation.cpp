@@ -1,0 +1,53 @@
+#include "runtime/activation.h"
+
+#include <ATen/Functions.h>
+#include <c10/util/Exception.h>
+
+#include <string>
+
+namespace tsopt::runtime {
+
+Activation parseActivation(c10::string_view name, double alpha, double beta) {
+  static const struct {
+    const char* name;
+    ActivationKind kind;
+  } kNames[] = {
+      {"none", ActivationKind::None},      {"relu", ActivationKind::Relu},
+      {"clamp", ActivationKind::Clamp},    {"silu", ActivationKind::Silu},
+      {"hardswish", ActivationKind::Hardswish}, {"gelu", ActivationKind::Gelu},
+      {"gelu_tanh", ActivationKind::GeluTanh}, {"sigmoid", ActivationKind::Sigmoid},
+      {"tanh", ActivationKind::Tanh},
+  };
+  for (const auto& entry : kNames) {
+    if (name == entry.name) {
+      return Activation{entry.kind, alpha, beta};
+    }
+  }
+  TORCH_CHECK(false, "tsopt: unknown activation '", std::string(name.data(), name.size()), "'");
+}
+
+at::Tensor applyActivation(const at::Tensor& input, const Activation& activation) {
+  switch (activation.kind) {
+  case ActivationKind::None:
+    return input;
+  case ActivationKind::Relu:
+    return at::relu(input);
+  case ActivationKind::Clamp:
+    return at::clamp(input, activation.alpha, activation.beta);
+  case ActivationKind::Silu:
+    return at::silu(input);
+  case ActivationKind::Hardswish:
+    return at::hardswish(input);
+  case ActivationKind::Gelu:
+    return at::gelu(input, "none");
+  case ActivationKind::GeluTanh:
+    return at::gelu(input, "tanh");
+  case ActivationKind::Sigmoid:
+    return at::sigmoid(input);
+  case ActivationKind::Tanh:
+    return at::tanh(input);
+  }
+  TORCH_CHECK(false, "tsopt: unhandled activation");
+}
+
+} // namespace tsopt::runtime

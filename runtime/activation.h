@@ -1,0 +1,35 @@
+//===- activation.h - Element-wise functions the fused kernels apply ------===//
+///
+/// The `activation` argument of tsopt::conv2d_act, tsopt::linear_act and their
+/// `_add_` forms names one of these functions, with two float parameters that
+/// only "clamp" reads (alpha = lower bound, beta = upper bound; relu6 and
+/// hardtanh are clamps). "none" applies nothing.
+///
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/string_view.h>
+
+namespace tsopt::runtime {
+
+enum class ActivationKind { None, Relu, Clamp, Silu, Hardswish, Gelu, GeluTanh, Sigmoid, Tanh };
+
+struct Activation {
+  ActivationKind kind = ActivationKind::None;
+  double alpha = 0.0;
+  double beta = 0.0;
+
+  bool operator==(const Activation& other) const {
+    return kind == other.kind && alpha == other.alpha && beta == other.beta;
+  }
+};
+
+/// Parses an op's activation arguments; throws c10::Error for an unknown name.
+Activation parseActivation(c10::string_view name, double alpha, double beta);
+
+/// The activation computed by ATen, as the unfused graph computes it: the
+/// fallback path of every fused op, and the reference in tests.
+at::Tensor applyActivation(const at::Tensor& input, const Activation& activation);
+
+} // namespace tsopt::runtime

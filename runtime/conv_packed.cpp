@@ -1,0 +1,147 @@
+#include "runtime/onednn_common.h"
+#include "runtime/packed_layers.h"
+
+#include <ATen/Functions.h>
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+namespace tsopt::runtime {
+namespace {
+
+using Format = dnnl::memory::format_tag;
+using DataType = dnnl::memory::data_type;
+constexpr int64_t kStateVersion = 1;
+
+/// aten::conv2d's output size; a non-positive extent when the input is too small.
+std::vector<int64_t> outputSizes(at::IntArrayRef input, const at::Tensor& weight, const Conv2dParams& params) {
+  std::vector<int64_t> sizes{input[0], weight.size(0)};
+  for (size_t dim = 0; dim < 2; ++dim) {
+    int64_t extent = input[2 + dim] + 2 * params.padding[dim] - params.dilation[dim] * (weight.size(2 + dim) - 1) - 1;
+    sizes.push_back(extent < 0 ? 0 : extent / params.stride[dim] + 1);
+  }
+  return sizes;
+}
+
+dnnl::memory::dims weightDims(const at::Tensor& weight, int64_t groups) {
+  if (groups == 1) {
+    return dimsOf(weight.sizes());
+  }
+  return {groups, weight.size(0) / groups, weight.size(1), weight.size(2), weight.size(3)};
+}
+
+} // namespace
+
+/// The oneDNN side of a float32 convolution.
+struct ConvPacked::Kernel {
+  Kernel(const at::Tensor& weight, const c10::optional<at::Tensor>& bias, int64_t groups)
+      : weights(weight.contiguous(), dnnl::memory::desc(weightDims(weight, groups), DataType::f32,
+                                                         groups == 1 ? Format::oihw : Format::goihw)),
+        bias(bias ? c10::optional<at::Tensor>(bias->contiguous()) : c10::nullopt) {}
+
+  PreparedPrimitive<dnnl::convolution_forward> prepare(at::IntArrayRef inputSizes, at::IntArrayRef outSizes,
+                                                        const at::Tensor& weight, const Conv2dParams& params,
+                                                        const Activation& activation, bool residual) {
+    dnnl::memory::desc src(dimsOf(inputSizes), DataType::f32, Format::nhwc);
+    dnnl::memory::desc dst(dimsOf(outSizes), DataType::f32, Format::nhwc);
+    dnnl::memory::desc anyWeights(weightDims(weight, params.groups), DataType::f32, Format::any);
+    dnnl::memory::desc biasDesc =
+        bias ? dnnl::memory::desc({weight.size(0)}, DataType::f32, Format::a) : dnnl::memory::desc();
+    dnnl::memory::dims dilation{params.dilation[0] - 1, params.dilation[1] - 1};
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                         src, anyWeights, biasDesc, dst, dimsOf(params.stride), dilation,
+                                         dimsOf(params.padding), dimsOf(params.padding));
+    dnnl::primitive_attr attr = fusedAttr(activation, residual);
+    dnnl::convolution_forward::primitive_desc pd(desc, attr, cpuEngine());
+    return {dnnl::convolution_forward(pd), weights.in(pd.weights_desc()), pd.dst_desc(), pd.scratchpad_desc()};
+  }
+
+  PackedWeights weights;
+  c10::optional<at::Tensor> bias;
+  PrimitiveCache<dnnl::convolution_forward> primitives;
+};
+
+ConvPacked::ConvPacked(at::Tensor weight, c10::optional<at::Tensor> bias, Conv2dParams params)
+    : weight_(std::move(weight)), bias_(std::move(bias)), params_(std::move(params)) {
+  TORCH_CHECK(weight_.dim() == 4, "tsopt.ConvPacked: expected a 4-D weight, got ", weight_.dim(), "-D");
+  TORCH_CHECK(params_.stride.size() == 2 && params_.padding.size() == 2 && params_.dilation.size() == 2,
+              "tsopt.ConvPacked: stride, padding and dilation need two values each");
+  TORCH_CHECK(params_.groups >= 1 && weight_.size(0) % params_.groups == 0,
+              "tsopt.ConvPacked: ", weight_.size(0), " output channels do not split into ", params_.groups,
+              " groups");
+  for (size_t dim = 0; dim < 2; ++dim) {
+    TORCH_CHECK(params_.stride[dim] >= 1 && params_.dilation[dim] >= 1 && params_.padding[dim] >= 0,
+                "tsopt.ConvPacked: stride and dilation must be positive, padding non-negative");
+  }
+  TORCH_CHECK(!bias_ || (bias_->dim() == 1 && bias_->size(0) == weight_.size(0)),
+              "tsopt.ConvPacked: the bias needs one value per output channel");
+  if (isPlainFloat(weight_) && (!bias_ || isPlainFloat(*bias_))) {
+    kernel_ = std::make_unique<Kernel>(weight_, bias_, params_.groups);
+  }
+}
+
+ConvPacked::ConvPacked(const State& state)
+    : ConvPacked(std::get<1>(state), std::get<2>(state),
+                 Conv2dParams{std::get<3>(state), std::get<4>(state), std::get<5>(state), std::get<6>(state)}) {
+  TORCH_CHECK(std::get<0>(state) == kStateVersion, "tsopt.ConvPacked: unknown serialized format version ",
+              std::get<0>(state));
+}
+
+ConvPacked::~ConvPacked() = default;
+
+ConvPacked::State ConvPacked::state() const {
+  return State{kStateVersion, weight_, bias_, params_.stride, params_.padding, params_.dilation, params_.groups};
+}
+
+bool ConvPacked::kernelApplies(const at::Tensor& input, const at::Tensor& residual) const {
+  if (!kernel_ || !isPlainFloat(input) || input.dim() != 4 || needsAutograd(input) || input.numel() == 0 ||
+      input.size(1) != weight_.size(1) * params_.groups) {
+    return false;
+  }
+  std::vector<int64_t> outSizes = outputSizes(input.sizes(), weight_, params_);
+  if (outSizes[2] <= 0 || outSizes[3] <= 0) {
+    return false;
+  }
+  return !residual.defined() || (isPlainFloat(residual) && !needsAutograd(residual) && residual.sizes() == outSizes);
+}
+
+at::Tensor ConvPacked::runReference(const at::Tensor& input, const at::Tensor& residual,
+                                    const Activation& activation) const {
+  at::Tensor result =
+      at::conv2d(input, weight_, bias_, params_.stride, params_.padding, params_.dilation, params_.groups);
+  if (residual.defined()) {
+    result = at::add(result, residual);
+  }
+  return applyActivation(result, activation);
+}
+
+at::Tensor ConvPacked::run(const at::Tensor& input, const at::Tensor& residual,
+                           const Activation& activation) {
+  if (!kernelApplies(input, residual)) {
+    return runReference(input, residual, activation);
+  }
+  // oneDNN reads and writes NHWC (channels-last) plain tensors; a contiguous
+  // input pays a reorder each way, which propagate-layout removes between convolutions.
+  const at::MemoryFormat format = input.suggest_memory_format();
+  at::Tensor src = input.contiguous(at::MemoryFormat::ChannelsLast);
+  std::vector<int64_t> outSizes = outputSizes(input.sizes(), weight_, params_);
+  at::Tensor dst = residual.defined() ? accumulatorFor(residual, at::MemoryFormat::ChannelsLast)
+                                     : at::empty(outSizes, input.options().memory_format(at::MemoryFormat::ChannelsLast));
+
+  ProblemKey key{input.sizes().vec(), at::get_num_threads(), activation, residual.defined()};
+  auto prepared = kernel_->primitives.get(
+      key, [&] { return kernel_->prepare(input.sizes(), outSizes, weight_, params_, activation, residual.defined()); });
+
+  std::unordered_map<int, dnnl::memory> args{
+      {DNNL_ARG_SRC, viewAsMemory(src, dnnl::memory::desc(dimsOf(src.sizes()), DataType::f32, Format::nhwc))},
+      {DNNL_ARG_WEIGHTS, prepared->weights},
+      {DNNL_ARG_DST, viewAsMemory(dst, prepared->dst)}};
+  addScratchpad(prepared->scratchpad, args);
+  if (kernel_->bias) {
+    args.emplace(DNNL_ARG_BIAS, viewAsMemory(*kernel_->bias, dnnl::memory::desc({weight_.size(0)}, DataType::f32,
+                                                                                Format::a)));
+  }
+  prepared->primitive.execute(threadStream(), args);
+  return format == at::MemoryFormat::ChannelsLast ? dst : dst.contiguous(format);
+}
+
+} // namespace tsopt::runtime

@@ -1,0 +1,114 @@
+#include "runtime/onednn_common.h"
+#include "runtime/packed_layers.h"
+
+#include <ATen/Functions.h>
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+namespace tsopt::runtime {
+namespace {
+
+using Format = dnnl::memory::format_tag;
+using DataType = dnnl::memory::data_type;
+constexpr int64_t kStateVersion = 1;
+
+std::vector<int64_t> outputSizes(at::IntArrayRef input, int64_t outFeatures) {
+  std::vector<int64_t> sizes(input.begin(), input.end() - 1);
+  sizes.push_back(outFeatures);
+  return sizes;
+}
+
+} // namespace
+
+/// The oneDNN side of a float32 linear layer: an inner product over the input
+/// seen as a (rows, in_features) matrix.
+struct LinearPacked::Kernel {
+  Kernel(const at::Tensor& weight, const c10::optional<at::Tensor>& bias)
+      : weights(weight.contiguous(), dnnl::memory::desc(dimsOf(weight.sizes()), DataType::f32, Format::ab)),
+        bias(bias ? c10::optional<at::Tensor>(bias->contiguous()) : c10::nullopt) {}
+
+  PreparedPrimitive<dnnl::inner_product_forward> prepare(int64_t rows, const at::Tensor& weight,
+                                                          const Activation& activation, bool residual) {
+    const int64_t outFeatures = weight.size(0);
+    dnnl::memory::desc src({rows, weight.size(1)}, DataType::f32, Format::ab);
+    dnnl::memory::desc dst({rows, outFeatures}, DataType::f32, Format::ab);
+    dnnl::memory::desc anyWeights(dimsOf(weight.sizes()), DataType::f32, Format::any);
+    dnnl::memory::desc biasDesc = bias ? dnnl::memory::desc({outFeatures}, DataType::f32, Format::a)
+                                       : dnnl::memory::desc();
+    dnnl::inner_product_forward::desc desc(dnnl::prop_kind::forward_inference, src, anyWeights, biasDesc, dst);
+    dnnl::primitive_attr attr = fusedAttr(activation, residual);
+    dnnl::inner_product_forward::primitive_desc pd(desc, attr, cpuEngine());
+    return {dnnl::inner_product_forward(pd), weights.in(pd.weights_desc()), pd.dst_desc(), pd.scratchpad_desc()};
+  }
+
+  PackedWeights weights;
+  c10::optional<at::Tensor> bias;
+  PrimitiveCache<dnnl::inner_product_forward> primitives;
+};
+
+LinearPacked::LinearPacked(at::Tensor weight, c10::optional<at::Tensor> bias)
+    : weight_(std::move(weight)), bias_(std::move(bias)) {
+  TORCH_CHECK(weight_.dim() == 2, "tsopt.LinearPacked: expected a 2-D weight, got ", weight_.dim(), "-D");
+  TORCH_CHECK(!bias_ || (bias_->dim() == 1 && bias_->size(0) == weight_.size(0)),
+              "tsopt.LinearPacked: the bias needs one value per output feature");
+  if (isPlainFloat(weight_) && weight_.numel() > 0 && (!bias_ || isPlainFloat(*bias_))) {
+    kernel_ = std::make_unique<Kernel>(weight_, bias_);
+  }
+}
+
+LinearPacked::LinearPacked(const State& state) : LinearPacked(std::get<1>(state), std::get<2>(state)) {
+  TORCH_CHECK(std::get<0>(state) == kStateVersion, "tsopt.LinearPacked: unknown serialized format version ",
+              std::get<0>(state));
+}
+
+LinearPacked::~LinearPacked() = default;
+
+LinearPacked::State LinearPacked::state() const { return State{kStateVersion, weight_, bias_}; }
+
+bool LinearPacked::kernelApplies(const at::Tensor& input, const at::Tensor& residual) const {
+  if (!kernel_ || !isPlainFloat(input) || input.dim() < 1 || needsAutograd(input) || input.numel() == 0 ||
+      input.size(-1) != weight_.size(1)) {
+    return false;
+  }
+  return !residual.defined() || (isPlainFloat(residual) && !needsAutograd(residual) &&
+                       residual.sizes() == outputSizes(input.sizes(), weight_.size(0)));
+}
+
+at::Tensor LinearPacked::runReference(const at::Tensor& input, const at::Tensor& residual,
+                                      const Activation& activation) const {
+  at::Tensor result = at::linear(input, weight_, bias_);
+  if (residual.defined()) {
+    result = at::add(result, residual);
+  }
+  return applyActivation(result, activation);
+}
+
+at::Tensor LinearPacked::run(const at::Tensor& input, const at::Tensor& residual,
+                             const Activation& activation) {
+  if (!kernelApplies(input, residual)) {
+    return runReference(input, residual, activation);
+  }
+  const int64_t outFeatures = weight_.size(0);
+  const int64_t rows = input.numel() / input.size(-1);
+  at::Tensor src = input.contiguous();
+  at::Tensor dst = residual.defined() ? accumulatorFor(residual, at::MemoryFormat::Contiguous)
+                                     : at::empty(outputSizes(input.sizes(), outFeatures), input.options());
+
+  ProblemKey key{{rows}, at::get_num_threads(), activation, residual.defined()};
+  auto prepared =
+      kernel_->primitives.get(key, [&] { return kernel_->prepare(rows, weight_, activation, residual.defined()); });
+
+  std::unordered_map<int, dnnl::memory> args{
+      {DNNL_ARG_SRC, viewAsMemory(src, dnnl::memory::desc({rows, input.size(-1)}, DataType::f32, Format::ab))},
+      {DNNL_ARG_WEIGHTS, prepared->weights},
+      {DNNL_ARG_DST, viewAsMemory(dst, prepared->dst)}};
+  addScratchpad(prepared->scratchpad, args);
+  if (kernel_->bias) {
+    args.emplace(DNNL_ARG_BIAS,
+                 viewAsMemory(*kernel_->bias, dnnl::memory::desc({outFeatures}, DataType::f32, Format::a)));
+  }
+  prepared->primitive.execute(threadStream(), args);
+  return dst;
+}
+
+} // namespace tsopt::runtime

@@ -1,0 +1,113 @@
+//===- onednn_common.h - oneDNN plumbing shared by the packed layers ------===//
+///
+/// Internal to the runtime library. oneDNN is the one LibTorch links (same
+/// libdnnl.so, same OpenMP runtime), so a primitive runs on the OpenMP threads
+/// ATen uses and honours at::set_num_threads without any setting of ours.
+///
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "runtime/activation.h"
+
+#include <ATen/core/Tensor.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+namespace tsopt::runtime {
+
+inline dnnl::memory::dims dimsOf(at::IntArrayRef sizes) { return dnnl::memory::dims(sizes.begin(), sizes.end()); }
+
+/// A dense float32 CPU tensor: what the kernels take (any strides; they copy to their layout).
+bool isPlainFloat(const at::Tensor& tensor);
+/// Whether autograd must see the computation (the kernels have no backward).
+bool needsAutograd(const at::Tensor& tensor);
+
+dnnl::engine& cpuEngine();
+/// A stream per calling thread: streams are cheap but not free to create.
+dnnl::stream& threadStream();
+
+/// Post-ops computing activation(result [+ what dst already holds]), with the
+/// scratchpad passed in by the caller. A residual add is a sum post-op into a
+/// destination that holds the residual: faster than a binary post-op in
+/// oneDNN 2.6 (1x1 convolutions take a slow path with a binary post-op).
+dnnl::primitive_attr fusedAttr(const Activation& activation, bool accumulate);
+
+/// The tensor a kernel with a sum post-op writes into: `residual` itself when
+/// nothing can observe the write (the caller handed over its last reference,
+/// as TorchScript's interpreter does for a value's last use, no view shares
+/// its storage, it is dense in `format`); otherwise a copy in `format`.
+at::Tensor accumulatorFor(const at::Tensor& residual, at::MemoryFormat format);
+
+/// A float32 tensor's memory seen by oneDNN, without a copy.
+dnnl::memory viewAsMemory(const at::Tensor& tensor, const dnnl::memory::desc& desc);
+/// The scratchpad a primitive asked for as an execute() argument, in a buffer
+/// each thread keeps and grows; nothing when the primitive needs none.
+void addScratchpad(const dnnl::memory::desc& desc, std::unordered_map<int, dnnl::memory>& args);
+
+/// One float32 weight tensor and the layouts oneDNN asked for it in: each
+/// reorder happens once, on the first call that needs the layout, never per call.
+class PackedWeights {
+public:
+  PackedWeights(at::Tensor plain, dnnl::memory::desc plainDesc)
+      : plain_(std::move(plain)), plainDesc_(std::move(plainDesc)) {}
+  /// The weights in `layout`; the caller holds the owner's lock.
+  dnnl::memory in(const dnnl::memory::desc& layout);
+
+private:
+  at::Tensor plain_;
+  dnnl::memory::desc plainDesc_;
+  std::vector<dnnl::memory> packs_;
+};
+
+/// What identifies a primitive besides the layer: input shape, post-ops and the
+/// thread count it was created for (oneDNN tunes its blocking to it).
+struct ProblemKey {
+  std::vector<int64_t> shape;
+  int threads = 0;
+  Activation activation;
+  bool residual = false;
+
+  bool operator==(const ProblemKey& other) const {
+    return shape == other.shape && threads == other.threads && activation == other.activation &&
+           residual == other.residual;
+  }
+};
+
+struct ProblemKeyHash {
+  size_t operator()(const ProblemKey& key) const;
+};
+
+/// A primitive ready to run: the weights are packed for it.
+template <typename Primitive> struct PreparedPrimitive {
+  Primitive primitive;
+  dnnl::memory weights;
+  dnnl::memory::desc dst;
+  dnnl::memory::desc scratchpad;
+};
+
+/// The primitives of one packed layer, created on first use of each problem.
+template <typename Primitive> class PrimitiveCache {
+public:
+  using Prepared = PreparedPrimitive<Primitive>;
+  template <typename Create>
+  std::shared_ptr<const Prepared> get(const ProblemKey& key, Create&& create) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = entries_.find(key);
+    if (found != entries_.end()) {
+      return found->second;
+    }
+    auto prepared = std::make_shared<const Prepared>(create());
+    entries_.emplace(key, prepared);
+    return prepared;
+  }
+
+private:
+  std::mutex mutex_;
+  std::unordered_map<ProblemKey, std::shared_ptr<const Prepared>, ProblemKeyHash> entries_;
+};
+
+} // namespace tsopt::runtime

@@ -1,0 +1,92 @@
+//===- packed_layers.h - Convolution and linear layers with packed weights -===//
+///
+/// The TorchScript custom classes tsopt.ConvPacked and tsopt.LinearPacked
+/// (registered in register_ops.cpp) behind the fused ops. Each holds a layer's
+/// plain float weights and parameters, which is all it pickles, and the oneDNN
+/// state built from them: primitives per problem, and the weights reordered
+/// into the layout those primitives prefer, once per layout, never per call.
+///
+/// run() computes activation(layer(input) [+ residual]) with one oneDNN
+/// primitive when it can; for anything the kernel does not cover (dtype other
+/// than float32, an input that needs autograd, a residual that broadcasts, an
+/// empty tensor) it returns the unfused ATen computation instead, so a fused op
+/// never changes what the graph computes beyond float rounding.
+///
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "runtime/activation.h"
+
+#include <ATen/core/ivalue.h>
+#include <c10/util/Optional.h>
+
+#include <memory>
+#include <tuple>
+#include <vector>
+
+namespace tsopt::runtime {
+
+/// aten::conv2d's parameters, two values per list.
+struct Conv2dParams {
+  std::vector<int64_t> stride;
+  std::vector<int64_t> padding;
+  std::vector<int64_t> dilation;
+  int64_t groups = 1;
+};
+
+class ConvPacked final : public torch::CustomClassHolder {
+public:
+  /// What pickling stores: format version, weight, bias, stride, padding, dilation, groups.
+  using State = std::tuple<int64_t, at::Tensor, c10::optional<at::Tensor>, std::vector<int64_t>,
+                           std::vector<int64_t>, std::vector<int64_t>, int64_t>;
+
+  /// Throws c10::Error when the weight is not 4-D or the parameters do not fit it.
+  ConvPacked(at::Tensor weight, c10::optional<at::Tensor> bias, Conv2dParams params);
+  explicit ConvPacked(const State& state);
+  ~ConvPacked() override;
+
+  /// activation(conv2d(input) [+ residual]), no residual when it is undefined.
+  /// The result has the input's memory format, as aten::conv2d's does. It may
+  /// reuse the residual's memory when nothing else can see it (see accumulatorFor).
+  at::Tensor run(const at::Tensor& input, const at::Tensor& residual, const Activation& activation);
+  /// The same through ATen ops: the fallback of run().
+  at::Tensor runReference(const at::Tensor& input, const at::Tensor& residual, const Activation& activation) const;
+  /// Whether run() would use the oneDNN kernel for these arguments.
+  bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
+
+  State state() const;
+
+private:
+  struct Kernel;
+  at::Tensor weight_;
+  c10::optional<at::Tensor> bias_;
+  Conv2dParams params_;
+  std::unique_ptr<Kernel> kernel_;
+};
+
+class LinearPacked final : public torch::CustomClassHolder {
+public:
+  /// What pickling stores: format version, weight, bias.
+  using State = std::tuple<int64_t, at::Tensor, c10::optional<at::Tensor>>;
+
+  /// Throws c10::Error when the weight is not 2-D or the bias does not fit it.
+  LinearPacked(at::Tensor weight, c10::optional<at::Tensor> bias);
+  explicit LinearPacked(const State& state);
+  ~LinearPacked() override;
+
+  /// activation(linear(input) [+ residual]) for an input of shape (..., in_features);
+  /// residual as for ConvPacked::run.
+  at::Tensor run(const at::Tensor& input, const at::Tensor& residual, const Activation& activation);
+  at::Tensor runReference(const at::Tensor& input, const at::Tensor& residual, const Activation& activation) const;
+  bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
+
+  State state() const;
+
+private:
+  struct Kernel;
+  at::Tensor weight_;
+  c10::optional<at::Tensor> bias_;
+  std::unique_ptr<Kernel> kernel_;
+};
+
+} // namespace tsopt::runtime

@@ -1,0 +1,28 @@
+//===- register_ops.h - The tsopt:: operators and classes -------------------===//
+///
+/// Loading libtsopt_runtime registers, through TORCH_LIBRARY(tsopt, ...):
+///
+///   classes  tsopt.ConvPacked, tsopt.LinearPacked (picklable; see packed_layers.h)
+///   ops      tsopt::conv2d_prepack(weight, bias, stride, padding, dilation, groups) -> ConvPacked
+///            tsopt::conv2d_act(input, packed, activation, alpha, beta)
+///            tsopt::conv2d_add_act(input, other, packed, activation, alpha, beta)
+///            tsopt::linear_prepack(weight, bias) -> LinearPacked
+///            tsopt::linear_act(input, packed, activation, alpha, beta)
+///            tsopt::linear_add_act(input, other, packed, activation, alpha, beta)
+///
+/// `*_add_act` computes activation(layer(input) + other); see activation.h for
+/// the activation names. From Python: torch.ops.load_library(path to the library).
+///
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace tsopt::runtime {
+
+/// Qualified names of the operators above. Tools linking the runtime call it
+/// so that the linker keeps the library, and with it the registrations.
+std::vector<std::string> registeredOperators();
+
+} // namespace tsopt::runtime
