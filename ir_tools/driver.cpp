@@ -96,6 +96,14 @@ struct Session {
 
 using UnitFactory = std::function<IRUnit()>;
 
+IRUnit unitForMethod(const LoadedInput& input, const std::string& method) {
+  try {
+    return IRUnit::fromModule(*input.module, method);
+  } catch (const Error& error) {
+    throw Error(error.kind(), input.path + ": " + error.what());
+  }
+}
+
 std::string passTextAt(const Session& session, size_t index) {
   std::vector<std::unique_ptr<Pass>> passes = buildPipeline(session.pipelineText, session.registry);
   std::vector<std::unique_ptr<Pass>> single;
@@ -225,7 +233,7 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
     return 0;
   }
   if (options.version) {
-    out << "tsopt 0.1.0 (LibTorch " << TORCH_VERSION << ")\n";
+    out << "tsopt " << TSOPT_VERSION << " (LibTorch " << TORCH_VERSION << ")\n";
     return 0;
   }
   if (options.listPasses) {
@@ -253,7 +261,7 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
   std::string text;
   if (input.module) {
     auto freshUnit = [&] { return IRUnit::fromModule(input.freshModule(), options.method); };
-    IRUnit unit = IRUnit::fromModule(*input.module, options.method);
+    IRUnit unit = unitForMethod(input, options.method);
     std::optional<EquivalenceSetup> equivalence;
     if (options.checkEquivalence) {
       equivalence = prepareEquivalence(options, input, err);

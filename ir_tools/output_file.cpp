@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace tsopt {
@@ -29,6 +30,10 @@ void writeFileAtomically(const std::string& path, const std::function<void(const
     std::remove(tempPath.c_str());
     throw Error(ErrorKind::Output, path + ": cannot write output: " + firstLine(error.what()));
   }
+  // mkstemp creates the file 0600; give the result the mode a plain open would.
+  mode_t mask = umask(0);
+  umask(mask);
+  chmod(tempPath.c_str(), 0666 & ~mask);
   if (std::rename(tempPath.c_str(), path.c_str()) != 0) {
     int saved = errno;
     std::remove(tempPath.c_str());

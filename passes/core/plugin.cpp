@@ -12,7 +12,9 @@ std::string loadPassPlugin(const std::string& path, PassRegistry& registry) {
   };
   // RTLD_GLOBAL keeps the plugin's symbols (pass vtables, typeinfo) visible to
   // libraries loaded after it; RTLD_NOW reports missing symbols here, not mid-run.
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  // A bare file name would make dlopen search the library path; users mean the file.
+  std::string file = path.find('/') == std::string::npos ? "./" + path : path;
+  void* handle = dlopen(file.c_str(), RTLD_NOW | RTLD_GLOBAL);
   if (handle == nullptr) {
     const char* reason = dlerror();
     fail(reason != nullptr ? firstLine(reason) : "dlopen failed");
