@@ -1,0 +1,209 @@
+#include "ir_tools/dump_options.h"
+
+#include "passes/core/error.h"
+
+#include <functional>
+#include <map>
+
+namespace tsopt {
+namespace {
+
+enum class Arity { None, Required, Optional };
+
+struct Flag {
+  Arity arity;
+  std::function<void(DumpOptions&, const std::string& name, const std::optional<std::string>& value)> apply;
+};
+
+void setMode(DumpOptions& options, DumpMode mode, const std::string& flag) {
+  if (!options.modeFlag.empty() && options.mode != mode) {
+    throw Error(ErrorKind::Usage, options.modeFlag + " and " + flag + " cannot be combined");
+  }
+  options.mode = mode;
+  options.modeFlag = flag;
+}
+
+void setMethod(DumpOptions& options, const std::string& method) {
+  if (options.method && *options.method != method) {
+    throw Error(ErrorKind::Usage, "two methods given: '" + *options.method + "' and '" + method + "'");
+  }
+  options.method = method;
+}
+
+void setInlined(DumpOptions& options, bool inlined) {
+  if (options.inlined && *options.inlined != inlined) {
+    throw Error(ErrorKind::Usage, "--inlined and --no-inline cannot be combined");
+  }
+  options.inlined = inlined;
+}
+
+DumpFormat parseFormat(const std::string& text) {
+  if (text == "text") {
+    return DumpFormat::Text;
+  }
+  if (text == "dot") {
+    return DumpFormat::Dot;
+  }
+  if (text == "json") {
+    return DumpFormat::Json;
+  }
+  throw Error(ErrorKind::Usage, "unknown format '" + text + "' for --format (use text, dot or json)");
+}
+
+const std::map<std::string, Flag>& flags() {
+  using Value = std::optional<std::string>;
+  static const std::map<std::string, Flag> table = {
+      {"-o", {Arity::Required, [](DumpOptions& o, const std::string&, const Value& v) { o.output = *v; }}},
+      {"--graph", {Arity::Optional,
+                   [](DumpOptions& o, const std::string& name, const Value& v) {
+                     setMode(o, DumpMode::Graph, name);
+                     if (v) {
+                       setMethod(o, *v);
+                     }
+                   }}},
+      {"--method", {Arity::Required, [](DumpOptions& o, const std::string&, const Value& v) { setMethod(o, *v); }}},
+      {"--inlined", {Arity::None, [](DumpOptions& o, const std::string&, const Value&) { setInlined(o, true); }}},
+      {"--no-inline", {Arity::None, [](DumpOptions& o, const std::string&, const Value&) { setInlined(o, false); }}},
+      {"--source-locations",
+       {Arity::None, [](DumpOptions& o, const std::string&, const Value&) { o.sourceLocations = true; }}},
+      {"--op-stats",
+       {Arity::None, [](DumpOptions& o, const std::string& name, const Value&) { setMode(o, DumpMode::OpStats, name); }}},
+      {"--diff",
+       {Arity::None, [](DumpOptions& o, const std::string& name, const Value&) { setMode(o, DumpMode::Diff, name); }}},
+      {"--format",
+       {Arity::Required, [](DumpOptions& o, const std::string&, const Value& v) { o.format = parseFormat(*v); }}},
+      {"--help", {Arity::None, [](DumpOptions& o, const std::string&, const Value&) { o.help = true; }}},
+      {"--version", {Arity::None, [](DumpOptions& o, const std::string&, const Value&) { o.version = true; }}},
+  };
+  return table;
+}
+
+std::string nearestFlag(const std::string& given) {
+  std::string best;
+  size_t bestScore = 0;
+  for (const auto& entry : flags()) {
+    const std::string& name = entry.first;
+    size_t common = 0;
+    while (common < name.size() && common < given.size() && name[common] == given[common]) {
+      ++common;
+    }
+    if (common > bestScore && common >= 4) {
+      bestScore = common;
+      best = name;
+    }
+  }
+  return best;
+}
+
+/// Cross-flag checks, once every flag is read.
+void checkCombinations(DumpOptions& options) {
+  if (options.help || options.version) {
+    return;
+  }
+  // Flags that shape a graph ask for one: `tsdump m.pt --inlined` prints the inlined graph.
+  bool shapesGraph = options.method || options.inlined || options.sourceLocations ||
+                     options.format == DumpFormat::Dot;
+  if (options.mode == DumpMode::Summary && shapesGraph) {
+    options.mode = DumpMode::Graph;
+  }
+  bool countsOps = options.mode == DumpMode::OpStats || options.mode == DumpMode::Diff;
+  if (countsOps && options.format == DumpFormat::Dot) {
+    throw Error(ErrorKind::Usage, "--format=dot draws a graph; it does not apply to " + options.modeFlag);
+  }
+  if (countsOps && options.sourceLocations) {
+    throw Error(ErrorKind::Usage, "--source-locations applies to printed graphs, not to " + options.modeFlag);
+  }
+  if (options.mode == DumpMode::Diff) {
+    if (options.inputs.size() != 2) {
+      throw Error(ErrorKind::Usage, "--diff needs two inputs, A and B (got " + std::to_string(options.inputs.size()) +
+                                        ")");
+    }
+    return;
+  }
+  if (options.inputs.empty()) {
+    throw Error(ErrorKind::Usage, "no input file (use '-' for stdin; see --help)");
+  }
+  if (options.inputs.size() > 1) {
+    throw Error(ErrorKind::Usage, "more than one input file: '" + options.inputs[0] + "' and '" + options.inputs[1] +
+                                      "' (use --diff to compare two)");
+  }
+}
+
+} // namespace
+
+DumpOptions parseDumpOptions(const std::vector<std::string>& args) {
+  DumpOptions options;
+  for (size_t index = 0; index < args.size(); ++index) {
+    const std::string& arg = args[index];
+    if (arg == "-" || arg.empty() || arg[0] != '-') {
+      options.inputs.push_back(arg);
+      continue;
+    }
+    size_t equals = arg.find('=');
+    std::string name = arg.substr(0, equals);
+    auto flag = flags().find(name);
+    if (flag == flags().end()) {
+      std::string message = "unknown option '" + name + "'";
+      std::string nearest = nearestFlag(name);
+      if (!nearest.empty()) {
+        message += "; did you mean '" + nearest + "'?";
+      }
+      throw Error(ErrorKind::Usage, message + " (see --help)");
+    }
+    std::optional<std::string> value;
+    if (equals != std::string::npos) {
+      if (flag->second.arity == Arity::None) {
+        throw Error(ErrorKind::Usage, "option '" + name + "' takes no value");
+      }
+      value = arg.substr(equals + 1);
+    } else if (flag->second.arity == Arity::Required) {
+      if (index + 1 >= args.size()) {
+        throw Error(ErrorKind::Usage, "option '" + name + "' needs a value");
+      }
+      value = args[++index];
+    }
+    if (value && value->empty()) {
+      throw Error(ErrorKind::Usage, "option '" + name + "' needs a non-empty value");
+    }
+    flag->second.apply(options, name, value);
+  }
+  checkCombinations(options);
+  return options;
+}
+
+std::string tsdumpUsage() {
+  return R"(OVERVIEW: tsdump - look inside TorchScript archives and IR
+
+USAGE: tsdump INPUT [options]
+       tsdump --diff A B [options]
+  INPUT is a TorchScript archive (.pt from torch.jit.save) or IR text;
+  '-' reads stdin. Without a mode, an archive gets a summary (modules and
+  their methods, parameters, buffers, attributes) and IR text is printed.
+
+MODES:
+  --graph[=METHOD]          Print the graph of METHOD (default: forward)
+  --op-stats                Count the nodes of each kind, nested blocks included
+                            (archives: in the inlined graph, so submodules count)
+  --diff A B                Op counts that differ, then a unified diff of the
+                            canonicalized IR (archives: inlined graphs)
+
+GRAPH OPTIONS:
+  --method=NAME             Method of an archive to look at (default: forward)
+  --inlined                 Inline calls (on a copy) before printing
+  --no-inline               Do not inline, even for --op-stats and --diff
+  --source-locations        Print the source location of each node
+  Any of these, or --format=dot, on an archive without a mode implies --graph.
+
+OUTPUT:
+  --format=text|dot|json    Text (default); Graphviz (graphs only, render with
+                            'dot -Tsvg'); JSON of the summary, graph, op
+                            histogram or diff, for scripts
+  -o FILE                   Write to FILE (written whole or not at all)
+                            instead of stdout
+
+EXIT CODES:
+  0 success, 2 bad command line, 3 bad input, 4 output could not be written
+)";
+}
+
+} // namespace tsopt

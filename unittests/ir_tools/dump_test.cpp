@@ -1,0 +1,74 @@
+#include "ir_tools/dump.h"
+#include "ir_tools/ir_input.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace tsopt {
+namespace {
+
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Result runDump(const std::vector<std::string>& args) {
+  std::ostringstream out;
+  std::ostringstream err;
+  int code = runTsdump(args, out, err);
+  return {code, out.str(), err.str()};
+}
+
+std::string writeFile(const std::string& name, const std::string& text) {
+  std::string path = ::testing::TempDir() + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+const char* kBranchy = R"IR(graph(%x : Tensor, %c : bool):
+  %y : Tensor = aten::relu(%x)
+  %z : Tensor = prim::If(%c)
+    block0():
+      %a : Tensor = aten::relu(%y)
+      -> (%a)
+    block1():
+      %b : Tensor = aten::neg(%y)
+      -> (%b)
+  return (%z)
+)IR";
+
+TEST(DumpTest, HistogramCountsNestedBlocksAndSortsByCountThenKind) {
+  auto graph = parseGraphText(kBranchy, "t.ir");
+  std::vector<std::pair<std::string, size_t>> expected = {
+      {"aten::relu", 2}, {"aten::neg", 1}, {"prim::If", 1}};
+  EXPECT_EQ(opHistogram(*graph), expected);
+}
+
+TEST(DumpTest, ErrorsAreOneLineWithExitCodes) {
+  std::string good = writeFile("dump_good.ir", kBranchy);
+  Result usage = runDump({good, "--format=yaml"});
+  EXPECT_EQ(usage.code, 2);
+  EXPECT_EQ(usage.err, "tsdump: error: unknown format 'yaml' for --format (use text, dot or json)\n");
+  EXPECT_EQ(usage.out, "");
+  Result input = runDump({writeFile("dump_bad.ir", "graph(%x : Tensor):\n  return (%y)\n")});
+  EXPECT_EQ(input.code, 3);
+  EXPECT_EQ(input.err.rfind("tsdump: error: ", 0), 0u) << input.err;
+  EXPECT_NE(input.err.find("dump_bad.ir:2:"), std::string::npos) << input.err;
+  Result output = runDump({good, "-o", "/nonexistent-dir/out.txt"});
+  EXPECT_EQ(output.code, 4);
+  EXPECT_EQ(std::count(output.err.begin(), output.err.end(), '\n'), 1) << output.err;
+}
+
+TEST(DumpTest, DiffOfEqualGraphsSaysIdentical) {
+  std::string a = writeFile("dump_a.ir", kBranchy);
+  Result result = runDump({"--diff", a, a});
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_NE(result.out.find("op counts: identical (4 nodes)"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("canonical IR: identical"), std::string::npos) << result.out;
+}
+
+} // namespace
+} // namespace tsopt
