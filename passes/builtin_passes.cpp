@@ -11,6 +11,7 @@
 #include "passes/cleanup/remove_mutation.h"
 #include "passes/core/registry.h"
 #include "passes/freezing/canonicalize_traced.h"
+#include "passes/freezing/fold_constants.h"
 #include "passes/freezing/fold_conv_add_mul.h"
 #include "passes/freezing/fold_conv_bn.h"
 #include "passes/freezing/fold_linear_bn.h"

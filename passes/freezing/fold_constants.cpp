@@ -1,0 +1,194 @@
+#include "passes/freezing/fold_constants.h"
+
+#include "passes/core/graph_utils.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/jit/ir/alias_analysis.h>
+#include <torch/csrc/jit/ir/constants.h>
+#include <torch/csrc/jit/passes/constant_pooling.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
+
+#include <cstring>
+#include <functional>
+#include <map>
+#include <ostream>
+#include <tuple>
+
+namespace tsopt {
+namespace {
+
+using torch::jit::Graph;
+using torch::jit::Node;
+using torch::jit::Value;
+
+bool isPlainTensor(const at::Tensor& tensor) {
+  return tensor.defined() && tensor.layout() == at::kStrided && !tensor.is_quantized() && !tensor.is_conj() &&
+         !tensor.is_neg();
+}
+
+/// Tensor constants of the graph, nested blocks included, in order.
+std::vector<std::pair<Node*, at::Tensor>> tensorConstants(Graph& graph) {
+  std::vector<std::pair<Node*, at::Tensor>> constants;
+  std::function<void(torch::jit::Block*)> visit = [&](torch::jit::Block* block) {
+    for (Node* node : block->nodes()) {
+      for (torch::jit::Block* child : node->blocks()) {
+        visit(child);
+      }
+      if (node->kind() != c10::prim::Constant) {
+        continue;
+      }
+      auto value = torch::jit::toIValue(node->output());
+      if (value && value->isTensor() && isPlainTensor(value->toTensor())) {
+        constants.emplace_back(node, value->toTensor());
+      }
+    }
+  };
+  visit(graph.block());
+  return constants;
+}
+
+/// Tensors that may be identical share a key; identicalTensors() decides.
+using TensorKey = std::tuple<int, std::vector<int64_t>, std::vector<int64_t>, std::string, bool>;
+
+TensorKey keyOf(const at::Tensor& tensor) {
+  return {static_cast<int>(tensor.scalar_type()), tensor.sizes().vec(), tensor.strides().vec(),
+          tensor.device().str(), tensor.requires_grad()};
+}
+
+/// Two tensor constants torch::jit::ConstantPooling would merge (same type,
+/// at::equal, aliasing safe to change) although they are not identical.
+std::optional<std::pair<Node*, Node*>> findPoolingHazard(std::shared_ptr<Graph>& graph) {
+  auto constants = tensorConstants(*graph);
+  std::unique_ptr<torch::jit::AliasDb> aliasDb;
+  for (size_t i = 0; i < constants.size(); ++i) {
+    for (size_t j = i + 1; j < constants.size(); ++j) {
+      const auto& [first, a] = constants[i];
+      const auto& [second, b] = constants[j];
+      if (*first->output()->type() != *second->output()->type() || !a.options().type_equal(b.options()) ||
+          !a.sizes().equals(b.sizes()) || !at::equal(a, b) || identicalTensors(a, b)) {
+        continue;
+      }
+      if (!aliasDb) {
+        aliasDb = std::make_unique<torch::jit::AliasDb>(graph);
+      }
+      if (aliasDb->safeToChangeAliasingRelationship(first->outputs(), second->outputs())) {
+        return std::make_pair(first, second);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+/// Every node of the graph in order: ConstantPooling changed the graph iff this
+/// sequence changed (it only removes and moves constants).
+std::vector<const Node*> nodeSequence(const Graph& graph) {
+  std::vector<const Node*> sequence;
+  std::function<void(const torch::jit::Block*)> visit = [&](const torch::jit::Block* block) {
+    for (const Node* node : block->nodes()) {
+      sequence.push_back(node);
+      for (const torch::jit::Block* child : node->blocks()) {
+        visit(child);
+      }
+    }
+  };
+  visit(graph.block());
+  return sequence;
+}
+
+size_t countNonConstantNodes(const Graph& graph) {
+  return countNodes(graph) - countNodesOfKind(graph, c10::prim::Constant);
+}
+
+} // namespace
+
+bool identicalTensors(const at::Tensor& a, const at::Tensor& b) {
+  if (!isPlainTensor(a) || !isPlainTensor(b) || a.scalar_type() != b.scalar_type() ||
+      !a.sizes().equals(b.sizes()) || !a.strides().equals(b.strides()) || a.device() != b.device() ||
+      a.requires_grad() != b.requires_grad()) {
+    return false;
+  }
+  if (a.is_same(b) || a.numel() == 0) {
+    return true;
+  }
+  at::Tensor left = a.cpu().contiguous();
+  at::Tensor right = b.cpu().contiguous();
+  return std::memcmp(left.data_ptr(), right.data_ptr(), left.nbytes()) == 0;
+}
+
+bool FoldConstantsPass::poolIdenticalTensors(std::shared_ptr<Graph>& graph, PassContext& context) {
+  struct Representative {
+    Node* node;
+    at::Tensor tensor;
+    bool escapes;
+  };
+  torch::jit::AliasDb aliasDb(graph);
+  std::map<TensorKey, std::vector<Representative>> representatives;
+  bool changed = false;
+  for (const auto& constant : tensorConstants(*graph)) {
+    Node* node = constant.first;
+    const at::Tensor& tensor = constant.second;
+    Value* value = node->output();
+    if (aliasDb.hasWriters(value)) {
+      ++keptWritten;
+      context.debug() << "not pooling %" << value->debugName() << ": it is written in place\n";
+      continue;
+    }
+    bool escapes = aliasDb.escapesScope({value});
+    auto& bucket = representatives[keyOf(tensor)];
+    auto twin = std::find_if(bucket.begin(), bucket.end(),
+                             [&](const Representative& rep) { return identicalTensors(rep.tensor, tensor); });
+    if (twin == bucket.end()) {
+      bucket.push_back({node, tensor, escapes});
+      continue;
+    }
+    Value* kept = twin->node->output();
+    if (escapes && twin->escapes) {
+      ++keptEscaping;
+      context.debug() << "not pooling %" << value->debugName() << " into %" << kept->debugName()
+                      << ": both are returned from the graph, and callers would see one object twice\n";
+      continue;
+    }
+    if (!context.shouldRewrite("pool tensor constant %" + value->debugName() + " into identical %" +
+                               kept->debugName())) {
+      continue;
+    }
+    // Constants take no inputs, so the top of the graph dominates every use.
+    Node* top = graph->block()->nodes().front();
+    if (twin->node != top) {
+      twin->node->moveBefore(top);
+    }
+    value->replaceAllUsesWith(kept);
+    node->destroy();
+    twin->escapes |= escapes;
+    ++pooledTensors;
+    changed = true;
+  }
+  return changed;
+}
+
+bool FoldConstantsPass::runOnGraph(std::shared_ptr<Graph>& graph, PassContext& context) {
+  bool changed = false;
+  if (context.shouldRewrite("propagate constants (torch::jit::ConstantPropagation)")) {
+    size_t before = countNonConstantNodes(*graph);
+    changed |= torch::jit::ConstantPropagation(graph);
+    size_t after = countNonConstantNodes(*graph);
+    foldedNodes += before > after ? before - after : 0;
+  }
+  changed |= poolIdenticalTensors(graph, context);
+  if (auto hazard = findPoolingHazard(graph)) {
+    ++poolingSkipped;
+    context.debug() << "skipping torch::jit::ConstantPooling: it would merge %"
+                    << hazard->first->output()->debugName() << " and %" << hazard->second->output()->debugName()
+                    << ", equal by at::equal but not bit for bit (0.0 vs -0.0)\n";
+    return changed;
+  }
+  if (!context.shouldRewrite("pool the remaining duplicate constants (torch::jit::ConstantPooling)")) {
+    return changed;
+  }
+  std::vector<const Node*> before = nodeSequence(*graph);
+  pooledConstants += countRemovedNodes(*graph, [&] { torch::jit::ConstantPooling(graph); });
+  changed |= nodeSequence(*graph) != before;
+  return changed;
+}
+
+} // namespace tsopt
