@@ -1,6 +1,7 @@
 # lit configuration for tsopt's IR tests. The build writes lit.site.cfg.py,
 # which sets the tool paths and then loads this file.
 import os
+import shutil
 
 import lit.formats
 
@@ -12,6 +13,8 @@ config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.tsopt_obj_root, "lit_tests")
 
 config.substitutions.append(("%tsopt", config.tsopt_path))
+# tsdump is built next to tsopt, from the same library.
+config.substitutions.append(("%tsdump", os.path.join(os.path.dirname(config.tsopt_path), "tsdump")))
 config.substitutions.append(("%python", config.python_path))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
 config.substitutions.append(("%plugin_dir", config.plugin_dir))
@@ -28,6 +31,9 @@ for name in ("HOME", "TMPDIR", "OMP_NUM_THREADS"):
         config.environment[name] = os.environ[name]
 # The models the tests generate run on one thread: results must not depend on it.
 config.environment["OMP_NUM_THREADS"] = "1"
+# Graphviz renders tsdump --format=dot; the tests that pipe into `dot` need it.
+if shutil.which("dot"):
+    config.available_features.add("graphviz")
 # The out-of-tree example (examples/out_of_tree_pass) is built by a ctest fixture
 # against the installed tree. Its products, not its folder, decide the features:
 # a failed build leaves the folder behind.
