@@ -16,6 +16,8 @@ config.substitutions.append(("%tsopt", config.tsopt_path))
 # tsdump is built next to tsopt, from the same library.
 config.substitutions.append(("%tsdump", os.path.join(os.path.dirname(config.tsopt_path), "tsdump")))
 config.substitutions.append(("%python", config.python_path))
+# libtsopt_runtime, for Python RUN lines that load optimized modules (torch.ops.load_library).
+config.substitutions.append(("%runtime_library", config.runtime_library_path))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
 config.substitutions.append(("%plugin_dir", config.plugin_dir))
 config.substitutions.append(("%test_plugin_dir", config.test_plugin_dir))

@@ -6,7 +6,7 @@ PyTorch and compares their outputs on the same random inputs, over two calls
 (some JIT bugs only show on the second call, pytorch/pytorch#33944), with
 torch.testing.assert_close's default tolerances for the output dtype.
 
-usage: check_equivalence.py TSOPT WORKDIR [--models=a,b] PIPELINE [PIPELINE...]
+usage: check_equivalence.py TSOPT WORKDIR [--runtime=LIB] [--models=a,b] PIPELINE [PIPELINE...]
 Prints one line per (model, pipeline) with the max abs error; exits 1 on any mismatch.
 """
 import os
@@ -140,6 +140,36 @@ class FoldingTargets(nn.Module):
         return self.fc_bn(self.fc(torch.flatten(y, 1)))
 
 
+class FusionTargets(nn.Module):
+    """What the fusion passes fuse: conv + bn + relu, depthwise conv + relu6,
+    a residual add + relu, conv + silu / hardswish / sigmoid, three linears
+    sharing an input, linear + GELU + residual add, linear + tanh."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
+        self.stem_bn = nn.BatchNorm2d(8)
+        self.depthwise = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.pointwise = nn.Conv2d(8, 8, 1)
+        self.swish = nn.Conv2d(8, 8, 3, padding=1)
+        self.hardswish = nn.Conv2d(8, 8, 1)
+        self.gate = nn.Conv2d(8, 8, 1)
+        self.q, self.k, self.v = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 8)
+        self.up = nn.Linear(8, 16)
+        self.down = nn.Linear(16, 8)
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x):
+        y = F.relu(self.stem_bn(self.stem(x)))
+        y = F.relu(self.pointwise(F.relu6(self.depthwise(y))) + y)
+        y = F.hardswish(self.hardswish(F.silu(self.swish(y))))
+        y = y * torch.sigmoid(self.gate(y))
+        t = y.flatten(2).transpose(1, 2)
+        t = self.q(t) * self.k(t) + self.v(t)
+        t = self.down(F.gelu(self.up(t))) + t
+        return torch.tanh(self.head(t.mean(dim=1)))
+
+
 def build_models():
     conv = randomize_batch_norms(ConvNet()).eval()
     encoder = Encoder().eval()
@@ -147,6 +177,7 @@ def build_models():
     inplace = InPlace().eval()
     double = randomize_batch_norms(DoubleConv()).double().eval()
     folding = randomize_batch_norms(FoldingTargets()).eval()
+    fusion = randomize_batch_norms(FusionTargets()).eval()
     image = lambda: (torch.randn(2, 3, 16, 16),)
     tokens = lambda: (torch.randn(2, 7, 32), torch.zeros(2, 1, 1, 7).masked_fill(torch.rand(2, 1, 1, 7) > 0.7, -1e4))
     return {
@@ -155,6 +186,7 @@ def build_models():
         "scripted": (torch.jit.script(scripted), lambda: (torch.randn(3, 6), 3)),
         "inplace": (torch.jit.trace(inplace, (torch.randn(4, 10),)), lambda: (torch.randn(4, 10),)),
         "folding": (torch.jit.trace(folding, (torch.randn(2, 4, 5, 5),)), lambda: (torch.randn(2, 4, 5, 5),)),
+        "fusion": (torch.jit.trace(fusion, image()), image),
         "double": (torch.jit.trace(double, (torch.randn(2, 4, 9, dtype=torch.float64),)),
                    lambda: (torch.randn(2, 4, 9, dtype=torch.float64),)),
     }
@@ -198,6 +230,10 @@ def check_the_checker():
 def main():
     tsopt, workdir, pipelines = sys.argv[1], sys.argv[2], sys.argv[3:]
     only = None
+    if pipelines and pipelines[0].startswith("--runtime="):
+        # Optimized modules that call tsopt:: ops need the runtime library.
+        torch.ops.load_library(pipelines[0][len("--runtime="):])
+        pipelines = pipelines[1:]
     if pipelines and pipelines[0].startswith("--models="):
         only = pipelines[0][len("--models="):].split(",")
         pipelines = pipelines[1:]

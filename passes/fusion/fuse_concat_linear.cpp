@@ -1,0 +1,175 @@
+#include "passes/fusion/fuse_concat_linear.h"
+
+#include "passes/core/graph_utils.h"
+#include "passes/freezing/fold_patterns.h"
+
+#include <ATen/Functions.h>
+#include <torch/csrc/jit/ir/alias_analysis.h>
+
+#include <map>
+#include <ostream>
+#include <set>
+
+namespace tsopt {
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+c10::Symbol symbol(const char* name) { return c10::Symbol::fromQualString(name); }
+
+/// Users that read any strides and return a new tensor: they need no copy of a slice.
+bool isStrideAgnostic(const Node* user) {
+  static const std::set<std::string> kinds = {
+      "aten::linear",  "aten::matmul", "aten::mm",   "aten::bmm",     "aten::add",         "aten::sub",
+      "aten::mul",     "aten::div",    "aten::relu", "aten::gelu",    "aten::tanh",        "aten::sigmoid",
+      "aten::softmax", "aten::layer_norm", "tsopt::linear_act", "tsopt::linear_add_act"};
+  return kinds.count(user->kind().toQualString()) != 0;
+}
+
+/// The linears of one group that can merge: same dtype, device and in_features as the first.
+std::vector<LayerMatch> mergeableLinears(const std::vector<Node*>& linears, PassContext& context, Statistic& skipped) {
+  std::vector<LayerMatch> layers;
+  for (Node* node : linears) {
+    std::string whyNot;
+    auto layer = matchLinear(node, whyNot);
+    if (layer && !layers.empty()) {
+      const at::Tensor& first = layers.front().weight;
+      if (layer->weight.scalar_type() != first.scalar_type() || layer->weight.device() != first.device() ||
+          layer->weight.size(1) != first.size(1)) {
+        whyNot = "its weight's dtype, device or in_features differs from " + describeNode(layers.front().node) + "'s";
+        layer.reset();
+      } else if (layer->bias && layer->bias->scalar_type() != first.scalar_type()) {
+        whyNot = "its bias's dtype differs from the weight's";
+        layer.reset();
+      }
+    }
+    if (!layer) {
+      ++skipped;
+      context.debug() << "kept " << describeNode(node) << ": " << whyNot << "\n";
+      continue;
+    }
+    layers.push_back(*layer);
+  }
+  return layers;
+}
+
+void mergeLinears(torch::jit::Graph& graph, const std::vector<LayerMatch>& layers) {
+  std::vector<at::Tensor> weights;
+  std::vector<at::Tensor> biases;
+  std::vector<int64_t> sizes;
+  bool anyBias = false;
+  for (const LayerMatch& layer : layers) {
+    weights.push_back(layer.weight);
+    sizes.push_back(layer.weight.size(0));
+    anyBias |= layer.bias.has_value();
+  }
+  for (const LayerMatch& layer : layers) {
+    biases.push_back(layer.bias ? *layer.bias : at::zeros({layer.weight.size(0)}, layer.weight.options()));
+  }
+  Node* first = layers.front().node;
+  torch::jit::WithInsertPoint guard(first);
+  at::Tensor weight = at::cat(weights, 0);
+  Value* weightValue = graph.insertConstant(weight);
+  weightValue->setType(c10::TensorType::create(weight));
+  Value* biasValue = graph.insertConstant(c10::IValue());
+  if (anyBias) {
+    at::Tensor bias = at::cat(biases, 0);
+    biasValue = graph.insertConstant(bias);
+    biasValue->setType(c10::TensorType::create(bias));
+  }
+  Node* linear = graph.insertNode(graph.create(symbol("aten::linear"), {first->input(0), weightValue, biasValue}, 1));
+  linear->copyMetadata(first);
+  linear->output()->setType(c10::TensorType::get());
+  Node* split = graph.insertNode(graph.create(
+      symbol("aten::split_with_sizes"), {linear->output(), graph.insertConstant(sizes), graph.insertConstant(-1)}, 1));
+  split->output()->setType(c10::ListType::ofTensors());
+  Node* unpack = graph.insertNode(graph.createListUnpack(split->output(), layers.size()));
+  for (size_t index = 0; index < layers.size(); ++index) {
+    Value* original = layers[index].node->output();
+    Value* slice = unpack->output(index);
+    slice->setType(c10::TensorType::get());
+    bool needsCopy = false;
+    for (const torch::jit::Use& use : original->uses()) {
+      needsCopy |= !isStrideAgnostic(use.user);
+    }
+    Value* replacement = slice;
+    if (needsCopy) {
+      replacement = graph.insertNode(graph.create(symbol("aten::contiguous"),
+                                                  {slice, graph.insertConstant(c10::MemoryFormat::Contiguous)}, 1))
+                        ->output();
+      replacement->setType(c10::TensorType::get());
+    }
+    if (original->hasDebugName()) {
+      std::string name = original->debugName();
+      original->replaceAllUsesWith(replacement);
+      replacement->setDebugName(name);
+    } else {
+      original->replaceAllUsesWith(replacement);
+    }
+  }
+  for (const LayerMatch& layer : layers) {
+    layer.node->destroy();
+  }
+}
+
+} // namespace
+
+bool FuseConcatLinearPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
+  // Groups in program order of their first linear, so rewrites are numbered stably.
+  std::vector<std::pair<Value*, torch::jit::Block*>> order;
+  std::map<std::pair<Value*, torch::jit::Block*>, std::vector<Node*>> groupsByInput;
+  for (Node* node : collectNodes(*graph, {symbol("aten::linear")})) {
+    auto key = std::make_pair(node->input(0), node->owningBlock());
+    if (groupsByInput[key].empty()) {
+      order.push_back(key);
+    }
+    groupsByInput[key].push_back(node);
+  }
+  // Decided before any rewrite: the alias database does not follow graph edits.
+  std::set<Value*> writtenInputs;
+  {
+    torch::jit::AliasDb aliasDb(graph);
+    for (const auto& key : order) {
+      if (groupsByInput[key].size() >= 2 && aliasDb.hasWriters(key.first)) {
+        writtenInputs.insert(key.first);
+      }
+    }
+  }
+  bool changed = false;
+  for (const auto& key : order) {
+    const std::vector<Node*>& linears = groupsByInput[key];
+    if (linears.size() < 2) {
+      continue;
+    }
+    if (writtenInputs.count(key.first) != 0) {
+      skipped += linears.size();
+      context.debug() << "kept " << linears.size() << " linears of %" << key.first->debugName()
+                      << ": the input is written in place\n";
+      continue;
+    }
+    std::vector<LayerMatch> layers = mergeableLinears(linears, context, skipped);
+    if (layers.size() < 2) {
+      skipped += layers.size();
+      for (const LayerMatch& layer : layers) {
+        context.debug() << "kept " << describeNode(layer.node) << ": no other mergeable linear reads %"
+                        << key.first->debugName() << "\n";
+      }
+      continue;
+    }
+    std::string description = "merge";
+    for (const LayerMatch& layer : layers) {
+      description += " " + describeNode(layer.node);
+    }
+    if (!context.shouldRewrite(description)) {
+      continue;
+    }
+    mergeLinears(*graph, layers);
+    ++groups;
+    merged += layers.size();
+    changed = true;
+  }
+  return changed;
+}
+
+} // namespace tsopt

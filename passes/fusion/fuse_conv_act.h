@@ -1,0 +1,34 @@
+//===- fuse_conv_act.h - Convolution + activation as one oneDNN call -------===//
+#pragma once
+
+#include "passes/core/pass.h"
+
+namespace tsopt {
+
+/// fuse-conv-act: a 2-D convolution followed by a supported activation (relu,
+/// relu6/hardtanh/clamp with constant bounds, silu, hardswish, gelu, sigmoid,
+/// tanh; in-place forms too) becomes one tsopt::conv2d_act call whose weights are
+/// a tsopt.ConvPacked constant, packed for oneDNN on first use.
+/// Needs: a frozen graph (constant float32 weight and bias, constant stride,
+/// padding, dilation, groups); otherwise a no-op. Never fires when the
+/// convolution's output has another use, for transposed, 1-D or 3-D
+/// convolutions, string padding, or float64 weights. With lone-convs=true it
+/// also rewrites a convolution with nothing to fuse (activation "none"), so
+/// every convolution runs prepacked. Run fuse-conv-add-act first: this pass
+/// would otherwise take the convolution of a conv + add + relu chain alone.
+///   %y = aten::conv2d(%x, %w, %b, %s, %p, %d, %g)   %z = aten::relu(%y)
+///   ==>   %z = tsopt::conv2d_act(%x, %packed, "relu", 0., 0.)
+class FuseConvActivationPass final : public GraphPass {
+public:
+  bool runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) override;
+
+private:
+  Option<std::vector<std::string>> activations{
+      this, "activations", "Activations to fuse (relu,clamp,silu,hardswish,gelu,gelu_tanh,sigmoid,tanh)",
+      {"relu", "clamp", "silu", "hardswish", "gelu", "gelu_tanh", "sigmoid", "tanh"}};
+  Option<bool> loneConvs{this, "lone-convs", "Also rewrite convolutions with no activation to fuse", false};
+  Statistic fused{this, "fused", "Convolutions rewritten as tsopt::conv2d_act"};
+  Statistic skipped{this, "skipped", "Convolutions left alone (--debug-only says why)"};
+};
+
+} // namespace tsopt

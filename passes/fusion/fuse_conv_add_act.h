@@ -1,0 +1,32 @@
+//===- fuse_conv_add_act.h - Convolution + residual add (+ activation) ------===//
+#pragma once
+
+#include "passes/core/pass.h"
+
+namespace tsopt {
+
+/// fuse-conv-add-act: a 2-D convolution whose only use is an aten::add (or
+/// add_ into the convolution's output) of another tensor with alpha 1, and the
+/// supported activation after the add if there is one, becomes one
+/// tsopt::conv2d_add_act call: oneDNN adds the residual and applies the
+/// activation as post-ops while the result is still in registers.
+/// Needs: a frozen graph, as fuse-conv-act. Never fires when an intermediate
+/// has another use, when the add's other operand is a scalar or the
+/// convolution's output itself, for in-place adds into the residual, or for
+/// any convolution fuse-conv-act refuses. A residual whose shape differs from
+/// the convolution's at run time (broadcasting) takes the ATen path.
+///   %y = aten::conv2d(%x, %w, %b, ...)   %s = aten::add(%y, %r, 1)   %z = aten::relu(%s)
+///   ==>   %z = tsopt::conv2d_add_act(%x, %r, %packed, "relu", 0., 0.)
+class FuseConvAddActivationPass final : public GraphPass {
+public:
+  bool runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) override;
+
+private:
+  Option<std::vector<std::string>> activations{
+      this, "activations", "Activations to fuse after the add (relu,clamp,silu,hardswish,gelu,gelu_tanh,sigmoid,tanh)",
+      {"relu", "clamp", "silu", "hardswish", "gelu", "gelu_tanh", "sigmoid", "tanh"}};
+  Statistic fused{this, "fused", "Convolution + add chains rewritten as tsopt::conv2d_add_act"};
+  Statistic skipped{this, "skipped", "Convolutions left alone (--debug-only says why)"};
+};
+
+} // namespace tsopt

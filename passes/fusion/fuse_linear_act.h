@@ -1,0 +1,34 @@
+//===- fuse_linear_act.h - Linear + bias (+ residual add) + activation ------===//
+#pragma once
+
+#include "passes/core/pass.h"
+
+namespace tsopt {
+
+/// fuse-linear-act: a linear layer (aten::linear), optionally followed by an
+/// aten::add of a residual tensor (alpha 1) and then by a supported activation
+/// (relu, clamp, silu, hardswish, gelu erf or tanh, sigmoid, tanh), becomes one
+/// tsopt::linear_act or tsopt::linear_add_act call: a oneDNN inner product on
+/// weights packed once, with bias, residual and activation applied as post-ops.
+/// BERT's dense + GELU and dense + residual are the chains it is for.
+/// Needs: a frozen graph (constant float32 weight and bias); otherwise a no-op.
+/// Never fires when an intermediate has another use or for float64 weights;
+/// with residual-add=false it leaves adds alone; with lone-linears=true it also
+/// rewrites a linear with nothing to fuse (activation "none").
+///   %y = aten::linear(%x, %w, %b)   %z = aten::gelu(%y, "none")
+///   ==>   %z = tsopt::linear_act(%x, %packed, "gelu", 0., 0.)
+class FuseLinearActivationPass final : public GraphPass {
+public:
+  bool runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) override;
+
+private:
+  Option<std::vector<std::string>> activations{
+      this, "activations", "Activations to fuse (relu,clamp,silu,hardswish,gelu,gelu_tanh,sigmoid,tanh)",
+      {"relu", "clamp", "silu", "hardswish", "gelu", "gelu_tanh", "sigmoid", "tanh"}};
+  Option<bool> residualAdd{this, "residual-add", "Also fuse a residual add after the linear", true};
+  Option<bool> loneLinears{this, "lone-linears", "Also rewrite linears with nothing to fuse", false};
+  Statistic fused{this, "fused", "Linear layers rewritten as tsopt::linear_act or linear_add_act"};
+  Statistic skipped{this, "skipped", "Linear layers left alone (--debug-only says why)"};
+};
+
+} // namespace tsopt

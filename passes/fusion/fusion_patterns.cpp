@@ -1,0 +1,378 @@
+#include "passes/fusion/fusion_patterns.h"
+
+#include "passes/core/error.h"
+#include "passes/core/graph_utils.h"
+#include "runtime/packed_layers.h"
+
+#include <torch/csrc/jit/ir/constants.h>
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <ostream>
+
+namespace tsopt {
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+c10::Symbol symbol(const char* name) { return c10::Symbol::fromQualString(name); }
+
+bool isTensor(const Value* value) { return value->type()->isSubtypeOf(*c10::TensorType::get()); }
+
+/// A constant number, or `ifNone` for a None constant; nothing otherwise.
+std::optional<double> constantBound(Value* value, double ifNone) {
+  auto constant = torch::jit::toIValue(value);
+  if (!constant) {
+    return std::nullopt;
+  }
+  if (constant->isNone()) {
+    return ifNone;
+  }
+  if (constant->isDouble() || constant->isInt()) {
+    return constant->toScalar().toDouble();
+  }
+  return std::nullopt;
+}
+
+std::optional<double> constantDouble(Value* value) {
+  auto constant = torch::jit::toIValue(value);
+  return constant && constant->isDouble() ? std::optional<double>(constant->toDouble()) : std::nullopt;
+}
+
+c10::optional<at::Tensor> toC10(const std::optional<at::Tensor>& tensor) {
+  return tensor ? c10::optional<at::Tensor>(*tensor) : c10::nullopt;
+}
+
+std::optional<std::vector<int64_t>> constantPair(Value* value) {
+  auto constant = torch::jit::toIValue(value);
+  if (!constant || !constant->isIntList()) {
+    return std::nullopt;
+  }
+  std::vector<int64_t> values = constant->toIntVector();
+  if (values.size() == 1) {
+    values.push_back(values[0]);
+  }
+  return values.size() == 2 ? std::optional<std::vector<int64_t>>(values) : std::nullopt;
+}
+
+bool isFloat32(const at::Tensor& tensor, const char* what, std::string& whyNot) {
+  if (tensor.scalar_type() == at::kFloat && tensor.device().is_cpu() && tensor.layout() == at::kStrided) {
+    return true;
+  }
+  whyNot = std::string(what) + " is " + std::string(c10::toString(tensor.scalar_type())) +
+           " (the fused kernels are float32 CPU)";
+  return false;
+}
+
+bool float32Parameters(const LayerMatch& layer, std::string& whyNot) {
+  return isFloat32(layer.weight, "weight", whyNot) && (!layer.bias || isFloat32(*layer.bias, "bias", whyNot));
+}
+
+/// A layer, the residual add and the activation after it, as fuseLayerChains found them.
+struct Chain {
+  Node* layer = nullptr;
+  Node* add = nullptr;
+  Value* residual = nullptr;
+  std::optional<ActivationMatch> activation;
+  Node* last = nullptr;  ///< The node whose output the fused call replaces.
+};
+
+std::string usesText(const Value* value) {
+  return "%" + value->debugName() + " has " + std::to_string(value->uses().size()) + " uses";
+}
+
+/// The user of `value` when it is the only one and sits in the same block.
+Node* soleUserInBlock(Value* value, std::string& whyNot) {
+  if (value->uses().size() != 1) {
+    whyNot = usesText(value);
+    return nullptr;
+  }
+  Node* user = value->uses()[0].user;
+  if (user->kind() == c10::prim::Return) {
+    whyNot = "%" + value->debugName() + " is only returned";
+    return nullptr;
+  }
+  if (user->owningBlock() != value->node()->owningBlock()) {
+    whyNot = "the user of %" + value->debugName() + " is in another block";
+    return nullptr;
+  }
+  return user;
+}
+
+std::optional<Chain> findChain(Node* layer, const ChainPolicy& policy, std::string& whyNot) {
+  Chain chain;
+  chain.layer = layer;
+  chain.last = layer;
+  Value* current = layer->output();
+  if (policy.fuseAdd) {
+    std::string addWhyNot;
+    if (Node* user = soleUserInBlock(current, addWhyNot)) {
+      if (auto residual = matchResidualAdd(user, current, addWhyNot)) {
+        chain.add = user;
+        chain.residual = *residual;
+        chain.last = user;
+        current = user->output();
+      }
+    }
+    if (policy.requireAdd && !chain.add) {
+      whyNot = "no residual add to fuse: " + addWhyNot;
+      return std::nullopt;
+    }
+  }
+  std::string activationWhyNot;
+  if (Node* user = soleUserInBlock(current, activationWhyNot)) {
+    auto activation = matchActivation(user, activationWhyNot);
+    if (activation && policy.activations.count(activation->name) == 0) {
+      activationWhyNot = activation->name + " is not among the pass's activations";
+      activation.reset();
+    }
+    if (activation) {
+      chain.activation = activation;
+      chain.last = user;
+    }
+  }
+  if (!chain.add && !chain.activation && !policy.loneLayers) {
+    whyNot = "nothing to fuse: " + activationWhyNot;
+    return std::nullopt;
+  }
+  return chain;
+}
+
+std::string describeChain(const Chain& chain, c10::Symbol op) {
+  std::string text = "fuse " + describeNode(chain.layer);
+  for (Node* node : {chain.add, chain.activation ? chain.activation->node : nullptr}) {
+    if (node != nullptr) {
+      text += ", " + describeNode(node);
+    }
+  }
+  return text + " into " + op.toQualString();
+}
+
+c10::IValue packLayer(const Chain& chain, FusedLayerKind kind, const std::optional<Conv2dMatch>& conv,
+                      const std::optional<LayerMatch>& linear) {
+  if (kind == FusedLayerKind::Conv2d) {
+    return c10::IValue(c10::make_intrusive<runtime::ConvPacked>(
+        conv->layer.weight, toC10(conv->layer.bias),
+        runtime::Conv2dParams{conv->stride, conv->padding, conv->dilation, conv->layer.layout.groups}));
+  }
+  return c10::IValue(c10::make_intrusive<runtime::LinearPacked>(linear->weight, toC10(linear->bias)));
+}
+
+c10::Symbol fusedOp(FusedLayerKind kind, bool residual) {
+  if (kind == FusedLayerKind::Conv2d) {
+    return symbol(residual ? "tsopt::conv2d_add_act" : "tsopt::conv2d_act");
+  }
+  return symbol(residual ? "tsopt::linear_add_act" : "tsopt::linear_act");
+}
+
+/// Replaces the chain by `op(input, [residual,] packed, activation, alpha, beta)`
+/// placed where the chain ends, so every operand dominates it.
+void emitFusedCall(torch::jit::Graph& graph, const Chain& chain, c10::Symbol op, const c10::IValue& packed) {
+  torch::jit::WithInsertPoint guard(chain.last);
+  std::vector<Value*> inputs{chain.layer->input(0)};
+  if (chain.residual != nullptr) {
+    inputs.push_back(chain.residual);
+  }
+  inputs.push_back(graph.insertConstant(packed));
+  inputs.push_back(graph.insertConstant(chain.activation ? chain.activation->name : std::string("none")));
+  inputs.push_back(graph.insertConstant(chain.activation ? chain.activation->alpha : 0.0));
+  inputs.push_back(graph.insertConstant(chain.activation ? chain.activation->beta : 0.0));
+  Node* call = graph.insertNode(graph.create(op, inputs, 1));
+  call->copyMetadata(chain.layer);
+  // The fused op may return another memory layout than the last node did
+  // (propagate-layout relies on that), so the traced strides would be wrong.
+  call->output()->setType(c10::TensorType::get());
+  Value* replaced = chain.last->output();
+  std::string name = replaced->hasDebugName() ? replaced->debugName() : "";
+  replaced->replaceAllUsesWith(call->output());
+  for (Node* node : {chain.activation ? chain.activation->node : nullptr, chain.add, chain.layer}) {
+    if (node != nullptr) {
+      node->destroy();
+    }
+  }
+  if (!name.empty()) {
+    call->output()->setDebugName(name);
+  }
+}
+
+} // namespace
+
+const std::vector<std::string>& fusibleActivationNames() {
+  static const std::vector<std::string> names = {"relu",      "clamp", "silu",    "hardswish",
+                                                 "gelu",      "gelu_tanh", "sigmoid", "tanh"};
+  return names;
+}
+
+std::set<std::string> checkedActivations(const std::string& passName, const std::vector<std::string>& names) {
+  const std::vector<std::string>& known = fusibleActivationNames();
+  for (const std::string& name : names) {
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      std::string list;
+      for (const std::string& candidate : known) {
+        list += (list.empty() ? "" : ",") + candidate;
+      }
+      throw Error(ErrorKind::Usage, passName + ": unknown activation '" + name + "' (known: " + list + ")");
+    }
+  }
+  return std::set<std::string>(names.begin(), names.end());
+}
+
+std::optional<ActivationMatch> matchActivation(Node* node, std::string& whyNot) {
+  static const std::map<std::string, std::string> kUnary = {
+      {"aten::relu", "relu"},           {"aten::relu_", "relu"},         {"aten::silu", "silu"},
+      {"aten::silu_", "silu"},          {"aten::hardswish", "hardswish"}, {"aten::hardswish_", "hardswish"},
+      {"aten::sigmoid", "sigmoid"},     {"aten::sigmoid_", "sigmoid"},   {"aten::tanh", "tanh"},
+      {"aten::tanh_", "tanh"},
+  };
+  const std::string kind = node->kind().toQualString();
+  ActivationMatch match{node, "", 0.0, 0.0};
+  const size_t inputs = node->inputs().size();
+  if (node->outputs().size() != 1) {
+    whyNot = kind + " is not a fusible activation";
+    return std::nullopt;
+  }
+  auto unary = kUnary.find(kind);
+  if (unary != kUnary.end() && inputs == 1) {
+    match.name = unary->second;
+    return match;
+  }
+  if ((kind == "aten::relu6" || kind == "aten::relu6_") && inputs == 1) {
+    match.name = "clamp";
+    match.beta = 6.0;
+    return match;
+  }
+  const double infinity = std::numeric_limits<double>::infinity();
+  if ((kind == "aten::hardtanh" || kind == "aten::hardtanh_" || kind == "aten::clamp" || kind == "aten::clamp_") &&
+      inputs == 3) {
+    bool isClamp = kind.rfind("aten::clamp", 0) == 0;
+    std::optional<double> lower = isClamp ? constantBound(node->input(1), -infinity) : constantDouble(node->input(1));
+    std::optional<double> upper = isClamp ? constantBound(node->input(2), infinity) : constantDouble(node->input(2));
+    if (!lower || !upper || std::isnan(*lower) || std::isnan(*upper)) {
+      whyNot = kind + " bounds are not constant numbers";
+      return std::nullopt;
+    }
+    match.name = "clamp";
+    match.alpha = *lower;
+    match.beta = *upper;
+    return match;
+  }
+  if (kind == "aten::gelu" && (inputs == 1 || inputs == 2)) {
+    std::optional<std::string> approximate("none");
+    if (inputs == 2) {
+      auto constant = torch::jit::toIValue(node->input(1));
+      approximate = constant && constant->isString() ? std::optional<std::string>(constant->toStringRef())
+                                                     : std::nullopt;
+    }
+    if (!approximate || (*approximate != "none" && *approximate != "tanh")) {
+      whyNot = "aten::gelu's approximation is not the constant 'none' or 'tanh'";
+      return std::nullopt;
+    }
+    match.name = *approximate == "none" ? "gelu" : "gelu_tanh";
+    return match;
+  }
+  whyNot = kind + " is not a fusible activation";
+  return std::nullopt;
+}
+
+std::optional<Value*> matchResidualAdd(Node* node, Value* operand, std::string& whyNot) {
+  const bool inPlace = node->kind() == symbol("aten::add_");
+  if ((!inPlace && node->kind() != symbol("aten::add")) || node->inputs().size() != 3) {
+    whyNot = std::string(node->kind().toQualString()) + " is not a residual add";
+    return std::nullopt;
+  }
+  if (!isTensor(node->input(0)) || !isTensor(node->input(1))) {
+    whyNot = describeNode(node) + " adds a scalar";
+    return std::nullopt;
+  }
+  auto alpha = constantBound(node->input(2), std::numeric_limits<double>::quiet_NaN());
+  if (!alpha || *alpha != 1.0) {
+    whyNot = describeNode(node) + " has an alpha other than the constant 1";
+    return std::nullopt;
+  }
+  if (node->input(0) == node->input(1)) {
+    whyNot = describeNode(node) + " adds a value to itself";
+    return std::nullopt;
+  }
+  if (node->input(0) == operand) {
+    return node->input(1);
+  }
+  if (inPlace) {
+    whyNot = describeNode(node) + " writes into the residual, not into the layer's output";
+    return std::nullopt;
+  }
+  return node->input(0);
+}
+
+std::optional<Conv2dMatch> matchFusibleConv2d(Node* node, std::string& whyNot) {
+  auto layer = matchConvolution(node, whyNot);
+  if (!layer) {
+    return std::nullopt;
+  }
+  const bool isConv2d = node->kind() == symbol("aten::conv2d");
+  if (!isConv2d && node->kind() != symbol("aten::_convolution")) {
+    whyNot = std::string(node->kind().toQualString()) + " is not a 2-D convolution";
+    return std::nullopt;
+  }
+  if (layer->layout.transposed) {
+    whyNot = "transposed convolutions are not fused";
+    return std::nullopt;
+  }
+  if (layer->weight.dim() != 4) {
+    whyNot = "not a 2-D convolution (" + std::to_string(layer->weight.dim()) + "-D weight)";
+    return std::nullopt;
+  }
+  if (!float32Parameters(*layer, whyNot)) {
+    return std::nullopt;
+  }
+  auto stride = constantPair(node->input(3));
+  auto padding = constantPair(node->input(4));
+  auto dilation = constantPair(node->input(5));
+  if (!stride || !padding || !dilation) {
+    whyNot = "stride, padding or dilation is not a constant int list (string padding is not fused)";
+    return std::nullopt;
+  }
+  return Conv2dMatch{*layer, *stride, *padding, *dilation};
+}
+
+std::optional<LayerMatch> matchFusibleLinear(Node* node, std::string& whyNot) {
+  auto layer = matchLinear(node, whyNot);
+  if (!layer || !float32Parameters(*layer, whyNot)) {
+    return std::nullopt;
+  }
+  return layer;
+}
+
+bool fuseLayerChains(torch::jit::Graph& graph, PassContext& context, const ChainPolicy& policy, Statistic& fused,
+                     Statistic& skipped) {
+  const bool conv = policy.layer == FusedLayerKind::Conv2d;
+  std::vector<torch::jit::NodeKind> kinds =
+      conv ? std::vector<torch::jit::NodeKind>{symbol("aten::conv2d"), symbol("aten::_convolution")}
+           : std::vector<torch::jit::NodeKind>{symbol("aten::linear")};
+  bool changed = false;
+  for (Node* node : collectNodes(graph, kinds)) {
+    std::string whyNot;
+    std::optional<Conv2dMatch> convMatch;
+    std::optional<LayerMatch> linearMatch;
+    std::optional<Chain> chain;
+    if (conv ? bool(convMatch = matchFusibleConv2d(node, whyNot)) : bool(linearMatch = matchFusibleLinear(node, whyNot))) {
+      chain = findChain(node, policy, whyNot);
+    }
+    if (!chain) {
+      ++skipped;
+      context.debug() << "kept " << describeNode(node) << ": " << whyNot << "\n";
+      continue;
+    }
+    c10::Symbol op = fusedOp(policy.layer, chain->residual != nullptr);
+    if (!context.shouldRewrite(describeChain(*chain, op))) {
+      continue;
+    }
+    emitFusedCall(graph, *chain, op, packLayer(*chain, policy.layer, convMatch, linearMatch));
+    ++fused;
+    changed = true;
+  }
+  return changed;
+}
+
+} // namespace tsopt

@@ -1,0 +1,87 @@
+//===- fusion_patterns.h - Matchers and surgery shared by the fusion passes -===//
+///
+/// fuse-conv-act, fuse-conv-add-act and fuse-linear-act all rewrite a chain
+///
+///   layer (conv2d or linear, constant float32 weights)
+///   [-> aten::add / add_ of a residual tensor, alpha 1]
+///   [-> a supported activation]
+///
+/// into one call of the runtime's fused op (tsopt::conv2d_act, conv2d_add_act,
+/// linear_act, linear_add_act) whose weights are a prepacked constant. They
+/// differ only in which chains they accept; fuseLayerChains does the work.
+/// Every chain left alone gets a reason on the pass's debug stream.
+///
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "passes/core/pass.h"
+#include "passes/freezing/fold_patterns.h"
+
+#include <torch/csrc/jit/ir/ir.h>
+
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace tsopt {
+
+/// An activation node a fused kernel can apply: `name` is the runtime's
+/// spelling (relu, clamp, silu, hardswish, gelu, gelu_tanh, sigmoid, tanh);
+/// alpha and beta are clamp's bounds (relu6 and hardtanh are clamps).
+struct ActivationMatch {
+  torch::jit::Node* node = nullptr;
+  std::string name;
+  double alpha = 0.0;
+  double beta = 0.0;
+};
+
+/// The runtime's activation names, in the order the option docs list them.
+const std::vector<std::string>& fusibleActivationNames();
+
+/// aten::relu, relu6, hardtanh, clamp (constant scalar bounds), silu,
+/// hardswish, gelu (approximate "none" or "tanh"), sigmoid, tanh and their
+/// in-place forms, applied to their first input.
+std::optional<ActivationMatch> matchActivation(torch::jit::Node* node, std::string& whyNot);
+
+/// aten::add / add_ adding two tensors with alpha the constant 1, one of them
+/// `operand`: returns the other. add_ only when it writes into `operand`.
+std::optional<torch::jit::Value*> matchResidualAdd(torch::jit::Node* node, torch::jit::Value* operand,
+                                                   std::string& whyNot);
+
+/// A 2-D convolution (aten::conv2d with list padding, or a non-transposed
+/// aten::_convolution with a 4-D weight) with constant float32 weight and bias
+/// and constant parameters, two values each.
+struct Conv2dMatch {
+  LayerMatch layer;
+  std::vector<int64_t> stride;
+  std::vector<int64_t> padding;
+  std::vector<int64_t> dilation;
+};
+std::optional<Conv2dMatch> matchFusibleConv2d(torch::jit::Node* node, std::string& whyNot);
+
+/// aten::linear with a constant float32 weight and bias (or no bias).
+std::optional<LayerMatch> matchFusibleLinear(torch::jit::Node* node, std::string& whyNot);
+
+enum class FusedLayerKind { Conv2d, Linear };
+
+/// Which chains a fusion pass rewrites.
+struct ChainPolicy {
+  FusedLayerKind layer = FusedLayerKind::Conv2d;
+  bool fuseAdd = false;       ///< Absorb a residual add after the layer.
+  bool requireAdd = false;    ///< Rewrite only chains that have one.
+  bool loneLayers = false;    ///< Also rewrite a layer with nothing to absorb (activation "none").
+  std::set<std::string> activations;  ///< Activations it may absorb.
+};
+
+/// Rewrites every chain `policy` accepts, asking context.shouldRewrite first;
+/// counts rewrites in `fused` and layers left alone in `skipped` (with a reason
+/// on context.debug()). Needs the tsopt runtime linked (it builds the packed weights).
+bool fuseLayerChains(torch::jit::Graph& graph, PassContext& context, const ChainPolicy& policy, Statistic& fused,
+                     Statistic& skipped);
+
+/// The activations named in a pass's `activations` option; throws tsopt::Error
+/// (Usage) for a name the runtime does not know.
+std::set<std::string> checkedActivations(const std::string& passName, const std::vector<std::string>& names);
+
+} // namespace tsopt

@@ -1,0 +1,149 @@
+#include "passes/fusion/propagate_layout.h"
+
+#include <torch/csrc/jit/ir/alias_analysis.h>
+#include <torch/csrc/jit/ir/constants.h>
+
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace tsopt {
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Use;
+using torch::jit::Value;
+
+bool isFusedConvolution(const Node* node) {
+  static const c10::Symbol act = c10::Symbol::fromQualString("tsopt::conv2d_act");
+  static const c10::Symbol addAct = c10::Symbol::fromQualString("tsopt::conv2d_add_act");
+  return node->kind() == act || node->kind() == addAct;
+}
+
+/// Ops whose results have the same values whatever the memory layout of
+/// their tensor inputs; their tensor results may come out channels-last too.
+bool isLayoutAgnostic(const Node* node) {
+  static const std::set<std::string> kinds = {
+      "aten::relu",     "aten::relu_",      "aten::relu6",     "aten::hardtanh", "aten::hardtanh_",
+      "aten::clamp",    "aten::clamp_",     "aten::sigmoid",   "aten::sigmoid_", "aten::tanh",
+      "aten::tanh_",    "aten::silu",       "aten::silu_",     "aten::hardswish", "aten::hardswish_",
+      "aten::gelu",     "aten::add",        "aten::add_",      "aten::mul",      "aten::mul_",
+      "aten::sub",      "aten::div",        "aten::max_pool2d", "aten::avg_pool2d",
+      "aten::adaptive_avg_pool2d",          "aten::batch_norm", "aten::size",    "aten::dim"};
+  return kinds.count(node->kind().toQualString()) != 0;
+}
+
+bool isTensor(const Value* value) { return value->type()->isSubtypeOf(*c10::TensorType::get()); }
+
+bool isConversionTo(const Node* node, c10::MemoryFormat format) {
+  static const c10::Symbol contiguous = c10::Symbol::fromQualString("aten::contiguous");
+  if (node->kind() != contiguous || node->inputs().size() != 2) {
+    return false;
+  }
+  auto target = torch::jit::constant_as<int64_t>(node->input(1));
+  return target && *target == static_cast<int64_t>(format);
+}
+
+/// A conversion to channels-last read only by fused convolutions: where a
+/// chain starts (this pass inserted it on an earlier run, or it is as good).
+bool startsChain(const Node* node) {
+  if (!isConversionTo(node, c10::MemoryFormat::ChannelsLast) || node->output()->uses().empty()) {
+    return false;
+  }
+  for (const Use& use : node->output()->uses()) {
+    if (!isFusedConvolution(use.user)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Values that may be channels-last once chains start in channels-last, in program order.
+void collectChannelsLast(torch::jit::Block* block, std::vector<Value*>& order, std::set<Value*>& values) {
+  for (Node* node : block->nodes()) {
+    bool readsChannelsLast = false;
+    for (Value* input : node->inputs()) {
+      readsChannelsLast |= values.count(input) != 0;
+    }
+    if (isFusedConvolution(node) || startsChain(node) || (isLayoutAgnostic(node) && readsChannelsLast)) {
+      for (Value* output : node->outputs()) {
+        if (isTensor(output) && values.insert(output).second) {
+          order.push_back(output);
+        }
+      }
+    }
+    for (torch::jit::Block* child : node->blocks()) {
+      collectChannelsLast(child, order, values);
+    }
+  }
+}
+
+Value* insertContiguous(torch::jit::Graph& graph, Value* value, Node* before, c10::MemoryFormat format) {
+  torch::jit::WithInsertPoint guard(before);
+  Node* copy = graph.create(c10::Symbol::fromQualString("aten::contiguous"),
+                            {value, graph.insertConstant(static_cast<int64_t>(format))}, 1);
+  graph.insertNode(copy);
+  copy->output()->setType(c10::TensorType::get());
+  return copy->output();
+}
+
+} // namespace
+
+bool PropagateLayoutPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
+  std::vector<Value*> order;
+  std::set<Value*> channelsLast;
+  collectChannelsLast(graph->block(), order, channelsLast);
+  if (order.empty()) {
+    return false;
+  }
+  // A value needs a conversion for each user outside the chain; the copy
+  // is only sound when nothing writes to the value afterwards.
+  std::vector<Use> exits;
+  {
+    torch::jit::AliasDb aliasDb(graph);
+    for (Value* value : order) {
+      for (const Use& use : value->uses()) {
+        if (isFusedConvolution(use.user) || isLayoutAgnostic(use.user)) {
+          continue;
+        }
+        if (aliasDb.hasWriters(value)) {
+          context.debug() << "left the layout alone: %" << value->debugName() << " would need a copy for "
+                          << use.user->kind().toQualString() << " but is written in place\n";
+          return false;
+        }
+        if (!isConversionTo(use.user, c10::MemoryFormat::Contiguous)) {
+          exits.push_back(use);
+        }
+      }
+    }
+  }
+  std::vector<Node*> starts;
+  for (Value* value : order) {
+    Node* node = value->node();
+    if (isFusedConvolution(node) && channelsLast.count(node->input(0)) == 0) {
+      starts.push_back(node);
+    }
+  }
+  if (starts.empty() && exits.empty()) {
+    return false;
+  }
+  if (!context.shouldRewrite("keep " + std::to_string(order.size()) + " values channels-last (" +
+                             std::to_string(starts.size()) + " conversions in, " + std::to_string(exits.size()) +
+                             " out)")) {
+    return false;
+  }
+  for (Node* convolution : starts) {
+    convolution->replaceInput(
+        0, insertContiguous(*graph, convolution->input(0), convolution, c10::MemoryFormat::ChannelsLast));
+    ++toChannelsLast;
+  }
+  for (const Use& use : exits) {
+    Value* value = use.user->input(use.offset);
+    use.user->replaceInput(use.offset, insertContiguous(*graph, value, use.user, c10::MemoryFormat::Contiguous));
+    ++toContiguous;
+  }
+  return true;
+}
+
+} // namespace tsopt

@@ -1,0 +1,31 @@
+//===- propagate_layout.h - Channels-last activations between fused convs ---===//
+#pragma once
+
+#include "passes/core/pass.h"
+
+namespace tsopt {
+
+/// propagate-layout: keeps the activations of tsopt::conv2d_act /
+/// conv2d_add_act chains in channels-last (NHWC) memory, the layout the oneDNN
+/// kernels read and write natively, so the kernels stop converting each input
+/// and output. It converts a convolution's input to channels-last where a chain
+/// starts, lets the value flow through ops whose results do not depend on the
+/// input layout (element-wise ops, pooling, batch norm, size queries) and
+/// converts back to contiguous wherever a value reaches any other user or
+/// leaves the graph or a block, so those see the layout they saw before.
+/// Needs: fused convolutions (run fuse-conv-act / fuse-conv-add-act first);
+/// otherwise a no-op. Never fires when a value that would need a conversion is
+/// written in place (a copy would break the aliasing the graph relies on).
+///   %y = tsopt::conv2d_act(%x, ...)   %z = tsopt::conv2d_act(%y, ...)   %f = aten::flatten(%z, ...)
+///   ==>   %xc = aten::contiguous(%x, 2)   %y = tsopt::conv2d_act(%xc, ...)   %z = tsopt::conv2d_act(%y, ...)
+///         %zc = aten::contiguous(%z, 0)   %f = aten::flatten(%zc, ...)
+class PropagateLayoutPass final : public GraphPass {
+public:
+  bool runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) override;
+
+private:
+  Statistic toChannelsLast{this, "to-channels-last", "Conversions to channels-last where chains start"};
+  Statistic toContiguous{this, "to-contiguous", "Conversions to contiguous where values leave chains"};
+};
+
+} // namespace tsopt
