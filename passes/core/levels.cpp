@@ -12,16 +12,19 @@ std::string pipelineForLevel(int level, bool hasModule) {
   if (level == 0) {
     return "";
   }
-  // -O1: freeze (modules only), then the graph cleanups in an order where each
-  // exposes work for the next. -O2 and -O3 add fusion and layout passes as they land.
-  std::string cleanups = "inline,remove-dropout,peephole,constant-propagation,constant-pooling,cse,dce";
-  std::string pipeline = hasModule ? "freeze," + cleanups : cleanups;
+  // -O1, the freezing pipeline: freeze (modules; bare graphs get inline), bring
+  // traced forms to canonical ones (which also drops identity dropout), fold
+  // constants so weights are plain constants, then fold batch norms and
+  // constant arithmetic into the layers, and clean up. Each step exposes work
+  // for the next.
+  std::string freezing = "canonicalize-traced,peephole,fold-constants,fold-conv-bn,fold-linear-bn,"
+                         "fold-conv-add-mul,cse,dce";
+  std::string pipeline = (hasModule ? "freeze," : "inline,") + freezing;
   if (level >= 2) {
-    // Fusion: fold batch norms and constant arithmetic into the layers, then
-    // fuse layer chains into prepacked oneDNN calls. Residual chains go before
+    // Fusion: fuse layer chains into prepacked oneDNN calls. Residual chains go before
     // conv + activation (which would take their convolution alone), and the
     // q/k/v merge before the linears left over become prepacked calls.
-    pipeline += ",fold-conv-bn,fold-conv-add-mul,fold-linear-bn,fuse-conv-add-act,fuse-conv-act{lone-convs=true},"
+    pipeline += ",fuse-conv-add-act,fuse-conv-act{lone-convs=true},"
                 "fuse-linear-act,fuse-concat-linear,fuse-linear-act{lone-linears=true},propagate-layout,dce";
   }
   return pipeline;
