@@ -81,32 +81,27 @@ def blas_info() -> Dict[str, str]:
         info["name"] = "OpenBLAS"
         info["config"] = library.openblas_get_config().decode()
         info["core"] = library.openblas_get_corename().decode()
-        info["threads"] = str(library.openblas_get_num_threads())
+        info["threads"] = str(library.openblas_get_num_threads())  # Follows torch's after a BLAS call.
     else:
         info["name"] = "reference BLAS (or unknown)"
-    for variable in ("OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "OMP_NUM_THREADS"):
+    for variable in ("OPENBLAS_CORETYPE", "OMP_WAIT_POLICY", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         info[variable] = os.environ.get(variable, "(unset)")
     return info
 
 
-def set_blas_threads(count: int) -> None:
-    library = _blas_library()
-    if library is not None and hasattr(library, "openblas_set_num_threads"):
-        library.openblas_set_num_threads(count)
-
-
 def set_threads(torch_threads: int, blas_threads: int = None) -> None:
-    """Sets torch's intra-op threads, then OpenBLAS's (default: $OPENBLAS_NUM_THREADS).
+    """Sets torch's intra-op threads, and OpenBLAS's when `blas_threads` is given.
 
-    Debian's libopenblas0-openmp ignores OPENBLAS_NUM_THREADS (OpenMP builds
-    follow OMP_NUM_THREADS), and torch.set_num_threads resets OpenBLAS's count,
-    so the BLAS threads are set through OpenBLAS's API, after torch's.
+    Debian's OpenBLAS is its OpenMP build: it ignores OPENBLAS_NUM_THREADS and
+    runs on as many threads as OpenMP allows, which torch.set_num_threads sets.
+    openblas_set_num_threads sets OpenMP's count in turn, so a `blas_threads`
+    other than `torch_threads` leaves both at `blas_threads`: one number sets both.
     """
     torch.set_num_threads(torch_threads)
-    if blas_threads is None and os.environ.get("OPENBLAS_NUM_THREADS"):
-        blas_threads = int(os.environ["OPENBLAS_NUM_THREADS"])
     if blas_threads is not None:
-        set_blas_threads(blas_threads)
+        library = _blas_library()
+        if library is not None and hasattr(library, "openblas_set_num_threads"):
+            library.openblas_set_num_threads(blas_threads)
 
 
 def output_tensors(output) -> List[torch.Tensor]:

@@ -35,6 +35,7 @@
 #include "passes/core/pass_manager.h"
 #include "passes/core/pipeline.h"
 #include "passes/core/registry.h"
+#include "runtime/register_ops.h"
 
 #include <benchmark/benchmark.h>
 #include <c10/core/GradMode.h>
@@ -268,17 +269,10 @@ void warmUp(Variant& variant, const std::vector<c10::IValue>& inputs) {
   }
 }
 
-/// Sets torch's intra-op threads, then OpenBLAS's to $OPENBLAS_NUM_THREADS when
-/// set: Debian's OpenMP build of OpenBLAS ignores the variable, and
-/// at::set_num_threads resets OpenBLAS's count.
-void setThreads(int threads) {
-  at::set_num_threads(threads);
-  static const char* blasThreads = std::getenv("OPENBLAS_NUM_THREADS");
-  static auto setBlasThreads = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  if (blasThreads && setBlasThreads) {
-    setBlasThreads(std::atoi(blasThreads));
-  }
-}
+/// Sets torch's intra-op threads. Debian's OpenBLAS is its OpenMP build: it
+/// ignores OPENBLAS_NUM_THREADS and runs on as many threads as OpenMP allows,
+/// which this sets too.
+void setThreads(int threads) { at::set_num_threads(threads); }
 
 void BM_Forward(benchmark::State& state, ModelCase* modelCase, Variant* variant, int threads) {
   setThreads(threads);
@@ -338,10 +332,12 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("torch", TORCH_VERSION);
   setThreads(options.threads.back());
   benchmark::AddCustomContext("blas", blasDescription());
-  for (const char* variable : {"OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "OMP_NUM_THREADS"}) {
+  for (const char* variable : {"OPENBLAS_CORETYPE", "OMP_WAIT_POLICY", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"}) {
     benchmark::AddCustomContext(variable, environmentValue(variable));
   }
   benchmark::AddCustomContext("zoo", options.zoo);
+  // Optimized graphs call tsopt:: operators; linking the runtime registers them.
+  benchmark::AddCustomContext("tsopt_runtime_ops", std::to_string(tsopt::runtime::registeredOperators().size()));
 
   static const std::vector<NamedOptimizer> selectedOptimizers = optimizers(options.variants);
   static std::vector<std::unique_ptr<ModelCase>> cases;

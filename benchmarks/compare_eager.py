@@ -19,10 +19,9 @@ and ratios: eager's median over the variant's (speed-up vs eager), and the
 faster of torch-freeze and torch-ofi over the variant's (vs PyTorch's best
 built-in optimizer).
 
-The BLAS configuration comes from the environment: OPENBLAS_CORETYPE, and
-OPENBLAS_NUM_THREADS, which this script applies through OpenBLAS's API after
-setting torch's threads (the OpenMP build of OpenBLAS ignores the variable);
-see eager_config_sweep.py for the choice. Run with /usr/bin/python3.
+The rest of the configuration comes from the environment (OPENBLAS_CORETYPE,
+OMP_WAIT_POLICY; OpenBLAS runs on --threads too, see bench_common.set_threads);
+eager_config_sweep.py chooses it. Run with /usr/bin/python3.
 """
 import argparse
 import gc

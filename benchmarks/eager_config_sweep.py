@@ -5,12 +5,13 @@ Usage: eager_config_sweep.py [--zoo DIR] [--models a,b] [--processes N] [--json 
 Debian's LibTorch calls the system libblas.so.3 (OpenBLAS once
 scripts/install_deps.sh has run). These settings decide eager's speed:
 OPENBLAS_CORETYPE (OpenBLAS 0.3.21 does not know Zen 5 and falls back to
-Haswell kernels), OpenBLAS's own thread count, torch's intra-op threads, and
-how idle OpenMP threads wait (OMP_WAIT_POLICY; spinning threads fare badly on
-a shared machine). The core type and wait policy are fixed when the libraries
-load, so each such environment runs in its own worker processes (alternated,
-N of each); the thread counts change at run time, so each worker times every
-(BLAS threads, torch threads) pair in interleaved rounds. Prints one median per
+Haswell kernels), the thread count, and how idle OpenMP threads wait
+(OMP_WAIT_POLICY; spinning threads fare badly on a shared machine). Debian's
+OpenBLAS is its OpenMP build, so it shares torch's OpenMP thread count: one
+number sets both (see bench_common.set_threads). The core type and wait policy
+are fixed when the libraries load, so each such environment runs in its own
+worker processes (alternated, N of each); the thread count changes at run time,
+so each worker times every count in interleaved rounds. Prints one median per
 configuration and model, ranked by the geometric mean over the models of the
 time relative to the best configuration for that model.
 """
@@ -31,9 +32,7 @@ ENVIRONMENTS = {
     "SkylakeX": {"OPENBLAS_CORETYPE": "SkylakeX"},
     "SkylakeX+passive": {"OPENBLAS_CORETYPE": "SkylakeX", "OMP_WAIT_POLICY": "PASSIVE"},
 }
-# (OpenBLAS threads, torch threads). OpenBLAS's OpenMP build never uses more
-# threads than OpenMP allows, so (2, 1) would repeat (1, 1).
-THREAD_PAIRS = [(1, 1), (1, 2), (2, 2)]
+THREAD_COUNTS = [1, 2]
 ROUNDS = 3
 SECONDS_PER_ROUND = 0.6
 
@@ -46,15 +45,15 @@ def worker(models, zoo):
         with torch.no_grad():
             call = lambda: eager(*inputs)  # noqa: E731
             counts = {}
-            for blas_threads, torch_threads in THREAD_PAIRS:
-                bench_common.set_threads(torch_threads, blas_threads)
-                counts[(blas_threads, torch_threads)] = bench_common.calls_per_round(call, SECONDS_PER_ROUND, 2)
-            times = {pair: [] for pair in THREAD_PAIRS}
+            for threads in THREAD_COUNTS:
+                bench_common.set_threads(threads)
+                counts[threads] = bench_common.calls_per_round(call, SECONDS_PER_ROUND, 2)
+            times = {threads: [] for threads in THREAD_COUNTS}
             for _ in range(ROUNDS):
-                for pair in THREAD_PAIRS:
-                    bench_common.set_threads(pair[1], pair[0])
-                    times[pair] += bench_common.time_calls(call, counts[pair])
-        results[model] = {"%d,%d" % pair: statistics.median(samples) for pair, samples in times.items()}
+                for threads in THREAD_COUNTS:
+                    bench_common.set_threads(threads)
+                    times[threads] += bench_common.time_calls(call, counts[threads])
+        results[model] = {str(threads): statistics.median(samples) for threads, samples in times.items()}
         del eager
     return results
 
@@ -72,7 +71,7 @@ def main(argv):
         json.dump(worker(models, args.zoo), sys.stdout)
         return 0
 
-    medians = {}  # "environment,blas threads,torch threads" -> model -> [median per process]
+    medians = {}  # "environment,threads" -> model -> [median per process]
     for _ in range(args.processes):
         for environment, variables in ENVIRONMENTS.items():
             env = {name: value for name, value in os.environ.items() if name != "OMP_WAIT_POLICY"}
@@ -81,9 +80,9 @@ def main(argv):
             if args.zoo:
                 command += ["--zoo", args.zoo]
             output = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
-            for model, by_pair in json.loads(output).items():
-                for pair, median in by_pair.items():
-                    medians.setdefault("%s,%s" % (environment, pair), {}).setdefault(model, []).append(median)
+            for model, by_threads in json.loads(output).items():
+                for threads, median in by_threads.items():
+                    medians.setdefault("%s,%s" % (environment, threads), {}).setdefault(model, []).append(median)
 
     table = {config: {model: statistics.median(values) for model, values in by_model.items()}
              for config, by_model in medians.items()}
@@ -93,18 +92,19 @@ def main(argv):
         return math.exp(statistics.mean(math.log(table[config][m] / best_per_model[m]) for m in models))
 
     ranked = sorted(table, key=score)
-    print("%-32s %s  %s" % ("environment,blas thr,torch thr", "  ".join("%16s" % m for m in models), "geomean vs best"))
+    print("%-24s %s  %s" % ("environment,threads", "  ".join("%16s" % m for m in models), "geomean vs best"))
     for config in ranked:
-        print("%-32s %s  %.2f" % (config, "  ".join("%13.1f ms" % (1e3 * table[config][m]) for m in models),
+        print("%-24s %s  %.2f" % (config, "  ".join("%13.1f ms" % (1e3 * table[config][m]) for m in models),
                                   score(config)))
-    environment, blas_threads, torch_threads = ranked[0].split(",")
-    print("best: %s, OpenBLAS threads %s, torch threads %s" % (
-        " ".join("%s=%s" % item for item in ENVIRONMENTS[environment].items()), blas_threads, torch_threads))
+    environment, threads = ranked[0].split(",")
+    print("best: %s, %s thread(s)" % (" ".join("%s=%s" % item for item in ENVIRONMENTS[environment].items()),
+                                      threads))
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"medians_s": table, "ranked": ranked, "environments": ENVIRONMENTS,
                        "blas": bench_common.blas_info(), "processes_per_environment": args.processes,
-                       "rounds": ROUNDS, "seconds_per_round": SECONDS_PER_ROUND}, out, indent=1)
+                       "rounds": ROUNDS, "seconds_per_round": SECONDS_PER_ROUND,
+                       "load_average": os.getloadavg()}, out, indent=1)
     return 0
 
 

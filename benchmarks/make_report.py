@@ -169,12 +169,15 @@ def claims(compare, forward):
 def sweep_lines(sweep):
     table = sweep["medians_s"]
     models = sorted(next(iter(table.values())), key=model_key)
-    lines = ["| OPENBLAS_CORETYPE | OpenBLAS threads | torch threads | %s |" % " | ".join(
-        "%s ms" % m for m in models), "|---|---:|---:|%s" % ("---:|" * len(models))]
+    lines = ["| environment | threads | %s | geomean vs best |" % " | ".join("%s ms" % m for m in models),
+             "|---|---:|%s---:|" % ("---:|" * len(models))]
+    best = {m: min(table[config][m] for config in table) for m in models}
     for config in sweep["ranked"]:
-        core, blas_threads, torch_threads = config.split(",")
-        lines.append("| %s | %s | %s | %s |" % (core, blas_threads, torch_threads, " | ".join(
-            "%.1f" % (1e3 * table[config][m]) for m in models)))
+        environment, threads = config.split(",")
+        variables = " ".join("%s=%s" % item for item in sweep["environments"][environment].items())
+        score = statistics.geometric_mean([table[config][m] / best[m] for m in models])
+        lines.append("| %s | %s | %s | %.2f |" % (variables, threads, " | ".join(
+            "%.1f" % (1e3 * table[config][m]) for m in models), score))
     return lines
 
 
@@ -258,21 +261,26 @@ def main(argv):
             "libbenchmark-dev"),
         "- BLAS: %s → %s (%s), package libopenblas0-openmp %s" % (
             "libblas.so.3", blas["library"], blas.get("config", blas["name"]), package_version("libopenblas0-openmp")),
-        "- **Eager configuration (every baseline):** OPENBLAS_CORETYPE=%s, OPENBLAS_NUM_THREADS=%s, "
-        "torch threads %d (Python run); OpenBLAS reports core %s, %s thread(s)" % (
-            blas.get("OPENBLAS_CORETYPE"), blas.get("OPENBLAS_NUM_THREADS"), config["threads"],
-            blas.get("core", "?"), blas.get("threads", "?")),
+        "- **Eager configuration (every baseline):** OPENBLAS_CORETYPE=%s, OMP_WAIT_POLICY=%s, %d torch "
+        "threads in the Python run (OpenBLAS, an OpenMP build, runs on torch's OpenMP threads); OpenBLAS reports "
+        "core %s" % (blas.get("OPENBLAS_CORETYPE"), blas.get("OMP_WAIT_POLICY"), config["threads"],
+                     blas.get("core", "?")),
         "- Python run: %d interleaved rounds of ≥%.1f s per variant; tsopt runtime library: %s" % (
             config["rounds"], config["seconds_per_round"], config["runtime_lib"]),
         "- C++ run: one process per model and batch, Google Benchmark repetitions with random interleaving; "
         "contexts: %s" % ", ".join("%s=%s" % (k, context[k]) for k in (
-            "blas", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS") if k in context),
+            "blas", "OPENBLAS_CORETYPE", "OMP_WAIT_POLICY") if k in context),
         ""]
     if sweep:
         out += ["### Why this eager configuration", "",
-                "`benchmarks/eager_config_sweep.py` (eager, batch 1, median of %d processes per core type; rows best "
-                "first by geometric mean over the models):" % sweep["processes_per_core_type"], ""]
+                "`benchmarks/eager_config_sweep.py`: eager, batch 1, medians over %d processes per environment, "
+                "%d interleaved rounds each; rows best first by the geometric mean over the models of the time "
+                "relative to the best configuration for that model. Load average during the sweep: %s." % (
+                    sweep["processes_per_environment"], sweep["rounds"],
+                    "–".join("%.0f" % value for value in sweep.get("load_average", []))), ""]
         out += sweep_lines(sweep) + [""]
+        if sweep.get("note"):
+            out += [sweep["note"], ""]
     out += ["## Ratios (the claims)", ""] + claims(compare, forward) + [""]
     out += ["## Python: eager vs TorchScript variants (one process)", "",
             "`benchmarks/compare_eager.py`. × = the reference's median time over the variant's (higher is better); "
