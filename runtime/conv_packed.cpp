@@ -36,7 +36,11 @@ struct ConvPacked::Kernel {
   Kernel(const at::Tensor& weight, const c10::optional<at::Tensor>& bias, int64_t groups)
       : weights(weight.contiguous(), dnnl::memory::desc(weightDims(weight, groups), DataType::f32,
                                                          groups == 1 ? Format::oihw : Format::goihw)),
-        bias(bias ? c10::optional<at::Tensor>(bias->contiguous()) : c10::nullopt) {}
+        bias(bias ? c10::optional<at::Tensor>(bias->contiguous()) : c10::nullopt) {
+    if (this->bias) {
+      biasMemory = viewAsMemory(*this->bias, dnnl::memory::desc({weight.size(0)}, DataType::f32, Format::a));
+    }
+  }
 
   PreparedPrimitive<dnnl::convolution_forward> prepare(at::IntArrayRef inputSizes, at::IntArrayRef outSizes,
                                                         const at::Tensor& weight, const Conv2dParams& params,
@@ -52,11 +56,12 @@ struct ConvPacked::Kernel {
                                          dimsOf(params.padding), dimsOf(params.padding));
     dnnl::primitive_attr attr = fusedAttr(activation, residual);
     dnnl::convolution_forward::primitive_desc pd(desc, attr, cpuEngine());
-    return {dnnl::convolution_forward(pd), weights.in(pd.weights_desc()), pd.dst_desc(), pd.scratchpad_desc()};
+    return {dnnl::convolution_forward(pd), weights.in(pd.weights_desc()), src, pd.dst_desc(), pd.scratchpad_desc()};
   }
 
   PackedWeights weights;
   c10::optional<at::Tensor> bias;
+  dnnl::memory biasMemory;  ///< Views `bias`; read-only, so shared by concurrent calls.
   PrimitiveCache<dnnl::convolution_forward> primitives;
 };
 
@@ -114,31 +119,30 @@ at::Tensor ConvPacked::runReference(const at::Tensor& input, const at::Tensor& r
   return applyActivation(result, activation);
 }
 
-at::Tensor ConvPacked::run(const at::Tensor& input, const at::Tensor& residual,
-                           const Activation& activation) {
+at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const Activation& activation) {
   if (!kernelApplies(input, residual)) {
     return runReference(input, residual, activation);
   }
   // oneDNN reads and writes NHWC (channels-last) plain tensors; a contiguous
   // input pays a reorder each way, which propagate-layout removes between convolutions.
   const at::MemoryFormat format = input.suggest_memory_format();
+  const bool accumulate = residual.defined();
   at::Tensor src = input.contiguous(at::MemoryFormat::ChannelsLast);
   std::vector<int64_t> outSizes = outputSizes(input.sizes(), weight_, params_);
-  at::Tensor dst = residual.defined() ? accumulatorFor(residual, at::MemoryFormat::ChannelsLast)
-                                     : at::empty(outSizes, input.options().memory_format(at::MemoryFormat::ChannelsLast));
+  at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::ChannelsLast)
+                              : at::empty(outSizes, input.options().memory_format(at::MemoryFormat::ChannelsLast));
 
-  ProblemKey key{input.sizes().vec(), at::get_num_threads(), activation, residual.defined()};
+  ProblemKey key{{input.size(0), input.size(1), input.size(2), input.size(3)}, at::get_num_threads(), activation,
+                 accumulate};
   auto prepared = kernel_->primitives.get(
-      key, [&] { return kernel_->prepare(input.sizes(), outSizes, weight_, params_, activation, residual.defined()); });
+      key, [&] { return kernel_->prepare(input.sizes(), outSizes, weight_, params_, activation, accumulate); });
 
-  std::unordered_map<int, dnnl::memory> args{
-      {DNNL_ARG_SRC, viewAsMemory(src, dnnl::memory::desc(dimsOf(src.sizes()), DataType::f32, Format::nhwc))},
-      {DNNL_ARG_WEIGHTS, prepared->weights},
-      {DNNL_ARG_DST, viewAsMemory(dst, prepared->dst)}};
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, viewAsMemory(src, prepared->src)},
+                                             {DNNL_ARG_WEIGHTS, prepared->weights},
+                                             {DNNL_ARG_DST, viewAsMemory(dst, prepared->dst)}};
   addScratchpad(prepared->scratchpad, args);
   if (kernel_->bias) {
-    args.emplace(DNNL_ARG_BIAS, viewAsMemory(*kernel_->bias, dnnl::memory::desc({weight_.size(0)}, DataType::f32,
-                                                                                Format::a)));
+    args.emplace(DNNL_ARG_BIAS, kernel_->biasMemory);
   }
   prepared->primitive.execute(threadStream(), args);
   return format == at::MemoryFormat::ChannelsLast ? dst : dst.contiguous(format);

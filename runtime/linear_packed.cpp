@@ -25,7 +25,11 @@ std::vector<int64_t> outputSizes(at::IntArrayRef input, int64_t outFeatures) {
 struct LinearPacked::Kernel {
   Kernel(const at::Tensor& weight, const c10::optional<at::Tensor>& bias)
       : weights(weight.contiguous(), dnnl::memory::desc(dimsOf(weight.sizes()), DataType::f32, Format::ab)),
-        bias(bias ? c10::optional<at::Tensor>(bias->contiguous()) : c10::nullopt) {}
+        bias(bias ? c10::optional<at::Tensor>(bias->contiguous()) : c10::nullopt) {
+    if (this->bias) {
+      biasMemory = viewAsMemory(*this->bias, dnnl::memory::desc({weight.size(0)}, DataType::f32, Format::a));
+    }
+  }
 
   PreparedPrimitive<dnnl::inner_product_forward> prepare(int64_t rows, const at::Tensor& weight,
                                                           const Activation& activation, bool residual) {
@@ -38,11 +42,12 @@ struct LinearPacked::Kernel {
     dnnl::inner_product_forward::desc desc(dnnl::prop_kind::forward_inference, src, anyWeights, biasDesc, dst);
     dnnl::primitive_attr attr = fusedAttr(activation, residual);
     dnnl::inner_product_forward::primitive_desc pd(desc, attr, cpuEngine());
-    return {dnnl::inner_product_forward(pd), weights.in(pd.weights_desc()), pd.dst_desc(), pd.scratchpad_desc()};
+    return {dnnl::inner_product_forward(pd), weights.in(pd.weights_desc()), src, pd.dst_desc(), pd.scratchpad_desc()};
   }
 
   PackedWeights weights;
   c10::optional<at::Tensor> bias;
+  dnnl::memory biasMemory;  ///< Views `bias`; read-only, so shared by concurrent calls.
   PrimitiveCache<dnnl::inner_product_forward> primitives;
 };
 
@@ -83,29 +88,26 @@ at::Tensor LinearPacked::runReference(const at::Tensor& input, const at::Tensor&
   return applyActivation(result, activation);
 }
 
-at::Tensor LinearPacked::run(const at::Tensor& input, const at::Tensor& residual,
-                             const Activation& activation) {
+at::Tensor LinearPacked::run(const at::Tensor& input, at::Tensor residual, const Activation& activation) {
   if (!kernelApplies(input, residual)) {
     return runReference(input, residual, activation);
   }
-  const int64_t outFeatures = weight_.size(0);
   const int64_t rows = input.numel() / input.size(-1);
+  const bool accumulate = residual.defined();
   at::Tensor src = input.contiguous();
-  at::Tensor dst = residual.defined() ? accumulatorFor(residual, at::MemoryFormat::Contiguous)
-                                     : at::empty(outputSizes(input.sizes(), outFeatures), input.options());
+  at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::Contiguous)
+                              : at::empty(outputSizes(input.sizes(), weight_.size(0)), input.options());
 
-  ProblemKey key{{rows}, at::get_num_threads(), activation, residual.defined()};
+  ProblemKey key{{rows}, at::get_num_threads(), activation, accumulate};
   auto prepared =
-      kernel_->primitives.get(key, [&] { return kernel_->prepare(rows, weight_, activation, residual.defined()); });
+      kernel_->primitives.get(key, [&] { return kernel_->prepare(rows, weight_, activation, accumulate); });
 
-  std::unordered_map<int, dnnl::memory> args{
-      {DNNL_ARG_SRC, viewAsMemory(src, dnnl::memory::desc({rows, input.size(-1)}, DataType::f32, Format::ab))},
-      {DNNL_ARG_WEIGHTS, prepared->weights},
-      {DNNL_ARG_DST, viewAsMemory(dst, prepared->dst)}};
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, viewAsMemory(src, prepared->src)},
+                                             {DNNL_ARG_WEIGHTS, prepared->weights},
+                                             {DNNL_ARG_DST, viewAsMemory(dst, prepared->dst)}};
   addScratchpad(prepared->scratchpad, args);
   if (kernel_->bias) {
-    args.emplace(DNNL_ARG_BIAS,
-                 viewAsMemory(*kernel_->bias, dnnl::memory::desc({outFeatures}, DataType::f32, Format::a)));
+    args.emplace(DNNL_ARG_BIAS, kernel_->biasMemory);
   }
   prepared->primitive.execute(threadStream(), args);
   return dst;

@@ -72,7 +72,7 @@ dnnl::memory viewAsMemory(const at::Tensor& tensor, const dnnl::memory::desc& de
   return dnnl::memory(desc, cpuEngine(), tensor.data_ptr());
 }
 
-at::Tensor accumulatorFor(const at::Tensor& residual, at::MemoryFormat format) {
+at::Tensor accumulatorFor(at::Tensor residual, at::MemoryFormat format) {
   if (residual.use_count() == 1 && residual.storage().use_count() == 1 && residual.is_contiguous(format)) {
     return residual;
   }

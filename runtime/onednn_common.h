@@ -12,6 +12,7 @@
 #include <ATen/core/Tensor.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <array>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -37,10 +38,10 @@ dnnl::stream& threadStream();
 dnnl::primitive_attr fusedAttr(const Activation& activation, bool accumulate);
 
 /// The tensor a kernel with a sum post-op writes into: `residual` itself when
-/// nothing can observe the write (the caller handed over its last reference,
-/// as TorchScript's interpreter does for a value's last use, no view shares
-/// its storage, it is dense in `format`); otherwise a copy in `format`.
-at::Tensor accumulatorFor(const at::Tensor& residual, at::MemoryFormat format);
+/// nothing can observe the write (the caller moved in its last reference, as
+/// TorchScript's interpreter does for a value's last use; no view shares its
+/// storage; it is dense in `format`); otherwise a copy in `format`.
+at::Tensor accumulatorFor(at::Tensor residual, at::MemoryFormat format);
 
 /// A float32 tensor's memory seen by oneDNN, without a copy.
 dnnl::memory viewAsMemory(const at::Tensor& tensor, const dnnl::memory::desc& desc);
@@ -66,7 +67,7 @@ private:
 /// What identifies a primitive besides the layer: input shape, post-ops and the
 /// thread count it was created for (oneDNN tunes its blocking to it).
 struct ProblemKey {
-  std::vector<int64_t> shape;
+  std::array<int64_t, 4> shape{};  ///< Input sizes (a linear layer's: rows only).
   int threads = 0;
   Activation activation;
   bool residual = false;
@@ -85,6 +86,7 @@ struct ProblemKeyHash {
 template <typename Primitive> struct PreparedPrimitive {
   Primitive primitive;
   dnnl::memory weights;
+  dnnl::memory::desc src;
   dnnl::memory::desc dst;
   dnnl::memory::desc scratchpad;
 };

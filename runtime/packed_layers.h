@@ -46,9 +46,10 @@ public:
   ~ConvPacked() override;
 
   /// activation(conv2d(input) [+ residual]), no residual when it is undefined.
-  /// The result has the input's memory format, as aten::conv2d's does. It may
-  /// reuse the residual's memory when nothing else can see it (see accumulatorFor).
-  at::Tensor run(const at::Tensor& input, const at::Tensor& residual, const Activation& activation);
+  /// The result has the input's memory format, as aten::conv2d's does. A
+  /// residual handed over with std::move, when no other tensor shares its
+  /// memory, receives the result in place (see accumulatorFor).
+  at::Tensor run(const at::Tensor& input, at::Tensor residual, const Activation& activation);
   /// The same through ATen ops: the fallback of run().
   at::Tensor runReference(const at::Tensor& input, const at::Tensor& residual, const Activation& activation) const;
   /// Whether run() would use the oneDNN kernel for these arguments.
@@ -76,7 +77,7 @@ public:
 
   /// activation(linear(input) [+ residual]) for an input of shape (..., in_features);
   /// residual as for ConvPacked::run.
-  at::Tensor run(const at::Tensor& input, const at::Tensor& residual, const Activation& activation);
+  at::Tensor run(const at::Tensor& input, at::Tensor residual, const Activation& activation);
   at::Tensor runReference(const at::Tensor& input, const at::Tensor& residual, const Activation& activation) const;
   bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
 

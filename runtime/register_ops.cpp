@@ -21,9 +21,11 @@ at::Tensor conv2dAct(const at::Tensor& input, const c10::intrusive_ptr<ConvPacke
   return packed->run(input, at::Tensor(), parseActivation(activation, alpha, beta));
 }
 
-at::Tensor conv2dAddAct(const at::Tensor& input, const at::Tensor& other, const c10::intrusive_ptr<ConvPacked>& packed,
+// `other` by value: the interpreter moves a value's last use out of its stack,
+// so the kernel can write the result into it.
+at::Tensor conv2dAddAct(const at::Tensor& input, at::Tensor other, const c10::intrusive_ptr<ConvPacked>& packed,
                         c10::string_view activation, double alpha, double beta) {
-  return packed->run(input, other, parseActivation(activation, alpha, beta));
+  return packed->run(input, std::move(other), parseActivation(activation, alpha, beta));
 }
 
 c10::intrusive_ptr<LinearPacked> linearPrepack(at::Tensor weight, c10::optional<at::Tensor> bias) {
@@ -35,10 +37,9 @@ at::Tensor linearAct(const at::Tensor& input, const c10::intrusive_ptr<LinearPac
   return packed->run(input, at::Tensor(), parseActivation(activation, alpha, beta));
 }
 
-at::Tensor linearAddAct(const at::Tensor& input, const at::Tensor& other,
-                        const c10::intrusive_ptr<LinearPacked>& packed, c10::string_view activation, double alpha,
-                        double beta) {
-  return packed->run(input, other, parseActivation(activation, alpha, beta));
+at::Tensor linearAddAct(const at::Tensor& input, at::Tensor other, const c10::intrusive_ptr<LinearPacked>& packed,
+                        c10::string_view activation, double alpha, double beta) {
+  return packed->run(input, std::move(other), parseActivation(activation, alpha, beta));
 }
 
 } // namespace

@@ -1,0 +1,182 @@
+#include "runtime/packed_layers.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace tsopt::runtime {
+namespace {
+
+const std::vector<Activation> kActivations = {
+    {ActivationKind::None},      {ActivationKind::Relu},      {ActivationKind::Clamp, 0.0, 6.0},
+    {ActivationKind::Clamp, -0.5, 0.5}, {ActivationKind::Silu}, {ActivationKind::Hardswish},
+    {ActivationKind::Gelu},      {ActivationKind::GeluTanh},  {ActivationKind::Sigmoid},
+    {ActivationKind::Tanh},
+};
+
+struct ConvCase {
+  int64_t inChannels, outChannels, kernel, stride, padding, dilation, groups, size;
+};
+
+void expectClose(const at::Tensor& actual, const at::Tensor& expected) {
+  ASSERT_EQ(actual.sizes(), expected.sizes());
+  EXPECT_TRUE(at::allclose(actual, expected, 1e-4, 1e-4)) << (actual - expected).abs().max().item<double>();
+}
+
+TEST(ConvPackedTest, KernelMatchesAtenForEveryActivationAndShape) {
+  at::manual_seed(0);
+  const std::vector<ConvCase> cases = {
+      {3, 8, 3, 1, 1, 1, 1, 9},    // the first layer of an image network
+      {16, 16, 3, 2, 1, 1, 16, 10}, // depthwise, stride 2
+      {8, 12, 1, 1, 0, 1, 1, 7},   // pointwise
+      {8, 8, 3, 1, 2, 2, 2, 11},   // grouped and dilated
+      {4, 6, 5, 2, 0, 1, 1, 8},    // stride 2 without padding: the last row is dropped
+  };
+  for (const ConvCase& c : cases) {
+    at::Tensor weight = at::randn({c.outChannels, c.inChannels / c.groups, c.kernel, c.kernel});
+    for (bool withBias : {true, false}) {
+      c10::optional<at::Tensor> bias = withBias ? c10::optional<at::Tensor>(at::randn({c.outChannels})) : c10::nullopt;
+      ConvPacked packed(weight, bias, {{c.stride, c.stride}, {c.padding, c.padding}, {c.dilation, c.dilation}, c.groups});
+      for (bool channelsLast : {false, true}) {
+        at::Tensor input = at::randn({2, c.inChannels, c.size, c.size});
+        if (channelsLast) {
+          input = input.contiguous(at::MemoryFormat::ChannelsLast);
+        }
+        ASSERT_TRUE(packed.kernelApplies(input, at::Tensor()));
+        at::Tensor convolved = at::conv2d(input, weight, bias, c.stride, c.padding, c.dilation, c.groups);
+        at::Tensor residual = at::randn_like(convolved);
+        for (const Activation& activation : kActivations) {
+          expectClose(packed.run(input, at::Tensor(), activation), packed.runReference(input, at::Tensor(), activation));
+          expectClose(packed.run(input, residual, activation), packed.runReference(input, residual, activation));
+        }
+      }
+    }
+  }
+}
+
+TEST(ConvPackedTest, ResultHasTheInputsMemoryFormat) {
+  ConvPacked packed(at::randn({8, 4, 3, 3}), c10::nullopt, {{1, 1}, {1, 1}, {1, 1}, 1});
+  at::Tensor input = at::randn({1, 4, 6, 6});
+  EXPECT_TRUE(packed.run(input, at::Tensor(), {}).is_contiguous());
+  at::Tensor channelsLast = packed.run(input.contiguous(at::MemoryFormat::ChannelsLast), at::Tensor(), {});
+  EXPECT_TRUE(channelsLast.is_contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_FALSE(channelsLast.is_contiguous());
+}
+
+TEST(ConvPackedTest, UnsupportedInputsTakeTheExactAtenPath) {
+  at::manual_seed(1);
+  at::Tensor weight = at::randn({4, 3, 3, 3});
+  ConvPacked packed(weight, at::randn({4}), {{1, 1}, {0, 0}, {1, 1}, 1});
+  const Activation relu{ActivationKind::Relu};
+  at::Tensor input = at::randn({1, 3, 6, 6});
+
+  at::Tensor broadcast = at::randn({4, 1, 1});  // a per-channel "residual" broadcasts
+  EXPECT_FALSE(packed.kernelApplies(input, broadcast));
+  EXPECT_TRUE(at::equal(packed.run(input, broadcast, relu), packed.runReference(input, broadcast, relu)));
+
+  at::Tensor needsGrad = input.clone().requires_grad_();
+  EXPECT_FALSE(packed.kernelApplies(needsGrad, at::Tensor()));
+  at::Tensor result = packed.run(needsGrad, at::Tensor(), relu);
+  result.sum().backward();
+  EXPECT_TRUE(needsGrad.grad().defined());
+
+  ConvPacked doublePacked(weight.to(at::kDouble), c10::nullopt, {{1, 1}, {0, 0}, {1, 1}, 1});
+  at::Tensor doubleInput = input.to(at::kDouble);
+  EXPECT_FALSE(doublePacked.kernelApplies(doubleInput, at::Tensor()));
+  const std::vector<int64_t> ones{1, 1}, zeros{0, 0};
+  at::Tensor expected = at::relu(at::conv2d(doubleInput, weight.to(at::kDouble), c10::nullopt, ones, zeros, ones, 1));
+  EXPECT_TRUE(at::equal(doublePacked.run(doubleInput, at::Tensor(), relu), expected));
+
+  EXPECT_FALSE(packed.kernelApplies(input.to(at::kDouble), at::Tensor()));  // float weights, double input
+  EXPECT_FALSE(packed.kernelApplies(at::randn({1, 5, 6, 6}), at::Tensor()));  // wrong channel count
+  EXPECT_THROW(packed.run(at::randn({1, 5, 6, 6}), at::Tensor(), relu), c10::Error);  // as aten::conv2d does
+  EXPECT_FALSE(packed.kernelApplies(at::randn({1, 3, 2, 2}), at::Tensor()));  // smaller than the kernel
+}
+
+TEST(ConvPackedTest, ResidualReceivesTheResultOnlyWhenHandedOver) {
+  at::manual_seed(2);
+  ConvPacked packed(at::randn({4, 4, 1, 1}), c10::nullopt, {{1, 1}, {0, 0}, {1, 1}, 1});
+  at::Tensor input = at::randn({1, 4, 5, 5}).contiguous(at::MemoryFormat::ChannelsLast);
+  at::Tensor residual = at::randn({1, 4, 5, 5}).contiguous(at::MemoryFormat::ChannelsLast);
+  at::Tensor kept = residual.clone();
+  at::Tensor expected = packed.runReference(input, kept, {});
+
+  at::Tensor result = packed.run(input, residual, {});  // still ours: copied
+  EXPECT_TRUE(at::equal(residual, kept));
+  expectClose(result, expected);
+
+  at::Tensor view = residual[0];  // shares the storage: the write would show through it
+  result = packed.run(input, std::move(residual), {});
+  EXPECT_TRUE(at::equal(view, kept[0]));
+  expectClose(result, expected);
+
+  at::Tensor handedOver = kept.clone();
+  void* memory = handedOver.data_ptr();
+  result = packed.run(input, std::move(handedOver), {});
+  EXPECT_EQ(result.data_ptr(), memory);
+  expectClose(result, expected);
+}
+
+TEST(ConvPackedTest, StateRoundTripAndThreadCountsGiveTheSameResult) {
+  at::manual_seed(3);
+  ConvPacked packed(at::randn({8, 8, 3, 3}), at::randn({8}), {{1, 1}, {1, 1}, {1, 1}, 1});
+  ConvPacked restored(packed.state());
+  at::Tensor input = at::randn({1, 8, 12, 12});
+  const Activation silu{ActivationKind::Silu};
+  at::Tensor expected = packed.run(input, at::Tensor(), silu);
+  EXPECT_TRUE(at::equal(std::get<1>(restored.state()), std::get<1>(packed.state())));
+  expectClose(restored.run(input, at::Tensor(), silu), expected);
+  const int threads = at::get_num_threads();
+  at::set_num_threads(threads == 1 ? 2 : 1);
+  expectClose(packed.run(input, at::Tensor(), silu), expected);
+  at::set_num_threads(threads);
+}
+
+TEST(ConvPackedTest, RejectsInconsistentParameters) {
+  EXPECT_THROW(ConvPacked(at::randn({4, 3, 3}), c10::nullopt, {{1, 1}, {0, 0}, {1, 1}, 1}), c10::Error);
+  EXPECT_THROW(ConvPacked(at::randn({4, 3, 3, 3}), at::randn({5}), {{1, 1}, {0, 0}, {1, 1}, 1}), c10::Error);
+  EXPECT_THROW(ConvPacked(at::randn({4, 3, 3, 3}), c10::nullopt, {{1}, {0, 0}, {1, 1}, 1}), c10::Error);
+  EXPECT_THROW(ConvPacked(at::randn({5, 3, 3, 3}), c10::nullopt, {{1, 1}, {0, 0}, {1, 1}, 2}), c10::Error);
+}
+
+TEST(LinearPackedTest, KernelMatchesAtenForEveryActivationAndRank) {
+  at::manual_seed(4);
+  const std::vector<std::vector<int64_t>> inputShapes = {{16}, {5, 16}, {2, 7, 16}, {2, 3, 4, 16}};
+  at::Tensor weight = at::randn({24, 16}) / 4;
+  for (bool withBias : {true, false}) {
+    LinearPacked packed(weight, withBias ? c10::optional<at::Tensor>(at::randn({24})) : c10::nullopt);
+    for (const std::vector<int64_t>& shape : inputShapes) {
+      at::Tensor input = at::randn(shape);
+      ASSERT_TRUE(packed.kernelApplies(input, at::Tensor()));
+      at::Tensor residual = at::randn_like(packed.runReference(input, at::Tensor(), {}));
+      for (const Activation& activation : kActivations) {
+        expectClose(packed.run(input, at::Tensor(), activation), packed.runReference(input, at::Tensor(), activation));
+        expectClose(packed.run(input, residual, activation), packed.runReference(input, residual, activation));
+      }
+    }
+  }
+}
+
+TEST(LinearPackedTest, NonContiguousInputsAndFallbacks) {
+  at::manual_seed(5);
+  LinearPacked packed(at::randn({8, 16}), at::randn({8}));
+  const Activation gelu{ActivationKind::Gelu};
+  at::Tensor transposed = at::randn({16, 5}).t();
+  expectClose(packed.run(transposed, at::Tensor(), gelu), packed.runReference(transposed, at::Tensor(), gelu));
+  at::Tensor rowResidual = at::randn({8});  // broadcasts over rows
+  EXPECT_FALSE(packed.kernelApplies(transposed, rowResidual));
+  EXPECT_TRUE(at::equal(packed.run(transposed, rowResidual, gelu), packed.runReference(transposed, rowResidual, gelu)));
+  EXPECT_THROW(packed.run(at::randn({5, 15}), at::Tensor(), gelu), c10::Error);
+}
+
+TEST(ActivationTest, ParsesTheOpsNamesAndRejectsOthers) {
+  EXPECT_EQ(parseActivation("clamp", 0.0, 6.0), (Activation{ActivationKind::Clamp, 0.0, 6.0}));
+  EXPECT_EQ(parseActivation("gelu_tanh", 0.0, 0.0).kind, ActivationKind::GeluTanh);
+  EXPECT_EQ(parseActivation("none", 0.0, 0.0).kind, ActivationKind::None);
+  EXPECT_THROW(parseActivation("elu", 0.0, 0.0), c10::Error);
+}
+
+} // namespace
+} // namespace tsopt::runtime
