@@ -131,6 +131,7 @@ def main(argv):
     if args.runtime_lib:
         torch.ops.load_library(args.runtime_lib)
     bench_common.set_threads(args.threads)
+    load_at_start = os.getloadavg()[0]
     config = {"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": bench_common.blas_info(),
               "rounds": args.rounds, "seconds_per_round": args.seconds_per_round,
               "runtime_lib": args.runtime_lib or "(none)"}
@@ -148,6 +149,7 @@ def main(argv):
                           row["max_abs_error"]))
             sys.stdout.flush()
             results += rows
+    config["load_average"] = [load_at_start, os.getloadavg()[0]]
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"config": config, "results": results}, out, indent=1)

@@ -39,6 +39,11 @@ def model_key(model: str):
     return bench_common.BENCHMARK_MODELS.index(model) if model in bench_common.BENCHMARK_MODELS else 99
 
 
+def repo_relative(path: str) -> str:
+    inside = os.path.isabs(path) and os.path.commonpath([path, bench_common.REPO]) == bench_common.REPO
+    return os.path.relpath(path, bench_common.REPO) if inside else path
+
+
 def run(command):
     try:
         return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
@@ -145,24 +150,37 @@ def optimize_table(optimize):
 
 
 def claims(compare, forward):
-    """One line per model: tsopt's best level against torch-freeze and eager."""
-    lines = []
-    by_case = defaultdict(dict)
+    """Per model and batch, each tsopt level against torch.jit.freeze, eager and
+    PyTorch's best built-in (Python run), and against freeze in the C++ run."""
+    python = defaultdict(dict)
     for row in compare["results"]:
-        by_case[(row["model"], row["batch"])][row["variant"]] = row["median"]
-    for (model, batch), medians in sorted(by_case.items(), key=lambda item: (model_key(item[0][0]), item[0][1])):
-        for level in sorted(v for v in medians if v.startswith("tsopt")):
-            tsopt = medians[level]
-            best = min(medians[v] for v in BUILT_INS)
-            lines.append("- %s batch %d, %s: %s vs torch.jit.freeze, %s vs eager, %s vs PyTorch's best built-in "
-                         "(Python, one process)" % (model, batch, level, ratio_text(medians["torch-freeze"] / tsopt),
-                                                    ratio_text(medians["eager"] / tsopt), ratio_text(best / tsopt)))
-    for key in sorted(forward, key=lambda k: (model_key(k[0]), k[1], k[2])):
-        medians = {variant: statistics.median(times) for variant, times in forward[key].items()}
-        for level in sorted(v for v in medians if v.startswith("tsopt")):
-            if "torch-freeze" in medians:
-                lines.append("- %s batch %d, %d thread(s), %s: %s vs freeze (C++, Google Benchmark)" % (
-                    key[0], key[1], key[2], level, ratio_text(medians["torch-freeze"] / medians[level])))
+        python[(row["model"], row["batch"])][row["variant"]] = row["median"]
+    levels = sorted({variant for medians in python.values() for variant in medians if variant.startswith("tsopt")})
+    cpp = {key: {variant: statistics.median(times) for variant, times in by_variant.items()}
+           for key, by_variant in forward.items()}
+    thread_counts = sorted({key[2] for key in cpp})
+    header = ["model", "batch"]
+    for level in levels:
+        header += ["%s vs freeze" % level, "%s vs eager" % level, "%s vs best built-in" % level,
+                   "%s vs freeze, C++ (%s threads)" % (level, " / ".join(map(str, thread_counts)))]
+    lines = ["| %s |" % " | ".join(header), "|---|---:|%s" % ("---:|" * (len(header) - 2))]
+    for model, batch in sorted(python, key=lambda case: (model_key(case[0]), case[1])):
+        medians = python[(model, batch)]
+        best = min(medians[v] for v in BUILT_INS)
+        cells = [model, str(batch)]
+        for level in levels:
+            if level not in medians:
+                cells += ["–"] * 4
+                continue
+            cpp_ratios = []
+            for threads in thread_counts:
+                timings = cpp.get((model, batch, threads), {})
+                cpp_ratios.append(ratio_text(timings["torch-freeze"] / timings[level])
+                                  if level in timings and "torch-freeze" in timings else "–")
+            cells += [ratio_text(medians["torch-freeze"] / medians[level]),
+                      ratio_text(medians["eager"] / medians[level]), ratio_text(best / medians[level]),
+                      " / ".join(cpp_ratios)]
+        lines.append("| %s |" % " | ".join(cells))
     return lines
 
 
@@ -181,19 +199,29 @@ def sweep_lines(sweep):
     return lines
 
 
+SHORT_NAMES = {"resnet18": "ResNet-18", "resnet50": "ResNet-50", "mobilenet_v2": "MobileNetV2",
+               "bert_base_seq14": "BERT-14", "bert_base_seq128": "BERT-128"}
+
+
+def variant_color(variant: str):
+    names = VARIANT_ORDER + ["tsopt-O%d" % level for level in range(1, 4)]
+    return plt.get_cmap("tab10")(names.index(variant) % 10 if variant in names else 9)
+
+
 def chart(compare, forward, path):
     cases = sorted({(r["model"], r["batch"]) for r in compare["results"]}, key=lambda c: (c[1], model_key(c[0])))
     variants = sorted({r["variant"] for r in compare["results"] if r["variant"] != "eager"}, key=variant_key)
     speedups = {(r["model"], r["batch"], r["variant"]): r["speedup_vs_eager"] for r in compare["results"]}
-    figure, axes = plt.subplots(1, 2 if forward else 1, figsize=(14 if forward else 8, 4.8), squeeze=False)
+    figure, axes = plt.subplots(1, 2 if forward else 1, figsize=(14 if forward else 8, 5.6), squeeze=False)
     width = 0.8 / max(1, len(variants))
     axis = axes[0][0]
     for index, variant in enumerate(variants):
         positions = [case_index + (index - (len(variants) - 1) / 2) * width for case_index in range(len(cases))]
-        axis.bar(positions, [speedups.get((m, b, variant), 0) for m, b in cases], width, label=variant)
+        axis.bar(positions, [speedups.get((m, b, variant), 0) for m, b in cases], width, label=variant,
+                 color=variant_color(variant))
     axis.axhline(1.0, color="black", linewidth=0.8)
     axis.set_xticks(range(len(cases)))
-    axis.set_xticklabels(["%s\nb%d" % (m.replace("bert_base_", "bert "), b) for m, b in cases], fontsize=8)
+    axis.set_xticklabels(["%s\nb%d" % (SHORT_NAMES.get(m, m), b) for m, b in cases], fontsize=7)
     axis.set_ylabel("speed-up vs PyTorch eager (median; higher is better)")
     axis.set_title("Python, one process, interleaved rounds")
     axis.legend(fontsize=8)
@@ -209,17 +237,17 @@ def chart(compare, forward, path):
                 times = forward[key]
                 values.append(statistics.median(times["unoptimized"]) / statistics.median(times[variant])
                               if variant in times and "unoptimized" in times else 0)
-            axis.bar(positions, values, width, label=variant)
+            axis.bar(positions, values, width, label=variant, color=variant_color(variant))
         axis.axhline(1.0, color="black", linewidth=0.8)
         axis.set_xticks(range(len(keys)))
-        axis.set_xticklabels(["%s\nb%d t%d" % (k[0].replace("bert_base_", "bert "), k[1], k[2]) for k in keys],
-                             fontsize=6, rotation=90)
+        axis.set_xticklabels(["%s b%d t%d" % (SHORT_NAMES.get(k[0], k[0]), k[1], k[2]) for k in keys],
+                             fontsize=7, rotation=90)
         axis.set_ylabel("speed-up vs unoptimized TorchScript")
         axis.set_title("C++ (LibTorch), Google Benchmark")
         axis.legend(fontsize=8)
     figure.tight_layout()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
 
 
 def main(argv):
@@ -245,6 +273,7 @@ def main(argv):
     config = compare["config"]
     blas = config["blas"]
     context = contexts[0] if contexts else {}
+    load = [value for c in contexts for value in c.get("load_avg", [])[:1]] + config.get("load_average", [])
     out = ["# Benchmarks", "",
            "Generated by `%s` (%s mode) on %s. Absolute times are for the record only: this machine is shared and "
            "noisy (2× between processes, ~40%% within one). The claims are the ratios, each measured side by side "
@@ -253,6 +282,18 @@ def main(argv):
            "![speed-ups](%s)" % os.path.relpath(args.chart, os.path.dirname(os.path.abspath(args.out))), "",
            "## Setup", ""]
     out += ["- " + line for line in machine_lines()]
+    commit = run(["git", "-C", bench_common.REPO, "log", "-1", "--format=%h %s"])
+    out += ["- Source: commit %s" % commit]
+    results_dir = os.path.dirname(os.path.abspath(args.compare))
+    previous = None
+    for level in range(1, 4):
+        pipeline_file = os.path.join(results_dir, "pipeline-O%d.txt" % level)
+        if os.path.exists(pipeline_file):
+            with open(pipeline_file) as handle:
+                pipeline = handle.read().strip().replace("# pipeline: ", "")
+            out += ["- `-O%d`: %s" % (level, "same as -O%d" % (level - 1) if pipeline == previous else
+                                      "`%s`" % pipeline)]
+            previous = pipeline
     out += [
         "- PyTorch (Python) %s; LibTorch %s (Debian libtorch1.13 %s); torchvision via python3-torchvision %s" % (
             config["torch"], context.get("torch", "?"), package_version("libtorch1.13"),
@@ -266,7 +307,9 @@ def main(argv):
         "core %s" % (blas.get("OPENBLAS_CORETYPE"), blas.get("OMP_WAIT_POLICY"), config["threads"],
                      blas.get("core", "?")),
         "- Python run: %d interleaved rounds of ≥%.1f s per variant; tsopt runtime library: %s" % (
-            config["rounds"], config["seconds_per_round"], config["runtime_lib"]),
+            config["rounds"], config["seconds_per_round"], repo_relative(config["runtime_lib"])),
+        "- Load average (1 min) seen by the runs: %s (the machine has 2 CPUs; others build on it)" % (
+            "%.1f–%.1f" % (min(load), max(load)) if load else "not recorded"),
         "- C++ run: one process per model and batch, Google Benchmark repetitions with random interleaving; "
         "contexts: %s" % ", ".join("%s=%s" % (k, context[k]) for k in (
             "blas", "OPENBLAS_CORETYPE", "OMP_WAIT_POLICY") if k in context),
@@ -281,7 +324,10 @@ def main(argv):
         out += sweep_lines(sweep) + [""]
         if sweep.get("note"):
             out += [sweep["note"], ""]
-    out += ["## Ratios (the claims)", ""] + claims(compare, forward) + [""]
+    out += ["## Ratios (the claims)", "",
+            "Speed-up = the reference's median time over tsopt's (higher is better), each pair measured side by side "
+            "in one process. Python columns: `compare_eager.py`; C++ columns: `bench_models` at each thread count.", ""]
+    out += claims(compare, forward) + [""]
     out += ["## Python: eager vs TorchScript variants (one process)", "",
             "`benchmarks/compare_eager.py`. × = the reference's median time over the variant's (higher is better); "
             "best built-in = the faster of torch.jit.freeze and torch.jit.optimize_for_inference. Cosine and max abs "
@@ -289,7 +335,8 @@ def main(argv):
     out += compare_table(compare) + [""]
     if forward:
         out += ["## C++: Google Benchmark (`benchmarks/bench_models.cpp`)", "",
-                "Median, min and max over repetitions (each repetition is the mean of its iterations). "
+                "Median, min and max over repetitions (each repetition is the mean of its iterations); where the "
+                "min–max ranges of two variants overlap, their ratio is not a result. "
                 "torch-freeze = freeze_module + OptimizeFrozenGraph (what torch.jit.freeze runs); max abs err is "
                 "against the unoptimized module.", ""]
         out += gbench_table(forward, gflops, errors) + [""]

@@ -97,6 +97,7 @@ done
 previous_pipeline=
 for level in 1 2 3; do
   pipeline=$("$build_dir/ir_tools/tsopt" "$zoo/${stems[0]}.pt" -O$level --dump-pass-pipeline -o /dev/null 2>&1 | tail -1)
+  echo "$pipeline" > "$results/pipeline-O$level.txt"
   for stem in "${stems[@]}"; do
     rm -f "$zoo/$stem.o$level.pt"
     if [[ $pipeline != "$previous_pipeline" ]]; then
