@@ -16,6 +16,8 @@
 
 #include <torch/csrc/api/include/torch/version.h>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <iomanip>
@@ -23,6 +25,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <set>
+#include <sstream>
 
 namespace tsopt {
 namespace {
@@ -37,6 +40,7 @@ void listPasses(const PassRegistry& registry, std::ostream& out) {
     std::unique_ptr<Pass> pass = registry.create(registration->name);
     out << "  " << std::left << std::setw(24) << registration->name << registration->summary
         << (pass->kind() == PassKind::Module ? " [module pass]" : "")
+        << (pass->changesNumerics() ? " [changes numerics]" : "")
         << (registration->origin == "built-in" ? "" : " [from " + registration->origin + "]") << "\n";
     for (const OptionBase* option : pass->options()) {
       out << "      " << option->name() << "=<" << option->typeName() << "> (default: "
@@ -112,7 +116,8 @@ std::string passTextAt(const Session& session, size_t index) {
 }
 
 void reportReproducer(const Session& session, size_t passIndex, const std::string& passText,
-                      const std::string& reason, const UnitFactory& freshUnit, bool mismatch) {
+                      const std::string& reason, const UnitFactory& freshUnit, bool mismatch,
+                      std::optional<double> minCosine = std::nullopt) {
   IRUnit before = unitBeforePass(session.pipelineText, session.registry, passIndex, freshUnit);
   ReproducerRequest request;
   request.directory = *session.options.reproducerDir;
@@ -122,6 +127,7 @@ void reportReproducer(const Session& session, size_t passIndex, const std::strin
   request.passIndex = passIndex;
   request.reason = reason;
   request.equivalenceCheck = mismatch;
+  request.minCosine = minCosine;
   if (mismatch && !session.equivalenceInputs.empty()) {
     request.equivalenceInputs = session.equivalenceInputs;
   }
@@ -182,25 +188,17 @@ void printEquivalenceReport(const EquivalenceReport& report, size_t inputSets, s
   }
 }
 
-// Compares the optimized module with a fresh load of the input; on a mismatch
-// bisects and writes a reproducer when asked, then fails the run.
-void checkResult(Session& session, EquivalenceSetup& setup, IRUnit& unit, const UnitFactory& freshUnit) {
+/// Why a candidate module fails the run's check, or nothing when it passes.
+using FailureProbe = std::function<std::optional<std::string>(IRUnit&)>;
+
+// The run's check failed: bisects and writes a reproducer when asked, then
+// fails the run with `reason`.
+[[noreturn]] void failCheck(Session& session, const UnitFactory& freshUnit, const FailureProbe& failureOf,
+                            const std::string& reason, std::optional<double> minCosine) {
   const DriverOptions& options = session.options;
-  session.equivalenceInputs = setup.inputsPath;
-  EquivalenceReport report =
-      checkEquivalence(setup.reference, *unit.module, options.method, setup.inputs, setup.tolerance);
-  printEquivalenceReport(report, setup.inputs.size(), session.err);
-  if (report.equivalent) {
-    return;
-  }
   std::optional<size_t> culprit;
   std::string culpritText = session.pipelineText;
   if (options.bisect) {
-    auto failureOf = [&](IRUnit& candidate) -> std::optional<std::string> {
-      EquivalenceReport probe =
-          checkEquivalence(setup.reference, *candidate.module, options.method, setup.inputs, setup.tolerance);
-      return probe.equivalent ? std::nullopt : std::optional<std::string>(probe.failure);
-    };
     BisectResult result = bisectPipeline(session.pipelineText, session.registry, freshUnit, failureOf);
     session.err << "tsopt: bisect: " << result.runs << " runs\n";
     if (result.badPass) {
@@ -216,11 +214,111 @@ void checkResult(Session& session, EquivalenceSetup& setup, IRUnit& unit, const 
       session.err << "tsopt: bisect: no prefix of the pipeline fails on its own (non-deterministic pass?)\n";
     }
   }
-  std::string reason = "the optimized module's outputs differ from the original's: " + report.failure;
   if (options.reproducerDir) {
-    reportReproducer(session, culprit.value_or(0), culpritText, reason, freshUnit, true);
+    reportReproducer(session, culprit.value_or(0), culpritText, reason, freshUnit, true, minCosine);
   }
   throw Error(ErrorKind::PassFailure, reason);
+}
+
+// Compares the optimized module with a fresh load of the input; on a mismatch
+// bisects and writes a reproducer when asked, then fails the run.
+void checkResult(Session& session, EquivalenceSetup& setup, IRUnit& unit, const UnitFactory& freshUnit) {
+  const DriverOptions& options = session.options;
+  session.equivalenceInputs = setup.inputsPath;
+  EquivalenceReport report =
+      checkEquivalence(setup.reference, *unit.module, options.method, setup.inputs, setup.tolerance);
+  printEquivalenceReport(report, setup.inputs.size(), session.err);
+  if (report.equivalent) {
+    return;
+  }
+  auto failureOf = [&](IRUnit& candidate) -> std::optional<std::string> {
+    EquivalenceReport probe =
+        checkEquivalence(setup.reference, *candidate.module, options.method, setup.inputs, setup.tolerance);
+    return probe.equivalent ? std::nullopt : std::optional<std::string>(probe.failure);
+  };
+  failCheck(session, freshUnit,
+            failureOf, "the optimized module's outputs differ from the original's: " + report.failure, std::nullopt);
+}
+
+std::vector<std::string> numericsChangingPasses(const PassManager& manager) {
+  std::vector<std::string> names;
+  for (const std::unique_ptr<Pass>& pass : manager.passes()) {
+    if (pass->changesNumerics() && std::find(names.begin(), names.end(), pass->name()) == names.end()) {
+      names.push_back(pass->name());
+    }
+  }
+  return names;
+}
+
+void printAccuracyReport(const AccuracyReport& report, size_t inputSets, const std::string& why, std::ostream& err) {
+  err << "tsopt: accuracy (" << why << "): " << report.calls << (report.calls == 1 ? " call" : " calls") << " on "
+      << inputSets << " input set" << (inputSets == 1 ? "" : "s") << ", against the original module\n";
+  for (const LeafComparison& leaf : report.leaves) {
+    err << "  " << leaf.path << " " << leaf.description << ": ";
+    if (!leaf.sameStructure) {
+      err << "MISMATCH: " << leaf.problem << "\n";
+      continue;
+    }
+    if (leaf.description.rfind("Float", 0) == 0 || leaf.description.rfind("Double", 0) == 0 ||
+        leaf.description.rfind("Half", 0) == 0 || leaf.description.rfind("BFloat16", 0) == 0) {
+      err << "cosine " << std::setprecision(6) << std::fixed << leaf.cosine << std::defaultfloat
+          << ", max abs error " << std::setprecision(4) << leaf.maxAbsError << std::setprecision(6);
+      if (leaf.top1.rows > 0) {
+        err << ", top-1 agreement " << leaf.top1.agreeing << "/" << leaf.top1.rows << " ("
+            << std::setprecision(4) << 100.0 * leaf.top1.agreeing / leaf.top1.rows << "%)" << std::setprecision(6);
+      }
+      err << "\n";
+    } else {
+      err << (leaf.matches ? "exact" : "differs: " + leaf.problem) << "\n";
+    }
+  }
+}
+
+// Enough digits that a floor like 0.9999999 does not print as 1.
+std::string precise(double value) {
+  std::ostringstream text;
+  text << std::setprecision(10) << value;
+  return text.str();
+}
+
+// Why an accuracy report falls short of --min-cosine, or nothing.
+std::optional<std::string> belowMinCosine(const AccuracyReport& report, std::optional<double> minCosine) {
+  if (!report.ok) {
+    return report.failure;
+  }
+  if (!minCosine) {
+    return std::nullopt;
+  }
+  for (const LeafComparison& leaf : report.leaves) {
+    if (std::isnan(leaf.cosine) || leaf.cosine < *minCosine) {
+      return leaf.path + ": cosine " + precise(leaf.cosine) + " is below --min-cosine=" + precise(*minCosine);
+    }
+  }
+  return std::nullopt;
+}
+
+// The check for pipelines that change numerics on purpose: an accuracy report,
+// failing only on a broken program or below --min-cosine.
+void checkAccuracy(Session& session, EquivalenceSetup& setup, IRUnit& unit, const UnitFactory& freshUnit,
+                   const std::string& why) {
+  const DriverOptions& options = session.options;
+  session.equivalenceInputs = setup.inputsPath;
+  AccuracyReport report = measureAccuracy(setup.reference, *unit.module, options.method, setup.inputs);
+  printAccuracyReport(report, setup.inputs.size(), why, session.err);
+  std::optional<std::string> failure = belowMinCosine(report, options.minCosine);
+  if (!failure) {
+    if (options.minCosine) {
+      session.err << "tsopt: accuracy: worst cosine " << precise(report.worstCosine()) << " >= --min-cosine="
+                  << precise(*options.minCosine) << "\n";
+    }
+    return;
+  }
+  auto failureOf = [&](IRUnit& candidate) {
+    return belowMinCosine(measureAccuracy(setup.reference, *candidate.module, options.method, setup.inputs),
+                          options.minCosine);
+  };
+  failCheck(session, freshUnit, failureOf, "the optimized module is not accurate enough: " + *failure,
+            options.minCosine);
 }
 
 int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
@@ -268,7 +366,17 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
     }
     runPipeline(session, manager, unit, freshUnit);
     if (equivalence) {
-      checkResult(session, *equivalence, unit, freshUnit);
+      std::vector<std::string> changing = numericsChangingPasses(manager);
+      if (!changing.empty() || options.minCosine) {
+        std::string why;
+        for (const std::string& name : changing) {
+          why += (why.empty() ? "" : ", ") + name;
+        }
+        why = why.empty() ? "--min-cosine" : why + (changing.size() == 1 ? " changes" : " change") + " numerics";
+        checkAccuracy(session, *equivalence, unit, freshUnit, why);
+      } else {
+        checkResult(session, *equivalence, unit, freshUnit);
+      }
     }
     if (writesArchive) {
       saveModuleAtomically(options.output, *unit.module);

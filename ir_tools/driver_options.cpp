@@ -44,6 +44,15 @@ double parseTolerance(const std::string& flag, const std::string& text) {
   return value;
 }
 
+double parseCosine(const std::string& flag, const std::string& text) {
+  std::string error;
+  double value = 0;
+  if (!parseOptionValue(text, value, error) || value < -1 || value > 1) {
+    throw Error(ErrorKind::Usage, "option '" + flag + "' needs a number from -1 to 1, got '" + text + "'");
+  }
+  return value;
+}
+
 const std::map<std::string, Flag>& flags() {
   static const std::map<std::string, Flag> table = {
       {"-o", {Value::Required, [](DriverOptions& o, const std::string& v) { o.output = v; }}},
@@ -65,6 +74,7 @@ const std::map<std::string, Flag>& flags() {
       {"--check-equivalence", {Value::Optional, [](DriverOptions& o, const std::string& v) { o.checkEquivalence = v; }}},
       {"--rtol", {Value::Required, [](DriverOptions& o, const std::string& v) { o.rtol = parseTolerance("--rtol", v); }}},
       {"--atol", {Value::Required, [](DriverOptions& o, const std::string& v) { o.atol = parseTolerance("--atol", v); }}},
+      {"--min-cosine", {Value::Required, [](DriverOptions& o, const std::string& v) { o.minCosine = parseCosine("--min-cosine", v); }}},
       {"--bisect", {Value::None, [](DriverOptions& o, const std::string&) { o.bisect = true; }}},
       {"--reproducer", {Value::Required, [](DriverOptions& o, const std::string& v) { o.reproducerDir = v; }}},
       {"--help", {Value::None, [](DriverOptions& o, const std::string&) { o.help = true; }}},
@@ -151,6 +161,9 @@ DriverOptions parseDriverOptions(const std::vector<std::string>& args) {
     }
     flag->second.apply(options, value);
   }
+  if (options.minCosine && !options.checkEquivalence) {
+    options.checkEquivalence = "";
+  }
   if (options.bisect && !options.checkEquivalence) {
     throw Error(ErrorKind::Usage, "--bisect needs --check-equivalence (it bisects on a mismatch)");
   }
@@ -190,10 +203,16 @@ CORRECTNESS (module inputs):
                             Run the original and the optimized module twice on
                             INPUTS (a list of input tuples saved with torch.save;
                             default: inputs made from the traced input shapes) and
-                            compare every output; exit 1 on a mismatch
+                            compare every output; exit 1 on a mismatch. When a
+                            pass changes numerics (quantization; marked in
+                            --list-passes), report per output the cosine
+                            similarity, max abs error and top-1 agreement instead
+  --min-cosine=X            Exit 1 when an output's cosine similarity to the
+                            original's is below X; implies --check-equivalence
   --rtol=X, --atol=X        Override the per-dtype tolerances (those of
                             torch.testing.assert_close)
-  --bisect                  On a mismatch, find the first bad pass, and in passes
+  --bisect                  On a mismatch (or a cosine below --min-cosine), find
+                            the first bad pass, and in passes
                             that count rewrites, the first bad rewrite
   --reproducer=DIR          On a pass failure, verifier failure or mismatch, write
                             the IR before the failing pass and a lit test rerunning it

@@ -30,6 +30,8 @@ struct DriverOptions {
   std::optional<std::string> checkEquivalence;
   std::optional<double> rtol;
   std::optional<double> atol;
+  /// --min-cosine: accuracy floor for every floating-point output; implies --check-equivalence.
+  std::optional<double> minCosine;
   bool bisect = false;
   std::optional<std::string> reproducerDir;
 };

@@ -5,7 +5,9 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <fstream>
 #include <limits>
 #include <iterator>
@@ -25,6 +27,7 @@ void compareTensors(const at::Tensor& expected, const at::Tensor& actual, const 
   leaf.description = describeTensor(expected);
   if (expected.scalar_type() != actual.scalar_type() || !expected.sizes().equals(actual.sizes())) {
     leaf.matches = false;
+    leaf.sameStructure = false;
     leaf.problem = "expected " + describeTensor(expected) + ", got " + describeTensor(actual);
     return;
   }
@@ -40,6 +43,10 @@ void compareTensors(const at::Tensor& expected, const at::Tensor& actual, const 
       leaf.problem = "integer values differ";
     }
     return;
+  }
+  if (!at::isComplexType(e.scalar_type())) {
+    leaf.cosine = cosineSimilarity(e, a);
+    leaf.top1 = top1Agreement(e, a);
   }
   Tolerance tolerance = toleranceFor(e.scalar_type(), override);
   at::Tensor ed = e.to(at::isComplexType(e.scalar_type()) ? at::kComplexDouble : at::kDouble);
@@ -71,6 +78,7 @@ void compareValues(const c10::IValue& expected, const c10::IValue& actual, const
     leaf.path = path;
     leaf.description = expected.tagKind();
     leaf.matches = false;
+    leaf.sameStructure = false;
     leaf.problem = problem;
     leaves.push_back(leaf);
   };
@@ -161,7 +169,66 @@ at::Tensor synthesizeTensor(const c10::TensorType& type, const std::string& name
   return at::randint(0, 2, *sizes, at::TensorOptions().dtype(*dtype));
 }
 
+c10::IValue runMethod(torch::jit::Module& module, const std::string& methodName,
+                      const std::vector<c10::IValue>& arguments, const char* which) {
+  std::vector<c10::IValue> copies;
+  for (const c10::IValue& argument : arguments) {
+    copies.push_back(deepCopy(argument));
+  }
+  try {
+    return module.get_method(methodName)(copies);
+  } catch (const std::exception& error) {
+    throw Error(ErrorKind::PassFailure, std::string("the ") + which + " module failed to run: " + firstLine(error.what()));
+  }
+}
+
+/// Calls `compare(expected, actual)` for every input set, callsPerSet times;
+/// stops when it returns false. The candidate throwing ends the run with its
+/// message; the reference throwing is an error.
+std::string forEachCall(torch::jit::Module& reference, torch::jit::Module& candidate, const std::string& methodName,
+                        const InputSets& inputs, size_t callsPerSet,
+                        const std::function<bool(const c10::IValue&, const c10::IValue&)>& compare) {
+  for (const auto& arguments : inputs) {
+    for (size_t call = 0; call < callsPerSet; ++call) {
+      c10::IValue expected = runMethod(reference, methodName, arguments, "original");
+      c10::IValue actual;
+      try {
+        actual = runMethod(candidate, methodName, arguments, "optimized");
+      } catch (const Error& error) {
+        return error.what();
+      }
+      if (!compare(expected, actual)) {
+        return "";
+      }
+    }
+  }
+  return "";
+}
+
 } // namespace
+
+double cosineSimilarity(const at::Tensor& expected, const at::Tensor& actual) {
+  at::Tensor e = expected.detach().to(at::kDouble).flatten();
+  at::Tensor a = actual.detach().to(at::kDouble).flatten();
+  if (!e.isfinite().all().item<bool>() || !a.isfinite().all().item<bool>()) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  double normE = e.norm().item<double>();
+  double normA = a.norm().item<double>();
+  if (normE == 0 || normA == 0) {
+    return normE == normA ? 1.0 : 0.0;
+  }
+  return std::clamp(e.dot(a).item<double>() / (normE * normA), -1.0, 1.0);
+}
+
+Top1Agreement top1Agreement(const at::Tensor& expected, const at::Tensor& actual) {
+  if (expected.dim() != 2 || !expected.sizes().equals(actual.sizes()) || expected.size(1) < 2 ||
+      !expected.is_floating_point() || !actual.is_floating_point()) {
+    return {};
+  }
+  at::Tensor same = expected.argmax(1) == actual.argmax(1);
+  return {same.sum().item<int64_t>(), expected.size(0)};
+}
 
 Tolerance toleranceFor(c10::ScalarType dtype, const ToleranceOverride& override) {
   Tolerance tolerance;
@@ -263,48 +330,87 @@ EquivalenceReport checkEquivalence(torch::jit::Module& reference, torch::jit::Mo
                                    const std::string& methodName, const InputSets& inputs,
                                    const ToleranceOverride& override, size_t callsPerSet) {
   EquivalenceReport report;
-  auto run = [&](torch::jit::Module& module, const std::vector<c10::IValue>& arguments, const char* which) {
-    std::vector<c10::IValue> copies;
-    for (const c10::IValue& argument : arguments) {
-      copies.push_back(deepCopy(argument));
+  std::string thrown = forEachCall(reference, candidate, methodName, inputs, callsPerSet,
+                                   [&](const c10::IValue& expected, const c10::IValue& actual) {
+    ++report.calls;
+    std::vector<LeafComparison> leaves = compareOutputs(expected, actual, override);
+    if (report.leaves.size() != leaves.size()) {
+      report.leaves = leaves;
     }
-    try {
-      return module.get_method(methodName)(copies);
-    } catch (const std::exception& error) {
-      throw Error(ErrorKind::PassFailure, std::string("the ") + which + " module failed to run: " + firstLine(error.what()));
+    for (size_t index = 0; index < leaves.size(); ++index) {
+      LeafComparison& worst = report.leaves[index];
+      const LeafComparison& leaf = leaves[index];
+      if (!leaf.matches || leaf.maxAbsError > worst.maxAbsError || std::isnan(leaf.maxAbsError)) {
+        worst = leaf;
+      }
     }
-  };
-  for (const auto& arguments : inputs) {
-    for (size_t call = 0; call < callsPerSet; ++call) {
-      c10::IValue expected = run(reference, arguments, "original");
-      c10::IValue actual;
-      try {
-        actual = run(candidate, arguments, "optimized");
-      } catch (const Error& error) {
+    for (const LeafComparison& leaf : leaves) {
+      if (!leaf.matches) {
         report.equivalent = false;
-        report.failure = error.what();
-        return report;
-      }
-      ++report.calls;
-      std::vector<LeafComparison> leaves = compareOutputs(expected, actual, override);
-      if (report.leaves.size() != leaves.size()) {
-        report.leaves = leaves;
-      }
-      for (size_t index = 0; index < leaves.size(); ++index) {
-        LeafComparison& worst = report.leaves[index];
-        const LeafComparison& leaf = leaves[index];
-        if (!leaf.matches || leaf.maxAbsError > worst.maxAbsError || std::isnan(leaf.maxAbsError)) {
-          worst = leaf;
-        }
-      }
-      for (const LeafComparison& leaf : leaves) {
-        if (!leaf.matches) {
-          report.equivalent = false;
-          report.failure = leaf.path + ": " + leaf.problem + " on call " + std::to_string(report.calls);
-          return report;
-        }
+        report.failure = leaf.path + ": " + leaf.problem + " on call " + std::to_string(report.calls);
+        return false;
       }
     }
+    return true;
+  });
+  if (!thrown.empty()) {
+    report.equivalent = false;
+    report.failure = thrown;
+  }
+  return report;
+}
+
+double AccuracyReport::worstCosine() const {
+  double worst = 1;
+  for (const LeafComparison& leaf : leaves) {
+    worst = std::isnan(leaf.cosine) ? leaf.cosine : std::min(worst, leaf.cosine);
+    if (std::isnan(worst)) {
+      return worst;
+    }
+  }
+  return worst;
+}
+
+AccuracyReport measureAccuracy(torch::jit::Module& reference, torch::jit::Module& candidate,
+                               const std::string& methodName, const InputSets& inputs, size_t callsPerSet) {
+  AccuracyReport report;
+  std::string thrown = forEachCall(reference, candidate, methodName, inputs, callsPerSet,
+                                   [&](const c10::IValue& expected, const c10::IValue& actual) {
+    ++report.calls;
+    std::vector<LeafComparison> leaves = compareOutputs(expected, actual, {});
+    bool first = report.leaves.empty();
+    if (first) {
+      report.leaves = leaves;
+    }
+    for (size_t index = 0; index < leaves.size(); ++index) {
+      const LeafComparison& leaf = leaves[index];
+      if (!leaf.sameStructure || index >= report.leaves.size()) {
+        report.ok = false;
+        report.failure = leaf.path + ": " + leaf.problem + " on call " + std::to_string(report.calls);
+        return false;
+      }
+      if (first) {
+        continue;
+      }
+      LeafComparison& total = report.leaves[index];
+      bool nan = std::isnan(leaf.cosine) || std::isnan(total.cosine);
+      total.cosine = nan ? std::numeric_limits<double>::quiet_NaN() : std::min(total.cosine, leaf.cosine);
+      if (std::isnan(leaf.maxAbsError) || leaf.maxAbsError > total.maxAbsError) {
+        total.maxAbsError = leaf.maxAbsError;
+      }
+      total.maxRelError = std::max(total.maxRelError, leaf.maxRelError);
+      total.top1.agreeing += leaf.top1.agreeing;
+      total.top1.rows += leaf.top1.rows;
+      if (!leaf.matches && total.matches) {
+        total.matches = false;
+        total.problem = leaf.problem;
+      }
+    }
+    return true;
+  });
+  if (!thrown.empty()) {
+    report.ok = false;
+    report.failure = thrown;
   }
   return report;
 }

@@ -10,6 +10,10 @@
 /// 1.6e-2, 1e-5; integers and bool: exact). NaN matches NaN at the same
 /// position; a NaN on one side only is a mismatch, as is any shape or dtype change.
 ///
+/// Pipelines that change numerics on purpose (quantization, bf16) get an
+/// accuracy report instead (measureAccuracy): cosine similarity, max abs error
+/// and top-1 agreement per output, judged against a threshold by the caller.
+///
 //===----------------------------------------------------------------------===//
 #pragma once
 
@@ -35,6 +39,13 @@ struct Tolerance {
 
 Tolerance toleranceFor(c10::ScalarType dtype, const ToleranceOverride& override);
 
+/// For a 2-D [batch, classes] output: in how many rows the index of the
+/// largest value agrees, out of how many rows (0 for other outputs).
+struct Top1Agreement {
+  int64_t agreeing = 0;
+  int64_t rows = 0;
+};
+
 /// How one output leaf compares.
 struct LeafComparison {
   std::string path;        ///< e.g. "output[0][1]", "output['logits']".
@@ -43,7 +54,21 @@ struct LeafComparison {
   double maxAbsError = 0;
   double maxRelError = 0;
   std::string problem;     ///< Set when the leaf does not match.
+  /// False when the leaf's kind, shape, dtype or element count changed: a
+  /// broken program, whatever the tolerances.
+  bool sameStructure = true;
+  double cosine = 1;       ///< Floating-point tensors: cosineSimilarity.
+  Top1Agreement top1;      ///< 2-D floating-point tensors with two or more columns.
 };
+
+/// Cosine similarity of two floating-point tensors of the same size, flattened
+/// and in double precision: 1 when both are all zeros, 0 when only one is, NaN
+/// when either holds a NaN or an infinity.
+double cosineSimilarity(const at::Tensor& expected, const at::Tensor& actual);
+
+/// Top-1 agreement of two floating-point [batch, classes] tensors; no rows
+/// unless both are 2-D with two or more columns.
+Top1Agreement top1Agreement(const at::Tensor& expected, const at::Tensor& actual);
 
 /// Compares two outputs leaf by leaf.
 std::vector<LeafComparison> compareOutputs(const c10::IValue& expected, const c10::IValue& actual,
@@ -75,5 +100,21 @@ struct EquivalenceReport {
 EquivalenceReport checkEquivalence(torch::jit::Module& reference, torch::jit::Module& candidate,
                                    const std::string& methodName, const InputSets& inputs,
                                    const ToleranceOverride& override, size_t callsPerSet = 2);
+
+/// How close a numerics-changing pipeline's outputs stay to the original's:
+/// per output leaf, the worst cosine and largest absolute error over all calls,
+/// and top-1 agreement summed over the calls. Differences in values never fail
+/// it; a run that throws or a changed structure does.
+struct AccuracyReport {
+  bool ok = true;
+  size_t calls = 0;
+  std::vector<LeafComparison> leaves;
+  std::string failure;  ///< A run that threw, or a structural change.
+  /// The lowest cosine over the floating-point leaves (1 when there are none).
+  double worstCosine() const;
+};
+
+AccuracyReport measureAccuracy(torch::jit::Module& reference, torch::jit::Module& candidate,
+                               const std::string& methodName, const InputSets& inputs, size_t callsPerSet = 2);
 
 } // namespace tsopt

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iomanip>
 #include <sstream>
 #include <sys/stat.h>
 
@@ -48,6 +49,11 @@ std::string writeReproducer(const ReproducerRequest& request) {
     check += request.equivalenceInputs ? " --check-equivalence=%S/reproducer.inputs.pt" : " --check-equivalence";
     if (request.equivalenceInputs) {
       copyFile(*request.equivalenceInputs, request.directory + "/reproducer.inputs.pt");
+    }
+    if (request.minCosine) {
+      std::ostringstream floor;
+      floor << " --min-cosine=" << std::setprecision(17) << *request.minCosine;
+      check += floor.str();
     }
   }
   std::ostringstream header;

@@ -18,6 +18,7 @@ struct ReproducerRequest {
   std::string reason;             ///< One line: what went wrong.
   bool equivalenceCheck = false;                 ///< The failure is a mismatch.
   std::optional<std::string> equivalenceInputs;  ///< Inputs file of the check, copied along.
+  std::optional<double> minCosine;               ///< The failure is an accuracy floor (--min-cosine).
   std::vector<std::string> plugins;              ///< Pass plugins the pipeline needs.
 };
 

@@ -20,7 +20,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PASS_LINE = re.compile(r"^  (\S+)\s+(.*?)(?: \[module pass\])?(?: \[from .*\])?$")
+PASS_LINE = re.compile(r"^  (\S+)\s+(.*?)(?: \[module pass\])?(?: \[changes numerics\])?(?: \[from .*\])?$")
 OPTION_LINE = re.compile(r"^      ([^=]+)=<([^>]+)> \(default: (.*?)\)  (.*)$")
 HELP_BLOCK = re.compile(r"(<!-- BEGIN tsopt-help.*?-->\n)(.*?)(<!-- END tsopt-help -->)", re.DOTALL)
 HELP_FLAG = re.compile(r"(?<![\w-])(-O\d|-o|--[a-z][a-z-]*)")
@@ -40,7 +40,8 @@ def list_passes(tsopt):
         if not entry:
             sys.exit("gen_docs.py: cannot parse --list-passes line: %r" % line)
         passes.append({"name": entry.group(1), "summary": entry.group(2),
-                       "module": line.endswith("[module pass]"), "options": []})
+                       "module": " [module pass]" in line, "numerics": " [changes numerics]" in line,
+                       "options": []})
     return passes
 
 
@@ -113,13 +114,15 @@ def generate(passes):
         "|---|---|---|",
     ]
     for entry in passes:
-        lines.append("| [`%s`](#%s) | %s | %s |" % (entry["name"], entry["name"],
-                                                   "module" if entry["module"] else "graph", entry["summary"]))
+        kind = ("module" if entry["module"] else "graph") + (", changes numerics" if entry["numerics"] else "")
+        lines.append("| [`%s`](#%s) | %s | %s |" % (entry["name"], entry["name"], kind, entry["summary"]))
     for entry in passes:
         class_name = classes.get(entry["name"])
         header, comment = header_comment(class_name) if class_name else (None, [])
         lines += ["", "## %s" % entry["name"], "", "*%s.*" % entry["summary"], ""]
         where = "%s pass" % ("Module" if entry["module"] else "Graph")
+        if entry["numerics"]:
+            where += " · changes numerics (`--check-equivalence` reports accuracy)"
         if class_name and header:
             where += " · `%s` in [`%s`](../%s)" % (class_name, header, header)
         lines += [where, ""]

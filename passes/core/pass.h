@@ -195,6 +195,11 @@ public:
     summary_ = std::move(summary);
   }
 
+  /// Whether the pass may change what the program computes beyond rounding
+  /// (quantization, lower precision). `--list-passes` marks such passes, and
+  /// `--check-equivalence` then reports accuracy instead of failing on tolerances.
+  virtual bool changesNumerics() const { return false; }
+
   const std::vector<OptionBase*>& options() const { return options_; }
   OptionBase* findOption(const std::string& name) const;
   const std::vector<Statistic*>& statistics() const { return statistics_; }

@@ -139,5 +139,88 @@ TEST(EquivalenceTest, InputFileErrors) {
   EXPECT_THROW(loadInputSets("/nonexistent/inputs.pt"), Error);
 }
 
+TEST(AccuracyTest, CosineSimilarityOfFlattenedTensors) {
+  at::Tensor a = at::tensor({1.0f, 2.0f, 3.0f, 4.0f}).reshape({2, 2});
+  EXPECT_NEAR(cosineSimilarity(a, a), 1.0, 1e-12);
+  EXPECT_NEAR(cosineSimilarity(a, a * 3), 1.0, 1e-12);  // Scale-invariant.
+  EXPECT_NEAR(cosineSimilarity(a, -a), -1.0, 1e-12);
+  EXPECT_NEAR(cosineSimilarity(at::tensor({1.0f, 0.0f}), at::tensor({0.0f, 1.0f})), 0.0, 1e-12);
+  EXPECT_NEAR(cosineSimilarity(at::tensor({1.0f, 1.0f}), at::tensor({1.0f, 0.0f})), std::sqrt(0.5), 1e-12);
+  // Computed in double: 1 - 0.125 / 2^20 is 1 in float32.
+  at::Tensor big = at::ones({1 << 20});
+  at::Tensor nudged = big.clone();
+  nudged[0] = 1.5;
+  EXPECT_NEAR(cosineSimilarity(big, nudged), 1.0 - 0.125 / (1 << 20), 1e-10);
+}
+
+TEST(AccuracyTest, CosineSimilarityEdgeCases) {
+  at::Tensor zeros = at::zeros({3});
+  EXPECT_EQ(cosineSimilarity(zeros, zeros), 1.0);
+  EXPECT_EQ(cosineSimilarity(zeros, at::ones({3})), 0.0);
+  EXPECT_TRUE(std::isnan(cosineSimilarity(at::tensor({1.0f, NAN}), at::tensor({1.0f, 1.0f}))));
+  EXPECT_TRUE(std::isnan(cosineSimilarity(at::tensor({1.0f, 1.0f}), at::tensor({INFINITY, 1.0f}))));
+  EXPECT_NEAR(cosineSimilarity(at::ones({2}, at::kBFloat16), at::ones({2}, at::kBFloat16)), 1.0, 1e-12);
+}
+
+TEST(AccuracyTest, Top1AgreementCountsRowsWhoseArgmaxAgrees) {
+  at::Tensor expected = at::tensor({0.1f, 0.9f, 0.0f, 0.7f, 0.2f, 0.1f, 0.3f, 0.3f, 0.4f}).reshape({3, 3});
+  at::Tensor actual = at::tensor({0.2f, 0.8f, 0.0f, 0.1f, 0.8f, 0.1f, 0.0f, 0.1f, 0.9f}).reshape({3, 3});
+  Top1Agreement top1 = top1Agreement(expected, actual);
+  EXPECT_EQ(top1.rows, 3);
+  EXPECT_EQ(top1.agreeing, 2);
+  EXPECT_EQ(top1Agreement(expected, expected).agreeing, 3);
+  // Not a [batch, classes] output: no rows.
+  EXPECT_EQ(top1Agreement(at::ones({3}), at::ones({3})).rows, 0);
+  EXPECT_EQ(top1Agreement(at::ones({3, 1}), at::ones({3, 1})).rows, 0);
+  EXPECT_EQ(top1Agreement(at::ones({2, 3, 4}), at::ones({2, 3, 4})).rows, 0);
+  EXPECT_EQ(top1Agreement(at::ones({2, 3}, at::kLong), at::ones({2, 3}, at::kLong)).rows, 0);
+}
+
+TEST(AccuracyTest, CompareOutputsFillsCosineAndTop1AndStructure) {
+  at::Tensor logits = at::tensor({1.0f, 2.0f, 3.0f, 3.0f, 2.0f, 1.0f}).reshape({2, 3});
+  LeafComparison leaf = onlyLeaf(compareOutputs(logits, logits + 0.01, {}));
+  EXPECT_FALSE(leaf.matches);
+  EXPECT_TRUE(leaf.sameStructure);
+  EXPECT_GT(leaf.cosine, 0.999);
+  EXPECT_EQ(leaf.top1.rows, 2);
+  EXPECT_EQ(leaf.top1.agreeing, 2);
+  EXPECT_FALSE(onlyLeaf(compareOutputs(logits, logits.t(), {})).sameStructure);
+  EXPECT_FALSE(onlyLeaf(compareOutputs(logits, logits.to(at::kDouble), {})).sameStructure);
+  EXPECT_FALSE(onlyLeaf(compareOutputs(c10::IValue(logits), c10::IValue(1.0), {})).sameStructure);
+}
+
+TEST(AccuracyTest, MeasureAccuracyAggregatesOverCallsWithoutFailingOnValues) {
+  torch::jit::Module reference("M");
+  reference.define("def forward(self, x):\n  return (x * 2, x.sum())\n");
+  torch::jit::Module noisy("N");
+  noisy.define("def forward(self, x):\n  return (x * 2 + 0.01, x.sum())\n");
+  InputSets inputs = {{at::tensor({1.0f, 2.0f, 3.0f, 1.0f, 2.0f, 3.0f}).reshape({2, 3})},
+                      {at::tensor({1.0f, 2.0f, 3.0f, 3.0f, 2.0f, 1.0f}).reshape({2, 3})}};
+  AccuracyReport report = measureAccuracy(reference, noisy, "forward", inputs);
+  ASSERT_TRUE(report.ok) << report.failure;
+  EXPECT_EQ(report.calls, 4u);
+  ASSERT_EQ(report.leaves.size(), 2u);
+  EXPECT_EQ(report.leaves[0].path, "output[0]");
+  EXPECT_LT(report.leaves[0].cosine, 1.0);
+  EXPECT_GT(report.leaves[0].cosine, 0.999);
+  EXPECT_NEAR(report.leaves[0].maxAbsError, 0.01, 1e-5);
+  EXPECT_EQ(report.leaves[0].top1.rows, 8);  // Two rows, four calls.
+  EXPECT_EQ(report.leaves[0].top1.agreeing, 8);
+  EXPECT_EQ(report.leaves[1].cosine, 1.0);
+  EXPECT_DOUBLE_EQ(report.worstCosine(), report.leaves[0].cosine);
+
+  torch::jit::Module reshaped("R");
+  reshaped.define("def forward(self, x):\n  return (x.t() * 2, x.sum())\n");
+  AccuracyReport broken = measureAccuracy(reference, reshaped, "forward", inputs);
+  EXPECT_FALSE(broken.ok);
+  EXPECT_NE(broken.failure.find("output[0]"), std::string::npos) << broken.failure;
+
+  torch::jit::Module throwing("T");
+  throwing.define("def forward(self, x):\n  return (x.view(7), x.sum())\n");
+  AccuracyReport thrown = measureAccuracy(reference, throwing, "forward", inputs);
+  EXPECT_FALSE(thrown.ok);
+  EXPECT_NE(thrown.failure.find("optimized module failed to run"), std::string::npos) << thrown.failure;
+}
+
 } // namespace
 } // namespace tsopt
