@@ -21,6 +21,7 @@
 #include "passes/fusion/fuse_conv_add_act.h"
 #include "passes/fusion/fuse_linear_act.h"
 #include "passes/fusion/propagate_layout.h"
+#include "passes/quantization/quantize_dynamic.h"
 
 namespace tsopt {
 

@@ -1,0 +1,126 @@
+#include "passes/core/pass.h"
+#include "passes/quantization/quantize_dynamic.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/ir/irparser.h>
+
+#include <optional>
+
+namespace tsopt {
+namespace {
+
+using torch::jit::Graph;
+
+/// graph(%x): returns aten::linear(%x, W, b), or aten::matmul(%x, Wᵀ), with real constants.
+std::shared_ptr<Graph> layerGraph(const at::Tensor& weight, const std::optional<at::Tensor>& bias, bool asMatmul) {
+  auto graph = std::make_shared<Graph>();
+  torch::jit::Value* x = graph->addInput("x");
+  torch::jit::Value* w = graph->insertConstant(asMatmul ? weight.t().contiguous() : weight);
+  torch::jit::Node* node;
+  if (asMatmul) {
+    node = graph->create(c10::Symbol::fromQualString("aten::matmul"), {x, w}, 1);
+  } else {
+    torch::jit::Value* b = bias ? graph->insertConstant(*bias) : graph->insertConstant(c10::IValue());
+    node = graph->create(c10::Symbol::fromQualString("aten::linear"), {x, w, b}, 1);
+  }
+  graph->insertNode(node);
+  graph->registerOutput(node->output());
+  return graph;
+}
+
+at::Tensor runGraph(const std::shared_ptr<Graph>& graph, const at::Tensor& input) {
+  torch::jit::GraphFunction function("forward", graph->copy(), nullptr);
+  return function({input}).toTensor();
+}
+
+bool quantize(std::shared_ptr<Graph>& graph, const std::string& options = "") {
+  QuantizeDynamicPass pass;
+  pass.setIdentity("quantize-dynamic", "");
+  if (!options.empty()) {
+    std::string error;
+    EXPECT_TRUE(pass.findOption("min-size")->parse(options, error)) << error;
+  }
+  PassContext context("quantize-dynamic", "forward", false, nullptr);
+  return pass.runOnGraph(graph, context);
+}
+
+size_t countKind(const Graph& graph, const char* kind) {
+  size_t count = 0;
+  for (const torch::jit::Node* node : graph.nodes()) {
+    count += node->kind() == c10::Symbol::fromQualString(kind);
+  }
+  return count;
+}
+
+double cosine(const at::Tensor& a, const at::Tensor& b) {
+  at::Tensor x = a.flatten().to(at::kDouble);
+  at::Tensor y = b.flatten().to(at::kDouble);
+  return (x.dot(y) / (x.norm() * y.norm())).item<double>();
+}
+
+TEST(QuantizeDynamicTest, LinearKeepsItsResultsWithinInt8Accuracy) {
+  at::manual_seed(0);
+  at::Tensor weight = at::randn({96, 128}) * 0.05;
+  at::Tensor bias = at::randn({96}) * 0.1;
+  at::Tensor input = at::randn({2, 7, 128});
+  auto graph = layerGraph(weight, bias, false);
+  at::Tensor expected = runGraph(graph, input);
+  ASSERT_TRUE(quantize(graph));
+  EXPECT_EQ(countKind(*graph, "aten::linear"), 0u);
+  EXPECT_EQ(countKind(*graph, "quantized::linear_dynamic"), 1u);
+  at::Tensor actual = runGraph(graph, input);
+  EXPECT_EQ(actual.sizes(), expected.sizes());
+  EXPECT_GT(cosine(actual, expected), 0.9995);
+  // The float32 weight and bias constants are gone with the linear.
+  for (const torch::jit::Node* node : graph->nodes()) {
+    if (node->kind() == c10::prim::Constant && node->output()->type()->cast<c10::TensorType>()) {
+      ADD_FAILURE() << "float32 constant left: " << *node;
+    }
+  }
+}
+
+TEST(QuantizeDynamicTest, MatmulWithConstantRightOperandBecomesLinear) {
+  at::manual_seed(1);
+  at::Tensor weight = at::randn({64, 80});
+  at::Tensor input = at::randn({3, 80});
+  auto graph = layerGraph(weight, std::nullopt, true);
+  at::Tensor expected = runGraph(graph, input);
+  ASSERT_TRUE(quantize(graph));
+  EXPECT_EQ(countKind(*graph, "aten::matmul"), 0u);
+  EXPECT_GT(cosine(runGraph(graph, input), expected), 0.9995);
+}
+
+TEST(QuantizeDynamicTest, InputsKnownToBeOneDimensionalStayFloat) {
+  // quantized::linear_dynamic needs at least two dimensions; matmul and
+  // linear take vectors too. Unknown ranks are the common case and get
+  // rewritten (as PyTorch's quantize_dynamic does); known vectors do not.
+  auto graph = layerGraph(at::randn({64, 80}), std::nullopt, true);
+  graph->inputs()[0]->setType(c10::TensorType::create(at::kFloat, at::kCPU, c10::optional<size_t>(1), false));
+  EXPECT_FALSE(quantize(graph));
+  graph->inputs()[0]->setType(c10::TensorType::create(at::kFloat, at::kCPU, c10::optional<size_t>(3), false));
+  EXPECT_TRUE(quantize(graph));
+}
+
+TEST(QuantizeDynamicTest, SmallLayersStayFloatUnlessMinSizeAllows) {
+  at::Tensor weight = at::randn({8, 8});
+  auto graph = layerGraph(weight, std::nullopt, false);
+  EXPECT_FALSE(quantize(graph));
+  EXPECT_EQ(countKind(*graph, "aten::linear"), 1u);
+  EXPECT_TRUE(quantize(graph, "0"));
+  EXPECT_EQ(countKind(*graph, "aten::linear"), 0u);
+}
+
+TEST(QuantizeDynamicTest, WeightsThatRequireGradStayFloat) {
+  auto graph = layerGraph(at::randn({64, 64}), std::nullopt, false);
+  // insertConstant refuses such tensors; a hand-made graph can still hold one.
+  torch::jit::Node* weight = graph->nodes().front();
+  ASSERT_EQ(weight->kind(), c10::prim::Constant);
+  weight->t_(c10::attr::value, at::randn({64, 64}).requires_grad_());
+  EXPECT_FALSE(quantize(graph));
+  EXPECT_EQ(countKind(*graph, "aten::linear"), 1u);
+}
+
+} // namespace
+} // namespace tsopt
