@@ -33,6 +33,12 @@ for name in ("HOME", "TMPDIR", "OMP_NUM_THREADS"):
         config.environment[name] = os.environ[name]
 # The models the tests generate run on one thread: results must not depend on it.
 config.environment["OMP_NUM_THREADS"] = "1"
+# The model zoo (examples/models), generated into the build by the `zoo` ctest
+# fixture; the zoo tests run only where it exists.
+zoo_dir = os.path.join(config.tsopt_obj_root, "zoo")
+config.substitutions.append(("%zoo", zoo_dir))
+if os.path.isfile(os.path.join(zoo_dir, "zoo.stamp")):
+    config.available_features.add("zoo")
 # Graphviz renders tsdump --format=dot; the tests that pipe into `dot` need it.
 if shutil.which("dot"):
     config.available_features.add("graphviz")
