@@ -90,6 +90,26 @@ void verifyResult(const IRUnit& unit) {
   }
 }
 
+// --calibration-data fills the calibration-data option of every pass that has
+// one and was not given its own file.
+void giveCalibrationData(PassManager& manager, const std::string& path, std::ostream& err) {
+  bool used = false;
+  for (const std::unique_ptr<Pass>& pass : manager.passes()) {
+    OptionBase* option = pass->findOption("calibration-data");
+    if (option == nullptr) {
+      continue;
+    }
+    used = true;
+    if (option->valueText().empty()) {
+      std::string error;
+      option->parse(path, error);
+    }
+  }
+  if (!used) {
+    err << "tsopt: warning: --calibration-data is unused: no pass of the pipeline calibrates (add calibrate)\n";
+  }
+}
+
 struct Session {
   const DriverOptions& options;
   const PassRegistry& registry;
@@ -172,6 +192,10 @@ EquivalenceSetup prepareEquivalence(const DriverOptions& options, const LoadedIn
       inputsPath = sidecar;
       err << "tsopt: equivalence: using the inputs in " << sidecar << "\n";
     }
+  }
+  if (inputsPath.empty() && options.calibrationData) {
+    inputsPath = *options.calibrationData;
+    err << "tsopt: equivalence: using the calibration inputs in " << inputsPath << "\n";
   }
   setup.inputs = inputsPath.empty() ? synthesizeInputs(setup.reference, options.method) : loadInputSets(inputsPath);
   setup.inputsPath = inputsPath;
@@ -351,6 +375,9 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
   }
   PassManager manager(instrumentation, err);
   manager.addPasses(pipelineFrom(options, registry, input.module.has_value()));
+  if (options.calibrationData) {
+    giveCalibrationData(manager, *options.calibrationData, err);
+  }
   Session session{options, registry, printPipeline(manager.passes()), err, ""};
   if (options.dumpPassPipeline) {
     err << "# pipeline: " << session.pipelineText << "\n";

@@ -74,6 +74,7 @@ const std::map<std::string, Flag>& flags() {
       {"--check-equivalence", {Value::Optional, [](DriverOptions& o, const std::string& v) { o.checkEquivalence = v; }}},
       {"--rtol", {Value::Required, [](DriverOptions& o, const std::string& v) { o.rtol = parseTolerance("--rtol", v); }}},
       {"--atol", {Value::Required, [](DriverOptions& o, const std::string& v) { o.atol = parseTolerance("--atol", v); }}},
+      {"--calibration-data", {Value::Required, [](DriverOptions& o, const std::string& v) { o.calibrationData = v; }}},
       {"--min-cosine", {Value::Required, [](DriverOptions& o, const std::string& v) { o.minCosine = parseCosine("--min-cosine", v); }}},
       {"--bisect", {Value::None, [](DriverOptions& o, const std::string&) { o.bisect = true; }}},
       {"--reproducer", {Value::Required, [](DriverOptions& o, const std::string& v) { o.reproducerDir = v; }}},
@@ -211,6 +212,9 @@ CORRECTNESS (module inputs):
                             original's is below X; implies --check-equivalence
   --rtol=X, --atol=X        Override the per-dtype tolerances (those of
                             torch.testing.assert_close)
+  --calibration-data=FILE   Input tuples saved with torch.save that the calibrate
+                            pass runs (static quantization); also the inputs of
+                            --check-equivalence when no other inputs are found
   --bisect                  On a mismatch (or a cosine below --min-cosine), find
                             the first bad pass, and in passes
                             that count rewrites, the first bad rewrite

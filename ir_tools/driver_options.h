@@ -32,6 +32,8 @@ struct DriverOptions {
   std::optional<double> atol;
   /// --min-cosine: accuracy floor for every floating-point output; implies --check-equivalence.
   std::optional<double> minCosine;
+  /// --calibration-data: inputs for the passes that calibrate (their calibration-data option).
+  std::optional<std::string> calibrationData;
   bool bisect = false;
   std::optional<std::string> reproducerDir;
 };

@@ -17,6 +17,8 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include "passes/core/input_sets.h"
+
 #include <ATen/core/ivalue.h>
 #include <torch/csrc/jit/api/module.h>
 
@@ -73,12 +75,6 @@ Top1Agreement top1Agreement(const at::Tensor& expected, const at::Tensor& actual
 /// Compares two outputs leaf by leaf.
 std::vector<LeafComparison> compareOutputs(const c10::IValue& expected, const c10::IValue& actual,
                                            const ToleranceOverride& override);
-
-using InputSets = std::vector<std::vector<c10::IValue>>;
-
-/// Input tuples saved with torch.save: a list (or tuple) of tuples, one per
-/// call; a single tuple of tensors is one call. Throws tsopt::Error (Input).
-InputSets loadInputSets(const std::string& path);
 
 /// One input set made from the shapes and dtypes recorded on the method's
 /// graph inputs (random normal floats, integers in {0, 1}, random bools; fixed

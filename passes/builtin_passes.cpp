@@ -21,7 +21,10 @@
 #include "passes/fusion/fuse_conv_add_act.h"
 #include "passes/fusion/fuse_linear_act.h"
 #include "passes/fusion/propagate_layout.h"
+#include "passes/quantization/calibrate.h"
+#include "passes/quantization/insert_observers.h"
 #include "passes/quantization/quantize_dynamic.h"
+#include "passes/quantization/quantize_static.h"
 
 namespace tsopt {
 

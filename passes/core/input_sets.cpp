@@ -1,0 +1,55 @@
+#include "passes/core/input_sets.h"
+
+#include "passes/core/error.h"
+
+#include <torch/csrc/jit/serialization/pickle.h>
+
+#include <fstream>
+#include <iterator>
+
+namespace tsopt {
+
+InputSets loadInputSets(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    throw Error(ErrorKind::Input, path + ": cannot open inputs file");
+  }
+  std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  c10::IValue loaded;
+  try {
+    loaded = torch::jit::pickle_load(bytes);
+  } catch (const std::exception& error) {
+    std::string reason = firstLine(error.what());
+    if (reason.find("Unknown opcode for unpickling at 0x61") != std::string::npos) {
+      // LibTorch's unpickler lacks APPEND, which Python uses for one-element lists.
+      throw Error(ErrorKind::Input, path + ": LibTorch cannot read a one-element list; save a tuple instead: "
+                                           "torch.save(tuple(inputs), path)");
+    }
+    throw Error(ErrorKind::Input, path + ": not a file written by torch.save: " + reason);
+  }
+  auto elements = [](const c10::IValue& value) {
+    return value.isTuple() ? value.toTupleRef().elements().vec() : value.toListRef().vec();
+  };
+  if (!loaded.isTuple() && !loaded.isList()) {
+    throw Error(ErrorKind::Input, path + ": expected a list of input tuples, found a " + loaded.tagKind());
+  }
+  std::vector<c10::IValue> outer = elements(loaded);
+  bool singleCall = !outer.empty() && !outer.front().isTuple() && !outer.front().isList();
+  InputSets sets;
+  if (singleCall) {
+    sets.push_back(outer);
+  } else {
+    for (const c10::IValue& call : outer) {
+      if (!call.isTuple() && !call.isList()) {
+        throw Error(ErrorKind::Input, path + ": expected every element to be an input tuple, found a " + call.tagKind());
+      }
+      sets.push_back(elements(call));
+    }
+  }
+  if (sets.empty()) {
+    throw Error(ErrorKind::Input, path + ": no input tuples");
+  }
+  return sets;
+}
+
+} // namespace tsopt

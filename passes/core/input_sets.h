@@ -1,0 +1,23 @@
+//===- input_sets.h - Input tuples saved with torch.save -------------------===//
+///
+/// The inputs tsopt runs modules on: --check-equivalence's comparison runs and
+/// the calibration runs of static quantization (--calibration-data).
+///
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <ATen/core/ivalue.h>
+
+#include <string>
+#include <vector>
+
+namespace tsopt {
+
+/// One call's arguments per element.
+using InputSets = std::vector<std::vector<c10::IValue>>;
+
+/// Input tuples saved with torch.save: a list (or tuple) of tuples, one per
+/// call; a single tuple of tensors is one call. Throws tsopt::Error (Input).
+InputSets loadInputSets(const std::string& path);
+
+} // namespace tsopt
