@@ -1,0 +1,170 @@
+"""Times tsopt's quantized zoo models against fp32 eager and PyTorch's own int8
+paths, in one process, as ratios; reports accuracy against fp32 eager.
+
+Usage: compare_quantized.py MODEL.pt --tsopt LABEL=FILE.pt [--tsopt LABEL=FILE.pt ...]
+                            [--model NAME] [--calibration FILE] [--eval-inputs N]
+                            [--runtime-lib PATH] [--threads 2] [--rounds 9]
+                            [--seconds-per-round S] [--engine onednn] [--json OUT]
+
+MODEL.pt is the zoo archive (NAME defaults to its file name); the first tuple
+of MODEL.inputs.pt is timed. Variants, all batch 1:
+  eager-fp32 (B/T)  the zoo's nn.Module in eval mode under no_grad, with B
+                    OpenBLAS threads and T torch threads; (1,1) and (1,T) are
+                    timed (and (T,T) with --blas-threads-sweep), the faster is
+                    "eager best"
+  torch-ofi         torch.jit.optimize_for_inference of the archive (vision models)
+  torch-int8        PyTorch's int8 path: for BERT, torch.ao.quantization.
+                    quantize_dynamic(eager, {nn.Linear}, qint8) + trace + freeze
+                    (per-tensor weights); for vision models, FX graph mode
+                    (prepare_fx / convert_fx with get_default_qconfig('onednn'),
+                    calibrated on --calibration) + trace + freeze
+  LABEL             each --tsopt archive, loaded with torch.jit.load (load
+                    libtsopt_runtime with --runtime-lib for -O2 archives)
+Every other variant runs with T torch threads and one OpenBLAS thread: two
+OpenBLAS threads next to two torch threads clash, 10-20x slower on a shared
+machine. The quantized engine (--engine, default onednn) is set before
+anything quantized is loaded or built: PyTorch packs int8 weights for the
+engine in effect then. Timing is interleaved (order rotating per round) so the
+machine's noise falls on all variants alike; medians over all calls.
+
+Accuracy: cosine similarity (double precision) of the first output (BERT's
+last_hidden_state, a classifier's logits) with eager fp32's on the timed
+input; with --eval-inputs N (classifiers), the worst cosine and the top-1
+agreement over N random inputs shaped like the timed one (seed 1234, the
+distribution the zoo draws inputs from). Run with /usr/bin/python3 and
+OPENBLAS_CORETYPE=SkylakeX (see eager_config_sweep.py).
+"""
+import argparse
+import json
+import os
+import statistics
+import time
+
+import torch
+
+import bench_common
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("archive")
+    parser.add_argument("--tsopt", action="append", default=[], metavar="LABEL=FILE")
+    parser.add_argument("--model")
+    parser.add_argument("--calibration", help="input tuples saved with torch.save, for PyTorch's FX calibration")
+    parser.add_argument("--eval-inputs", type=int, default=0)
+    parser.add_argument("--runtime-lib")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--seconds-per-round", type=float, default=1.0)
+    parser.add_argument("--engine", default="onednn")
+    parser.add_argument("--blas-threads-sweep", action="store_true",
+                        help="also time eager with T OpenBLAS threads (20x slower on a busy machine)")
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+    args.model = args.model or os.path.basename(args.archive)[:-3]
+    return args
+
+
+def first_output(output):
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+def cosine(reference, candidate):
+    reference, candidate = reference.double().flatten(), candidate.double().flatten()
+    return torch.nn.functional.cosine_similarity(reference, candidate, dim=0).item()
+
+
+def pytorch_int8(model, eager, inputs, calibration):
+    if model.startswith("bert"):
+        dynamic = torch.ao.quantization.quantize_dynamic(eager, {torch.nn.Linear}, dtype=torch.qint8)
+        return torch.jit.freeze(torch.jit.trace(dynamic, inputs).eval())
+    from torch.ao.quantization import get_default_qconfig
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+    import copy
+    prepared = prepare_fx(copy.deepcopy(eager), {"": get_default_qconfig("onednn")}, example_inputs=inputs)
+    for call in torch.load(calibration):
+        prepared(*call)
+    return torch.jit.freeze(torch.jit.trace(convert_fx(prepared), inputs).eval())
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.backends.quantized.engine = args.engine
+    if args.runtime_lib:
+        torch.ops.load_library(args.runtime_lib)
+    inputs = torch.load(args.archive[:-3] + ".inputs.pt")[0]
+    eager = bench_common.build_eager(args.model, 1)
+    t = args.threads
+    variants = {}  # label -> (callable, (blas threads, torch threads))
+    with torch.no_grad():
+        reference = eager(*inputs)
+        for pair in sorted({(1, 1), (1, t)} | ({(t, t)} if args.blas_threads_sweep else set())):
+            variants["eager-fp32 (%d/%d)" % pair] = (eager, pair)
+        if not args.model.startswith("bert"):
+            variants["torch-ofi"] = (torch.jit.optimize_for_inference(torch.jit.load(args.archive).eval()), (1, t))
+        variants["torch-int8"] = (pytorch_int8(args.model, eager, inputs, args.calibration), (1, t))
+    for spec in args.tsopt:
+        label, path = spec.split("=", 1)
+        variants[label] = (torch.jit.load(path).eval(), (1, t))
+
+    results = {label: {"times": []} for label in variants}
+    with torch.no_grad():
+        for label, (module, pair) in variants.items():
+            bench_common.set_threads(pair[1], pair[0])
+            for _ in range(3):
+                output = module(*inputs)
+            results[label]["cosine"] = cosine(first_output(reference), first_output(output))
+        if args.eval_inputs:
+            generator = torch.Generator().manual_seed(1234)
+            evaluation = [tuple(torch.randn(x.shape, generator=generator) for x in inputs)
+                          for _ in range(args.eval_inputs)]
+            expected = [first_output(eager(*call)) for call in evaluation]
+            for label, (module, _) in variants.items():
+                actual = [first_output(module(*call)) for call in evaluation]
+                results[label]["eval_worst_cosine"] = min(cosine(e, a) for e, a in zip(expected, actual))
+                results[label]["eval_top1"] = sum(int((e.argmax(-1) == a.argmax(-1)).all())
+                                                  for e, a in zip(expected, actual)) / len(expected)
+        labels = list(variants)
+        for round_index in range(args.rounds):
+            order = labels[round_index % len(labels):] + labels[:round_index % len(labels)]
+            for label in order:
+                module, pair = variants[label]
+                bench_common.set_threads(pair[1], pair[0])
+                deadline = time.perf_counter() + args.seconds_per_round
+                while True:
+                    start = time.perf_counter()
+                    module(*inputs)
+                    end = time.perf_counter()
+                    results[label]["times"].append(end - start)
+                    if end > deadline:
+                        break
+
+    for label in results:
+        results[label]["median_ms"] = 1e3 * statistics.median(results[label]["times"])
+        results[label]["calls"] = len(results[label]["times"])
+    eager_labels = [label for label in results if label.startswith("eager-fp32")]
+    best_eager = min(eager_labels, key=lambda label: results[label]["median_ms"])
+    baseline = results[best_eager]["median_ms"]
+    pytorch = results["torch-int8"]["median_ms"]
+    print("BLAS: %s" % bench_common.blas_info())
+    print("%s, engine %s, batch 1, %d threads; eager best = %s; load average %.1f"
+          % (args.model, args.engine, t, best_eager, os.getloadavg()[0]))
+    header = "%-24s %9s %6s %10s %12s %9s" % ("variant", "median ms", "calls", "x vs eager", "x vs torch-int8",
+                                               "cosine")
+    print(header + ("  %12s %9s" % ("eval cos min", "eval top1") if args.eval_inputs else ""))
+    for label, row in results.items():
+        line = "%-24s %9.1f %6d %10.2f %12.2f %9.6f" % (label, row["median_ms"], row["calls"],
+                                                        baseline / row["median_ms"], pytorch / row["median_ms"],
+                                                        row["cosine"])
+        if args.eval_inputs:
+            line += "  %12.6f %8.1f%%" % (row["eval_worst_cosine"], 100 * row["eval_top1"])
+        print(line)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({label: {key: value for key, value in row.items() if key != "times"}
+                       for label, row in results.items()}, out, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
