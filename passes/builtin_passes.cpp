@@ -22,6 +22,7 @@
 #include "passes/fusion/fuse_linear_act.h"
 #include "passes/fusion/propagate_layout.h"
 #include "passes/quantization/calibrate.h"
+#include "passes/quantization/convert_bf16.h"
 #include "passes/quantization/insert_observers.h"
 #include "passes/quantization/quantize_dynamic.h"
 #include "passes/quantization/quantize_static.h"

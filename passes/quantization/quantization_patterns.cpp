@@ -1,6 +1,7 @@
 #include "passes/quantization/quantization_patterns.h"
 
 #include "passes/core/graph_utils.h"
+#include "passes/freezing/fold_patterns.h"
 
 #include <torch/csrc/jit/ir/constants.h>
 
@@ -8,6 +9,53 @@
 #include <vector>
 
 namespace tsopt {
+
+std::optional<WeightedLayer> matchWeightedLayer(torch::jit::Node* node, std::string& whyNot) {
+  if (node->kind() == c10::Symbol::fromQualString("aten::linear")) {
+    std::optional<LayerMatch> linear = matchLinear(node, whyNot);
+    if (!linear) {
+      return std::nullopt;
+    }
+    return WeightedLayer{node, node->input(1), node->input(2), linear->weight, linear->bias};
+  }
+  if (node->kind() != c10::Symbol::fromQualString("aten::matmul")) {
+    return std::nullopt;
+  }
+  if (constantTensor(node->input(0)) && !constantTensor(node->input(1))) {
+    whyNot = "the constant is matmul's left operand";
+    return std::nullopt;
+  }
+  std::optional<at::Tensor> right = constantTensor(node->input(1));
+  if (!right) {
+    return std::nullopt;  // Activation times activation (attention): not a layer at all.
+  }
+  if (right->dim() != 2) {
+    whyNot = "constant operand is " + std::to_string(right->dim()) + "-D, not 2-D";
+    return std::nullopt;
+  }
+  return WeightedLayer{node, node->input(1), nullptr, right->t(), std::nullopt};
+}
+
+std::string reasonToKeepFloat(const WeightedLayer& layer, int64_t minSize, const std::string& target) {
+  if (layer.weight.scalar_type() != at::kFloat) {
+    return std::string("weight is ") + c10::toString(layer.weight.scalar_type()) + ", not Float";
+  }
+  if (layer.bias && layer.bias->scalar_type() != at::kFloat) {
+    return std::string("bias is ") + c10::toString(layer.bias->scalar_type()) + ", not Float";
+  }
+  if (layer.weight.requires_grad() || (layer.bias && layer.bias->requires_grad())) {
+    return "weight or bias requires grad (training-mode leftover; freeze an eval-mode module)";
+  }
+  if (layer.weight.numel() < minSize) {
+    return "weight has " + std::to_string(layer.weight.numel()) + " elements, fewer than min-size " +
+           std::to_string(minSize);
+  }
+  if (layer.weightValue->uses().size() > 1) {
+    return "weight has " + std::to_string(layer.weightValue->uses().size() - 1) +
+           " other use(s); the float32 copy would stay alive next to the " + target + " one";
+  }
+  return "";
+}
 
 torch::jit::Node* findTrainingLeftover(torch::jit::Graph& graph) {
   // (kind, index of the training flag)

@@ -4,11 +4,34 @@
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/ir/ir.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace tsopt {
+
+/// A layer computing x·Wᵀ (+ b) with a constant weight: aten::linear(x, W, b),
+/// or aten::matmul(x, C) with a constant 2-D C = Wᵀ.
+struct WeightedLayer {
+  torch::jit::Node* node = nullptr;
+  torch::jit::Value* weightValue = nullptr;  ///< The constant W (linear) or C (matmul) in the graph.
+  torch::jit::Value* biasValue = nullptr;    ///< linear's bias input (a tensor or None); none for matmul.
+  at::Tensor weight;                         ///< W as (out, in): transposed for matmul.
+  std::optional<at::Tensor> bias;
+};
+
+/// Matches aten::linear with constant weight and bias, and aten::matmul with
+/// a constant 2-D right operand. Leaves `whyNot` empty for nodes that are no
+/// layer at all (a matmul of two activations), so callers need not count them.
+std::optional<WeightedLayer> matchWeightedLayer(torch::jit::Node* node, std::string& whyNot);
+
+/// Why a matched layer must stay float32 whatever the target precision, or "":
+/// a non-float32 weight or bias, parameters that require grad, fewer than
+/// `minSize` weight elements, a weight with other uses (both copies would stay
+/// alive). `target` names the precision in messages ("int8", "bf16").
+std::string reasonToKeepFloat(const WeightedLayer& layer, int64_t minSize, const std::string& target);
 
 /// The first dropout or batch norm (nested blocks included) whose training
 /// flag is not the constant False, or nullptr. Quantizing a graph traced or

@@ -1,0 +1,111 @@
+#include "passes/quantization/convert_bf16.h"
+
+#include "passes/core/graph_utils.h"
+#include "passes/freezing/fold_patterns.h"
+#include "passes/quantization/quantization_patterns.h"
+
+#include <torch/csrc/jit/ir/constants.h>
+
+#include <ostream>
+#include <unordered_set>
+
+namespace tsopt {
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+const c10::Symbol kTo = c10::Symbol::fromQualString("aten::to");
+
+/// aten::to(value, dtype, non_blocking=False, copy=False, memory_format=None).
+Value* insertCast(torch::jit::Graph& graph, Value* value, at::ScalarType dtype) {
+  Node* cast = graph.insertNode(graph.create(kTo, {value, graph.insertConstant(static_cast<int64_t>(dtype)),
+                                                    graph.insertConstant(false), graph.insertConstant(false),
+                                                    graph.insertConstant(c10::IValue())},
+                                             1));
+  cast->output()->setType(c10::TensorType::get());
+  return cast->output();
+}
+
+/// The bf16 value `input` is the float32 cast of, when this run converted the
+/// layer that made it: reading it directly skips an exact round trip.
+Value* bf16Source(Value* input, const std::unordered_set<Value*>& bf16Results) {
+  Node* producer = input->node();
+  bool cast = producer->kind() == kTo && producer->inputs().size() == 5 && bf16Results.count(producer->input(0)) > 0;
+  return cast ? producer->input(0) : nullptr;
+}
+
+void convertLayer(torch::jit::Graph& graph, const WeightedLayer& layer, std::unordered_set<Value*>& bf16Results) {
+  Node* node = layer.node;
+  torch::jit::WithInsertPoint guard(node);
+  // matmul keeps its (in, out) constant; linear its (out, in) weight.
+  at::Tensor weight = node->kind() == c10::Symbol::fromQualString("aten::matmul") ? layer.weight.t() : layer.weight;
+  std::vector<Value*> inputs{nullptr, graph.insertConstant(weight.to(at::kBFloat16).contiguous())};
+  if (layer.biasValue != nullptr) {
+    inputs.push_back(layer.bias ? graph.insertConstant(layer.bias->to(at::kBFloat16)) : layer.biasValue);
+  }
+  inputs[0] = bf16Source(node->input(0), bf16Results);
+  if (inputs[0] == nullptr) {
+    inputs[0] = insertCast(graph, node->input(0), at::kBFloat16);
+  }
+  Node* computed = graph.insertNode(graph.create(node->kind(), inputs, 1));
+  computed->copyMetadata(node);
+  computed->output()->setType(c10::TensorType::get());
+  bf16Results.insert(computed->output());
+  Value* result = insertCast(graph, computed->output(), at::kFloat);
+  Value* replaced = node->output();
+  std::string name = replaced->hasDebugName() ? replaced->debugName() : "";
+  replaced->replaceAllUsesWith(result);
+  node->destroy();
+  for (Value* parameter : {layer.weightValue, layer.biasValue}) {
+    if (parameter != nullptr) {
+      destroyIfDeadConstant(parameter);
+    }
+  }
+  if (!name.empty()) {
+    result->setDebugName(name);
+  }
+}
+
+} // namespace
+
+bool ConvertBf16Pass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
+  std::vector<c10::Symbol> kinds{c10::Symbol::fromQualString("aten::linear")};
+  if (matmul) {
+    kinds.push_back(c10::Symbol::fromQualString("aten::matmul"));
+  }
+  Node* leftover = findTrainingLeftover(*graph);
+  if (leftover != nullptr) {
+    context.debug() << "graph left alone: " << describeNode(leftover)
+                    << " is in training mode (convert an eval-mode module)\n";
+  }
+  bool changed = false;
+  std::unordered_set<Value*> bf16Results;
+  for (Node* node : collectNodes(*graph, kinds)) {
+    std::string whyNot;
+    std::optional<WeightedLayer> layer = matchWeightedLayer(node, whyNot);
+    if (layer && leftover != nullptr) {
+      ++skipped;
+      continue;
+    }
+    if (layer) {
+      whyNot = reasonToKeepFloat(*layer, minSize, "bf16");
+    } else if (whyNot.empty()) {
+      continue;
+    }
+    if (!whyNot.empty()) {
+      context.debug() << describeNode(node) << " stays float32: " << whyNot << "\n";
+      ++skipped;
+      continue;
+    }
+    if (!context.shouldRewrite("convert " + describeNode(node) + " to bf16")) {
+      continue;
+    }
+    convertLayer(*graph, *layer, bf16Results);
+    ++converted;
+    changed = true;
+  }
+  return changed;
+}
+
+} // namespace tsopt
