@@ -216,8 +216,8 @@ CORRECTNESS (module inputs):
                             pass runs (static quantization); also the inputs of
                             --check-equivalence when no other inputs are found
   --bisect                  On a mismatch (or a cosine below --min-cosine), find
-                            the first bad pass, and in passes
-                            that count rewrites, the first bad rewrite
+                            the first bad pass, and in passes that count
+                            rewrites, the first bad rewrite
   --reproducer=DIR          On a pass failure, verifier failure or mismatch, write
                             the IR before the failing pass and a lit test rerunning it
 
