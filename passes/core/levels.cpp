@@ -21,11 +21,12 @@ std::string pipelineForLevel(int level, bool hasModule) {
                          "fold-conv-add-mul,cse,dce";
   std::string pipeline = (hasModule ? "freeze," : "inline,") + freezing;
   if (level >= 2) {
-    // Fusion: fuse layer chains into prepacked oneDNN calls. Residual chains go before
-    // conv + activation (which would take their convolution alone), and the
-    // q/k/v merge before the linears left over become prepacked calls.
-    pipeline += ",fuse-conv-add-act,fuse-conv-act{lone-convs=true},"
-                "fuse-linear-act,fuse-concat-linear,fuse-linear-act{lone-linears=true},propagate-layout,dce";
+    // Fusion: fuse layer chains into prepacked oneDNN calls. Residual chains go
+    // before conv + activation (which would take their convolution alone).
+    // fuse-concat-linear stays out: oneDNN runs BERT's q/k/v as fast one by one
+    // as merged, and the merged output's slices cost copies (docs/fusion.md).
+    pipeline += ",fuse-conv-add-act,fuse-conv-act{lone-convs=true},fuse-linear-act{lone-linears=true},"
+                "propagate-layout,dce";
   }
   return pipeline;
 }
