@@ -8,6 +8,7 @@
 #include <torch/csrc/jit/ir/irparser.h>
 #include <torch/csrc/jit/serialization/import.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -210,6 +211,27 @@ Location firstIncompleteTensorConstant(const std::string& text) {
   return Location{};
 }
 
+// A one-element tensor constant prints its value, `value={8}`, which the JIT's
+// parser reads as an uninitialized tensor: give it the printed value.
+void fillScalarLiteral(const std::string& line, torch::jit::Node& node) {
+  const std::string marker = "value={";
+  size_t start = line.find(marker);
+  size_t end = start == std::string::npos ? std::string::npos : line.find('}', start);
+  at::Tensor tensor = node.t(c10::attr::value);
+  if (end == std::string::npos || tensor.numel() != 1) {
+    return;
+  }
+  std::string literal = line.substr(start + marker.size(), end - start - marker.size());
+  char* parsedEnd = nullptr;
+  double value = std::strtod(literal.c_str(), &parsedEnd);
+  if (parsedEnd == literal.c_str() || *parsedEnd != '\0') {
+    return;
+  }
+  at::Tensor filled = tensor.clone();
+  filled.fill_(value);
+  node.t_(c10::attr::value, filled);
+}
+
 // `value=<Tensor>` constants (how frozen weights print) parse as uninitialized
 // tensors; give them deterministic pseudo-random contents instead, seeded by
 // their position, so passes that read values behave the same on every run.
@@ -221,8 +243,12 @@ void fillPlaceholderTensors(const std::string& text, torch::jit::Graph& graph) {
   std::function<void(torch::jit::Block*)> visit = [&](torch::jit::Block* block) {
     for (torch::jit::Node* node : block->nodes()) {
       if (node->kind() == c10::prim::Constant) {
-        bool placeholder = ordinal < lines.size() && lines[ordinal].find("value=<Tensor>") != std::string::npos;
+        const std::string line = ordinal < lines.size() ? lines[ordinal] : std::string();
+        bool placeholder = line.find("value=<Tensor>") != std::string::npos;
         ++ordinal;
+        if (node->hasAttribute(c10::attr::value) && node->kindOf(c10::attr::value) == torch::jit::AttributeKind::t) {
+          fillScalarLiteral(line, *node);
+        }
         if (placeholder && node->kindOf(c10::attr::value) == torch::jit::AttributeKind::t) {
           at::Tensor tensor = node->t(c10::attr::value);
           at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(ordinal);

@@ -16,6 +16,7 @@
 #include "passes/freezing/fold_conv_bn.h"
 #include "passes/freezing/fold_linear_bn.h"
 #include "passes/freezing/freeze.h"
+#include "passes/fusion/fuse_attention.h"
 #include "passes/fusion/fuse_concat_linear.h"
 #include "passes/fusion/fuse_conv_act.h"
 #include "passes/fusion/fuse_conv_add_act.h"

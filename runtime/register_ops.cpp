@@ -1,5 +1,6 @@
 #include "runtime/register_ops.h"
 
+#include "runtime/attention.h"
 #include "runtime/packed_layers.h"
 
 #include <torch/custom_class.h>
@@ -42,11 +43,16 @@ at::Tensor linearAddAct(const at::Tensor& input, at::Tensor other, const c10::in
   return packed->run(input, std::move(other), parseActivation(activation, alpha, beta));
 }
 
+at::Tensor attentionOp(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
+                       const c10::optional<at::Tensor>& mask, double scale, bool permuteOutput) {
+  return attention(query, keyT, value, mask, scale, permuteOutput);
+}
+
 } // namespace
 
 std::vector<std::string> registeredOperators() {
-  return {"tsopt::conv2d_prepack", "tsopt::conv2d_act",   "tsopt::conv2d_add_act",
-          "tsopt::linear_prepack", "tsopt::linear_act", "tsopt::linear_add_act"};
+  return {"tsopt::conv2d_prepack", "tsopt::conv2d_act", "tsopt::conv2d_add_act", "tsopt::linear_prepack",
+          "tsopt::linear_act",     "tsopt::linear_add_act", "tsopt::attention"};
 }
 
 } // namespace tsopt::runtime
@@ -76,4 +82,7 @@ TORCH_LIBRARY(tsopt, m) {
   m.def("linear_add_act(Tensor input, Tensor other, __torch__.torch.classes.tsopt.LinearPacked packed, "
         "str activation, float alpha, float beta) -> Tensor",
         linearAddAct);
+  m.def("attention(Tensor query, Tensor key_t, Tensor value, Tensor? mask, float scale, bool permute_output) "
+        "-> Tensor",
+        attentionOp);
 }

@@ -9,9 +9,10 @@
 ///            tsopt::linear_prepack(weight, bias) -> LinearPacked
 ///            tsopt::linear_act(input, packed, activation, alpha, beta)
 ///            tsopt::linear_add_act(input, other, packed, activation, alpha, beta)
+///            tsopt::attention(query, key_t, value, mask, scale, permute_output)
 ///
 /// `*_add_act` computes activation(layer(input) + other); see activation.h for
-/// the activation names. From Python: torch.ops.load_library(path to the library).
+/// the activation names; attention.h for tsopt::attention. From Python: torch.ops.load_library(path to the library).
 ///
 //===----------------------------------------------------------------------===//
 #pragma once

@@ -25,8 +25,9 @@ std::string pipelineForLevel(int level, bool hasModule) {
     // before conv + activation (which would take their convolution alone).
     // fuse-concat-linear stays out: oneDNN runs BERT's q/k/v as fast one by one
     // as merged, and the merged output's slices cost copies (docs/fusion.md).
+    // fuse-attention takes the attention between the projections.
     pipeline += ",fuse-conv-add-act,fuse-conv-act{lone-convs=true},fuse-linear-act{lone-linears=true},"
-                "propagate-layout,dce";
+                "fuse-attention,propagate-layout,dce";
   }
   return pipeline;
 }

@@ -83,24 +83,6 @@ std::string usesText(const Value* value) {
   return "%" + value->debugName() + " has " + std::to_string(value->uses().size()) + " uses";
 }
 
-/// The user of `value` when it is the only one and sits in the same block.
-Node* soleUserInBlock(Value* value, std::string& whyNot) {
-  if (value->uses().size() != 1) {
-    whyNot = usesText(value);
-    return nullptr;
-  }
-  Node* user = value->uses()[0].user;
-  if (user->kind() == c10::prim::Return) {
-    whyNot = "%" + value->debugName() + " is only returned";
-    return nullptr;
-  }
-  if (user->owningBlock() != value->node()->owningBlock()) {
-    whyNot = "the user of %" + value->debugName() + " is in another block";
-    return nullptr;
-  }
-  return user;
-}
-
 std::optional<Chain> findChain(Node* layer, const ChainPolicy& policy, std::string& whyNot) {
   Chain chain;
   chain.layer = layer;
@@ -198,6 +180,23 @@ void emitFusedCall(torch::jit::Graph& graph, const Chain& chain, c10::Symbol op,
 }
 
 } // namespace
+
+Node* soleUserInBlock(Value* value, std::string& whyNot) {
+  if (value->uses().size() != 1) {
+    whyNot = usesText(value);
+    return nullptr;
+  }
+  Node* user = value->uses()[0].user;
+  if (user->kind() == c10::prim::Return) {
+    whyNot = "%" + value->debugName() + " is only returned";
+    return nullptr;
+  }
+  if (user->owningBlock() != value->node()->owningBlock()) {
+    whyNot = "the user of %" + value->debugName() + " is in another block";
+    return nullptr;
+  }
+  return user;
+}
 
 const std::vector<std::string>& fusibleActivationNames() {
   static const std::vector<std::string> names = {"relu",      "clamp", "silu",    "hardswish",

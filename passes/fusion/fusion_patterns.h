@@ -36,6 +36,10 @@ struct ActivationMatch {
   double beta = 0.0;
 };
 
+/// The user of `value` when it is the only one and sits in the same block;
+/// otherwise null, with the reason in `whyNot`.
+torch::jit::Node* soleUserInBlock(torch::jit::Value* value, std::string& whyNot);
+
 /// The runtime's activation names, in the order the option docs list them.
 const std::vector<std::string>& fusibleActivationNames();
 

@@ -27,6 +27,23 @@ TEST(IRInputTest, ParsesCommentedIR) {
   EXPECT_EQ(graph->inputs().size(), 1u);
 }
 
+TEST(IRInputTest, OneElementTensorConstantsKeepTheirPrintedValue) {
+  auto graph = parseGraphText("graph(%x : Tensor):\n"
+                              "  %c : Long(requires_grad=0, device=cpu) = prim::Constant[value={8}]()\n"
+                              "  %h : Float(requires_grad=0, device=cpu) = prim::Constant[value={-0.125}]()\n"
+                              "  %y : Tensor = aten::div(%x, %c)\n"
+                              "  %z : Tensor = aten::mul(%y, %h)\n"
+                              "  return (%z)\n",
+                              "t.ir");
+  std::vector<double> values;
+  for (torch::jit::Node* node : graph->nodes()) {
+    if (node->kind() == c10::prim::Constant) {
+      values.push_back(node->t(c10::attr::value).item<double>());
+    }
+  }
+  EXPECT_EQ(values, (std::vector<double>{8.0, -0.125}));
+}
+
 TEST(IRInputTest, UseBeforeDefinitionNamesLineAndColumn) {
   EXPECT_EQ(inputError("graph(%x : Tensor):\n"
                        "  %y : Tensor = aten::relu(%z)\n"

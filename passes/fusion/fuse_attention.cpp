@@ -1,0 +1,223 @@
+#include "passes/fusion/fuse_attention.h"
+
+#include "passes/core/graph_utils.h"
+#include "passes/fusion/fusion_patterns.h"
+
+#include <torch/csrc/jit/ir/constants.h>
+
+#include <ostream>
+#include <set>
+
+namespace tsopt {
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+c10::Symbol symbol(const char* name) { return c10::Symbol::fromQualString(name); }
+
+/// What fuse-attention replaces, outermost last; optional nodes are null.
+struct AttentionMatch {
+  Node* scores = nullptr;   ///< matmul(q, kt)
+  Node* scaling = nullptr;  ///< div or mul by a constant
+  Node* maskAdd = nullptr;
+  Node* softmax = nullptr;
+  Node* context = nullptr;  ///< matmul(p, v)
+  Node* permute = nullptr;
+  Value* mask = nullptr;
+  double scale = 1.0;
+};
+
+bool isTensor(const Value* value) { return value->type()->isSubtypeOf(*c10::TensorType::get()); }
+
+std::string name(const Value* value) { return "%" + value->debugName(); }
+
+/// A constant number, or a constant one-element real tensor, as a double.
+std::optional<double> constantNumber(Value* value) {
+  auto constant = torch::jit::toIValue(value);
+  if (!constant) {
+    return std::nullopt;
+  }
+  if (constant->isDouble() || constant->isInt()) {
+    return constant->toScalar().toDouble();
+  }
+  if (constant->isTensor()) {
+    const at::Tensor& tensor = constant->toTensor();
+    if (tensor.numel() == 1 && !tensor.is_complex() && tensor.scalar_type() != at::kBool) {
+      return tensor.item<double>();
+    }
+  }
+  return std::nullopt;
+}
+
+/// Whether `value` is an intermediate the fused call may swallow: one use, in `user`.
+bool usedOnlyBy(const Value* value, const Node* user, std::string& whyNot) {
+  if (value->uses().size() == 1 && value->uses()[0].user == user) {
+    return true;
+  }
+  whyNot = name(value) + " has " + std::to_string(value->uses().size()) + " uses";
+  return false;
+}
+
+/// The softmax is over the last dimension: -1, or rank - 1 when the rank is known.
+bool softmaxOverLastDim(Node* softmax, std::string& whyNot) {
+  auto dim = torch::jit::toIValue(softmax->input(1));
+  if (dim && dim->isInt()) {
+    if (dim->toInt() == -1) {
+      return true;
+    }
+    auto type = softmax->input(0)->type()->cast<c10::TensorType>();
+    if (type && type->dim() && dim->toInt() == static_cast<int64_t>(*type->dim()) - 1) {
+      return true;
+    }
+  }
+  whyNot = "the softmax is not over the last dimension (or its rank is unknown)";
+  return false;
+}
+
+/// Strips an optional add of a mask off `current` (the softmax input), then an
+/// optional scaling, and returns the matmul of q and kt underneath.
+bool matchScores(Value* current, AttentionMatch& match, std::string& whyNot) {
+  Node* producer = current->node();
+  if (producer->kind() == symbol("aten::add") && producer->inputs().size() == 3 && isTensor(producer->input(0)) &&
+      isTensor(producer->input(1))) {
+    auto alpha = constantNumber(producer->input(2));
+    if (!alpha || *alpha != 1.0) {
+      whyNot = describeNode(producer) + " has an alpha other than the constant 1";
+      return false;
+    }
+    static const std::set<std::string> scoreKinds = {"aten::matmul", "aten::div", "aten::mul"};
+    for (size_t operand : {0, 1}) {
+      Value* candidate = producer->input(operand);
+      if (scoreKinds.count(candidate->node()->kind().toQualString()) != 0 && candidate->uses().size() == 1 &&
+          producer->input(1 - operand) != candidate) {
+        match.maskAdd = producer;
+        match.mask = producer->input(1 - operand);
+        current = candidate;
+        break;
+      }
+    }
+    if (match.maskAdd == nullptr) {
+      whyNot = "neither operand of " + describeNode(producer) + " is a (scaled) matmul used only there";
+      return false;
+    }
+    producer = current->node();
+  }
+  const bool isDiv = producer->kind() == symbol("aten::div");
+  if ((isDiv || producer->kind() == symbol("aten::mul")) && producer->inputs().size() == 2) {
+    // div(scores, c), mul(scores, c) or mul(c, scores).
+    size_t tensorOperand = isDiv || !constantNumber(producer->input(0)) ? 0 : 1;
+    auto factor = constantNumber(producer->input(1 - tensorOperand));
+    if (!factor || (isDiv && *factor == 0.0)) {
+      whyNot = describeNode(producer) + " does not scale by a constant number";
+      return false;
+    }
+    match.scaling = producer;
+    match.scale = isDiv ? 1.0 / *factor : *factor;
+    current = producer->input(tensorOperand);
+    if (!usedOnlyBy(current, producer, whyNot)) {
+      return false;
+    }
+    producer = current->node();
+  }
+  if (producer->kind() != symbol("aten::matmul") || producer->inputs().size() != 2) {
+    whyNot = "the softmax input does not come from matmul(query, key_t) [scaled] [+ mask]: " +
+             describeNode(producer);
+    return false;
+  }
+  match.scores = producer;
+  return true;
+}
+
+bool knownNotFloat32(Value* value, std::string& whyNot) {
+  auto type = value->type()->cast<c10::TensorType>();
+  if (type && type->scalarType() && *type->scalarType() != at::kFloat) {
+    whyNot = name(value) + " is " + std::string(c10::toString(*type->scalarType())) + " (the kernel is float32)";
+    return true;
+  }
+  return false;
+}
+
+std::optional<AttentionMatch> matchAttention(Node* softmax, bool foldPermute, std::string& whyNot) {
+  AttentionMatch match;
+  match.softmax = softmax;
+  if (softmax->inputs().size() != 3 || !isNoneConstant(softmax->input(2))) {
+    whyNot = "the softmax has a dtype argument";
+    return std::nullopt;
+  }
+  if (!softmaxOverLastDim(softmax, whyNot) || !usedOnlyBy(softmax->input(0), softmax, whyNot) ||
+      !matchScores(softmax->input(0), match, whyNot)) {
+    return std::nullopt;
+  }
+  Node* user = soleUserInBlock(softmax->output(), whyNot);
+  if (user == nullptr) {
+    return std::nullopt;
+  }
+  if (user->kind() != symbol("aten::matmul") || user->input(0) != softmax->output()) {
+    whyNot = "the softmax does not feed the left operand of a matmul";
+    return std::nullopt;
+  }
+  match.context = user;
+  for (Value* operand : {match.scores->input(0), match.scores->input(1), match.context->input(1), match.mask}) {
+    if (operand != nullptr && knownNotFloat32(operand, whyNot)) {
+      return std::nullopt;
+    }
+  }
+  if (foldPermute) {
+    std::string ignored;
+    Node* next = soleUserInBlock(match.context->output(), ignored);
+    if (next != nullptr && next->kind() == symbol("aten::permute") && next->inputs().size() == 2) {
+      auto dims = torch::jit::toIValue(next->input(1));
+      if (dims && dims->isIntList() && dims->toIntVector() == std::vector<int64_t>{0, 2, 1, 3}) {
+        match.permute = next;
+      }
+    }
+  }
+  return match;
+}
+
+void emitAttention(torch::jit::Graph& graph, const AttentionMatch& match) {
+  Node* last = match.permute != nullptr ? match.permute : match.context;
+  torch::jit::WithInsertPoint guard(last);
+  std::vector<Value*> inputs{match.scores->input(0), match.scores->input(1), match.context->input(1),
+                             match.mask != nullptr ? match.mask : graph.insertConstant(c10::IValue()),
+                             graph.insertConstant(match.scale), graph.insertConstant(match.permute != nullptr)};
+  Node* call = graph.insertNode(graph.create(symbol("tsopt::attention"), inputs, 1));
+  call->copyMetadata(match.softmax);
+  call->output()->setType(c10::TensorType::get());
+  Value* replaced = last->output();
+  const std::string debugName = replaced->hasDebugName() ? replaced->debugName() : "";
+  replaced->replaceAllUsesWith(call->output());
+  for (Node* node : {match.permute, match.context, match.softmax, match.maskAdd, match.scaling, match.scores}) {
+    if (node != nullptr) {
+      node->destroy();
+    }
+  }
+  if (!debugName.empty()) {
+    call->output()->setDebugName(debugName);
+  }
+}
+
+} // namespace
+
+bool FuseAttentionPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
+  bool changed = false;
+  for (Node* softmax : collectNodes(*graph, {symbol("aten::softmax")})) {
+    std::string whyNot;
+    auto match = matchAttention(softmax, permuteOutput, whyNot);
+    if (!match) {
+      ++skipped;
+      context.debug() << "kept " << describeNode(softmax) << ": " << whyNot << "\n";
+      continue;
+    }
+    if (!context.shouldRewrite("fuse the attention around " + describeNode(softmax) + " into tsopt::attention")) {
+      continue;
+    }
+    emitAttention(*graph, *match);
+    ++fused;
+    changed = true;
+  }
+  return changed;
+}
+
+} // namespace tsopt

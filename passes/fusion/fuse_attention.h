@@ -1,0 +1,39 @@
+//===- fuse_attention.h - Scaled dot-product attention into one call -------===//
+#pragma once
+
+#include "passes/core/pass.h"
+
+namespace tsopt {
+
+/// fuse-attention: the attention of transformer encoders,
+///
+///   %s = aten::matmul(%q, %kt)                 (kt: the key transposed)
+///   [%s = aten::div(%s, c) | aten::mul(%s, c)] (c a constant number or 1-element tensor)
+///   [%s = aten::add(%s, %mask, 1)]             (either operand order)
+///   %p = aten::softmax(%s, -1, None)           (the last dimension)
+///   %o = aten::matmul(%p, %v)
+///   [%o = aten::permute(%o, [0, 2, 1, 3])]     (heads back beside each other)
+///
+/// becomes one tsopt::attention(%q, %kt, %v, %mask, scale, permute_output): two
+/// oneDNN matmuls that read the permuted q/k/v views in place, with the scale
+/// and mask as post-ops, and an in-place softmax; with the permute folded, the
+/// result is written in the layout the following contiguous()/view() wants.
+/// Inputs the kernel does not cover run the same ops through ATen (runtime/attention.h).
+/// Never fires when an intermediate has another use, for in-place forms, for a
+/// softmax over another dimension or with a dtype, or for operands known to be
+/// other than float32 (float64, half...).
+///   %s = aten::matmul(%q, %kt)  %d = aten::div(%s, %c)  %a = aten::add(%d, %m, %one)
+///   %p = aten::softmax(%a, %minus1, %none)  %o = aten::matmul(%p, %v)
+///   ==>   %o = tsopt::attention(%q, %kt, %v, %m, 0.125, False)
+class FuseAttentionPass final : public GraphPass {
+public:
+  bool runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) override;
+
+private:
+  Option<bool> permuteOutput{this, "permute-output",
+                             "Also fold a permute(0, 2, 1, 3) of the result (the kernel writes that layout)", true};
+  Statistic fused{this, "fused", "Attention blocks rewritten as tsopt::attention"};
+  Statistic skipped{this, "skipped", "Softmax nodes left alone (--debug-only says why)"};
+};
+
+} // namespace tsopt

@@ -1,0 +1,310 @@
+#include "runtime/attention.h"
+
+#include "runtime/onednn_common.h"
+
+#include <ATen/Functions.h>
+#include <ATen/Parallel.h>
+#include <c10/util/hash.h>
+
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace tsopt::runtime {
+namespace {
+
+using DataType = dnnl::memory::data_type;
+
+/// Everything a set of primitives depends on: sizes and strides of every
+/// operand, the scale's bits, the flags and the thread count.
+using ProblemSignature = std::vector<int64_t>;
+
+struct SignatureHash {
+  size_t operator()(const ProblemSignature& signature) const {
+    size_t hash = 0;
+    for (int64_t word : signature) {
+      hash = c10::hash_combine(hash, std::hash<int64_t>()(word));
+    }
+    return hash;
+  }
+};
+
+/// The three primitives of one attention problem; `usable` is false when
+/// oneDNN offers only its reference implementation (the ATen path is faster).
+/// The mask is a post-op of the first matmul where oneDNN supports its
+/// broadcast, otherwise an in-place add before the softmax (maskAdded false).
+struct AttentionPrimitives {
+  bool usable = false;
+  bool maskAdded = false;
+  dnnl::matmul scores;
+  dnnl::softmax_forward softmax;
+  dnnl::matmul context;
+  dnnl::memory::desc query, keyT, value, mask, scoresDesc, output;
+  dnnl::memory::desc scoresScratch, softmaxScratch, contextScratch;
+};
+
+dnnl::memory::desc stridedDesc(at::IntArrayRef sizes, at::IntArrayRef strides) {
+  return dnnl::memory::desc(dimsOf(sizes), DataType::f32, dimsOf(strides));
+}
+
+dnnl::memory::desc stridedDesc(const at::Tensor& tensor) { return stridedDesc(tensor.sizes(), tensor.strides()); }
+
+/// Row-major strides of `sizes`.
+std::vector<int64_t> denseStrides(at::IntArrayRef sizes) {
+  std::vector<int64_t> strides(sizes.size(), 1);
+  for (int64_t dim = static_cast<int64_t>(sizes.size()) - 2; dim >= 0; --dim) {
+    strides[dim] = strides[dim + 1] * std::max<int64_t>(sizes[dim + 1], 1);
+  }
+  return strides;
+}
+
+std::vector<int64_t> scoresSizes(const at::Tensor& query, const at::Tensor& keyT) {
+  std::vector<int64_t> sizes(query.sizes().begin(), query.sizes().end());
+  sizes.back() = keyT.size(-1);
+  return sizes;
+}
+
+/// The mask's sizes with leading ones up to the scores' rank.
+std::vector<int64_t> paddedMaskSizes(const at::Tensor& mask, size_t rank) {
+  std::vector<int64_t> sizes(rank - static_cast<size_t>(mask.dim()), 1);
+  sizes.insert(sizes.end(), mask.sizes().begin(), mask.sizes().end());
+  return sizes;
+}
+
+/// Sizes of the result as the kernel lays it out (before the optional permutation).
+std::vector<int64_t> contextSizes(const at::Tensor& query, const at::Tensor& value) {
+  std::vector<int64_t> sizes(query.sizes().begin(), query.sizes().end());
+  sizes.back() = value.size(-1);
+  return sizes;
+}
+
+/// Strides that put a (batch, heads, rows, columns) result in memory as
+/// (batch, rows, heads, columns): the layout permute(0, 2, 1, 3) makes dense.
+std::vector<int64_t> permutedStrides(at::IntArrayRef sizes) {
+  return {sizes[2] * sizes[1] * sizes[3], sizes[3], sizes[1] * sizes[3], 1};
+}
+
+bool hasBroadcastStride(const at::Tensor& tensor) {
+  for (int64_t dim = 0; dim < tensor.dim(); ++dim) {
+    if (tensor.stride(dim) == 0 && tensor.size(dim) > 1) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool isKernelOperand(const at::Tensor& tensor) {
+  return isPlainFloat(tensor) && !needsAutograd(tensor) && tensor.numel() > 0 && !hasBroadcastStride(tensor);
+}
+
+void appendTensor(ProblemSignature& signature, const at::Tensor& tensor) {
+  signature.push_back(tensor.dim());
+  signature.insert(signature.end(), tensor.sizes().begin(), tensor.sizes().end());
+  signature.insert(signature.end(), tensor.strides().begin(), tensor.strides().end());
+}
+
+bool isReference(const dnnl::primitive_desc_base& pd) {
+  return std::string(pd.impl_info_str()).find("ref") != std::string::npos;
+}
+
+AttentionPrimitives createPrimitives(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
+                                     const at::Tensor& mask, float scale, bool permuteOutput, bool maskPostOp) {
+  AttentionPrimitives result;
+  const size_t rank = static_cast<size_t>(query.dim());
+  std::vector<int64_t> scores = scoresSizes(query, keyT);
+  result.query = stridedDesc(query);
+  result.keyT = stridedDesc(keyT);
+  result.value = stridedDesc(value);
+  result.scoresDesc = stridedDesc(scores, denseStrides(scores));
+  std::vector<int64_t> context = contextSizes(query, value);
+  result.output = stridedDesc(context, permuteOutput ? permutedStrides(context) : denseStrides(context));
+
+  dnnl::primitive_attr scoresAttr;
+  scoresAttr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (scale != 1.f) {
+    scoresAttr.set_output_scales(0, {scale});
+  }
+  if (mask.defined() && maskPostOp) {
+    std::vector<int64_t> maskSizes = paddedMaskSizes(mask, rank);
+    result.mask = stridedDesc(maskSizes, denseStrides(maskSizes));
+    dnnl::post_ops ops;
+    ops.append_binary(dnnl::algorithm::binary_add, result.mask);
+    scoresAttr.set_post_ops(ops);
+  }
+  dnnl::primitive_attr plainAttr;
+  plainAttr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  try {
+    dnnl::matmul::primitive_desc scoresPd(dnnl::matmul::desc(result.query, result.keyT, result.scoresDesc),
+                                          scoresAttr, cpuEngine());
+    dnnl::softmax_forward::primitive_desc softmaxPd(
+        dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, result.scoresDesc, static_cast<int>(rank) - 1),
+        plainAttr, cpuEngine());
+    dnnl::matmul::primitive_desc contextPd(dnnl::matmul::desc(result.scoresDesc, result.value, result.output),
+                                           plainAttr, cpuEngine());
+    if (isReference(scoresPd) || isReference(softmaxPd) || isReference(contextPd)) {
+      return result;
+    }
+    result.scores = dnnl::matmul(scoresPd);
+    result.softmax = dnnl::softmax_forward(softmaxPd);
+    result.context = dnnl::matmul(contextPd);
+    result.scoresScratch = scoresPd.scratchpad_desc();
+    result.softmaxScratch = softmaxPd.scratchpad_desc();
+    result.contextScratch = contextPd.scratchpad_desc();
+    result.usable = true;
+    result.maskAdded = mask.defined() && maskPostOp;
+  } catch (const dnnl::error&) {
+    result.usable = false;  // oneDNN has no implementation for these strides or this broadcast.
+  }
+  return result;
+}
+
+/// The primitives for a problem, created on first use. Bounded: a program that
+/// feeds ever new shapes starts over rather than growing without end.
+std::shared_ptr<const AttentionPrimitives> primitivesFor(const at::Tensor& query, const at::Tensor& keyT,
+                                                         const at::Tensor& value, const at::Tensor& mask,
+                                                         float scale, bool permuteOutput) {
+  ProblemSignature signature;
+  for (const at::Tensor* tensor : {&query, &keyT, &value}) {
+    appendTensor(signature, *tensor);
+  }
+  if (mask.defined()) {
+    signature.insert(signature.end(), mask.sizes().begin(), mask.sizes().end());
+  }
+  int32_t scaleBits = 0;
+  std::memcpy(&scaleBits, &scale, sizeof scaleBits);
+  signature.insert(signature.end(), {mask.defined() ? mask.dim() : -1, scaleBits, permuteOutput ? 1 : 0,
+                                     static_cast<int64_t>(at::get_num_threads())});
+
+  static std::mutex mutex;
+  static std::unordered_map<ProblemSignature, std::shared_ptr<const AttentionPrimitives>, SignatureHash> cache;
+  constexpr size_t kMaxProblems = 256;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = cache.find(signature);
+  if (found != cache.end()) {
+    return found->second;
+  }
+  if (cache.size() >= kMaxProblems) {
+    cache.clear();
+  }
+  AttentionPrimitives primitives = createPrimitives(query, keyT, value, mask, scale, permuteOutput, true);
+  if (!primitives.usable && mask.defined()) {
+    primitives = createPrimitives(query, keyT, value, mask, scale, permuteOutput, false);
+  }
+  auto created = std::make_shared<const AttentionPrimitives>(std::move(primitives));
+  cache.emplace(std::move(signature), created);
+  return created;
+}
+
+bool maskBroadcasts(const at::Tensor& mask, at::IntArrayRef scores) {
+  if (mask.dim() > static_cast<int64_t>(scores.size())) {
+    return false;
+  }
+  const int64_t offset = static_cast<int64_t>(scores.size()) - mask.dim();
+  for (int64_t dim = 0; dim < mask.dim(); ++dim) {
+    if (mask.size(dim) != 1 && mask.size(dim) != scores[offset + dim]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/// The checks on the arguments alone (oneDNN may still decline the problem).
+bool argumentsSupported(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
+                        const c10::optional<at::Tensor>& mask, bool permuteOutput) {
+  if (!isKernelOperand(query) || !isKernelOperand(keyT) || !isKernelOperand(value)) {
+    return false;
+  }
+  const int64_t rank = query.dim();
+  if ((rank != 3 && rank != 4) || keyT.dim() != rank || value.dim() != rank || (permuteOutput && rank != 4)) {
+    return false;
+  }
+  // Batch dimensions must agree exactly (ATen would broadcast them).
+  if (query.sizes().slice(0, rank - 2) != keyT.sizes().slice(0, rank - 2) ||
+      query.sizes().slice(0, rank - 2) != value.sizes().slice(0, rank - 2)) {
+    return false;
+  }
+  if (keyT.size(-2) != query.size(-1) || value.size(-2) != keyT.size(-1)) {
+    return false;
+  }
+  if (mask && mask->defined()) {
+    if (!isPlainFloat(*mask) || needsAutograd(*mask) || !maskBroadcasts(*mask, scoresSizes(query, keyT))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+at::Tensor denseMaskOf(const c10::optional<at::Tensor>& mask) {
+  // The mask is small (BERT's: batch x 1 x 1 x keys); oneDNN reads it dense.
+  return mask && mask->defined() ? mask->contiguous() : at::Tensor();
+}
+
+} // namespace
+
+bool attentionKernelApplies(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
+                            const c10::optional<at::Tensor>& mask, bool permuteOutput) {
+  return argumentsSupported(query, keyT, value, mask, permuteOutput) &&
+         primitivesFor(query, keyT, value, denseMaskOf(mask), 1.f, permuteOutput)->usable;
+}
+
+at::Tensor attentionReference(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
+                              const c10::optional<at::Tensor>& mask, double scale, bool permuteOutput) {
+  at::Tensor scores = at::matmul(query, keyT);
+  if (scale != 1.0) {
+    scores = at::mul(scores, scale);
+  }
+  if (mask && mask->defined()) {
+    scores = at::add(scores, *mask);
+  }
+  at::Tensor context = at::matmul(at::softmax(scores, -1), value);
+  return permuteOutput ? context.permute({0, 2, 1, 3}).contiguous() : context;
+}
+
+at::Tensor attention(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
+                     const c10::optional<at::Tensor>& mask, double scale, bool permuteOutput) {
+  if (!argumentsSupported(query, keyT, value, mask, permuteOutput)) {
+    return attentionReference(query, keyT, value, mask, scale, permuteOutput);
+  }
+  at::Tensor denseMask = denseMaskOf(mask);
+  auto primitives = primitivesFor(query, keyT, value, denseMask, static_cast<float>(scale), permuteOutput);
+  if (!primitives->usable) {
+    return attentionReference(query, keyT, value, mask, scale, permuteOutput);
+  }
+  std::vector<int64_t> scoresShape = scoresSizes(query, keyT);
+  at::Tensor scores = at::empty(scoresShape, query.options());
+  std::vector<int64_t> contextShape = contextSizes(query, value);
+  at::Tensor result = permuteOutput
+                          ? at::empty({contextShape[0], contextShape[2], contextShape[1], contextShape[3]},
+                                      query.options())
+                          : at::empty(contextShape, query.options());
+
+  dnnl::memory scoresMemory = viewAsMemory(scores, primitives->scoresDesc);
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, viewAsMemory(query, primitives->query)},
+                                             {DNNL_ARG_WEIGHTS, viewAsMemory(keyT, primitives->keyT)},
+                                             {DNNL_ARG_DST, scoresMemory}};
+  if (primitives->maskAdded) {
+    args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, viewAsMemory(denseMask, primitives->mask));
+  }
+  addScratchpad(primitives->scoresScratch, args);
+  dnnl::stream& stream = threadStream();
+  primitives->scores.execute(stream, args);
+  if (denseMask.defined() && !primitives->maskAdded) {
+    scores.add_(denseMask);
+  }
+
+  args = {{DNNL_ARG_SRC, scoresMemory}, {DNNL_ARG_DST, scoresMemory}};
+  addScratchpad(primitives->softmaxScratch, args);
+  primitives->softmax.execute(stream, args);
+
+  args = {{DNNL_ARG_SRC, scoresMemory},
+          {DNNL_ARG_WEIGHTS, viewAsMemory(value, primitives->value)},
+          {DNNL_ARG_DST, viewAsMemory(result, primitives->output)}};
+  addScratchpad(primitives->contextScratch, args);
+  primitives->context.execute(stream, args);
+  return result;
+}
+
+} // namespace tsopt::runtime

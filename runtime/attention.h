@@ -1,0 +1,42 @@
+//===- attention.h - Fused scaled dot-product attention ---------------------===//
+///
+/// The kernel behind tsopt::attention, which fuse-attention puts in place of
+///
+///   scores = matmul(query, key_t) * scale [+ mask]
+///   result = matmul(softmax(scores, -1), value)        [.permute(0, 2, 1, 3)]
+///
+/// (BERT's self-attention; key_t is the key already transposed). The oneDNN
+/// kernel reads query, key_t and value in whatever strides they have (the
+/// permuted views of a projection's output need no copy), applies the scale
+/// and the mask as post-ops of the first matmul, runs the softmax in place and
+/// writes the second matmul straight into the permuted layout when asked, so
+/// the `contiguous()` that usually follows finds nothing to do.
+///
+/// Anything the kernel does not cover (other dtypes, autograd, ranks other than
+/// 3 or 4, batch dimensions that broadcast, a mask that does not broadcast to
+/// the scores, a problem oneDNN would only run with its reference code) takes
+/// the same computation through ATen ops.
+///
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/Optional.h>
+
+namespace tsopt::runtime {
+
+/// softmax(query @ key_t * scale + mask, dim=-1) @ value, the mask optional.
+/// With permuteOutput (4-D operands only) the result is returned permuted
+/// (0, 2, 1, 3) and contiguous: (batch, query rows, heads, value columns).
+at::Tensor attention(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
+                     const c10::optional<at::Tensor>& mask, double scale, bool permuteOutput);
+
+/// The same through ATen ops: the fallback of attention().
+at::Tensor attentionReference(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
+                              const c10::optional<at::Tensor>& mask, double scale, bool permuteOutput);
+
+/// Whether attention() would use the oneDNN kernel for these arguments.
+bool attentionKernelApplies(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
+                            const c10::optional<at::Tensor>& mask, bool permuteOutput);
+
+} // namespace tsopt::runtime

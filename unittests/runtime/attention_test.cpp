@@ -1,0 +1,118 @@
+#include "runtime/attention.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace tsopt::runtime {
+namespace {
+
+/// What the graph computed before fuse-attention: BERT's formulation.
+at::Tensor unfused(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value, const at::Tensor& mask,
+                   double divisor, bool permute) {
+  at::Tensor scores = at::div(at::matmul(query, keyT), divisor);
+  if (mask.defined()) {
+    scores = at::add(scores, mask);
+  }
+  at::Tensor context = at::matmul(at::softmax(scores, -1), value);
+  return permute ? context.permute({0, 2, 1, 3}) : context;
+}
+
+void expectClose(const at::Tensor& actual, const at::Tensor& expected) {
+  ASSERT_EQ(actual.sizes(), expected.sizes());
+  EXPECT_TRUE(at::allclose(actual, expected, 1e-5, 1e-5)) << (actual - expected).abs().max().item<double>();
+}
+
+/// q, k and v as BERT makes them: one (batch, seq, heads * dim) projection
+/// each, viewed as (batch, seq, heads, dim) and permuted to (batch, heads, seq, dim).
+struct Heads {
+  at::Tensor query, keyT, value;
+};
+
+Heads bertHeads(int64_t batch, int64_t heads, int64_t querySeq, int64_t keySeq, int64_t dim, int64_t valueDim) {
+  auto split = [&](int64_t seq, int64_t width) {
+    return at::randn({batch, seq, heads * width}).view({batch, seq, heads, width}).permute({0, 2, 1, 3});
+  };
+  return {split(querySeq, dim), split(keySeq, dim).transpose(-1, -2), split(keySeq, valueDim)};
+}
+
+TEST(AttentionTest, KernelMatchesTheUnfusedGraphOnBertLayouts) {
+  at::manual_seed(0);
+  struct Case {
+    int64_t batch, heads, querySeq, keySeq, dim, valueDim;
+  };
+  for (const Case& c : std::vector<Case>{{1, 12, 16, 16, 8, 8}, {3, 2, 5, 7, 4, 6}, {2, 4, 33, 33, 16, 16}}) {
+    Heads heads = bertHeads(c.batch, c.heads, c.querySeq, c.keySeq, c.dim, c.valueDim);
+    // BERT's extended mask (batch, 1, 1, keys): 0 or a large negative number.
+    at::Tensor padding = (at::rand({c.batch, 1, 1, c.keySeq}) < 0.3).to(at::kFloat) * -10000.0;
+    const std::vector<at::Tensor> masks = {
+        at::Tensor(), padding, at::randn({c.querySeq, c.keySeq}), at::randn({c.batch, c.heads, c.querySeq, c.keySeq}),
+        at::randn({c.batch, 1, c.querySeq, c.keySeq}), at::randn({1, 1, 1, 1})};
+    for (const at::Tensor& mask : masks) {
+      c10::optional<at::Tensor> maybeMask = mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt;
+      for (bool permute : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << "batch " << c.batch << " heads " << c.heads << " mask "
+                                          << (mask.defined() ? mask.sizes() : at::IntArrayRef{}) << " permute "
+                                          << permute);
+        EXPECT_TRUE(attentionKernelApplies(heads.query, heads.keyT, heads.value, maybeMask, permute));
+        at::Tensor fused = attention(heads.query, heads.keyT, heads.value, maybeMask, 0.125, permute);
+        expectClose(fused, unfused(heads.query, heads.keyT, heads.value, mask, 8.0, permute));
+        if (permute) {
+          EXPECT_TRUE(fused.is_contiguous()) << "the permuted result is written dense";
+        }
+      }
+    }
+  }
+}
+
+TEST(AttentionTest, ThreeDimensionalAndContiguousOperands) {
+  at::manual_seed(1);
+  at::Tensor query = at::randn({4, 9, 8});
+  at::Tensor keyT = at::randn({4, 8, 11});
+  at::Tensor value = at::randn({4, 11, 5});
+  at::Tensor mask = at::randn({9, 11});
+  ASSERT_TRUE(attentionKernelApplies(query, keyT, value, mask, false));
+  expectClose(attention(query, keyT, value, mask, 1.0, false), unfused(query, keyT, value, mask, 1.0, false));
+  expectClose(attention(query, keyT, value, c10::nullopt, 0.3, false),
+              unfused(query, keyT, value, at::Tensor(), 1.0 / 0.3, false));
+}
+
+TEST(AttentionTest, UnsupportedInputsTakeTheAtenPath) {
+  at::manual_seed(2);
+  Heads heads = bertHeads(2, 3, 6, 6, 4, 4);
+  at::Tensor mask = at::randn({2, 1, 1, 6});
+  // float64: same ops in double precision.
+  at::Tensor q64 = heads.query.to(at::kDouble), k64 = heads.keyT.to(at::kDouble), v64 = heads.value.to(at::kDouble);
+  EXPECT_FALSE(attentionKernelApplies(q64, k64, v64, mask.to(at::kDouble), true));
+  at::Tensor result = attention(q64, k64, v64, mask.to(at::kDouble), 0.5, true);
+  EXPECT_EQ(result.scalar_type(), at::kDouble);
+  EXPECT_TRUE(at::allclose(result, unfused(q64, k64, v64, mask.to(at::kDouble), 2.0, true), 1e-12, 1e-12));
+  // Batch dimensions that broadcast, a mask that needs more than broadcasting,
+  // an operand that needs autograd, an expanded (stride 0) operand.
+  at::Tensor sharedKey = heads.keyT.narrow(0, 0, 1);
+  EXPECT_FALSE(attentionKernelApplies(heads.query, sharedKey, heads.value, c10::nullopt, false));
+  expectClose(attention(heads.query, sharedKey, heads.value, c10::nullopt, 1.0, false),
+              unfused(heads.query, sharedKey, heads.value, at::Tensor(), 1.0, false));
+  EXPECT_FALSE(attentionKernelApplies(heads.query, heads.keyT, heads.value, at::randn({3, 1, 1, 6}), false));
+  at::Tensor withGrad = heads.query.detach().clone().requires_grad_(true);
+  EXPECT_FALSE(attentionKernelApplies(withGrad, heads.keyT, heads.value, c10::nullopt, false));
+  at::Tensor expanded = at::randn({1, 3, 6, 4}).expand({2, 3, 6, 4});
+  EXPECT_FALSE(attentionKernelApplies(expanded, heads.keyT, heads.value, c10::nullopt, false));
+  expectClose(attention(expanded, heads.keyT, heads.value, mask, 0.5, false),
+              unfused(expanded, heads.keyT, heads.value, mask, 2.0, false));
+  // permute_output needs 4-D operands.
+  at::Tensor q3 = at::randn({3, 6, 4}), k3 = at::randn({3, 4, 6}), v3 = at::randn({3, 6, 4});
+  EXPECT_FALSE(attentionKernelApplies(q3, k3, v3, c10::nullopt, true));
+}
+
+TEST(AttentionTest, ShapeErrorsAreAtensErrors) {
+  at::Tensor query = at::randn({2, 3, 5, 4});
+  at::Tensor keyT = at::randn({2, 3, 7, 5});  // inner dimensions disagree (4 vs 7)
+  at::Tensor value = at::randn({2, 3, 5, 4});
+  EXPECT_FALSE(attentionKernelApplies(query, keyT, value, c10::nullopt, false));
+  EXPECT_THROW(attention(query, keyT, value, c10::nullopt, 1.0, false), c10::Error);
+}
+
+} // namespace
+} // namespace tsopt::runtime
