@@ -5,6 +5,9 @@
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
+#include <cstdlib>
+#include <string>
+
 namespace tsopt::runtime {
 namespace {
 
@@ -31,6 +34,38 @@ dnnl::memory::dims weightDims(const at::Tensor& weight, int64_t groups) {
 
 } // namespace
 
+/// A convolution primitive. Winograd convolutions compute on oneDNN's blocked
+/// layout: `blocked` is then set, with the reorders between the NHWC tensors
+/// the op exchanges and that layout.
+struct ConvPrimitive : PreparedPrimitive<dnnl::convolution_forward> {
+  bool blocked = false;
+  dnnl::memory::desc blockedSrc;
+  dnnl::memory::desc blockedDst;
+  dnnl::reorder srcToBlocked;
+  dnnl::reorder dstToBlocked;    ///< The residual, for the sum post-op.
+  dnnl::reorder dstFromBlocked;
+};
+
+/// Whether 3x3 stride-1 convolutions may use Winograd (F(2x2, 3x3), oneDNN's
+/// jit_fp32_wino_2x3): 1.8-2.4x faster than direct on ResNet's 3x3 layers at
+/// float32 rounding-level differences (docs/fusion.md). TSOPT_CONV_ALGORITHM=direct turns it off.
+bool winogradAllowed() {
+  static const bool allowed = [] {
+    const char* setting = std::getenv("TSOPT_CONV_ALGORITHM");
+    return setting == nullptr || std::string(setting) != "direct";
+  }();
+  return allowed;
+}
+
+bool winogradShape(const at::Tensor& weight, const Conv2dParams& params) {
+  return params.groups == 1 && weight.size(2) == 3 && weight.size(3) == 3 && params.stride[0] == 1 &&
+         params.stride[1] == 1 && params.dilation[0] == 1 && params.dilation[1] == 1;
+}
+
+dnnl::reorder reorderBetween(const dnnl::memory::desc& from, const dnnl::memory::desc& to) {
+  return dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), from, cpuEngine(), to));
+}
+
 /// The oneDNN side of a float32 convolution.
 struct ConvPacked::Kernel {
   Kernel(const at::Tensor& weight, const c10::optional<at::Tensor>& bias, int64_t groups)
@@ -42,27 +77,59 @@ struct ConvPacked::Kernel {
     }
   }
 
-  PreparedPrimitive<dnnl::convolution_forward> prepare(at::IntArrayRef inputSizes, at::IntArrayRef outSizes,
-                                                        const at::Tensor& weight, const Conv2dParams& params,
-                                                        const Activation& activation, bool residual) {
-    dnnl::memory::desc src(dimsOf(inputSizes), DataType::f32, Format::nhwc);
-    dnnl::memory::desc dst(dimsOf(outSizes), DataType::f32, Format::nhwc);
+  dnnl::convolution_forward::desc describe(dnnl::algorithm algorithm, const dnnl::memory::desc& src,
+                                           const dnnl::memory::desc& dst, const at::Tensor& weight,
+                                           const Conv2dParams& params) const {
     dnnl::memory::desc anyWeights(weightDims(weight, params.groups), DataType::f32, Format::any);
     dnnl::memory::desc biasDesc =
         bias ? dnnl::memory::desc({weight.size(0)}, DataType::f32, Format::a) : dnnl::memory::desc();
     dnnl::memory::dims dilation{params.dilation[0] - 1, params.dilation[1] - 1};
-    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                         src, anyWeights, biasDesc, dst, dimsOf(params.stride), dilation,
-                                         dimsOf(params.padding), dimsOf(params.padding));
+    return dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, algorithm, src, anyWeights, biasDesc,
+                                           dst, dimsOf(params.stride), dilation, dimsOf(params.padding),
+                                           dimsOf(params.padding));
+  }
+
+  ConvPrimitive prepare(at::IntArrayRef inputSizes, at::IntArrayRef outSizes, const at::Tensor& weight,
+                        const Conv2dParams& params, const Activation& activation, bool residual) {
+    dnnl::memory::desc src(dimsOf(inputSizes), DataType::f32, Format::nhwc);
+    dnnl::memory::desc dst(dimsOf(outSizes), DataType::f32, Format::nhwc);
     dnnl::primitive_attr attr = fusedAttr(activation, residual);
-    dnnl::convolution_forward::primitive_desc pd(desc, attr, cpuEngine());
-    return {dnnl::convolution_forward(pd), weights.in(pd.weights_desc()), src, pd.dst_desc(), pd.scratchpad_desc()};
+    ConvPrimitive prepared;
+    prepared.src = src;
+    prepared.dst = dst;
+    if (winogradAllowed() && winogradShape(weight, params)) {
+      try {
+        dnnl::memory::desc anySrc(dimsOf(inputSizes), DataType::f32, Format::any);
+        dnnl::memory::desc anyDst(dimsOf(outSizes), DataType::f32, Format::any);
+        dnnl::convolution_forward::primitive_desc pd(
+            describe(dnnl::algorithm::convolution_winograd, anySrc, anyDst, weight, params), attr, cpuEngine());
+        prepared.primitive = dnnl::convolution_forward(pd);
+        prepared.weights = weights.in(pd.weights_desc());
+        prepared.scratchpad = pd.scratchpad_desc();
+        prepared.blocked = true;
+        prepared.blockedSrc = pd.src_desc();
+        prepared.blockedDst = pd.dst_desc();
+        prepared.srcToBlocked = reorderBetween(src, prepared.blockedSrc);
+        prepared.dstToBlocked = reorderBetween(dst, prepared.blockedDst);
+        prepared.dstFromBlocked = reorderBetween(prepared.blockedDst, dst);
+        return prepared;
+      } catch (const dnnl::error&) {
+        prepared.blocked = false;  // No Winograd implementation for this problem: direct.
+      }
+    }
+    dnnl::convolution_forward::primitive_desc pd(describe(dnnl::algorithm::convolution_direct, src, dst, weight, params),
+                                                 attr, cpuEngine());
+    prepared.primitive = dnnl::convolution_forward(pd);
+    prepared.weights = weights.in(pd.weights_desc());
+    prepared.dst = pd.dst_desc();
+    prepared.scratchpad = pd.scratchpad_desc();
+    return prepared;
   }
 
   PackedWeights weights;
   c10::optional<at::Tensor> bias;
   dnnl::memory biasMemory;  ///< Views `bias`; read-only, so shared by concurrent calls.
-  PrimitiveCache<dnnl::convolution_forward> primitives;
+  PrimitiveCache<ConvPrimitive> primitives;
 };
 
 ConvPacked::ConvPacked(at::Tensor weight, c10::optional<at::Tensor> bias, Conv2dParams params)
@@ -119,6 +186,18 @@ at::Tensor ConvPacked::runReference(const at::Tensor& input, const at::Tensor& r
   return applyActivation(result, activation);
 }
 
+std::string ConvPacked::algorithmFor(const at::Tensor& input) {
+  if (!kernelApplies(input, at::Tensor())) {
+    return "aten";
+  }
+  std::vector<int64_t> outSizes = outputSizes(input.sizes(), weight_, params_);
+  Activation none;
+  ProblemKey key{{input.size(0), input.size(1), input.size(2), input.size(3)}, at::get_num_threads(), none, false};
+  auto prepared =
+      kernel_->primitives.get(key, [&] { return kernel_->prepare(input.sizes(), outSizes, weight_, params_, none, false); });
+  return prepared->blocked ? "winograd" : "direct";
+}
+
 at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const Activation& activation) {
   if (!kernelApplies(input, residual)) {
     return runReference(input, residual, activation);
@@ -137,14 +216,29 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
   auto prepared = kernel_->primitives.get(
       key, [&] { return kernel_->prepare(input.sizes(), outSizes, weight_, params_, activation, accumulate); });
 
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, viewAsMemory(src, prepared->src)},
-                                             {DNNL_ARG_WEIGHTS, prepared->weights},
-                                             {DNNL_ARG_DST, viewAsMemory(dst, prepared->dst)}};
+  dnnl::stream& stream = threadStream();
+  dnnl::memory srcMemory = viewAsMemory(src, prepared->src);
+  dnnl::memory dstMemory = viewAsMemory(dst, prepared->dst);
+  dnnl::memory computeSrc = srcMemory;
+  dnnl::memory computeDst = dstMemory;
+  if (prepared->blocked) {
+    computeSrc = threadBuffer(BufferSlot::BlockedSource, prepared->blockedSrc);
+    computeDst = threadBuffer(BufferSlot::BlockedDestination, prepared->blockedDst);
+    prepared->srcToBlocked.execute(stream, srcMemory, computeSrc);
+    if (accumulate) {
+      prepared->dstToBlocked.execute(stream, dstMemory, computeDst);
+    }
+  }
+  std::unordered_map<int, dnnl::memory> args{
+      {DNNL_ARG_SRC, computeSrc}, {DNNL_ARG_WEIGHTS, prepared->weights}, {DNNL_ARG_DST, computeDst}};
   addScratchpad(prepared->scratchpad, args);
   if (kernel_->bias) {
     args.emplace(DNNL_ARG_BIAS, kernel_->biasMemory);
   }
-  prepared->primitive.execute(threadStream(), args);
+  prepared->primitive.execute(stream, args);
+  if (prepared->blocked) {
+    prepared->dstFromBlocked.execute(stream, computeDst, dstMemory);
+  }
   return format == at::MemoryFormat::ChannelsLast ? dst : dst.contiguous(format);
 }
 

@@ -48,7 +48,7 @@ struct LinearPacked::Kernel {
   PackedWeights weights;
   c10::optional<at::Tensor> bias;
   dnnl::memory biasMemory;  ///< Views `bias`; read-only, so shared by concurrent calls.
-  PrimitiveCache<dnnl::inner_product_forward> primitives;
+  PrimitiveCache<PreparedPrimitive<dnnl::inner_product_forward>> primitives;
 };
 
 LinearPacked::LinearPacked(at::Tensor weight, c10::optional<at::Tensor> bias)

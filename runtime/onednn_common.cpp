@@ -81,18 +81,20 @@ at::Tensor accumulatorFor(at::Tensor residual, at::MemoryFormat format) {
   return copy;
 }
 
-void addScratchpad(const dnnl::memory::desc& desc, std::unordered_map<int, dnnl::memory>& args) {
+dnnl::memory threadBuffer(BufferSlot slot, const dnnl::memory::desc& desc) {
+  thread_local std::array<at::Tensor, 3> buffers;
+  at::Tensor& buffer = buffers[static_cast<size_t>(slot)];
   const int64_t bytes = static_cast<int64_t>(desc.get_size());
-  if (bytes == 0) {
-    return;
-  }
-  // Kept per thread: one primitive runs at a time on a thread, and a fresh
-  // allocation per call costs page faults.
-  thread_local at::Tensor buffer;
   if (!buffer.defined() || buffer.numel() < bytes) {
     buffer = at::empty({bytes}, at::kByte);
   }
-  args.emplace(DNNL_ARG_SCRATCHPAD, viewAsMemory(buffer, desc));
+  return viewAsMemory(buffer, desc);
+}
+
+void addScratchpad(const dnnl::memory::desc& desc, std::unordered_map<int, dnnl::memory>& args) {
+  if (desc.get_size() != 0) {
+    args.emplace(DNNL_ARG_SCRATCHPAD, threadBuffer(BufferSlot::Scratchpad, desc));
+  }
 }
 
 dnnl::memory PackedWeights::in(const dnnl::memory::desc& layout) {

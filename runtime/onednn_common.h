@@ -49,6 +49,12 @@ dnnl::memory viewAsMemory(const at::Tensor& tensor, const dnnl::memory::desc& de
 /// each thread keeps and grows; nothing when the primitive needs none.
 void addScratchpad(const dnnl::memory::desc& desc, std::unordered_map<int, dnnl::memory>& args);
 
+/// Per-thread buffers a kernel uses between its own steps (one primitive runs
+/// at a time on a thread, and fresh allocations cost page faults).
+enum class BufferSlot { Scratchpad, BlockedSource, BlockedDestination };
+/// The calling thread's buffer for `slot`, at least `desc`'s size, as memory of that layout.
+dnnl::memory threadBuffer(BufferSlot slot, const dnnl::memory::desc& desc);
+
 /// One float32 weight tensor and the layouts oneDNN asked for it in: each
 /// reorder happens once, on the first call that needs the layout, never per call.
 class PackedWeights {
@@ -92,9 +98,9 @@ template <typename Primitive> struct PreparedPrimitive {
 };
 
 /// The primitives of one packed layer, created on first use of each problem.
-template <typename Primitive> class PrimitiveCache {
+/// `Prepared` is a PreparedPrimitive or a struct extending one.
+template <typename Prepared> class PrimitiveCache {
 public:
-  using Prepared = PreparedPrimitive<Primitive>;
   template <typename Create>
   std::shared_ptr<const Prepared> get(const ProblemKey& key, Create&& create) {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -4,6 +4,8 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 namespace tsopt::runtime {
@@ -33,6 +35,8 @@ TEST(ConvPackedTest, KernelMatchesAtenForEveryActivationAndShape) {
       {8, 12, 1, 1, 0, 1, 1, 7},   // pointwise
       {8, 8, 3, 1, 2, 2, 2, 11},   // grouped and dilated
       {4, 6, 5, 2, 0, 1, 1, 8},    // stride 2 without padding: the last row is dropped
+      {32, 48, 3, 1, 1, 1, 1, 12}, // 3x3 stride 1: Winograd
+      {16, 16, 3, 1, 0, 1, 1, 9},  // 3x3 stride 1 without padding: Winograd
   };
   for (const ConvCase& c : cases) {
     at::Tensor weight = at::randn({c.outChannels, c.inChannels / c.groups, c.kernel, c.kernel});
@@ -54,6 +58,18 @@ TEST(ConvPackedTest, KernelMatchesAtenForEveryActivationAndShape) {
       }
     }
   }
+}
+
+TEST(ConvPackedTest, ThreeByThreeStrideOneLayersRunWinograd) {
+  ConvPacked winograd(at::randn({32, 32, 3, 3}), at::randn({32}), {{1, 1}, {1, 1}, {1, 1}, 1});
+  ConvPacked strided(at::randn({32, 32, 3, 3}), at::randn({32}), {{2, 2}, {1, 1}, {1, 1}, 1});
+  ConvPacked pointwise(at::randn({32, 32, 1, 1}), c10::nullopt, {{1, 1}, {0, 0}, {1, 1}, 1});
+  at::Tensor input = at::randn({1, 32, 14, 14});
+  const char* setting = std::getenv("TSOPT_CONV_ALGORITHM");
+  EXPECT_EQ(winograd.algorithmFor(input), setting && std::string(setting) == "direct" ? "direct" : "winograd");
+  EXPECT_EQ(strided.algorithmFor(input), "direct");
+  EXPECT_EQ(pointwise.algorithmFor(input), "direct");
+  EXPECT_EQ(winograd.algorithmFor(input.to(at::kDouble)), "aten");
 }
 
 TEST(ConvPackedTest, ResultHasTheInputsMemoryFormat) {
