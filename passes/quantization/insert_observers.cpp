@@ -20,10 +20,29 @@ bool InsertObserversPass::runOnModule(torch::jit::Module& module, PassContext& c
     context.debug() << "the module has no submodules (frozen already?): nothing to observe\n";
     return false;
   }
+  torch::jit::Module activation;
+  if (activationObserver.value() == "minmax") {
+    activation = makeMinMaxObserver(reduceRange);
+  } else if (activationObserver.value() == "histogram") {
+    activation = makeHistogramObserver(reduceRange);
+  } else {
+    throw Error(ErrorKind::Usage, name() + ": unknown activation-observer '" + activationObserver.value() +
+                                      "' (known: minmax, histogram)");
+  }
+  torch::jit::QConfigDict qconfigs;
+  qconfigs[""] = torch::jit::QConfig(activation, makePerChannelWeightObserver());
+  // PyTorch's InsertObservers gives a submodule without an entry its parent's
+  // qconfig; an empty one leaves the submodule and its children unobserved.
+  for (const std::string& path : keepFloat.value()) {
+    if (!hasSubmodule(module, path)) {
+      throw Error(ErrorKind::Usage, name() + ": keep-float: the module has no submodule '" + path +
+                                        "' (give dotted paths such as layer1.0.conv1)");
+    }
+    qconfigs[path] = c10::nullopt;
+    context.debug() << "keeping " << path << " in float32\n";
+  }
   size_t before = countObservers(module);
   torch::jit::Module folded = torch::jit::FoldConvBatchNorm(module);
-  torch::jit::QConfigDict qconfigs;
-  qconfigs[""] = torch::jit::QConfig(makeMinMaxObserver(reduceRange), makePerChannelWeightObserver());
   torch::jit::Module observed = torch::jit::InsertObservers(folded, "forward", qconfigs, /*inplace=*/false);
   size_t inserted = countObservers(observed) - before;
   if (inserted == 0) {

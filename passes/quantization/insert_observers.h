@@ -9,10 +9,15 @@ namespace tsopt {
 /// quantization with PyTorch's own graph-mode quantization passes
 /// (FoldConvBatchNorm, then InsertObservers): batch norms fold into their
 /// convolutions, and every value a quantized kernel would read or write gets
-/// an observer submodule (running min/max, per-tensor affine uint8) and every
-/// conv/linear weight a per-channel symmetric int8 one. Observation of a
-/// conv's output is delayed past a following relu (and of an add past its
-/// relu), so those fuse later. Run calibrate, then quantize-static.
+/// an observer submodule (per-tensor affine uint8: running min/max, or with
+/// activation-observer=histogram PyTorch's L2-minimizing histogram search) and
+/// every conv/linear weight a per-channel symmetric int8 one. Submodules named
+/// in keep-float (dotted paths, with everything inside them) get no
+/// observers, so quantize-static leaves them in float32 between a dequantize
+/// and a quantize_per_tensor: the fallback for layers too sensitive for int8.
+/// Observation of a conv's output is delayed past a following relu (and of an
+/// add past its relu), so those fuse later. Run calibrate, then
+/// quantize-static.
 /// Needs: an unfrozen module in eval mode (weights are read through their
 /// submodules), method forward. Never touches a frozen module (no submodules
 /// left to observe) or a graph without quantizable ops. Changes no numerics
@@ -27,6 +32,12 @@ public:
 private:
   Option<bool> reduceRange{this, "reduce-range",
                            "Observe activations for 7 bits (fbgemm on CPUs without VNNI needs it)", false};
+  Option<std::string> activationObserver{
+      this, "activation-observer",
+      "Activation ranges: minmax (observed min and max) or histogram (least L2 error over a 2048-bin histogram)",
+      "minmax"};
+  Option<std::vector<std::string>> keepFloat{
+      this, "keep-float", "Submodules (dotted paths, e.g. conv1,layer1.0) to leave in float32", {}};
   Statistic observers{this, "observers", "Observer modules inserted"};
 };
 

@@ -95,6 +95,15 @@ size_t countSubmodules(const torch::jit::Module& module) {
   return count;
 }
 
+bool hasSubmodule(const torch::jit::Module& module, const std::string& path) {
+  for (const auto& child : module.named_modules()) {
+    if (!child.name.empty() && child.name == path) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::vector<std::pair<std::string, torch::jit::Module>> findObservers(const torch::jit::Module& module) {
   std::vector<std::pair<std::string, torch::jit::Module>> observers;
   for (const auto& child : module.named_modules()) {

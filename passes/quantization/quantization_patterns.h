@@ -46,6 +46,9 @@ void destroyIfDeadConstant(torch::jit::Value* value);
 /// Submodules, recursively (a frozen module has none).
 size_t countSubmodules(const torch::jit::Module& module);
 
+/// Whether `module` has a submodule at dotted path `path` ("layer1.0.conv1").
+bool hasSubmodule(const torch::jit::Module& module, const std::string& path);
+
 /// The observer submodules insert-observers added ("_observer_N" attributes at
 /// any depth), with their dotted paths.
 std::vector<std::pair<std::string, torch::jit::Module>> findObservers(const torch::jit::Module& module);
