@@ -1,6 +1,7 @@
 #include "ir_tools/driver.h"
 
 #include "ir_tools/bisect.h"
+#include "ir_tools/command_line.h"
 #include "ir_tools/driver_options.h"
 #include "ir_tools/equivalence.h"
 #include "ir_tools/ir_input.h"
@@ -438,15 +439,8 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
 } // namespace
 
 int runTsopt(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  try {
-    return run(parseDriverOptions(args), out, err);
-  } catch (const Error& error) {
-    err << "tsopt: error: " << error.what() << "\n";
-    return exitCodeFor(error.kind());
-  } catch (const std::exception& error) {
-    err << "tsopt: error: internal error: " << firstLine(error.what()) << "\n";
-    return exitCodeFor(ErrorKind::PassFailure);
-  }
+  return runReportingErrors("tsopt", err, [&] { return run(parseDriverOptions(args), out, err); },
+                            ErrorKind::PassFailure);
 }
 
 int tsoptMain(int argc, char** argv) {

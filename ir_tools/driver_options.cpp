@@ -1,12 +1,10 @@
 #include "ir_tools/driver_options.h"
 
+#include "ir_tools/command_line.h"
 #include "passes/core/error.h"
 #include "passes/core/levels.h"
 #include "passes/core/pass.h"
 
-#include <algorithm>
-#include <functional>
-#include <map>
 #include <sstream>
 
 namespace tsopt {
@@ -28,13 +26,6 @@ void append(std::vector<std::string>& target, const std::vector<std::string>& it
   target.insert(target.end(), items.begin(), items.end());
 }
 
-enum class Value { None, Required, Optional };
-
-struct Flag {
-  Value value;
-  std::function<void(DriverOptions&, const std::string&)> apply;
-};
-
 double parseTolerance(const std::string& flag, const std::string& text) {
   std::string error;
   double value = 0;
@@ -53,52 +44,36 @@ double parseCosine(const std::string& flag, const std::string& text) {
   return value;
 }
 
-const std::map<std::string, Flag>& flags() {
-  static const std::map<std::string, Flag> table = {
-      {"-o", {Value::Required, [](DriverOptions& o, const std::string& v) { o.output = v; }}},
-      {"--passes", {Value::Required, [](DriverOptions& o, const std::string& v) { o.passes = v; }}},
-      {"--method", {Value::Required, [](DriverOptions& o, const std::string& v) { o.method = v; }}},
-      {"--load-pass-plugin", {Value::Required, [](DriverOptions& o, const std::string& v) { o.plugins.push_back(v); }}},
-      {"--print-ir-before", {Value::Required, [](DriverOptions& o, const std::string& v) { append(o.printBefore, splitList(v)); }}},
-      {"--print-ir-after", {Value::Required, [](DriverOptions& o, const std::string& v) { append(o.printAfter, splitList(v)); }}},
-      {"--debug-only", {Value::Required, [](DriverOptions& o, const std::string& v) { append(o.debugOnly, splitList(v)); }}},
-      {"--print-ir-before-all", {Value::None, [](DriverOptions& o, const std::string&) { o.printBefore.push_back("all"); }}},
-      {"--print-ir-after-all", {Value::None, [](DriverOptions& o, const std::string&) { o.printAfter.push_back("all"); }}},
-      {"--print-ir-after-change", {Value::None, [](DriverOptions& o, const std::string&) { o.printAfterChange = true; }}},
-      {"--verify-each", {Value::None, [](DriverOptions& o, const std::string&) { o.verifyEach = true; }}},
-      {"--time-passes", {Value::None, [](DriverOptions& o, const std::string&) { o.timePasses = true; }}},
-      {"--stats", {Value::None, [](DriverOptions& o, const std::string&) { o.stats = true; }}},
-      {"--split-input-file", {Value::None, [](DriverOptions& o, const std::string&) { o.splitInputFile = true; }}},
-      {"--list-passes", {Value::None, [](DriverOptions& o, const std::string&) { o.listPasses = true; }}},
-      {"--dump-pass-pipeline", {Value::None, [](DriverOptions& o, const std::string&) { o.dumpPassPipeline = true; }}},
-      {"--check-equivalence", {Value::Optional, [](DriverOptions& o, const std::string& v) { o.checkEquivalence = v; }}},
-      {"--rtol", {Value::Required, [](DriverOptions& o, const std::string& v) { o.rtol = parseTolerance("--rtol", v); }}},
-      {"--atol", {Value::Required, [](DriverOptions& o, const std::string& v) { o.atol = parseTolerance("--atol", v); }}},
-      {"--calibration-data", {Value::Required, [](DriverOptions& o, const std::string& v) { o.calibrationData = v; }}},
-      {"--min-cosine", {Value::Required, [](DriverOptions& o, const std::string& v) { o.minCosine = parseCosine("--min-cosine", v); }}},
-      {"--bisect", {Value::None, [](DriverOptions& o, const std::string&) { o.bisect = true; }}},
-      {"--reproducer", {Value::Required, [](DriverOptions& o, const std::string& v) { o.reproducerDir = v; }}},
-      {"--help", {Value::None, [](DriverOptions& o, const std::string&) { o.help = true; }}},
-      {"--version", {Value::None, [](DriverOptions& o, const std::string&) { o.version = true; }}},
+/// The flags, writing into `o`.
+FlagTable flags(DriverOptions& o) {
+  using Value = std::optional<std::string>;
+  return {
+      {"-o", {FlagValue::Required, [&o](const Value& v) { o.output = *v; }}},
+      {"--passes", {FlagValue::Required, [&o](const Value& v) { o.passes = *v; }}},
+      {"--method", {FlagValue::Required, [&o](const Value& v) { o.method = *v; }}},
+      {"--load-pass-plugin", {FlagValue::Required, [&o](const Value& v) { o.plugins.push_back(*v); }}},
+      {"--print-ir-before", {FlagValue::Required, [&o](const Value& v) { append(o.printBefore, splitList(*v)); }}},
+      {"--print-ir-after", {FlagValue::Required, [&o](const Value& v) { append(o.printAfter, splitList(*v)); }}},
+      {"--debug-only", {FlagValue::Required, [&o](const Value& v) { append(o.debugOnly, splitList(*v)); }}},
+      {"--print-ir-before-all", {FlagValue::None, [&o](const Value&) { o.printBefore.push_back("all"); }}},
+      {"--print-ir-after-all", {FlagValue::None, [&o](const Value&) { o.printAfter.push_back("all"); }}},
+      {"--print-ir-after-change", {FlagValue::None, [&o](const Value&) { o.printAfterChange = true; }}},
+      {"--verify-each", {FlagValue::None, [&o](const Value&) { o.verifyEach = true; }}},
+      {"--time-passes", {FlagValue::None, [&o](const Value&) { o.timePasses = true; }}},
+      {"--stats", {FlagValue::None, [&o](const Value&) { o.stats = true; }}},
+      {"--split-input-file", {FlagValue::None, [&o](const Value&) { o.splitInputFile = true; }}},
+      {"--list-passes", {FlagValue::None, [&o](const Value&) { o.listPasses = true; }}},
+      {"--dump-pass-pipeline", {FlagValue::None, [&o](const Value&) { o.dumpPassPipeline = true; }}},
+      {"--check-equivalence", {FlagValue::Optional, [&o](const Value& v) { o.checkEquivalence = v.value_or(""); }}},
+      {"--rtol", {FlagValue::Required, [&o](const Value& v) { o.rtol = parseTolerance("--rtol", *v); }}},
+      {"--atol", {FlagValue::Required, [&o](const Value& v) { o.atol = parseTolerance("--atol", *v); }}},
+      {"--calibration-data", {FlagValue::Required, [&o](const Value& v) { o.calibrationData = *v; }}},
+      {"--min-cosine", {FlagValue::Required, [&o](const Value& v) { o.minCosine = parseCosine("--min-cosine", *v); }}},
+      {"--bisect", {FlagValue::None, [&o](const Value&) { o.bisect = true; }}},
+      {"--reproducer", {FlagValue::Required, [&o](const Value& v) { o.reproducerDir = *v; }}},
+      {"--help", {FlagValue::None, [&o](const Value&) { o.help = true; }}},
+      {"--version", {FlagValue::None, [&o](const Value&) { o.version = true; }}},
   };
-  return table;
-}
-
-std::string nearestFlag(const std::string& given) {
-  std::string best;
-  size_t bestScore = 0;
-  for (const auto& entry : flags()) {
-    const std::string& name = entry.first;
-    size_t common = 0;
-    while (common < name.size() && common < given.size() && name[common] == given[common]) {
-      ++common;
-    }
-    if (common > bestScore && common >= 4) {
-      bestScore = common;
-      best = name;
-    }
-  }
-  return best;
 }
 
 bool parseLevel(const std::string& arg, DriverOptions& options) {
@@ -119,49 +94,14 @@ bool parseLevel(const std::string& arg, DriverOptions& options) {
 DriverOptions parseDriverOptions(const std::vector<std::string>& args) {
   DriverOptions options;
   bool sawInput = false;
-  for (size_t index = 0; index < args.size(); ++index) {
-    const std::string& arg = args[index];
-    if (arg == "-" || arg.empty() || arg[0] != '-') {
-      if (sawInput) {
-        throw Error(ErrorKind::Usage, "more than one input file: '" + options.input + "' and '" + arg + "'");
-      }
-      options.input = arg;
-      sawInput = true;
-      continue;
+  auto input = [&](const std::string& arg) {
+    if (sawInput) {
+      throw Error(ErrorKind::Usage, "more than one input file: '" + options.input + "' and '" + arg + "'");
     }
-    if (parseLevel(arg, options)) {
-      continue;
-    }
-    size_t equals = arg.find('=');
-    std::string name = arg.substr(0, equals);
-    auto flag = flags().find(name);
-    if (flag == flags().end()) {
-      std::string message = "unknown option '" + name + "'";
-      std::string nearest = nearestFlag(name);
-      if (!nearest.empty()) {
-        message += "; did you mean '" + nearest + "'?";
-      }
-      throw Error(ErrorKind::Usage, message + " (see --help)");
-    }
-    std::string value;
-    if (flag->second.value == Value::Optional) {
-      value = equals == std::string::npos ? "" : arg.substr(equals + 1);
-    } else if (flag->second.value == Value::Required) {
-      if (equals != std::string::npos) {
-        value = arg.substr(equals + 1);
-      } else if (index + 1 < args.size()) {
-        value = args[++index];
-      } else {
-        throw Error(ErrorKind::Usage, "option '" + name + "' needs a value");
-      }
-      if (value.empty()) {
-        throw Error(ErrorKind::Usage, "option '" + name + "' needs a non-empty value");
-      }
-    } else if (equals != std::string::npos) {
-      throw Error(ErrorKind::Usage, "option '" + name + "' takes no value");
-    }
-    flag->second.apply(options, value);
-  }
+    options.input = arg;
+    sawInput = true;
+  };
+  parseFlags(args, flags(options), input, [&](const std::string& arg) { return parseLevel(arg, options); });
   if (options.minCosine && !options.checkEquivalence) {
     options.checkEquivalence = "";
   }

@@ -1,5 +1,6 @@
 #include "ir_tools/dump.h"
 
+#include "ir_tools/command_line.h"
 #include "ir_tools/dump_options.h"
 #include "ir_tools/graph_dot.h"
 #include "ir_tools/ir_input.h"
@@ -707,15 +708,7 @@ std::vector<std::pair<std::string, size_t>> opHistogram(const Graph& graph) {
 }
 
 int runTsdump(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  try {
-    return run(parseDumpOptions(args), out);
-  } catch (const Error& error) {
-    err << "tsdump: error: " << error.what() << "\n";
-    return exitCodeFor(error.kind());
-  } catch (const std::exception& error) {
-    err << "tsdump: error: internal error: " << firstLine(error.what()) << "\n";
-    return exitCodeFor(ErrorKind::PassFailure);
-  }
+  return runReportingErrors("tsdump", err, [&] { return run(parseDumpOptions(args), out); }, ErrorKind::PassFailure);
 }
 
 int tsdumpMain(int argc, char** argv) {

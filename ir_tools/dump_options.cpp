@@ -1,19 +1,10 @@
 #include "ir_tools/dump_options.h"
 
+#include "ir_tools/command_line.h"
 #include "passes/core/error.h"
-
-#include <functional>
-#include <map>
 
 namespace tsopt {
 namespace {
-
-enum class Arity { None, Required, Optional };
-
-struct Flag {
-  Arity arity;
-  std::function<void(DumpOptions&, const std::string& name, const std::optional<std::string>& value)> apply;
-};
 
 void setMode(DumpOptions& options, DumpMode mode, const std::string& flag) {
   if (!options.modeFlag.empty() && options.mode != mode) {
@@ -50,49 +41,28 @@ DumpFormat parseFormat(const std::string& text) {
   throw Error(ErrorKind::Usage, "unknown format '" + text + "' for --format (use text, dot or json)");
 }
 
-const std::map<std::string, Flag>& flags() {
+/// The flags, writing into `o`.
+FlagTable flags(DumpOptions& o) {
   using Value = std::optional<std::string>;
-  static const std::map<std::string, Flag> table = {
-      {"-o", {Arity::Required, [](DumpOptions& o, const std::string&, const Value& v) { o.output = *v; }}},
-      {"--graph", {Arity::Optional,
-                   [](DumpOptions& o, const std::string& name, const Value& v) {
-                     setMode(o, DumpMode::Graph, name);
+  return {
+      {"-o", {FlagValue::Required, [&o](const Value& v) { o.output = *v; }}},
+      {"--graph", {FlagValue::Optional,
+                   [&o](const Value& v) {
+                     setMode(o, DumpMode::Graph, "--graph");
                      if (v) {
                        setMethod(o, *v);
                      }
                    }}},
-      {"--method", {Arity::Required, [](DumpOptions& o, const std::string&, const Value& v) { setMethod(o, *v); }}},
-      {"--inlined", {Arity::None, [](DumpOptions& o, const std::string&, const Value&) { setInlined(o, true); }}},
-      {"--no-inline", {Arity::None, [](DumpOptions& o, const std::string&, const Value&) { setInlined(o, false); }}},
-      {"--source-locations",
-       {Arity::None, [](DumpOptions& o, const std::string&, const Value&) { o.sourceLocations = true; }}},
-      {"--op-stats",
-       {Arity::None, [](DumpOptions& o, const std::string& name, const Value&) { setMode(o, DumpMode::OpStats, name); }}},
-      {"--diff",
-       {Arity::None, [](DumpOptions& o, const std::string& name, const Value&) { setMode(o, DumpMode::Diff, name); }}},
-      {"--format",
-       {Arity::Required, [](DumpOptions& o, const std::string&, const Value& v) { o.format = parseFormat(*v); }}},
-      {"--help", {Arity::None, [](DumpOptions& o, const std::string&, const Value&) { o.help = true; }}},
-      {"--version", {Arity::None, [](DumpOptions& o, const std::string&, const Value&) { o.version = true; }}},
+      {"--method", {FlagValue::Required, [&o](const Value& v) { setMethod(o, *v); }}},
+      {"--inlined", {FlagValue::None, [&o](const Value&) { setInlined(o, true); }}},
+      {"--no-inline", {FlagValue::None, [&o](const Value&) { setInlined(o, false); }}},
+      {"--source-locations", {FlagValue::None, [&o](const Value&) { o.sourceLocations = true; }}},
+      {"--op-stats", {FlagValue::None, [&o](const Value&) { setMode(o, DumpMode::OpStats, "--op-stats"); }}},
+      {"--diff", {FlagValue::None, [&o](const Value&) { setMode(o, DumpMode::Diff, "--diff"); }}},
+      {"--format", {FlagValue::Required, [&o](const Value& v) { o.format = parseFormat(*v); }}},
+      {"--help", {FlagValue::None, [&o](const Value&) { o.help = true; }}},
+      {"--version", {FlagValue::None, [&o](const Value&) { o.version = true; }}},
   };
-  return table;
-}
-
-std::string nearestFlag(const std::string& given) {
-  std::string best;
-  size_t bestScore = 0;
-  for (const auto& entry : flags()) {
-    const std::string& name = entry.first;
-    size_t common = 0;
-    while (common < name.size() && common < given.size() && name[common] == given[common]) {
-      ++common;
-    }
-    if (common > bestScore && common >= 4) {
-      bestScore = common;
-      best = name;
-    }
-  }
-  return best;
 }
 
 /// Cross-flag checks, once every flag is read.
@@ -133,40 +103,7 @@ void checkCombinations(DumpOptions& options) {
 
 DumpOptions parseDumpOptions(const std::vector<std::string>& args) {
   DumpOptions options;
-  for (size_t index = 0; index < args.size(); ++index) {
-    const std::string& arg = args[index];
-    if (arg == "-" || arg.empty() || arg[0] != '-') {
-      options.inputs.push_back(arg);
-      continue;
-    }
-    size_t equals = arg.find('=');
-    std::string name = arg.substr(0, equals);
-    auto flag = flags().find(name);
-    if (flag == flags().end()) {
-      std::string message = "unknown option '" + name + "'";
-      std::string nearest = nearestFlag(name);
-      if (!nearest.empty()) {
-        message += "; did you mean '" + nearest + "'?";
-      }
-      throw Error(ErrorKind::Usage, message + " (see --help)");
-    }
-    std::optional<std::string> value;
-    if (equals != std::string::npos) {
-      if (flag->second.arity == Arity::None) {
-        throw Error(ErrorKind::Usage, "option '" + name + "' takes no value");
-      }
-      value = arg.substr(equals + 1);
-    } else if (flag->second.arity == Arity::Required) {
-      if (index + 1 >= args.size()) {
-        throw Error(ErrorKind::Usage, "option '" + name + "' needs a value");
-      }
-      value = args[++index];
-    }
-    if (value && value->empty()) {
-      throw Error(ErrorKind::Usage, "option '" + name + "' needs a non-empty value");
-    }
-    flag->second.apply(options, name, value);
-  }
+  parseFlags(args, flags(options), [&](const std::string& arg) { options.inputs.push_back(arg); });
   checkCombinations(options);
   return options;
 }

@@ -1,5 +1,5 @@
 #include "ir_tools/driver_options.h"
-#include "passes/core/error.h"
+#include "ir_tools/tool_testing.h"
 
 #include <gtest/gtest.h>
 
@@ -7,14 +7,7 @@ namespace tsopt {
 namespace {
 
 std::string usageError(const std::vector<std::string>& args) {
-  try {
-    parseDriverOptions(args);
-  } catch (const Error& error) {
-    EXPECT_EQ(error.kind(), ErrorKind::Usage);
-    return error.what();
-  }
-  ADD_FAILURE() << "arguments accepted";
-  return "";
+  return testing_tools::errorMessage(ErrorKind::Usage, [&] { parseDriverOptions(args); });
 }
 
 TEST(DriverOptionsTest, ParsesEveryForm) {
@@ -46,8 +39,15 @@ TEST(DriverOptionsTest, UsageErrors) {
   EXPECT_EQ(usageError({"a.ir", "-o"}), "option '-o' needs a value");
   EXPECT_EQ(usageError({"a.ir", "--passes="}), "option '--passes' needs a non-empty value");
   EXPECT_EQ(usageError({"a.ir", "--stats=1"}), "option '--stats' takes no value");
+  EXPECT_EQ(usageError({"a.ir", "--check-equivalence="}), "option '--check-equivalence' needs a non-empty value");
   EXPECT_EQ(usageError({"a.ir", "b.ir"}), "more than one input file: 'a.ir' and 'b.ir'");
   EXPECT_EQ(usageError({"--stats"}), "no input file (use '-' for stdin; see --help)");
+}
+
+TEST(DriverOptionsTest, CheckEquivalenceTakesAnOptionalInputsFile) {
+  EXPECT_EQ(parseDriverOptions({"m.pt", "--check-equivalence"}).checkEquivalence.value(), "");
+  EXPECT_EQ(parseDriverOptions({"m.pt", "--check-equivalence=in.pt"}).checkEquivalence.value(), "in.pt");
+  EXPECT_EQ(parseDriverOptions({"m.pt", "--min-cosine=0.99"}).checkEquivalence.value(), "");
 }
 
 TEST(DriverOptionsTest, ListingNeedsNoInput) {

@@ -1,32 +1,15 @@
 #include "ir_tools/dump.h"
 #include "ir_tools/ir_input.h"
+#include "ir_tools/tool_testing.h"
 
 #include <gtest/gtest.h>
-
-#include <fstream>
-#include <sstream>
 
 namespace tsopt {
 namespace {
 
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-Result runDump(const std::vector<std::string>& args) {
-  std::ostringstream out;
-  std::ostringstream err;
-  int code = runTsdump(args, out, err);
-  return {code, out.str(), err.str()};
-}
-
-std::string writeFile(const std::string& name, const std::string& text) {
-  std::string path = ::testing::TempDir() + name;
-  std::ofstream(path) << text;
-  return path;
-}
+using testing_tools::runTool;
+using testing_tools::ToolResult;
+using testing_tools::writeTempFile;
 
 const char* kBranchy = R"IR(graph(%x : Tensor, %c : bool):
   %y : Tensor = aten::relu(%x)
@@ -48,23 +31,23 @@ TEST(DumpTest, HistogramCountsNestedBlocksAndSortsByCountThenKind) {
 }
 
 TEST(DumpTest, ErrorsAreOneLineWithExitCodes) {
-  std::string good = writeFile("dump_good.ir", kBranchy);
-  Result usage = runDump({good, "--format=yaml"});
+  std::string good = writeTempFile("dump_good.ir", kBranchy);
+  ToolResult usage = runTool(runTsdump, {good, "--format=yaml"});
   EXPECT_EQ(usage.code, 2);
   EXPECT_EQ(usage.err, "tsdump: error: unknown format 'yaml' for --format (use text, dot or json)\n");
   EXPECT_EQ(usage.out, "");
-  Result input = runDump({writeFile("dump_bad.ir", "graph(%x : Tensor):\n  return (%y)\n")});
+  ToolResult input = runTool(runTsdump, {writeTempFile("dump_bad.ir", "graph(%x : Tensor):\n  return (%y)\n")});
   EXPECT_EQ(input.code, 3);
   EXPECT_EQ(input.err.rfind("tsdump: error: ", 0), 0u) << input.err;
   EXPECT_NE(input.err.find("dump_bad.ir:2:"), std::string::npos) << input.err;
-  Result output = runDump({good, "-o", "/nonexistent-dir/out.txt"});
+  ToolResult output = runTool(runTsdump, {good, "-o", "/nonexistent-dir/out.txt"});
   EXPECT_EQ(output.code, 4);
   EXPECT_EQ(std::count(output.err.begin(), output.err.end(), '\n'), 1) << output.err;
 }
 
 TEST(DumpTest, DiffOfEqualGraphsSaysIdentical) {
-  std::string a = writeFile("dump_a.ir", kBranchy);
-  Result result = runDump({"--diff", a, a});
+  std::string a = writeTempFile("dump_a.ir", kBranchy);
+  ToolResult result = runTool(runTsdump, {"--diff", a, a});
   EXPECT_EQ(result.code, 0) << result.err;
   EXPECT_NE(result.out.find("op counts: identical (4 nodes)"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("canonical IR: identical"), std::string::npos) << result.out;

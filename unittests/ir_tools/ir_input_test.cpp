@@ -1,5 +1,5 @@
 #include "ir_tools/ir_input.h"
-#include "passes/core/error.h"
+#include "ir_tools/tool_testing.h"
 
 #include <gtest/gtest.h>
 
@@ -10,14 +10,7 @@ namespace tsopt {
 namespace {
 
 std::string inputError(const std::string& text, const std::string& path = "t.ir") {
-  try {
-    parseGraphText(text, path);
-  } catch (const Error& error) {
-    EXPECT_EQ(error.kind(), ErrorKind::Input);
-    return error.what();
-  }
-  ADD_FAILURE() << "IR accepted";
-  return "";
+  return testing_tools::errorMessage(ErrorKind::Input, [&] { parseGraphText(text, path); });
 }
 
 TEST(IRInputTest, ParsesCommentedIR) {
