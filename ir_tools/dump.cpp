@@ -582,11 +582,19 @@ std::vector<OpDelta> opDeltas(const std::map<std::string, size_t>& before, const
   return deltas;
 }
 
-std::string diffOutput(const SelectedGraph& a, const SelectedGraph& b, const DumpOptions& options) {
+/// What tsdump prints, and whether --diff found the inputs different (its exit
+/// code is then 1, as diff(1)'s is).
+struct Rendered {
+  std::string text;
+  bool inputsDiffer = false;
+};
+
+Rendered diffOutput(const SelectedGraph& a, const SelectedGraph& b, const DumpOptions& options) {
   std::map<std::string, size_t> countsA = kindCounts(*a.graph);
   std::map<std::string, size_t> countsB = kindCounts(*b.graph);
   std::vector<OpDelta> deltas = opDeltas(countsA, countsB);
   std::string irDiff = canonicalIRDiff(a.graph, b.graph, a.path, b.path);
+  bool identical = deltas.empty() && irDiff.empty();
   std::ostringstream text;
   if (options.format == DumpFormat::Json) {
     JsonWriter json(text);
@@ -597,7 +605,7 @@ std::string diffOutput(const SelectedGraph& a, const SelectedGraph& b, const Dum
     json.key("b").beginObject();
     writeSource(json, b);
     json.member("nodes", static_cast<uint64_t>(total(countsB))).endObject();
-    json.member("identical", deltas.empty() && irDiff.empty()).key("ops").beginArray();
+    json.member("identical", identical).key("ops").beginArray();
     for (const OpDelta& row : deltas) {
       json.beginObject()
           .member("kind", row.kind)
@@ -607,7 +615,7 @@ std::string diffOutput(const SelectedGraph& a, const SelectedGraph& b, const Dum
           .endObject();
     }
     json.endArray().member("ir_diff", irDiff).endObject();
-    return text.str();
+    return {text.str(), !identical};
   }
   text << "--- A: " << a.description() << "\n+++ B: " << b.description() << "\n\n";
   if (deltas.empty()) {
@@ -629,7 +637,7 @@ std::string diffOutput(const SelectedGraph& a, const SelectedGraph& b, const Dum
   } else {
     text << "canonical IR diff:\n" << irDiff;
   }
-  return text.str();
+  return {text.str(), !identical};
 }
 
 //===----------------------------------------------------------------------===//
@@ -648,7 +656,7 @@ template <typename Fn> auto forInput(const std::string& path, Fn&& body) {
   }
 }
 
-std::string render(const DumpOptions& options) {
+Rendered render(const DumpOptions& options) {
   if (options.mode == DumpMode::Diff) {
     LoadedInput inputA = loadInput(options.inputs[0], false);
     LoadedInput inputB = loadInput(options.inputs[1], false);
@@ -657,7 +665,7 @@ std::string render(const DumpOptions& options) {
     return diffOutput(a, b, options);
   }
   LoadedInput input = loadInput(options.inputs[0], false);
-  return forInput(input.path, [&] {
+  return Rendered{forInput(input.path, [&] {
     switch (options.mode) {
     case DumpMode::Summary:
       if (input.module) {
@@ -674,7 +682,7 @@ std::string render(const DumpOptions& options) {
       break;
     }
     return std::string();
-  });
+  })};
 }
 
 int run(const DumpOptions& options, std::ostream& out) {
@@ -687,13 +695,13 @@ int run(const DumpOptions& options, std::ostream& out) {
     return 0;
   }
   // The whole output exists before any of it is written.
-  std::string text = render(options);
+  Rendered rendered = render(options);
   if (options.output == "-") {
-    out << text << std::flush;
+    out << rendered.text << std::flush;
   } else {
-    writeTextAtomically(options.output, text);
+    writeTextAtomically(options.output, rendered.text);
   }
-  return 0;
+  return rendered.inputsDiffer ? 1 : 0;
 }
 
 } // namespace
@@ -708,7 +716,9 @@ std::vector<std::pair<std::string, size_t>> opHistogram(const Graph& graph) {
 }
 
 int runTsdump(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  return runReportingErrors("tsdump", err, [&] { return run(parseDumpOptions(args), out); }, ErrorKind::PassFailure);
+  // Exit code 1 means that --diff's inputs differ, so an internal error counts
+  // as an input tsdump could not handle.
+  return runReportingErrors("tsdump", err, [&] { return run(parseDumpOptions(args), out); }, ErrorKind::Input);
 }
 
 int tsdumpMain(int argc, char** argv) {

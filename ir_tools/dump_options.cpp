@@ -139,7 +139,9 @@ OUTPUT:
                             instead of stdout
 
 EXIT CODES:
-  0 success, 2 bad command line, 3 bad input, 4 output could not be written
+  0 success (--diff: the inputs are the same), 1 --diff: the inputs differ,
+  2 bad command line, 3 bad input (or an internal error), 4 output could not
+  be written
 )";
 }
 

@@ -53,5 +53,17 @@ TEST(DumpTest, DiffOfEqualGraphsSaysIdentical) {
   EXPECT_NE(result.out.find("canonical IR: identical"), std::string::npos) << result.out;
 }
 
+TEST(DumpTest, DiffExitsOneWhenTheInputsDiffer) {
+  std::string a = writeTempFile("dump_diff_a.ir", kBranchy);
+  std::string replaced = kBranchy;
+  replaced.replace(replaced.find("aten::neg"), 9, "aten::abs");
+  std::string b = writeTempFile("dump_diff_b.ir", replaced);
+  ToolResult result = runTool(runTsdump, {"--diff", a, b});
+  EXPECT_EQ(result.code, 1) << result.err;
+  EXPECT_EQ(result.err, "");
+  EXPECT_NE(result.out.find("op counts that differ:"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("aten::abs"), std::string::npos) << result.out;
+}
+
 } // namespace
 } // namespace tsopt
