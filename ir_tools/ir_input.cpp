@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <limits>
 #include <sstream>
 #include <unordered_map>
 
@@ -266,6 +267,55 @@ void fillPlaceholderTensors(const std::string& text, torch::jit::Graph& graph) {
   visit(graph.block());
 }
 
+// The graph printer writes non-finite float constants as `value=inf`, `-inf`
+// or `nan`, which parseIR rejects. They are read as 0. and then given their value.
+const std::vector<std::pair<std::string, double>>& nonFiniteLiterals() {
+  static const std::vector<std::pair<std::string, double>> literals = {
+      {"[value=-inf]", -std::numeric_limits<double>::infinity()},
+      {"[value=inf]", std::numeric_limits<double>::infinity()},
+      {"[value=nan]", std::numeric_limits<double>::quiet_NaN()}};
+  return literals;
+}
+
+std::string acceptNonFiniteFloats(const std::string& text) {
+  std::string result;
+  for (std::string line : splitLines(text)) {
+    if (line.find("prim::Constant") != std::string::npos) {
+      for (const auto& [literal, value] : nonFiniteLiterals()) {
+        size_t at = line.find(literal);
+        if (at != std::string::npos) {
+          line.replace(at, literal.size(), "[value=0.]");
+        }
+      }
+    }
+    result += line + "\n";
+  }
+  return result;
+}
+
+void restoreNonFiniteFloats(const std::string& text, torch::jit::Graph& graph) {
+  std::vector<std::string> lines = constantLines(text);
+  size_t ordinal = 0;
+  std::function<void(torch::jit::Block*)> visit = [&](torch::jit::Block* block) {
+    for (torch::jit::Node* node : block->nodes()) {
+      if (node->kind() == c10::prim::Constant) {
+        const std::string line = ordinal < lines.size() ? lines[ordinal] : std::string();
+        ++ordinal;
+        for (const auto& [literal, value] : nonFiniteLiterals()) {
+          if (line.find(literal) != std::string::npos && node->hasAttribute(c10::attr::value) &&
+              node->kindOf(c10::attr::value) == torch::jit::AttributeKind::f) {
+            node->f_(c10::attr::value, value);
+          }
+        }
+      }
+      for (torch::jit::Block* child : node->blocks()) {
+        visit(child);
+      }
+    }
+  };
+  visit(graph.block());
+}
+
 // print(graph) writes a node without outputs as `indent + " = " + kind`, e.g.
 // "   = prim::Print(%x)", which parseIR rejects. Drops the " = "; `removedAt`
 // gets, per line, the column where it was (npos for lines left alone).
@@ -347,7 +397,7 @@ bool looksLikeArchive(const std::string& bytes) { return bytes.rfind("PK\x03\x04
 std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& source, const std::string& path,
                                                   size_t firstLine) {
   std::vector<size_t> removedAt;
-  const std::string text = acceptNodesWithoutOutputs(source, removedAt);
+  const std::string text = acceptNonFiniteFloats(acceptNodesWithoutOutputs(source, removedAt));
   auto graph = std::make_shared<torch::jit::Graph>();
   try {
     std::unordered_map<std::string, torch::jit::Value*> names;
@@ -369,6 +419,7 @@ std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& source, con
     throw Error(ErrorKind::Input, where(path, firstLine, location) + message);
   }
   fillPlaceholderTensors(text, *graph);
+  restoreNonFiniteFloats(source, *graph);
   Location trailing = textAfterReturn(source);
   if (trailing.line != 0) {
     throw Error(ErrorKind::Input, where(path, firstLine, trailing) +

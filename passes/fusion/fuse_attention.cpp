@@ -5,6 +5,8 @@
 
 #include <torch/csrc/jit/ir/constants.h>
 
+#include <cmath>
+#include <limits>
 #include <ostream>
 #include <set>
 
@@ -26,6 +28,13 @@ struct AttentionMatch {
   Node* permute = nullptr;
   Value* mask = nullptr;
   double scale = 1.0;
+  // A masked_fill(scores, condition, fill) or where(condition, scores, fill)
+  // under the add: becomes the additive mask where(condition, fill, 0) (or
+  // where(condition, 0, fill)), exact for a fill of -inf or below -1e30.
+  Node* fill = nullptr;
+  Value* fillCondition = nullptr;
+  double fillValue = 0.0;
+  bool fillWhereTrue = true;  ///< masked_fill: fill where the condition holds; where: where it does not.
 };
 
 bool isTensor(const Value* value) { return value->type()->isSubtypeOf(*c10::TensorType::get()); }
@@ -75,6 +84,36 @@ bool softmaxOverLastDim(Node* softmax, std::string& whyNot) {
   return false;
 }
 
+/// A fill an additive mask reproduces exactly: x + fill == fill for every
+/// finite score x.
+bool additiveFill(double fill) { return fill == -std::numeric_limits<double>::infinity() || fill <= -1e30; }
+
+/// Recognizes masked_fill(scores, condition, fill) and where(condition, scores,
+/// fill) producing `current` (GPT's causal mask), when the scores are used only there.
+bool matchFill(Value* current, AttentionMatch& match, std::string& whyNot) {
+  Node* producer = current->node();
+  const bool maskedFill = producer->kind() == symbol("aten::masked_fill");
+  const bool where = producer->kind() == symbol("aten::where");
+  if ((!maskedFill && !where) || producer->inputs().size() != 3) {
+    return true;  // No fill: nothing to strip.
+  }
+  Value* scores = producer->input(maskedFill ? 0 : 1);
+  Value* condition = producer->input(maskedFill ? 1 : 0);
+  auto fill = constantNumber(producer->input(2));
+  if (!isTensor(scores) || !isTensor(condition) || !fill || !additiveFill(*fill)) {
+    whyNot = describeNode(producer) + " does not fill with a constant of -inf or below -1e30";
+    return false;
+  }
+  if (!usedOnlyBy(scores, producer, whyNot)) {
+    return false;
+  }
+  match.fill = producer;
+  match.fillCondition = condition;
+  match.fillValue = *fill;
+  match.fillWhereTrue = maskedFill;
+  return true;
+}
+
 /// Strips an optional add of a mask off `current` (the softmax input), then an
 /// optional scaling, and returns the matmul of q and kt underneath.
 bool matchScores(Value* current, AttentionMatch& match, std::string& whyNot) {
@@ -86,7 +125,8 @@ bool matchScores(Value* current, AttentionMatch& match, std::string& whyNot) {
       whyNot = describeNode(producer) + " has an alpha other than the constant 1";
       return false;
     }
-    static const std::set<std::string> scoreKinds = {"aten::matmul", "aten::div", "aten::mul"};
+    static const std::set<std::string> scoreKinds = {"aten::matmul", "aten::div", "aten::mul", "aten::masked_fill",
+                                                     "aten::where"};
     for (size_t operand : {0, 1}) {
       Value* candidate = producer->input(operand);
       if (scoreKinds.count(candidate->node()->kind().toQualString()) != 0 && candidate->uses().size() == 1 &&
@@ -101,6 +141,13 @@ bool matchScores(Value* current, AttentionMatch& match, std::string& whyNot) {
       whyNot = "neither operand of " + describeNode(producer) + " is a (scaled) matmul used only there";
       return false;
     }
+    producer = current->node();
+  }
+  if (!matchFill(current, match, whyNot)) {
+    return false;
+  }
+  if (match.fill != nullptr) {
+    current = match.fill->input(match.fillWhereTrue ? 0 : 1);
     producer = current->node();
   }
   const bool isDiv = producer->kind() == symbol("aten::div");
@@ -179,8 +226,16 @@ std::optional<AttentionMatch> matchAttention(Node* softmax, bool foldPermute, st
 void emitAttention(torch::jit::Graph& graph, const AttentionMatch& match) {
   Node* last = match.permute != nullptr ? match.permute : match.context;
   torch::jit::WithInsertPoint guard(last);
+  Value* mask = match.mask;
+  if (match.fill != nullptr) {
+    Value* fill = graph.insertConstant(match.fillValue);
+    Value* zero = graph.insertConstant(0.0);
+    Value* additive = graph.insert(c10::aten::where, {match.fillCondition, match.fillWhereTrue ? fill : zero,
+                                                      match.fillWhereTrue ? zero : fill});
+    mask = mask == nullptr ? additive : graph.insert(c10::aten::add, {additive, mask});
+  }
   std::vector<Value*> inputs{match.scores->input(0), match.scores->input(1), match.context->input(1),
-                             match.mask != nullptr ? match.mask : graph.insertConstant(c10::IValue()),
+                             mask != nullptr ? mask : graph.insertConstant(c10::IValue()),
                              graph.insertConstant(match.scale), graph.insertConstant(match.permute != nullptr)};
   Node* call = graph.insertNode(graph.create(symbol("tsopt::attention"), inputs, 1));
   call->copyMetadata(match.softmax);
@@ -188,7 +243,8 @@ void emitAttention(torch::jit::Graph& graph, const AttentionMatch& match) {
   Value* replaced = last->output();
   const std::string debugName = replaced->hasDebugName() ? replaced->debugName() : "";
   replaced->replaceAllUsesWith(call->output());
-  for (Node* node : {match.permute, match.context, match.softmax, match.maskAdd, match.scaling, match.scores}) {
+  for (Node* node :
+       {match.permute, match.context, match.softmax, match.maskAdd, match.fill, match.scaling, match.scores}) {
     if (node != nullptr) {
       node->destroy();
     }

@@ -9,12 +9,15 @@ namespace tsopt {
 ///
 ///   %s = aten::matmul(%q, %kt)                 (kt: the key transposed)
 ///   [%s = aten::div(%s, c) | aten::mul(%s, c)] (c a constant number or 1-element tensor)
+///   [%s = aten::masked_fill(%s, %c, fill) | aten::where(%c, %s, fill)]
+///                                              (GPT's causal mask; fill -inf or below -1e30)
 ///   [%s = aten::add(%s, %mask, 1)]             (either operand order)
 ///   %p = aten::softmax(%s, -1, None)           (the last dimension)
 ///   %o = aten::matmul(%p, %v)
 ///   [%o = aten::permute(%o, [0, 2, 1, 3])]     (heads back beside each other)
 ///
-/// becomes one tsopt::attention(%q, %kt, %v, %mask, scale, permute_output): two
+/// becomes one tsopt::attention(%q, %kt, %v, %mask, scale, permute_output) (a
+/// fill turns into the additive mask where(%c, fill, 0), added to %mask): two
 /// oneDNN matmuls that read the permuted q/k/v views in place, with the scale
 /// and mask as post-ops, and an in-place softmax; with the permute folded, the
 /// result is written in the layout the following contiguous()/view() wants.

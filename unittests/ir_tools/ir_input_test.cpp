@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 
 namespace tsopt {
 namespace {
@@ -35,6 +37,29 @@ TEST(IRInputTest, OneElementTensorConstantsKeepTheirPrintedValue) {
     }
   }
   EXPECT_EQ(values, (std::vector<double>{8.0, -0.125}));
+}
+
+TEST(IRInputTest, NonFiniteFloatConstantsReadAsPrinted) {
+  auto graph = parseGraphText("graph(%x : Tensor):\n"
+                              "  %a : float = prim::Constant[value=-inf]()\n"
+                              "  %b : float = prim::Constant[value=inf]() # a comment\n"
+                              "  %c : float = prim::Constant[value=nan]()\n"
+                              "  %d : float = prim::Constant[value=2.5]()\n"
+                              "  %y : Tensor = aten::clamp(%x, %a, %b)\n"
+                              "  %z : Tensor = aten::add(%y, %c, %d)\n"
+                              "  return (%z)\n",
+                              "t.ir");
+  std::vector<double> values;
+  for (torch::jit::Node* node : graph->nodes()) {
+    if (node->kind() == c10::prim::Constant) {
+      values.push_back(node->f(c10::attr::value));
+    }
+  }
+  ASSERT_EQ(values.size(), 4u);
+  EXPECT_EQ(values[0], -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(values[1], std::numeric_limits<double>::infinity());
+  EXPECT_TRUE(std::isnan(values[2]));
+  EXPECT_EQ(values[3], 2.5);
 }
 
 TEST(IRInputTest, UseBeforeDefinitionNamesLineAndColumn) {

@@ -61,6 +61,26 @@ class EncoderLayer(nn.Module):
         return out, torch.tanh(self.pooler(out[:, 0]))
 
 
+class CausalSelfAttention(nn.Module):
+    """GPT's attention: one q/k/v projection, a causal mask filled with -inf."""
+
+    def __init__(self, hidden=32, heads=4, context=16):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.proj = nn.Linear(hidden, hidden)
+        self.register_buffer("causal", torch.tril(torch.ones(context, context)).view(1, 1, context, context))
+
+    def forward(self, x):
+        b, t, c = x.shape
+        q, k, v = self.qkv(x).split(c, dim=2)
+        q, k, v = (y.view(b, t, self.heads, c // self.heads).transpose(1, 2) for y in (q, k, v))
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        scores = scores.masked_fill(self.causal[:, :, :t, :t] == 0, float("-inf"))
+        y = (F.softmax(scores, dim=-1) @ v).transpose(1, 2).contiguous().view(b, t, c)
+        return x + self.proj(y)
+
+
 class Activations(nn.Module):
     """One convolution per remaining activation, and a linear with tanh-GELU."""
 
@@ -88,6 +108,7 @@ def models():
         "mobilenet": (randomize_batch_norms(torchvision.models.mobilenet_v2(num_classes=10, width_mult=0.5)), image),
         "encoder": (EncoderLayer(), tokens),
         "activations": (Activations(), lambda: (torch.randn(2, 3, 16, 16),)),
+        "gpt": (CausalSelfAttention(), lambda: (torch.randn(2, 12, 32),)),
     }
 
 
