@@ -5,6 +5,7 @@ Usage: compare_quantized.py MODEL.pt --tsopt LABEL=FILE.pt [--tsopt LABEL=FILE.p
                             [--model NAME] [--calibration FILE] [--eval-inputs N]
                             [--runtime-lib PATH] [--threads 2] [--rounds 9]
                             [--seconds-per-round S] [--engine onednn] [--json OUT]
+                            [--also-relative-to LABEL]
 
 MODEL.pt is the zoo archive (NAME defaults to its file name); the first tuple
 of MODEL.inputs.pt is timed. Variants, all batch 1:
@@ -20,6 +21,8 @@ of MODEL.inputs.pt is timed. Variants, all batch 1:
                     calibrated on --calibration) + trace + freeze
   LABEL             each --tsopt archive, loaded with torch.jit.load (load
                     libtsopt_runtime with --runtime-lib for -O2 archives)
+Speed-ups are printed against eager best and torch-int8, and against one more
+variant with --also-relative-to LABEL (e.g. a tsopt -O2 archive).
 Every other variant runs with T torch threads and one OpenBLAS thread: two
 OpenBLAS threads next to two torch threads clash, 10-20x slower on a shared
 machine. The quantized engine (--engine, default onednn) is set before
@@ -29,8 +32,8 @@ machine's noise falls on all variants alike; medians over all calls.
 
 Accuracy: cosine similarity (double precision) of the first output (BERT's
 last_hidden_state, a classifier's logits) with eager fp32's on the timed
-input; with --eval-inputs N (classifiers), the worst cosine and the top-1
-agreement over N random inputs shaped like the timed one (seed 1234, the
+input; with --eval-inputs N (classifiers), the mean and worst cosine and the
+top-1 agreement over N random inputs shaped like the timed one (seed 1234, the
 distribution the zoo draws inputs from). Run with /usr/bin/python3 and
 OPENBLAS_CORETYPE=SkylakeX (see eager_config_sweep.py).
 """
@@ -59,9 +62,13 @@ def parse_args(argv=None):
     parser.add_argument("--engine", default="onednn")
     parser.add_argument("--blas-threads-sweep", action="store_true",
                         help="also time eager with T OpenBLAS threads (20x slower on a busy machine)")
+    parser.add_argument("--also-relative-to", metavar="LABEL", help="another variant to print speed-ups against")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     args.model = args.model or os.path.basename(args.archive)[:-3]
+    labels = [spec.split("=", 1)[0] for spec in args.tsopt]
+    if args.also_relative_to and args.also_relative_to not in labels:
+        parser.error("--also-relative-to %s: no --tsopt variant has that label" % args.also_relative_to)
     return args
 
 
@@ -121,7 +128,9 @@ def main(argv=None):
             expected = [first_output(eager(*call)) for call in evaluation]
             for label, (module, _) in variants.items():
                 actual = [first_output(module(*call)) for call in evaluation]
-                results[label]["eval_worst_cosine"] = min(cosine(e, a) for e, a in zip(expected, actual))
+                cosines = [cosine(e, a) for e, a in zip(expected, actual)]
+                results[label]["eval_mean_cosine"] = statistics.mean(cosines)
+                results[label]["eval_worst_cosine"] = min(cosines)
                 results[label]["eval_top1"] = sum(int((e.argmax(-1) == a.argmax(-1)).all())
                                                   for e, a in zip(expected, actual)) / len(expected)
         labels = list(variants)
@@ -149,15 +158,18 @@ def main(argv=None):
     print("BLAS: %s" % bench_common.blas_info())
     print("%s, engine %s, batch 1, %d threads; eager best = %s; load average %.1f"
           % (args.model, args.engine, t, best_eager, os.getloadavg()[0]))
-    header = "%-24s %9s %6s %10s %12s %9s" % ("variant", "median ms", "calls", "x vs eager", "x vs torch-int8",
-                                               "cosine")
-    print(header + ("  %12s %9s" % ("eval cos min", "eval top1") if args.eval_inputs else ""))
+    other = args.also_relative_to
+    header = "%-24s %9s %6s %10s %12s" % ("variant", "median ms", "calls", "x vs eager", "x vs torch-int8")
+    header += " %12s" % ("x vs " + other) if other else ""
+    header += " %9s" % "cosine"
+    print(header + ("  %13s %12s %9s" % ("eval cos mean", "eval cos min", "eval top1") if args.eval_inputs else ""))
     for label, row in results.items():
-        line = "%-24s %9.1f %6d %10.2f %12.2f %9.6f" % (label, row["median_ms"], row["calls"],
-                                                        baseline / row["median_ms"], pytorch / row["median_ms"],
-                                                        row["cosine"])
+        line = "%-24s %9.1f %6d %10.2f %12.2f" % (label, row["median_ms"], row["calls"],
+                                                  baseline / row["median_ms"], pytorch / row["median_ms"])
+        line += " %12.2f" % (results[other]["median_ms"] / row["median_ms"]) if other else ""
+        line += " %9.6f" % row["cosine"]
         if args.eval_inputs:
-            line += "  %12.6f %8.1f%%" % (row["eval_worst_cosine"], 100 * row["eval_top1"])
+            line += "  %13.6f %12.6f %8.1f%%" % (row["eval_mean_cosine"], row["eval_worst_cosine"], 100 * row["eval_top1"])
         print(line)
     if args.json:
         with open(args.json, "w") as out:
