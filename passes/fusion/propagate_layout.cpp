@@ -3,7 +3,9 @@
 #include <torch/csrc/jit/ir/alias_analysis.h>
 #include <torch/csrc/jit/ir/constants.h>
 
+#include <map>
 #include <ostream>
+#include <utility>
 #include <set>
 #include <string>
 #include <vector>
@@ -30,8 +32,39 @@ bool isLayoutAgnostic(const Node* node) {
       "aten::tanh_",    "aten::silu",       "aten::silu_",     "aten::hardswish", "aten::hardswish_",
       "aten::gelu",     "aten::add",        "aten::add_",      "aten::mul",      "aten::mul_",
       "aten::sub",      "aten::div",        "aten::max_pool2d", "aten::avg_pool2d",
-      "aten::adaptive_avg_pool2d",          "aten::batch_norm", "aten::size",    "aten::dim"};
+      "aten::adaptive_avg_pool2d",          "aten::batch_norm", "aten::size",    "aten::dim",
+      "aten::hardsigmoid", "aten::hardsigmoid_", "aten::leaky_relu", "aten::leaky_relu_", "aten::elu",
+      "aten::mean",     "aten::adaptive_max_pool2d"};
   return kinds.count(node->kind().toQualString()) != 0;
+}
+
+/// A list built only to be concatenated (aten::cat's first operand): cat's
+/// values do not depend on its inputs' layouts.
+bool isListIntoCat(const Node* node) {
+  static const c10::Symbol cat = c10::Symbol::fromQualString("aten::cat");
+  if (node->kind() != c10::prim::ListConstruct || node->output()->uses().empty()) {
+    return false;
+  }
+  for (const Use& use : node->output()->uses()) {
+    if (use.user->kind() != cat || use.offset != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/// aten::cat of a list whose tensors are all channels-last: ATen then returns channels-last too.
+bool catsChannelsLast(const Node* node, const std::set<Value*>& values) {
+  static const c10::Symbol cat = c10::Symbol::fromQualString("aten::cat");
+  if (node->kind() != cat || !isListIntoCat(node->input(0)->node())) {
+    return false;
+  }
+  for (const Value* element : node->input(0)->node()->inputs()) {
+    if (values.count(const_cast<Value*>(element)) == 0) {
+      return false;
+    }
+  }
+  return true;
 }
 
 bool isTensor(const Value* value) { return value->type()->isSubtypeOf(*c10::TensorType::get()); }
@@ -66,7 +99,8 @@ void collectChannelsLast(torch::jit::Block* block, std::vector<Value*>& order, s
     for (Value* input : node->inputs()) {
       readsChannelsLast |= values.count(input) != 0;
     }
-    if (isFusedConvolution(node) || startsChain(node) || (isLayoutAgnostic(node) && readsChannelsLast)) {
+    if (isFusedConvolution(node) || startsChain(node) || (isLayoutAgnostic(node) && readsChannelsLast) ||
+        catsChannelsLast(node, values)) {
       for (Value* output : node->outputs()) {
         if (isTensor(output) && values.insert(output).second) {
           order.push_back(output);
@@ -104,7 +138,7 @@ bool PropagateLayoutPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, 
     torch::jit::AliasDb aliasDb(graph);
     for (Value* value : order) {
       for (const Use& use : value->uses()) {
-        if (isFusedConvolution(use.user) || isLayoutAgnostic(use.user)) {
+        if (isFusedConvolution(use.user) || isLayoutAgnostic(use.user) || isListIntoCat(use.user)) {
           continue;
         }
         if (aliasDb.hasWriters(value)) {
@@ -133,10 +167,15 @@ bool PropagateLayoutPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, 
                              " out)")) {
     return false;
   }
+  // Chains that start from the same value in the same block share one conversion.
+  std::map<std::pair<Value*, torch::jit::Block*>, Value*> converted;
   for (Node* convolution : starts) {
-    convolution->replaceInput(
-        0, insertContiguous(*graph, convolution->input(0), convolution, c10::MemoryFormat::ChannelsLast));
-    ++toChannelsLast;
+    Value*& conversion = converted[{convolution->input(0), convolution->owningBlock()}];
+    if (conversion == nullptr) {
+      conversion = insertContiguous(*graph, convolution->input(0), convolution, c10::MemoryFormat::ChannelsLast);
+      ++toChannelsLast;
+    }
+    convolution->replaceInput(0, conversion);
   }
   for (const Use& use : exits) {
     Value* value = use.user->input(use.offset);

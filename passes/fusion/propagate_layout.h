@@ -10,7 +10,8 @@ namespace tsopt {
 /// kernels read and write natively, so the kernels stop converting each input
 /// and output. It converts a convolution's input to channels-last where a chain
 /// starts, lets the value flow through ops whose results do not depend on the
-/// input layout (element-wise ops, pooling, batch norm, size queries) and
+/// input layout (element-wise ops, pooling, means, batch norm, concatenation,
+/// size queries) and
 /// converts back to contiguous wherever a value reaches any other user or
 /// leaves the graph or a block, so those see the layout they saw before.
 /// Needs: fused convolutions (run fuse-conv-act / fuse-conv-add-act first);

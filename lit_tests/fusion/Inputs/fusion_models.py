@@ -109,6 +109,7 @@ def models():
         "encoder": (EncoderLayer(), tokens),
         "activations": (Activations(), lambda: (torch.randn(2, 3, 16, 16),)),
         "gpt": (CausalSelfAttention(), lambda: (torch.randn(2, 12, 32),)),
+        "squeezenet": (torchvision.models.squeezenet1_1(num_classes=10), image),
     }
 
 
