@@ -36,10 +36,10 @@ def calculate_qparams(self) -> Tuple[Tensor, Tensor]:
 // PyTorch's HistogramObserver (torch/ao/quantization/observer.py, 1.13),
 // statement for statement, with one deliberate difference: PyTorch 1.13 calls
 // torch.histc with min=int(min_val), max=int(max_val), which truncates the
-// histogram's range to integers and drops the values beyond it (an
-// activation in [0, 0.9] gets a histogram of nothing but its largest
-// values); here the histogram covers the exact range. Where the range's ends
-// are integers the two agree.
+// histogram's range to integers and drops the values beyond it (values seen
+// in [0, 3.7] are binned over [0, 3], and those bins are then read as
+// spanning [0, 3.7]); here the histogram covers the exact range. Where the
+// range's ends are integers the two agree.
 constexpr const char* kHistogramSource = R"JIT(
 def forward(self, x_orig: Tensor) -> Tensor:
     if x_orig.numel() == 0:
