@@ -238,26 +238,19 @@ void fillScalarLiteral(const std::string& line, torch::jit::Node& node) {
 // their position, so passes that read values behave the same on every run.
 // Values are positive (floats in [0.5, 1.5), integers in 1..3) so that
 // variances, divisors and square roots stay finite.
-void fillPlaceholderTensors(const std::string& text, torch::jit::Graph& graph) {
+/// Calls fn(node, line, ordinal) for every prim::Constant of `graph` in
+/// program order, nested blocks included, with the text of the constant line it
+/// was parsed from (`text`'s constant lines, in the same order) and its
+/// 1-based position among them.
+void forEachConstant(const std::string& text, torch::jit::Graph& graph,
+                     const std::function<void(torch::jit::Node&, const std::string&, size_t)>& fn) {
   std::vector<std::string> lines = constantLines(text);
   size_t ordinal = 0;
   std::function<void(torch::jit::Block*)> visit = [&](torch::jit::Block* block) {
     for (torch::jit::Node* node : block->nodes()) {
       if (node->kind() == c10::prim::Constant) {
         const std::string line = ordinal < lines.size() ? lines[ordinal] : std::string();
-        bool placeholder = line.find("value=<Tensor>") != std::string::npos;
-        ++ordinal;
-        if (node->hasAttribute(c10::attr::value) && node->kindOf(c10::attr::value) == torch::jit::AttributeKind::t) {
-          fillScalarLiteral(line, *node);
-        }
-        if (placeholder && node->kindOf(c10::attr::value) == torch::jit::AttributeKind::t) {
-          at::Tensor tensor = node->t(c10::attr::value);
-          at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(ordinal);
-          at::Tensor values = tensor.is_floating_point()
-                                  ? at::rand(tensor.sizes(), generator, at::kDouble) + 0.5
-                                  : at::randint(1, 4, tensor.sizes(), generator, at::kLong);
-          node->t_(c10::attr::value, values.to(tensor.scalar_type()).as_strided(tensor.sizes(), tensor.strides()));
-        }
+        fn(*node, line, ++ordinal);
       }
       for (torch::jit::Block* child : node->blocks()) {
         visit(child);
@@ -265,6 +258,22 @@ void fillPlaceholderTensors(const std::string& text, torch::jit::Graph& graph) {
     }
   };
   visit(graph.block());
+}
+
+void fillPlaceholderTensors(const std::string& text, torch::jit::Graph& graph) {
+  forEachConstant(text, graph, [](torch::jit::Node& node, const std::string& line, size_t ordinal) {
+    if (!node.hasAttribute(c10::attr::value) || node.kindOf(c10::attr::value) != torch::jit::AttributeKind::t) {
+      return;
+    }
+    fillScalarLiteral(line, node);
+    if (line.find("value=<Tensor>") != std::string::npos) {
+      at::Tensor tensor = node.t(c10::attr::value);
+      at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(ordinal);
+      at::Tensor values = tensor.is_floating_point() ? at::rand(tensor.sizes(), generator, at::kDouble) + 0.5
+                                                     : at::randint(1, 4, tensor.sizes(), generator, at::kLong);
+      node.t_(c10::attr::value, values.to(tensor.scalar_type()).as_strided(tensor.sizes(), tensor.strides()));
+    }
+  });
 }
 
 // The graph printer writes non-finite float constants as `value=inf`, `-inf`
@@ -294,26 +303,14 @@ std::string acceptNonFiniteFloats(const std::string& text) {
 }
 
 void restoreNonFiniteFloats(const std::string& text, torch::jit::Graph& graph) {
-  std::vector<std::string> lines = constantLines(text);
-  size_t ordinal = 0;
-  std::function<void(torch::jit::Block*)> visit = [&](torch::jit::Block* block) {
-    for (torch::jit::Node* node : block->nodes()) {
-      if (node->kind() == c10::prim::Constant) {
-        const std::string line = ordinal < lines.size() ? lines[ordinal] : std::string();
-        ++ordinal;
-        for (const auto& [literal, value] : nonFiniteLiterals()) {
-          if (line.find(literal) != std::string::npos && node->hasAttribute(c10::attr::value) &&
-              node->kindOf(c10::attr::value) == torch::jit::AttributeKind::f) {
-            node->f_(c10::attr::value, value);
-          }
-        }
-      }
-      for (torch::jit::Block* child : node->blocks()) {
-        visit(child);
+  forEachConstant(text, graph, [](torch::jit::Node& node, const std::string& line, size_t) {
+    for (const auto& [literal, value] : nonFiniteLiterals()) {
+      if (line.find(literal) != std::string::npos && node.hasAttribute(c10::attr::value) &&
+          node.kindOf(c10::attr::value) == torch::jit::AttributeKind::f) {
+        node.f_(c10::attr::value, value);
       }
     }
-  };
-  visit(graph.block());
+  });
 }
 
 // print(graph) writes a node without outputs as `indent + " = " + kind`, e.g.
