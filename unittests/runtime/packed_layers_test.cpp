@@ -159,7 +159,8 @@ TEST(ConvPackedTest, RejectsInconsistentParameters) {
 
 TEST(LinearPackedTest, KernelMatchesAtenForEveryActivationAndRank) {
   at::manual_seed(4);
-  const std::vector<std::vector<int64_t>> inputShapes = {{16}, {5, 16}, {2, 7, 16}, {2, 3, 4, 16}};
+  // Fewer than 32 rows run an inner product, more a matmul: both paths.
+  const std::vector<std::vector<int64_t>> inputShapes = {{16}, {5, 16}, {2, 7, 16}, {2, 3, 4, 16}, {2, 40, 16}, {128, 16}};
   at::Tensor weight = at::randn({24, 16}) / 4;
   for (bool withBias : {true, false}) {
     LinearPacked packed(weight, withBias ? c10::optional<at::Tensor>(at::randn({24})) : c10::nullopt);
