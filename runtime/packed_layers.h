@@ -55,8 +55,9 @@ public:
   at::Tensor runReference(const at::Tensor& input, const at::Tensor& residual, const Activation& activation) const;
   /// Whether run() would use the oneDNN kernel for these arguments.
   bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
-  /// The algorithm run() uses for `input` without post-ops: "winograd" (3x3
-  /// stride-1 layers, unless TSOPT_CONV_ALGORITHM=direct), "direct" or "aten" (fallback).
+  /// The algorithm run() uses for `input` without post-ops at the current
+  /// thread count: "winograd" (3x3 stride-1 layers, one thread, unless
+  /// TSOPT_CONV_ALGORITHM=direct), "direct" or "aten" (fallback).
   std::string algorithmFor(const at::Tensor& input);
 
   State state() const;

@@ -66,7 +66,12 @@ TEST(ConvPackedTest, ThreeByThreeStrideOneLayersRunWinograd) {
   ConvPacked pointwise(at::randn({32, 32, 1, 1}), c10::nullopt, {{1, 1}, {0, 0}, {1, 1}, 1});
   at::Tensor input = at::randn({1, 32, 14, 14});
   const char* setting = std::getenv("TSOPT_CONV_ALGORITHM");
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
   EXPECT_EQ(winograd.algorithmFor(input), setting && std::string(setting) == "direct" ? "direct" : "winograd");
+  at::set_num_threads(2);
+  EXPECT_EQ(winograd.algorithmFor(input), "direct");  // Winograd pays with one thread only.
+  at::set_num_threads(threads);
   EXPECT_EQ(strided.algorithmFor(input), "direct");
   EXPECT_EQ(pointwise.algorithmFor(input), "direct");
   EXPECT_EQ(winograd.algorithmFor(input.to(at::kDouble)), "aten");
