@@ -1,12 +1,9 @@
 #include "passes/quantization/convert_bf16.h"
 
-#include "passes/core/graph_utils.h"
-#include "passes/freezing/fold_patterns.h"
 #include "passes/quantization/quantization_patterns.h"
 
 #include <torch/csrc/jit/ir/constants.h>
 
-#include <ostream>
 #include <unordered_set>
 
 namespace tsopt {
@@ -52,60 +49,17 @@ void convertLayer(torch::jit::Graph& graph, const WeightedLayer& layer, std::uno
   computed->copyMetadata(node);
   computed->output()->setType(c10::TensorType::get());
   bf16Results.insert(computed->output());
-  Value* result = insertCast(graph, computed->output(), at::kFloat);
-  Value* replaced = node->output();
-  std::string name = replaced->hasDebugName() ? replaced->debugName() : "";
-  replaced->replaceAllUsesWith(result);
-  node->destroy();
-  for (Value* parameter : {layer.weightValue, layer.biasValue}) {
-    if (parameter != nullptr) {
-      destroyIfDeadConstant(parameter);
-    }
-  }
-  if (!name.empty()) {
-    result->setDebugName(name);
-  }
+  replaceWeightedLayer(layer, insertCast(graph, computed->output(), at::kFloat));
 }
 
 } // namespace
 
 bool ConvertBf16Pass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
-  std::vector<c10::Symbol> kinds{c10::Symbol::fromQualString("aten::linear")};
-  if (matmul) {
-    kinds.push_back(c10::Symbol::fromQualString("aten::matmul"));
-  }
-  Node* leftover = findTrainingLeftover(*graph);
-  if (leftover != nullptr) {
-    context.debug() << "graph left alone: " << describeNode(leftover)
-                    << " is in training mode (convert an eval-mode module)\n";
-  }
-  bool changed = false;
   std::unordered_set<Value*> bf16Results;
-  for (Node* node : collectNodes(*graph, kinds)) {
-    std::string whyNot;
-    std::optional<WeightedLayer> layer = matchWeightedLayer(node, whyNot);
-    if (layer && leftover != nullptr) {
-      ++skipped;
-      continue;
-    }
-    if (layer) {
-      whyNot = reasonToKeepFloat(*layer, minSize, "bf16");
-    } else if (whyNot.empty()) {
-      continue;
-    }
-    if (!whyNot.empty()) {
-      context.debug() << describeNode(node) << " stays float32: " << whyNot << "\n";
-      ++skipped;
-      continue;
-    }
-    if (!context.shouldRewrite("convert " + describeNode(node) + " to bf16")) {
-      continue;
-    }
-    convertLayer(*graph, *layer, bf16Results);
-    ++converted;
-    changed = true;
-  }
-  return changed;
+  return rewriteWeightedLayers(
+      *graph, context, matmul, "convert",
+      [&](const WeightedLayer& layer) { return reasonToKeepFloat(layer, minSize, "bf16"); },
+      [&](const WeightedLayer& layer) { convertLayer(*graph, layer, bf16Results); }, converted, skipped);
 }
 
 } // namespace tsopt

@@ -5,6 +5,7 @@
 
 #include <torch/csrc/jit/ir/constants.h>
 
+#include <ostream>
 #include <utility>
 #include <vector>
 
@@ -85,6 +86,62 @@ void destroyIfDeadConstant(torch::jit::Value* value) {
   if (value->node()->kind() == c10::prim::Constant && value->uses().empty()) {
     value->node()->destroy();
   }
+}
+
+void replaceWeightedLayer(const WeightedLayer& layer, torch::jit::Value* result) {
+  torch::jit::Value* replaced = layer.node->output();
+  const std::string name = replaced->hasDebugName() ? replaced->debugName() : "";
+  replaced->replaceAllUsesWith(result);
+  layer.node->destroy();
+  for (torch::jit::Value* parameter : {layer.weightValue, layer.biasValue}) {
+    if (parameter != nullptr) {
+      destroyIfDeadConstant(parameter);
+    }
+  }
+  if (!name.empty()) {
+    result->setDebugName(name);
+  }
+}
+
+bool rewriteWeightedLayers(torch::jit::Graph& graph, PassContext& context, bool withMatmul, const std::string& verb,
+                           const std::function<std::string(const WeightedLayer&)>& reasonToKeep,
+                           const std::function<void(const WeightedLayer&)>& rewrite, Statistic& rewritten,
+                           Statistic& skipped) {
+  std::vector<c10::Symbol> kinds{c10::Symbol::fromQualString("aten::linear")};
+  if (withMatmul) {
+    kinds.push_back(c10::Symbol::fromQualString("aten::matmul"));
+  }
+  torch::jit::Node* leftover = findTrainingLeftover(graph);
+  if (leftover != nullptr) {
+    context.debug() << "graph left alone: " << describeNode(leftover)
+                    << " is in training mode (" << verb << " an eval-mode module)\n";
+  }
+  bool changed = false;
+  for (torch::jit::Node* node : collectNodes(graph, kinds)) {
+    std::string whyNot;
+    std::optional<WeightedLayer> layer = matchWeightedLayer(node, whyNot);
+    if (layer && leftover != nullptr) {
+      ++skipped;
+      continue;
+    }
+    if (layer) {
+      whyNot = reasonToKeep(*layer);
+    } else if (whyNot.empty()) {
+      continue;
+    }
+    if (!whyNot.empty()) {
+      context.debug() << describeNode(node) << " stays float32: " << whyNot << "\n";
+      ++skipped;
+      continue;
+    }
+    if (!context.shouldRewrite(verb + " " + describeNode(node))) {
+      continue;
+    }
+    rewrite(*layer);
+    ++rewritten;
+    changed = true;
+  }
+  return changed;
 }
 
 size_t countSubmodules(const torch::jit::Module& module) {

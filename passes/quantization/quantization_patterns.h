@@ -1,10 +1,13 @@
 //===- quantization_patterns.h - Graph checks shared by quantization passes ===//
 #pragma once
 
+#include "passes/core/pass.h"
+
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/ir/ir.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -42,6 +45,22 @@ torch::jit::Node* findTrainingLeftover(torch::jit::Graph& graph);
 /// Destroys `value`'s node when it is a constant with no uses left: quantizing
 /// a layer leaves its float32 weights dead, and they are most of the memory.
 void destroyIfDeadConstant(torch::jit::Value* value);
+
+/// Replaces the layer's output by `result` (keeping the output's name) and
+/// destroys the layer node and its parameters when they are dead constants.
+void replaceWeightedLayer(const WeightedLayer& layer, torch::jit::Value* result);
+
+/// What quantize-dynamic and convert-bf16 share: every aten::linear (and
+/// aten::matmul with a constant weight when `withMatmul`) that matches as a
+/// WeightedLayer and for which `reasonToKeep` returns "" is handed to
+/// `rewrite`, after context.shouldRewrite("<verb> %n = ..."); the others are
+/// counted in `skipped` with the reason on the debug stream. A graph with a
+/// training-mode leftover (findTrainingLeftover) is left alone ("<verb> an
+/// eval-mode module", says the debug stream).
+bool rewriteWeightedLayers(torch::jit::Graph& graph, PassContext& context, bool withMatmul, const std::string& verb,
+                           const std::function<std::string(const WeightedLayer&)>& reasonToKeep,
+                           const std::function<void(const WeightedLayer&)>& rewrite, Statistic& rewritten,
+                           Statistic& skipped);
 
 /// Submodules, recursively (a frozen module has none).
 size_t countSubmodules(const torch::jit::Module& module);
