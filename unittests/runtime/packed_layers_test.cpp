@@ -69,6 +69,7 @@ TEST(ConvPackedTest, ThreeByThreeStrideOneLayersRunWinograd) {
   const int threads = at::get_num_threads();
   at::set_num_threads(1);
   EXPECT_EQ(winograd.algorithmFor(input), setting && std::string(setting) == "direct" ? "direct" : "winograd");
+  EXPECT_EQ(winograd.algorithmFor(at::randn({1, 32, 7, 7})), "direct");  // 49 output positions: too few.
   at::set_num_threads(2);
   EXPECT_EQ(winograd.algorithmFor(input), "direct");  // Winograd pays with one thread only.
   at::set_num_threads(threads);
