@@ -47,35 +47,35 @@ struct LinearPacked::Kernel {
     dnnl::memory::desc src({rows, weight.size(1)}, DataType::f32, Format::ab);
     dnnl::memory::desc dst({rows, outFeatures}, DataType::f32, Format::ab);
     dnnl::primitive_attr attr = fusedAttr(activation, residual);
-    LinearPrimitive prepared;
-    prepared.src = src;
     if (rows >= kMatmulMinRows) {
       dnnl::memory::desc anyWeights({weight.size(1), outFeatures}, DataType::f32, Format::any);
       dnnl::memory::desc biasDesc =
           bias ? dnnl::memory::desc({1, outFeatures}, DataType::f32, Format::ab) : dnnl::memory::desc();
       dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, anyWeights, biasDesc, dst), attr, cpuEngine());
-      prepared.primitive = dnnl::matmul(pd);
-      prepared.weights = matmulWeights.in(pd.weights_desc());
-      prepared.dst = pd.dst_desc();
-      prepared.scratchpad = pd.scratchpad_desc();
-      if (bias) {
-        prepared.bias = viewAsMemory(*bias, biasDesc);
-      }
-      return prepared;
+      return prepared<dnnl::matmul>(pd, src, matmulWeights, biasDesc);
     }
     dnnl::memory::desc anyWeights(dimsOf(weight.sizes()), DataType::f32, Format::any);
     dnnl::memory::desc biasDesc =
         bias ? dnnl::memory::desc({outFeatures}, DataType::f32, Format::a) : dnnl::memory::desc();
     dnnl::inner_product_forward::desc desc(dnnl::prop_kind::forward_inference, src, anyWeights, biasDesc, dst);
     dnnl::inner_product_forward::primitive_desc pd(desc, attr, cpuEngine());
-    prepared.primitive = dnnl::inner_product_forward(pd);
-    prepared.weights = innerProductWeights.in(pd.weights_desc());
-    prepared.dst = pd.dst_desc();
-    prepared.scratchpad = pd.scratchpad_desc();
+    return prepared<dnnl::inner_product_forward>(pd, src, innerProductWeights, biasDesc);
+  }
+
+  /// The primitive of `pd`, the weights packed for it and the bias seen through `biasDesc`.
+  template <typename Primitive>
+  LinearPrimitive prepared(const typename Primitive::primitive_desc& pd, const dnnl::memory::desc& src,
+                           PackedWeights& packedWeights, const dnnl::memory::desc& biasDesc) {
+    LinearPrimitive result;
+    result.primitive = Primitive(pd);
+    result.weights = packedWeights.in(pd.weights_desc());
+    result.src = src;
+    result.dst = pd.dst_desc();
+    result.scratchpad = pd.scratchpad_desc();
     if (bias) {
-      prepared.bias = viewAsMemory(*bias, biasDesc);
+      result.bias = viewAsMemory(*bias, biasDesc);
     }
-    return prepared;
+    return result;
   }
 
   PackedWeights innerProductWeights;
