@@ -1,6 +1,9 @@
 #include "ir_tools/command_line.h"
 
+#include "passes/core/compat.h"
+
 #include <ostream>
+#include <set>
 
 namespace tsopt {
 namespace {
@@ -70,6 +73,16 @@ void parseFlags(const std::vector<std::string>& args, const FlagTable& flags,
 
 int runReportingErrors(const std::string& tool, std::ostream& err, const std::function<int()>& body,
                        ErrorKind internalErrorKind) {
+  // LibTorch's warnings become the tool's, once each. Its deprecation notices
+  // (TorchScript since 2.11, quantized tensors) concern APIs tsopt calls, not
+  // anything its user wrote or can change: they are dropped.
+  std::set<std::string> warned;
+  compat::ScopedWarningHandler warnings([&](const std::string& message) {
+    const std::string line = firstLine(message);
+    if (message.find("deprecated") == std::string::npos && warned.insert(line).second) {
+      err << tool << ": warning: " << line << "\n";
+    }
+  });
   try {
     return body();
   } catch (const Error& error) {

@@ -48,7 +48,8 @@ void parseFlags(const std::vector<std::string>& args, const FlagTable& flags,
 /// Runs a tool's `body` and returns its exit code. A tsopt::Error it throws
 /// becomes one line on `err`, "TOOL: error: message", and the exit code of the
 /// error's kind; any other exception is reported as an internal error, with the
-/// exit code of `internalErrorKind`.
+/// exit code of `internalErrorKind`. LibTorch's warnings during `body` print as
+/// "TOOL: warning: message", once each; its deprecation notices are dropped.
 int runReportingErrors(const std::string& tool, std::ostream& err, const std::function<int()>& body,
                        ErrorKind internalErrorKind);
 

@@ -2,6 +2,7 @@
 # which sets the tool paths and then loads this file.
 import os
 import shutil
+import subprocess
 
 import lit.formats
 
@@ -56,3 +57,18 @@ for feature, path in example_products.items():
         lit_config.fatal("%s is missing: build the out-of-tree example first (ctest runs the "
                          "out-of-tree-example-build fixture)" % path)
 config.substitutions.append(("%my_opt", example_products["my-opt"]))
+
+# The LibTorch line: "libtorch-1.13" or "libtorch-2", for the few behaviours that differ.
+config.available_features.add("libtorch-1.13" if config.torch_version.startswith("1.13") else "libtorch-2")
+
+# Cross-version archives: where this build's Python is not Debian's and
+# /usr/bin/python3 has Debian's torch 1.13 (python3-torch), the tests in compat/
+# write archives with it for this build's tsopt to read.
+DEBIAN_PYTHON = "/usr/bin/python3"
+if os.path.realpath(config.python_path) != os.path.realpath(DEBIAN_PYTHON) and os.path.exists(DEBIAN_PYTHON):
+    probe = subprocess.run([DEBIAN_PYTHON, "-c", "import torch, torchvision; print(torch.__version__)"],
+                           capture_output=True, text=True)
+    if probe.returncode == 0 and probe.stdout.startswith("1.13"):
+        config.available_features.add("torch-1.13-python")
+        # Before %python, which would otherwise take its prefix.
+        config.substitutions.insert(0, ("%python_113", DEBIAN_PYTHON))

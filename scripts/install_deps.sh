@@ -1,29 +1,47 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages tsopt needs to build and test: the one list,
-# used by scripts/quickstart.sh and .ci/run. Does nothing when all are installed;
-# otherwise needs root (or sudo).
+# Installs what tsopt needs to build and test a LibTorch line: the one list of
+# Debian 12 packages, used by scripts/quickstart.sh and .ci/run, and for the
+# PyTorch 2.x line the pinned wheel in a virtual environment
+# (scripts/install_torch_pip.sh). The line is TSOPT_TORCH's: pip (the default),
+# debian, or all (both, as CI builds them). Does nothing when all is installed;
+# otherwise needs root (or sudo) for the Debian packages.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
+line=${TSOPT_TORCH:-pip}
 PACKAGES=(
   build-essential cmake ninja-build git       # toolchain
-  libtorch-dev python3-torch                  # LibTorch 1.13 (C++) and torch for /usr/bin/python3
-  libdnnl-dev                                 # LibTorch's CMake package looks for oneDNN
-  libopenblas0-openmp                         # a BLAS for LibTorch (--no-install-recommends pulls in none)
-  python3-torchvision                         # the model zoo (examples/models)
+  python3-venv                                # the virtual environment of the pip line
+  libdnnl-dev                                 # oneDNN 2.6, the runtime's kernels (both lines)
   llvm-14-tools                               # lit and FileCheck
   libgtest-dev libgmock-dev libbenchmark-dev  # unit tests and benchmarks
   graphviz                                    # dot, to render the driver's graph dumps
   python3-matplotlib                          # the chart of docs/benchmarks.md
 )
+DEBIAN_TORCH_PACKAGES=(
+  libtorch-dev python3-torch                  # LibTorch 1.13 (C++) and torch for /usr/bin/python3
+  libopenblas0-openmp                         # a BLAS for LibTorch (--no-install-recommends pulls in none)
+  python3-torchvision                         # the model zoo (examples/models)
+)
+case "$line" in
+  pip) ;;
+  debian|all) PACKAGES+=("${DEBIAN_TORCH_PACKAGES[@]}") ;;
+  *) echo "install_deps.sh: TSOPT_TORCH=$line: expected pip, debian or all" >&2; exit 2 ;;
+esac
 
 # LibTorch calls the system libblas.so.3. Point it at OpenBLAS: the alternative
 # may be the reference BLAS, which makes every fp32 linear layer many times slower.
 OPENBLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3
 select_openblas() {
+  [[ $line != pip ]] || return 0
   if [[ "$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3)" != "$OPENBLAS" ]]; then
     echo "install_deps.sh: selecting OpenBLAS for libblas.so.3"
     ${SUDO:-} update-alternatives --set libblas.so.3-x86_64-linux-gnu "$OPENBLAS"
   fi
+}
+
+install_torch_pip() {
+  [[ $line == debian ]] || scripts/install_torch_pip.sh
 }
 
 missing() {
@@ -40,6 +58,7 @@ if [[ -z "$todo" ]]; then
   echo "install_deps.sh: all ${#PACKAGES[@]} packages are installed"
   [[ $(id -u) -eq 0 ]] || SUDO=sudo
   select_openblas
+  install_torch_pip
   exit 0
 fi
 
@@ -59,3 +78,4 @@ if [[ -n "$todo" ]]; then
 fi
 SUDO="${sudo[*]}"
 select_openblas
+install_torch_pip

@@ -2,14 +2,23 @@
 ///
 /// Every difference between the LibTorch releases tsopt builds against (1.13 and
 /// 2.x) lives here, so the rest of the tree is written once. Include this header
-/// instead of spelling version checks anywhere else. Today the tree needs no
-/// version branch (it keeps to APIs both releases share and lets `auto` absorb
-/// c10::optional vs std::optional); new differences go behind TSOPT_TORCH_AT_LEAST.
+/// instead of spelling version checks anywhere else. The tree keeps to APIs both
+/// releases share and lets `auto` absorb c10::optional vs std::optional; what
+/// differs goes behind TSOPT_TORCH_AT_LEAST here:
+///   - c10's warning handler (ScopedWarningHandler).
+/// Build-level differences (C++20 for 2.x, the wheel's CUDA LibTorch, its own
+/// oneDNN) are in cmake/TsoptTorch.cmake, cmake/tsoptFindTorch.cmake and
+/// runtime/onednn_library.cpp.
 ///
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include <c10/util/Exception.h>
 #include <torch/csrc/api/include/torch/version.h>
+
+#include <functional>
+#include <string>
+#include <utility>
 
 
 #define TSOPT_TORCH_AT_LEAST(MAJOR, MINOR)                                    \
@@ -23,3 +32,37 @@
 /// Plugins record it so the driver can refuse one built for another LibTorch.
 #define TSOPT_TORCH_VERSION_STRING                                            \
   TSOPT_STRINGIFY(TORCH_VERSION_MAJOR) "." TSOPT_STRINGIFY(TORCH_VERSION_MINOR)
+
+namespace tsopt::compat {
+
+/// For its lifetime, every warning LibTorch raises (TORCH_WARN) goes to `sink`,
+/// with its message, instead of LibTorch's default (a line on stderr).
+/// LibTorch 1.13 passes (location, message, verbatim); 2.x a c10::Warning.
+class ScopedWarningHandler final : public c10::WarningHandler {
+public:
+  explicit ScopedWarningHandler(std::function<void(const std::string& message)> sink)
+      : sink_(std::move(sink)), previous_(getHandler()) {
+    setHandler(this);
+  }
+  ~ScopedWarningHandler() override { setHandler(previous_); }
+  ScopedWarningHandler(const ScopedWarningHandler&) = delete;
+  ScopedWarningHandler& operator=(const ScopedWarningHandler&) = delete;
+
+#if TSOPT_TORCH_AT_LEAST(2, 0)
+  void process(const c10::Warning& warning) override { sink_(warning.msg()); }
+
+private:
+  static c10::WarningHandler* getHandler() { return c10::WarningUtils::get_warning_handler(); }
+  static void setHandler(c10::WarningHandler* handler) { c10::WarningUtils::set_warning_handler(handler); }
+#else
+  void process(const c10::SourceLocation&, const std::string& message, const bool) override { sink_(message); }
+
+private:
+  static c10::WarningHandler* getHandler() { return c10::Warning::get_warning_handler(); }
+  static void setHandler(c10::WarningHandler* handler) { c10::Warning::set_warning_handler(handler); }
+#endif
+  std::function<void(const std::string& message)> sink_;
+  c10::WarningHandler* previous_;
+};
+
+} // namespace tsopt::compat

@@ -33,6 +33,9 @@ private:
 };
 
 /// First line of an exception text, without the C++ backtrace LibTorch appends.
+/// For an error the TorchScript interpreter wraps ("The following operation
+/// failed in the TorchScript interpreter." + a TorchScript traceback), the line
+/// that names the error it caught instead, e.g. "RuntimeError: ...".
 std::string firstLine(const std::string& text);
 
 } // namespace tsopt
