@@ -1,7 +1,7 @@
 """Shared pieces of the Python benchmarks: the zoo's eager modules, the BLAS in
 use, interleaved timing and output agreement.
 
-Run with an interpreter that has torch and torchvision (/usr/bin/python3).
+Run with the interpreter of a LibTorch line (.venv/bin/python3 for 2.x, /usr/bin/python3 for 1.13).
 """
 import ctypes
 import ctypes.util

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """The quick start's demo model: a small scripted conv net, and an output check.
 
 Usage: make_demo_model.py OUT.pt
@@ -12,9 +12,14 @@ The second form runs both archives on the same seeded input and fails unless
 their outputs match.
 """
 import sys
+import warnings
 
 import torch
 import torch.nn as nn
+
+# torch.jit is deprecated since PyTorch 2.11 and says so on every call; this
+# script is about TorchScript, on purpose.
+warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit.*deprecated")
 
 INPUT_SHAPE = (2, 3, 32, 32)
 

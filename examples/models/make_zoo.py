@@ -10,7 +10,7 @@ whether written alone or with the rest. A model whose two files exist and are
 newer than every zoo script is skipped; files are renamed into place only
 once complete, so an interrupted run never leaves a model that looks cached.
 
-Run with an interpreter that has torch and torchvision (/usr/bin/python3).
+Run with the interpreter of a LibTorch line (.venv/bin/python3 for 2.x, /usr/bin/python3 for 1.13).
 """
 import argparse
 import os
