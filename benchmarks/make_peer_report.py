@@ -103,32 +103,27 @@ def table(header, lines):
         ["| %s |" % " | ".join(cells) for cells in lines]
 
 
-def fp32_table(cases):
-    names = variants_of(cases, "fp32")
-    header = ["model", "batch", "threads", "eager ms (baseline)"] + names + ["tsopt-O2 vs best peer"]
+def timing_table(cases, precision: str, ours: str, baseline: str, with_cosine: bool):
+    """One row per case: the eager baseline, every `precision` variant, and `ours` against its best peer."""
+    names = variants_of(cases, precision)
+    header = ["model", "batch", "threads", baseline] + names + ["%s vs best %speer" % (ours, "int8 " if with_cosine else "")]
     lines = []
     for key in sorted(cases, key=row_key):
         by_variant = cases[key]
-        o2 = by_variant.get("tsopt-O2", {})
+        mine = by_variant.get(ours, {})
         lines.append([key[0], str(key[1]), str(key[2]), eager_cell(by_variant)] +
-                     [time_cell(by_variant.get(name)) for name in names] +
-                     ["%s (best: %s)" % (ratio(o2["vs_best_peer"]), o2["best_peer"]) if o2.get("vs_best_peer")
+                     [time_cell(by_variant.get(name), with_cosine=with_cosine) for name in names] +
+                     ["%s (best: %s)" % (ratio(mine["vs_best_peer"]), mine["best_peer"]) if mine.get("vs_best_peer")
                       else "–"])
     return table(header, lines)
 
 
+def fp32_table(cases):
+    return timing_table(cases, "fp32", "tsopt-O2", "eager ms (baseline)", with_cosine=False)
+
+
 def int8_table(cases):
-    names = variants_of(cases, "int8")
-    header = ["model", "batch", "threads", "fp32 eager ms (baseline)"] + names + ["tsopt-int8 vs best int8 peer"]
-    lines = []
-    for key in sorted(cases, key=row_key):
-        by_variant = cases[key]
-        tsopt = by_variant.get("tsopt-int8", {})
-        lines.append([key[0], str(key[1]), str(key[2]), eager_cell(by_variant)] +
-                     [time_cell(by_variant.get(name), with_cosine=True) for name in names] +
-                     ["%s (best: %s)" % (ratio(tsopt["vs_best_peer"]), tsopt["best_peer"])
-                      if tsopt.get("vs_best_peer") else "–"])
-    return table(header, lines)
+    return timing_table(cases, "int8", "tsopt-int8", "fp32 eager ms (baseline)", with_cosine=True)
 
 
 def goal_lines(cases):

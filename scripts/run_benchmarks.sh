@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Builds the benchmark binary and tsopt, generates the model zoo, optimizes it
 # with every tsopt level, runs the Google Benchmark binary (JSON) and the Python
-# eager comparison, and writes docs/benchmarks.md and docs/images/benchmarks.png.
+# eager comparison on Debian's LibTorch 1.13, and writes docs/benchmarks-1.13.md
+# and docs/images/benchmarks-1.13.png. (The 2.x line against today's peers:
+# scripts/run_peer_benchmarks.sh, docs/benchmarks.md.)
 #
 #   scripts/run_benchmarks.sh            full run: 5 models, batch 1 and 8, threads 1 and 2 (~20 min)
 #   scripts/run_benchmarks.sh --quick    smoke test: resnet18 and BERT seq14, batch 1 (~4 min)
 #   scripts/run_benchmarks.sh --sweep    also rerun benchmarks/eager_config_sweep.py (+~10 min)
 #
 # Options: --build-dir DIR (default build-bench), --zoo DIR (default
-# BUILD_DIR/zoo), --out FILE (default docs/benchmarks.md; the chart goes to
-# images/benchmarks.png beside it), --runtime-lib PATH (the tsopt:: operators
+# BUILD_DIR/zoo), --out FILE (default docs/benchmarks-1.13.md; the chart goes to
+# images/benchmarks-1.13.png beside it), --runtime-lib PATH (the tsopt:: operators
 # for compare_eager.py; default: the one built in BUILD_DIR).
 #
 # Every baseline runs under one eager configuration, chosen with
@@ -37,14 +39,14 @@ while [[ $# -gt 0 ]]; do
     --zoo) zoo=$(realpath -m "$2"); shift ;;
     --out) out=$(realpath -m "$2"); shift ;;
     --runtime-lib) runtime_lib=$(realpath -m "$2"); shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "run_benchmarks.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 
 cd "$root"
-out=${out:-$root/docs/benchmarks.md}
+out=${out:-$root/docs/benchmarks-1.13.md}
 PYTHON=/usr/bin/python3
 export OPENBLAS_CORETYPE=SkylakeX OMP_WAIT_POLICY=PASSIVE
 unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS
@@ -74,7 +76,7 @@ if [[ $blas != *openblas* ]]; then
 fi
 
 echo "== build ($build_dir)"
-cmake -S . -B "$build_dir" -G Ninja -DTSOPT_BUILD_TESTS=OFF -DTSOPT_BUILD_BENCHMARKS=ON >/dev/null
+cmake -S . -B "$build_dir" -G Ninja -DTSOPT_TORCH=debian -DTSOPT_BUILD_TESTS=OFF -DTSOPT_BUILD_BENCHMARKS=ON >/dev/null
 ninja -C "$build_dir" tsopt bench_models tsopt_runtime
 runtime_lib=${runtime_lib:-$root/$build_dir/runtime/libtsopt_runtime.so}
 
@@ -135,4 +137,4 @@ echo "== Python eager comparison"
 echo "== report"
 (cd benchmarks && "$PYTHON" make_report.py --compare "$results/compare.json" --gbench "${gbench_files[@]}" \
   --sweep "$root/benchmarks/eager_config_sweep.json" --mode $mode --command "scripts/run_benchmarks.sh$([[ $mode == quick ]] && echo " --quick")" \
-  --out "$out" --chart "$(dirname "$out")/images/benchmarks.png")
+  --out "$out" --chart "$(dirname "$out")/images/benchmarks-1.13.png")
