@@ -1,7 +1,7 @@
 """Writes the peer comparison's report (issue 10, part 2): markdown tables and a
 chart of tsopt -O2's speed-up over each peer.
 
-Usage: .venv/bin/python3 benchmarks/make_peer_report.py --peers PEERS.json [--ipex IPEX.json]
+Usage: .venv/bin/python3 benchmarks/make_peer_report.py --peers PEERS.json... [--ipex IPEX.json...]
            [--out docs/peers.md] [--chart FILE.png] [--command TEXT]
 
 PEERS.json comes from compare_peers.py, IPEX.json from compare_ipex.py (the
@@ -37,18 +37,33 @@ def row_key(key):
     return (models.index(model) if model in models else len(models), model, batch, threads)
 
 
-def load(peers_path: str, ipex_path: str):
-    """(compare_peers config, IPEX config or None, all rows with ratios over both files)."""
-    with open(peers_path) as handle:
-        peers = json.load(handle)
-    rows, ipex_config = list(peers["results"]), None
-    if ipex_path:
-        with open(ipex_path) as handle:
-            ipex = json.load(handle)
-        ipex_config = ipex["config"]
-        rows += [row for row in ipex["results"] if row["variant"] == "ipex"]
+def merged(paths):
+    """(config, rows) of one script's JSON files: one per process (run_peer_benchmarks.sh runs a
+    process per model, so that each model's compiled and exported artefacts are freed). The
+    configuration is the first file's, with every file's models and the highest load averages."""
+    config, rows = None, []
+    for path in paths:
+        with open(path) as handle:
+            data = json.load(handle)
+        rows += data["results"]
+        if config is None:
+            config = data["config"]
+            continue
+        config["models"] = {**config.get("models", {}), **data["config"].get("models", {})}
+        config["load_average_start"] = max(config["load_average_start"], data["config"]["load_average_start"])
+        config["load_average_end"] = max(config["load_average_end"], data["config"]["load_average_end"])
+    return config, rows
+
+
+def load(peers_paths, ipex_paths):
+    """(compare_peers config, IPEX config or None, all rows with ratios over both)."""
+    config, rows = merged(peers_paths)
+    ipex_config = None
+    if ipex_paths:
+        ipex_config, ipex_rows = merged(ipex_paths)
+        rows += [row for row in ipex_rows if row["variant"] == "ipex"]
     peer_common.add_ratios(rows)
-    return peers["config"], ipex_config, rows
+    return config, ipex_config, rows
 
 
 def mismatches(config, ipex_config):
@@ -226,8 +241,8 @@ def setup_section(config, ipex_config):
 
 def main(argv) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--peers", required=True, help="compare_peers.py's JSON")
-    parser.add_argument("--ipex", help="compare_ipex.py's JSON")
+    parser.add_argument("--peers", required=True, nargs="+", help="compare_peers.py's JSON (one or more)")
+    parser.add_argument("--ipex", nargs="*", help="compare_ipex.py's JSON (one or more)")
     parser.add_argument("--out", default=os.path.join("docs", "peers.md"))
     parser.add_argument("--chart", help="PNG (default: images/peers.png beside --out)")
     parser.add_argument("--command", default="benchmarks/compare_peers.py, benchmarks/compare_ipex.py")
