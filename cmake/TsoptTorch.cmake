@@ -30,12 +30,18 @@ execute_process(
   OUTPUT_VARIABLE _tsopt_python_torch ERROR_VARIABLE _tsopt_python_error
   RESULT_VARIABLE _tsopt_python_result OUTPUT_STRIP_TRAILING_WHITESPACE)
 if(NOT _tsopt_python_result EQUAL 0)
-  message(FATAL_ERROR "TSOPT_TORCH=${TSOPT_TORCH}: ${TSOPT_PYTHON} cannot import torch (${_tsopt_install_hint})")
+  string(STRIP "${_tsopt_python_error}" _tsopt_python_error)
+  string(REGEX REPLACE ".*\n" "" _tsopt_python_error "${_tsopt_python_error}")
+  message(FATAL_ERROR "TSOPT_TORCH=${TSOPT_TORCH}: ${TSOPT_PYTHON} cannot import torch: ${_tsopt_python_error} (${_tsopt_install_hint})")
 endif()
 string(REPLACE "\n" ";" _tsopt_python_torch "${_tsopt_python_torch}")
 list(GET _tsopt_python_torch 0 TSOPT_PYTHON_TORCH_VERSION)
 list(GET _tsopt_python_torch 1 _tsopt_torch_prefix)
 
+if(NOT TSOPT_PYTHON_TORCH_VERSION MATCHES "^${_tsopt_torch_major}\\.")
+  message(FATAL_ERROR "TSOPT_TORCH=${TSOPT_TORCH} expects torch ${_tsopt_torch_major}.x, "
+    "but ${TSOPT_PYTHON} has torch ${TSOPT_PYTHON_TORCH_VERSION}")
+endif()
 include(tsoptFindTorch)
 tsopt_find_torch(${TSOPT_TORCH} ${_tsopt_torch_prefix}/Torch)
 
