@@ -31,7 +31,8 @@
 ///
 //===----------------------------------------------------------------------===//
 #include "ir_tools/equivalence.h"
-#include "passes/core/levels.h"
+#include "passes/builtin/builtin_passes.h"
+#include "passes/builtin/levels.h"
 #include "passes/core/pass_manager.h"
 #include "passes/core/pipeline.h"
 #include "passes/core/registry.h"
@@ -175,8 +176,8 @@ torch::jit::Module torchOptimizeForInference(torch::jit::Module& module) {
 torch::jit::Module tsoptLevel(torch::jit::Module& module, int level) {
   static std::ostream discard(nullptr);
   tsopt::PassManager manager({}, discard);
-  manager.addPasses(tsopt::buildPipeline(tsopt::pipelineForLevel(level, /*hasModule=*/true),
-                                         tsopt::PassRegistry::global(), "-O" + std::to_string(level)));
+  manager.addPasses(tsopt::buildPipeline(tsopt::levelPipelineName(level), tsopt::PassRegistry::global(),
+                                         "-O" + std::to_string(level)));
   tsopt::IRUnit unit = tsopt::IRUnit::fromModule(module, "forward");
   manager.run(unit);
   return *unit.module;
@@ -186,7 +187,8 @@ std::vector<NamedOptimizer> optimizers(const std::vector<std::string>& selected)
   std::vector<NamedOptimizer> all = {{"torch-freeze", torchFreeze}, {"torch-ofi", torchOptimizeForInference}};
   std::string previousPipeline;
   for (int level = 1; level <= tsopt::kMaxOptimizationLevel; ++level) {
-    std::string pipeline = tsopt::pipelineForLevel(level, /*hasModule=*/true);
+    std::string pipeline = tsopt::printPipeline(
+        tsopt::buildPipeline(tsopt::levelPipelineName(level), tsopt::PassRegistry::global()));
     if (pipeline != previousPipeline) {
       all.push_back({"tsopt-O" + std::to_string(level),
                      [level](torch::jit::Module& module) { return tsoptLevel(module, level); }});
@@ -324,6 +326,7 @@ std::string environmentValue(const char* name) {
 } // namespace
 
 int main(int argc, char** argv) {
+  tsopt::registerBuiltinPasses();
   Options options = parseOptions(argc, argv);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) {

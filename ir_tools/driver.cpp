@@ -8,7 +8,7 @@
 #include "ir_tools/output_file.h"
 #include "ir_tools/reproducer.h"
 #include "passes/core/error.h"
-#include "passes/core/levels.h"
+#include "passes/builtin/levels.h"
 #include "passes/core/pass_manager.h"
 #include "passes/core/pipeline.h"
 #include "passes/core/plugin.h"
@@ -38,11 +38,22 @@ bool hasSuffix(const std::string& text, const std::string& suffix) {
 void listPasses(const PassRegistry& registry, std::ostream& out) {
   out << "Available passes:\n";
   for (const PassRegistration* registration : registry.all()) {
+    std::string origin = registration->origin == "built-in" ? "" : " [from " + registration->origin + "]";
+    if (registration->isPipeline()) {
+      std::string forModules = registration->pipeline(true);
+      std::string forText = registration->pipeline(false);
+      out << "  " << std::left << std::setw(24) << registration->name << registration->summary << " [pipeline]"
+          << origin << "\n      = " << forModules << "\n";
+      if (forText != forModules) {
+        out << "      = " << forText << "  (on IR text)\n";
+      }
+      continue;
+    }
     std::unique_ptr<Pass> pass = registry.create(registration->name);
     out << "  " << std::left << std::setw(24) << registration->name << registration->summary
         << (pass->kind() == PassKind::Module ? " [module pass]" : "")
         << (pass->changesNumerics() ? " [changes numerics]" : "")
-        << (registration->origin == "built-in" ? "" : " [from " + registration->origin + "]") << "\n";
+        << origin << "\n";
     for (const OptionBase* option : pass->options()) {
       out << "      " << option->name() << "=<" << option->typeName() << "> (default: "
           << (option->valueText().empty() ? "''" : option->valueText()) << ")  " << option->description() << "\n";
@@ -53,10 +64,17 @@ void listPasses(const PassRegistry& registry, std::ostream& out) {
 std::set<std::string> checkedPassNames(const std::vector<std::string>& names, const std::string& flag,
                                        const PassRegistry& registry) {
   for (const std::string& name : names) {
-    if (name != "all" && registry.find(name) == nullptr) {
+    if (name == "all") {
+      continue;
+    }
+    const PassRegistration* registration = registry.find(name);
+    if (registration == nullptr) {
       std::string nearest = registry.nearestName(name);
       throw Error(ErrorKind::Usage, flag + ": unknown pass '" + name + "'" +
                                         (nearest.empty() ? "" : "; did you mean '" + nearest + "'?"));
+    }
+    if (registration->isPipeline()) {
+      throw Error(ErrorKind::Usage, flag + ": '" + name + "' is a pipeline; name one of its passes");
     }
   }
   return std::set<std::string>(names.begin(), names.end());
@@ -76,13 +94,13 @@ Instrumentation instrumentationFrom(const DriverOptions& options, const PassRegi
 std::vector<std::unique_ptr<Pass>> pipelineFrom(const DriverOptions& options, const PassRegistry& registry,
                                                 bool hasModule) {
   if (options.passes) {
-    return buildPipeline(*options.passes, registry, "--passes");
+    return buildPipeline(*options.passes, registry, "--passes", hasModule);
   }
-  std::string text = pipelineForLevel(options.level.value_or(0), hasModule);
-  if (text.empty()) {
+  if (options.level.value_or(0) == 0) {
     return {};
   }
-  return buildPipeline(text, registry, "-O" + std::to_string(*options.level));
+  return buildPipeline(levelPipelineName(*options.level), registry, "-O" + std::to_string(*options.level),
+                       hasModule);
 }
 
 void verifyResult(const IRUnit& unit) {

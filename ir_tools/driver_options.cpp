@@ -1,8 +1,8 @@
 #include "ir_tools/driver_options.h"
 
 #include "ir_tools/command_line.h"
+#include "passes/builtin/levels.h"
 #include "passes/core/error.h"
-#include "passes/core/levels.h"
 #include "passes/core/pass.h"
 
 #include <sstream>

@@ -2,6 +2,7 @@
 
 #include "passes/core/error.h"
 
+#include <algorithm>
 #include <cctype>
 
 namespace tsopt {
@@ -148,12 +149,32 @@ std::vector<PipelineElement> parsePipelineText(const std::string& text, const st
   return PipelineLexer(text, origin).parse();
 }
 
-std::vector<std::unique_ptr<Pass>> buildPipeline(const std::string& text, const PassRegistry& registry,
-                                                 const std::string& origin) {
+namespace {
+
+/// Named pipelines nest (O3 names O2, which names O1); deeper than this is a cycle.
+constexpr int kMaxPipelineNesting = 16;
+
+/// "a, b" for the options of passes[first...], each named once, or "none".
+std::string optionNames(const std::vector<std::unique_ptr<Pass>>& passes, size_t first) {
+  std::vector<std::string> names;
+  std::string text;
+  for (size_t index = first; index < passes.size(); ++index) {
+    for (const OptionBase* option : passes[index]->options()) {
+      if (std::find(names.begin(), names.end(), option->name()) == names.end()) {
+        names.push_back(option->name());
+        text += (text.empty() ? "" : ", ") + option->name();
+      }
+    }
+  }
+  return text.empty() ? "none" : text;
+}
+
+void appendPipeline(const std::string& text, const PassRegistry& registry, const std::string& origin,
+                    bool hasModule, int nesting, std::vector<std::unique_ptr<Pass>>& passes) {
   auto at = [&](size_t column) { return origin + ":" + std::to_string(column) + ": "; };
-  std::vector<std::unique_ptr<Pass>> passes;
   for (const PipelineElement& element : parsePipelineText(text, origin)) {
-    if (registry.find(element.passName) == nullptr) {
+    const PassRegistration* registration = registry.find(element.passName);
+    if (registration == nullptr) {
       std::string message = at(element.column) + "unknown pass '" + element.passName + "'";
       std::string nearest = registry.nearestName(element.passName);
       if (!nearest.empty()) {
@@ -161,26 +182,45 @@ std::vector<std::unique_ptr<Pass>> buildPipeline(const std::string& text, const 
       }
       throw Error(ErrorKind::Usage, message);
     }
-    std::unique_ptr<Pass> pass = registry.create(element.passName);
-    for (const PipelineOption& option : element.options) {
-      OptionBase* target = pass->findOption(option.key);
-      if (target == nullptr) {
-        std::string known;
-        for (const OptionBase* candidate : pass->options()) {
-          known += (known.empty() ? "" : ", ") + candidate->name();
-        }
-        throw Error(ErrorKind::Usage, at(option.keyColumn) + "unknown option '" + option.key +
-                                          "' for pass '" + element.passName + "' (options: " +
-                                          (known.empty() ? "none" : known) + ")");
+    size_t first = passes.size();
+    std::string what = (registration->isPipeline() ? "pipeline '" : "pass '") + element.passName + "'";
+    if (registration->isPipeline()) {
+      if (nesting >= kMaxPipelineNesting) {
+        throw Error(ErrorKind::Usage, at(element.column) + what + " nests too deeply: does it name itself?");
       }
-      std::string problem;
-      if (!target->parse(option.value, problem)) {
-        throw Error(ErrorKind::Usage, at(option.valueColumn) + "bad value for option '" + option.key +
-                                          "' of pass '" + element.passName + "': " + problem);
+      appendPipeline(registration->pipeline(hasModule), registry, what, hasModule, nesting + 1, passes);
+    } else {
+      passes.push_back(registry.create(element.passName));
+    }
+    // An option of a named pipeline sets it in every pass of the pipeline that has it.
+    for (const PipelineOption& option : element.options) {
+      bool known = false;
+      for (size_t index = first; index < passes.size(); ++index) {
+        OptionBase* target = passes[index]->findOption(option.key);
+        if (target == nullptr) {
+          continue;
+        }
+        known = true;
+        std::string problem;
+        if (!target->parse(option.value, problem)) {
+          throw Error(ErrorKind::Usage, at(option.valueColumn) + "bad value for option '" + option.key + "' of " +
+                                            what + ": " + problem);
+        }
+      }
+      if (!known) {
+        throw Error(ErrorKind::Usage, at(option.keyColumn) + "unknown option '" + option.key + "' for " + what +
+                                          " (options: " + optionNames(passes, first) + ")");
       }
     }
-    passes.push_back(std::move(pass));
   }
+}
+
+} // namespace
+
+std::vector<std::unique_ptr<Pass>> buildPipeline(const std::string& text, const PassRegistry& registry,
+                                                 const std::string& origin, bool hasModule) {
+  std::vector<std::unique_ptr<Pass>> passes;
+  appendPipeline(text, registry, origin, hasModule, 0, passes);
   return passes;
 }
 

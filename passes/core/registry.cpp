@@ -7,11 +7,8 @@
 namespace tsopt {
 
 PassRegistry& PassRegistry::global() {
-  static PassRegistry* registry = [] {
-    auto* created = new PassRegistry();
-    registerBuiltinPasses(*created);
-    return created;
-  }();
+  // Never destroyed: plugins' static registrars may outlive main's statics.
+  static PassRegistry* registry = new PassRegistry();
   return *registry;
 }
 
@@ -30,18 +27,38 @@ bool isKebabCase(const std::string& name) {
   return true;
 }
 
+static bool isLevelName(const std::string& name) {
+  return name.size() >= 2 && name[0] == 'O' &&
+         name.find_first_not_of("0123456789", 1) == std::string::npos;
+}
+
 void PassRegistry::registerPass(const std::string& name, const std::string& summary,
                                 PassFactory factory, const std::string& origin) {
   if (!isKebabCase(name)) {
     throw Error(ErrorKind::Usage, "cannot register pass '" + name +
                                       "': names are lower-case words joined by '-'");
   }
-  auto existing = passes_.find(name);
+  add(PassRegistration{name, summary, std::move(factory), nullptr, origin});
+}
+
+void PassRegistry::registerPipeline(const std::string& name, const std::string& summary,
+                                    PipelineBuilder pipeline, const std::string& origin) {
+  if (!isKebabCase(name) && !isLevelName(name)) {
+    throw Error(ErrorKind::Usage, "cannot register pipeline '" + name +
+                                      "': names are lower-case words joined by '-', or O<level>");
+  }
+  add(PassRegistration{name, summary, nullptr, std::move(pipeline), origin});
+}
+
+void PassRegistry::add(PassRegistration registration) {
+  auto existing = passes_.find(registration.name);
   if (existing != passes_.end()) {
-    throw Error(ErrorKind::Usage, "cannot register pass '" + name + "' from " + origin +
+    throw Error(ErrorKind::Usage, "cannot register " + std::string(registration.isPipeline() ? "pipeline" : "pass") +
+                                      " '" + registration.name + "' from " + registration.origin +
                                       ": already registered by " + existing->second.origin);
   }
-  passes_.emplace(name, PassRegistration{name, summary, std::move(factory), origin});
+  std::string name = registration.name;
+  passes_.emplace(std::move(name), std::move(registration));
 }
 
 const PassRegistration* PassRegistry::find(const std::string& name) const {
@@ -53,6 +70,9 @@ std::unique_ptr<Pass> PassRegistry::create(const std::string& name) const {
   const PassRegistration* registration = find(name);
   if (registration == nullptr) {
     throw Error(ErrorKind::Usage, "unknown pass '" + name + "'");
+  }
+  if (registration->isPipeline()) {
+    throw Error(ErrorKind::Usage, "'" + name + "' is a pipeline, not a pass");
   }
   std::unique_ptr<Pass> pass = registration->factory();
   pass->setIdentity(registration->name, registration->summary);

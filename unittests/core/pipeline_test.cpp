@@ -114,5 +114,44 @@ TEST_F(PipelineTest, OriginIsNamedInErrors) {
   }
 }
 
+TEST_F(PipelineTest, NamedPipelinesExpandInPlaceAndNest) {
+  registry.registerPipeline("cleanup", "x", [](bool) { return "cse,dce"; });
+  registry.registerPipeline("O1", "x", [](bool hasModule) {
+    return std::string(hasModule ? "fuse-conv-act{count=2}" : "dce") + ",cleanup";
+  });
+  EXPECT_EQ(printPipeline(buildPipeline("O1,dce", registry)),
+            "fuse-conv-act{flag=false count=2 activations=relu label=''},cse,dce,dce");
+  EXPECT_EQ(printPipeline(buildPipeline("O1", registry, "-O1", /*hasModule=*/false)), "dce,cse,dce");
+  EXPECT_THROW(registry.create("cleanup"), Error);
+}
+
+TEST_F(PipelineTest, NamedPipelineErrorsNameThePipeline) {
+  registry.registerPipeline("broken", "x", [](bool) { return "dce,nope"; });
+  registry.registerPipeline("loop", "x", [](bool) { return "dce,loop"; });
+  EXPECT_EQ(errorOf("cse,broken"), "pipeline 'broken':5: unknown pass 'nope'");
+  EXPECT_EQ(errorOf("loop"), "pipeline 'loop':5: pipeline 'loop' nests too deeply: does it name itself?");
+}
+
+TEST_F(PipelineTest, NamedPipelineOptionsSetEveryPassThatHasThem) {
+  registry.registerPipeline("twice", "x", [](bool) { return "fuse-conv-act,dce,fuse-conv-act{flag}"; });
+  EXPECT_EQ(printPipeline(buildPipeline("twice{count=3}", registry)),
+            "fuse-conv-act{flag=false count=3 activations=relu label=''},dce,"
+            "fuse-conv-act{flag=true count=3 activations=relu label=''}");
+  EXPECT_EQ(errorOf("twice{nope}"),
+            "--passes:7: unknown option 'nope' for pipeline 'twice' (options: flag, count, activations, label)");
+  EXPECT_EQ(errorOf("twice{count=x}"), "--passes:13: bad value for option 'count' of pipeline 'twice': "
+                                       "expected an integer, got 'x'");
+}
+
+TEST_F(PipelineTest, PipelineNamesAreKebabCaseOrLevels) {
+  auto text = [](bool) { return "dce"; };
+  EXPECT_NO_THROW(registry.registerPipeline("O2", "x", text));
+  EXPECT_NO_THROW(registry.registerPipeline("my-pipeline", "x", text));
+  EXPECT_THROW(registry.registerPipeline("O", "x", text), Error);
+  EXPECT_THROW(registry.registerPipeline("Oz", "x", text), Error);
+  EXPECT_THROW(registry.registerPipeline("dce", "x", text), Error);
+  EXPECT_THROW(registry.registerPass("O3", "x", [] { return std::make_unique<PlainPass>(); }), Error);
+}
+
 } // namespace
 } // namespace tsopt

@@ -1,3 +1,4 @@
+#include "passes/builtin/builtin_passes.h"
 #include "passes/core/error.h"
 #include "passes/core/registry.h"
 
@@ -62,18 +63,31 @@ TEST(RegistryTest, UnknownNameThrowsAndSuggestsNearest) {
   EXPECT_EQ(registry.nearestName("completely-unrelated-name"), "");
 }
 
-TEST(RegistryTest, GlobalRegistryHoldsBuiltinsSorted) {
+TEST(RegistryTest, BuiltinsRegisterSortedWithTheLevels) {
+  PassRegistry registry;
+  registerBuiltinPasses(registry);
   std::vector<std::string> names;
-  for (const PassRegistration* registration : PassRegistry::global().all()) {
+  for (const PassRegistration* registration : registry.all()) {
     names.push_back(registration->name);
   }
-  for (const char* expected : {"canonicalize", "constant-propagation", "cse", "dce", "freeze", "inline",
-                               "lower-tuples", "peephole", "remove-dropout"}) {
+  for (const char* expected : {"O1", "O2", "O3", "canonicalize", "constant-propagation", "cse", "dce", "freeze",
+                               "inline", "lower-tuples", "peephole", "remove-dropout"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
   }
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
-  EXPECT_EQ(PassRegistry::global().create("freeze")->kind(), PassKind::Module);
-  EXPECT_EQ(PassRegistry::global().create("dce")->kind(), PassKind::Graph);
+  EXPECT_EQ(registry.create("freeze")->kind(), PassKind::Module);
+  EXPECT_EQ(registry.create("dce")->kind(), PassKind::Graph);
+  EXPECT_TRUE(registry.find("O2")->isPipeline());
+  EXPECT_EQ(registry.find("O2")->pipeline(true).rfind("O1,", 0), 0u);
+  EXPECT_EQ(registry.find("O1")->pipeline(true).rfind("freeze,", 0), 0u);
+  EXPECT_EQ(registry.find("O1")->pipeline(false).rfind("inline,", 0), 0u);
+  EXPECT_THROW(registerBuiltinPasses(registry), Error);
+}
+
+TEST(RegistryTest, GlobalBuiltinRegistrationHappensOnce) {
+  registerBuiltinPasses();
+  registerBuiltinPasses();
+  EXPECT_NE(PassRegistry::global().find("fold-conv-bn"), nullptr);
 }
 
 TEST(OptionTest, ParsesEveryType) {

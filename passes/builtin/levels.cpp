@@ -1,0 +1,39 @@
+#include "passes/builtin/levels.h"
+
+#include "passes/core/error.h"
+
+namespace tsopt {
+
+std::string levelPipelineName(int level) {
+  if (level < 1 || level > kMaxOptimizationLevel) {
+    throw Error(ErrorKind::Usage, "unknown optimization level -O" + std::to_string(level) + " (use -O0 to -O" +
+                                      std::to_string(kMaxOptimizationLevel) + ")");
+  }
+  return "O" + std::to_string(level);
+}
+
+PipelineBuilder levelPipeline(int level) {
+  return [level](bool hasModule) -> std::string {
+    if (level == 1) {
+      // The freezing pipeline: freeze (modules; bare graphs get inline), bring
+      // traced forms to canonical ones (which also drops identity dropout), fold
+      // constants so weights are plain constants, then fold batch norms and
+      // constant arithmetic into the layers, and clean up. Each step exposes
+      // work for the next.
+      return std::string(hasModule ? "freeze," : "inline,") +
+             "canonicalize-traced,peephole,fold-constants,fold-conv-bn,fold-linear-bn,fold-conv-add-mul,cse,dce";
+    }
+    if (level == 2) {
+      // Fusion into prepacked oneDNN calls. Residual chains go before conv +
+      // activation (which would take their convolution alone). fuse-concat-linear
+      // stays out: oneDNN runs BERT's q/k/v as fast one by one as merged, and the
+      // merged output's slices cost copies (docs/fusion.md). fuse-attention takes
+      // the attention between the projections.
+      return "O1,fuse-conv-add-act,fuse-conv-act{lone-convs=true},fuse-linear-act{lone-linears=true},"
+             "fuse-attention,propagate-layout,dce";
+    }
+    return "O" + std::to_string(level - 1);
+  };
+}
+
+} // namespace tsopt
