@@ -36,6 +36,7 @@
 #include "passes/core/pass_manager.h"
 #include "passes/core/pipeline.h"
 #include "passes/core/registry.h"
+#include "passes/core/string_utils.h"
 #include "runtime/register_ops.h"
 
 #include <benchmark/benchmark.h>
@@ -111,20 +112,9 @@ struct ModelCase {
   std::vector<std::unique_ptr<Variant>> variants;
 };
 
-std::vector<std::string> splitList(const std::string& text) {
-  std::vector<std::string> items;
-  std::stringstream stream(text);
-  for (std::string item; std::getline(stream, item, ',');) {
-    if (!item.empty()) {
-      items.push_back(item);
-    }
-  }
-  return items;
-}
-
 std::vector<int> splitInts(const std::string& text) {
   std::vector<int> values;
-  for (const std::string& item : splitList(text)) {
+  for (const std::string& item : tsopt::splitList(text)) {
     values.push_back(std::stoi(item));
   }
   return values;
@@ -144,13 +134,13 @@ Options parseOptions(int& argc, char** argv) {
     if (const char* zoo = value("--zoo")) {
       options.zoo = zoo;
     } else if (const char* models = value("--models")) {
-      options.models = splitList(models);
+      options.models = tsopt::splitList(models);
     } else if (const char* batches = value("--batches")) {
       options.batches = splitInts(batches);
     } else if (const char* threads = value("--threads")) {
       options.threads = splitInts(threads);
     } else if (const char* variants = value("--variants")) {
-      options.variants = splitList(variants);
+      options.variants = tsopt::splitList(variants);
     } else {
       argv[kept++] = argv[index];
     }

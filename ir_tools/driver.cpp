@@ -13,6 +13,7 @@
 #include "passes/core/pipeline.h"
 #include "passes/core/plugin.h"
 #include "passes/core/registry.h"
+#include "passes/core/string_utils.h"
 #include "passes/core/verifier.h"
 
 #include <torch/csrc/api/include/torch/version.h>
@@ -30,10 +31,6 @@
 
 namespace tsopt {
 namespace {
-
-bool hasSuffix(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 void listPasses(const PassRegistry& registry, std::ostream& out) {
   out << "Available passes:\n";

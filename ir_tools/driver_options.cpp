@@ -4,23 +4,10 @@
 #include "passes/builtin/levels.h"
 #include "passes/core/error.h"
 #include "passes/core/pass.h"
-
-#include <sstream>
+#include "passes/core/string_utils.h"
 
 namespace tsopt {
 namespace {
-
-std::vector<std::string> splitList(const std::string& text) {
-  std::vector<std::string> items;
-  std::stringstream stream(text);
-  std::string item;
-  while (std::getline(stream, item, ',')) {
-    if (!item.empty()) {
-      items.push_back(item);
-    }
-  }
-  return items;
-}
 
 void append(std::vector<std::string>& target, const std::vector<std::string>& items) {
   target.insert(target.end(), items.begin(), items.end());

@@ -1,6 +1,7 @@
 #include "ir_tools/ir_input.h"
 
 #include "passes/core/error.h"
+#include "passes/core/string_utils.h"
 #include "passes/core/verifier.h"
 
 #include <ATen/ATen.h>
@@ -47,10 +48,6 @@ std::string readAll(const std::string& path) {
     throw Error(ErrorKind::Input, path + ": cannot read file");
   }
   return bytes;
-}
-
-bool hasSuffix(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 bool isBlankOrComment(const std::string& text) {

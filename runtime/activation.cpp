@@ -7,17 +7,35 @@
 
 namespace tsopt::runtime {
 
+namespace {
+
+const struct {
+  const char* name;
+  ActivationKind kind;
+} kNames[] = {
+    {"none", ActivationKind::None},      {"relu", ActivationKind::Relu},
+    {"clamp", ActivationKind::Clamp},    {"silu", ActivationKind::Silu},
+    {"hardswish", ActivationKind::Hardswish}, {"gelu", ActivationKind::Gelu},
+    {"gelu_tanh", ActivationKind::GeluTanh}, {"sigmoid", ActivationKind::Sigmoid},
+    {"tanh", ActivationKind::Tanh},
+};
+
+} // namespace
+
+const std::vector<std::string>& activationNames() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> result;
+    for (const auto& entry : kNames) {
+      if (entry.kind != ActivationKind::None) {
+        result.push_back(entry.name);
+      }
+    }
+    return result;
+  }();
+  return names;
+}
+
 Activation parseActivation(c10::string_view name, double alpha, double beta) {
-  static const struct {
-    const char* name;
-    ActivationKind kind;
-  } kNames[] = {
-      {"none", ActivationKind::None},      {"relu", ActivationKind::Relu},
-      {"clamp", ActivationKind::Clamp},    {"silu", ActivationKind::Silu},
-      {"hardswish", ActivationKind::Hardswish}, {"gelu", ActivationKind::Gelu},
-      {"gelu_tanh", ActivationKind::GeluTanh}, {"sigmoid", ActivationKind::Sigmoid},
-      {"tanh", ActivationKind::Tanh},
-  };
   for (const auto& entry : kNames) {
     if (name == entry.name) {
       return Activation{entry.kind, alpha, beta};

@@ -11,6 +11,9 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/string_view.h>
 
+#include <string>
+#include <vector>
+
 namespace tsopt::runtime {
 
 enum class ActivationKind { None, Relu, Clamp, Silu, Hardswish, Gelu, GeluTanh, Sigmoid, Tanh };
@@ -24,6 +27,11 @@ struct Activation {
     return kind == other.kind && alpha == other.alpha && beta == other.beta;
   }
 };
+
+/// The names an op's activation argument may take besides "none", in a fixed
+/// order: tsopt's one list of activations (the fusion passes' `activations`
+/// options default to it).
+const std::vector<std::string>& activationNames();
 
 /// Parses an op's activation arguments; throws c10::Error for an unknown name.
 Activation parseActivation(c10::string_view name, double alpha, double beta);

@@ -1,35 +1,11 @@
 #include "passes/cleanup/remove_dropout.h"
 
-#include <torch/csrc/jit/ir/constants.h>
+#include "passes/core/ir_matchers.h"
 
-#include <algorithm>
 #include <ostream>
 #include <sstream>
 
 namespace tsopt {
-
-DropoutBehavior classifyDropout(const torch::jit::Node* node) {
-  static const std::vector<c10::Symbol> kinds = {
-      c10::Symbol::fromQualString("aten::dropout"),
-      c10::Symbol::fromQualString("aten::dropout_"),
-      c10::Symbol::fromQualString("aten::feature_dropout"),
-      c10::Symbol::fromQualString("aten::feature_dropout_"),
-      c10::Symbol::fromQualString("aten::alpha_dropout"),
-      c10::Symbol::fromQualString("aten::alpha_dropout_"),
-      c10::Symbol::fromQualString("aten::feature_alpha_dropout"),
-      c10::Symbol::fromQualString("aten::feature_alpha_dropout_"),
-  };
-  if (node->inputs().size() != 3 || node->outputs().size() != 1 ||
-      std::find(kinds.begin(), kinds.end(), node->kind()) == kinds.end()) {
-    return DropoutBehavior::NotDropout;
-  }
-  auto train = torch::jit::constant_as<bool>(node->input(2));
-  auto probability = torch::jit::constant_as<double>(node->input(1));
-  if ((train && !*train) || (probability && *probability == 0.0)) {
-    return DropoutBehavior::Identity;
-  }
-  return train && probability ? DropoutBehavior::Drops : DropoutBehavior::UnknownMode;
-}
 
 bool RemoveDropoutPass::removeInBlock(torch::jit::Block* block, PassContext& context) {
   bool changed = false;

@@ -5,19 +5,6 @@
 
 namespace tsopt {
 
-/// What a node does as a dropout, as far as the graph's constants tell.
-enum class DropoutBehavior {
-  NotDropout,   ///< Not one of the dropout kinds remove-dropout knows.
-  Identity,     ///< `train` is the constant False, or p is the constant 0.
-  Drops,        ///< Training mode with p > 0: really drops.
-  UnknownMode,  ///< `train` or p is not a constant.
-};
-
-/// Classifies aten::dropout, feature_dropout, alpha_dropout,
-/// feature_alpha_dropout and their in-place forms. ATen returns the input
-/// itself for an Identity dropout, so its uses may use the input instead.
-DropoutBehavior classifyDropout(const torch::jit::Node* node);
-
 /// remove-dropout: deletes aten::dropout, feature_dropout, alpha_dropout,
 /// feature_alpha_dropout and their in-place forms when they are the identity:
 /// the `train` flag is the constant False, or the probability is the constant 0.

@@ -1,6 +1,7 @@
 #include "passes/core/graph_utils.h"
 
 #include <c10/util/Exception.h>
+#include <torch/csrc/jit/ir/constants.h>
 
 #include <algorithm>
 
@@ -18,6 +19,18 @@ template <typename Predicate> size_t countBlockNodes(const torch::jit::Block* bl
   return count;
 }
 
+template <typename Predicate>
+void collectBlockNodes(torch::jit::Block* block, const Predicate& keep, std::vector<torch::jit::Node*>& found) {
+  for (torch::jit::Node* node : block->nodes()) {
+    if (keep(node)) {
+      found.push_back(node);
+    }
+    for (torch::jit::Block* child : node->blocks()) {
+      collectBlockNodes(child, keep, found);
+    }
+  }
+}
+
 } // namespace
 
 size_t countNodes(const torch::jit::Graph& graph) {
@@ -28,22 +41,53 @@ size_t countNodesOfKind(const torch::jit::Graph& graph, torch::jit::NodeKind kin
   return countBlockNodes(graph.block(), [kind](const torch::jit::Node* node) { return node->kind() == kind; });
 }
 
-static void collectBlockNodes(torch::jit::Block* block, const std::vector<torch::jit::NodeKind>& kinds,
-                              std::vector<torch::jit::Node*>& found) {
-  for (torch::jit::Node* node : block->nodes()) {
-    if (std::find(kinds.begin(), kinds.end(), node->kind()) != kinds.end()) {
-      found.push_back(node);
-    }
-    for (torch::jit::Block* child : node->blocks()) {
-      collectBlockNodes(child, kinds, found);
-    }
-  }
-}
-
 std::vector<torch::jit::Node*> collectNodes(torch::jit::Graph& graph, const std::vector<torch::jit::NodeKind>& kinds) {
   std::vector<torch::jit::Node*> found;
-  collectBlockNodes(graph.block(), kinds, found);
+  auto ofKinds = [&kinds](const torch::jit::Node* node) {
+    return std::find(kinds.begin(), kinds.end(), node->kind()) != kinds.end();
+  };
+  collectBlockNodes(graph.block(), ofKinds, found);
   return found;
+}
+
+std::vector<torch::jit::Node*> collectNodes(torch::jit::Graph& graph) {
+  std::vector<torch::jit::Node*> found;
+  collectBlockNodes(graph.block(), [](const torch::jit::Node*) { return true; }, found);
+  return found;
+}
+
+std::string describeNode(const torch::jit::Node* node) {
+  std::string text;
+  for (const torch::jit::Value* output : node->outputs()) {
+    text += (text.empty() ? "%" : ", %") + output->debugName();
+  }
+  return (text.empty() ? "" : text + " = ") + node->kind().toQualString();
+}
+
+bool isTensor(const torch::jit::Value* value) { return value->type()->isSubtypeOf(*c10::TensorType::get()); }
+
+std::optional<at::Tensor> constantTensor(const torch::jit::Value* value) {
+  auto constant = torch::jit::toIValue(value);
+  if (constant && constant->isTensor() && constant->toTensor().defined()) {
+    return constant->toTensor();
+  }
+  return std::nullopt;
+}
+
+bool isNoneConstant(const torch::jit::Value* value) {
+  auto constant = torch::jit::toIValue(value);
+  return constant && constant->isNone();
+}
+
+std::optional<size_t> knownRank(const torch::jit::Value* value) {
+  if (auto tensor = constantTensor(value)) {
+    return static_cast<size_t>(tensor->dim());
+  }
+  auto type = value->type()->cast<c10::TensorType>();
+  if (auto rank = type ? type->dim() : c10::nullopt) {
+    return *rank;
+  }
+  return std::nullopt;
 }
 
 void replaceGraphContents(torch::jit::Graph& target, torch::jit::Graph& source) {

@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace tsopt {
@@ -36,5 +38,23 @@ size_t countNodesOfKind(const torch::jit::Graph& graph, torch::jit::NodeKind kin
 /// snapshot, so a pass may rewrite or destroy nodes while it walks the list
 /// (each node it destroys must be one it has already visited or will skip).
 std::vector<torch::jit::Node*> collectNodes(torch::jit::Graph& graph, const std::vector<torch::jit::NodeKind>& kinds);
+/// Every node, nested blocks included, in program order: a snapshot, as above.
+std::vector<torch::jit::Node*> collectNodes(torch::jit::Graph& graph);
+
+/// "%y = aten::foo" ("%a, %b = ..." for several outputs): how debug lines and
+/// rewrite descriptions name a node.
+std::string describeNode(const torch::jit::Node* node);
+
+/// Whether the type of `value` says it is a tensor.
+bool isTensor(const torch::jit::Value* value);
+
+/// The tensor `value` holds when it is a constant, defined tensor.
+std::optional<at::Tensor> constantTensor(const torch::jit::Value* value);
+
+/// Whether `value` is the constant None.
+bool isNoneConstant(const torch::jit::Value* value);
+
+/// The rank of `value`: a constant's own, or the one its type records.
+std::optional<size_t> knownRank(const torch::jit::Value* value);
 
 } // namespace tsopt

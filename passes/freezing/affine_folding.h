@@ -10,17 +10,13 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include "passes/core/ir_matchers.h"
+
 #include <ATen/core/Tensor.h>
 
 #include <optional>
 
 namespace tsopt {
-
-/// Where the output channels sit in a weight tensor.
-struct WeightLayout {
-  bool transposed = false;  ///< conv_transpose: weight is [in, out/groups, k...].
-  int64_t groups = 1;
-};
 
 /// Output channels of a convolution (or linear, with the default layout) weight.
 int64_t outputChannels(const at::Tensor& weight, const WeightLayout& layout);

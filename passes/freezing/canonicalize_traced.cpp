@@ -1,6 +1,7 @@
 #include "passes/freezing/canonicalize_traced.h"
 
-#include "passes/cleanup/remove_dropout.h"
+#include "passes/core/graph_utils.h"
+#include "passes/core/ir_matchers.h"
 
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/ir/alias_analysis.h>
@@ -17,7 +18,6 @@
 namespace tsopt {
 namespace {
 
-using torch::jit::Block;
 using torch::jit::Graph;
 using torch::jit::Node;
 using torch::jit::Value;
@@ -37,45 +37,10 @@ const c10::Symbol kLinear = c10::Symbol::fromQualString("aten::linear");
 const c10::Symbol kSize = c10::Symbol::fromQualString("aten::size");
 const c10::Symbol kDim = c10::Symbol::fromQualString("aten::dim");
 
-/// "%y = aten::foo", how debug lines and rewrite descriptions name a node.
-std::string label(const Node* node) {
-  std::string name = node->outputs().empty() ? "" : "%" + node->output(0)->debugName() + " = ";
-  return name + node->kind().toQualString();
-}
-
-/// Every node of the graph, nested blocks included, in order. Passes walk this
-/// snapshot so that a rewrite may destroy nodes other than the current one.
-std::vector<Node*> allNodes(Graph& graph) {
-  std::vector<Node*> nodes;
-  std::function<void(Block*)> visit = [&](Block* block) {
-    for (Node* node : block->nodes()) {
-      nodes.push_back(node);
-      for (Block* child : node->blocks()) {
-        visit(child);
-      }
-    }
-  };
-  visit(graph.block());
-  return nodes;
-}
-
-std::optional<at::Tensor> constantTensor(const Value* value) {
-  auto constant = torch::jit::toIValue(value);
-  if (constant && constant->isTensor() && constant->toTensor().defined()) {
-    return constant->toTensor();
-  }
-  return std::nullopt;
-}
-
 bool isConstantOne(const Value* value) {
   auto constant = torch::jit::toIValue(value);
   return constant && ((constant->isInt() && constant->toInt() == 1) ||
                       (constant->isDouble() && constant->toDouble() == 1.0));
-}
-
-bool isConstantNone(const Value* value) {
-  auto constant = torch::jit::toIValue(value);
-  return constant && constant->isNone();
 }
 
 std::optional<at::ScalarType> knownDtype(const Value* value) {
@@ -96,17 +61,6 @@ std::optional<at::Device> knownDevice(const Value* value) {
   auto type = value->type()->cast<c10::TensorType>();
   if (auto device = type ? type->device() : c10::nullopt) {
     return *device;
-  }
-  return std::nullopt;
-}
-
-std::optional<size_t> knownRank(const Value* value) {
-  if (auto tensor = constantTensor(value)) {
-    return static_cast<size_t>(tensor->dim());
-  }
-  auto type = value->type()->cast<c10::TensorType>();
-  if (auto rank = type ? type->dim() : c10::nullopt) {
-    return *rank;
   }
   return std::nullopt;
 }
@@ -144,7 +98,7 @@ std::optional<size_t> listLength(const Value* list) {
 bool comparesTensorIdentity(Graph& graph) {
   static const c10::Symbol is = c10::Symbol::fromQualString("aten::__is__");
   static const c10::Symbol isNot = c10::Symbol::fromQualString("aten::__isnot__");
-  for (const Node* node : allNodes(graph)) {
+  for (const Node* node : collectNodes(graph)) {
     if ((node->kind() == is || node->kind() == isNot) &&
         std::any_of(node->inputs().begin(), node->inputs().end(),
                     [](const Value* input) { return input->type()->cast<c10::TensorType>() != nullptr; })) {
@@ -182,10 +136,10 @@ std::string whyToMayChange(const Node* node) {
       return "it asks for a memory format";
     }
   }
-  if (const Value* layout = argument("layout"); layout && !isConstantNone(layout)) {
+  if (const Value* layout = argument("layout"); layout && !isNoneConstant(layout)) {
     return "it sets a layout";
   }
-  if (const Value* pin = argument("pin_memory"); pin && !isConstantNone(pin)) {
+  if (const Value* pin = argument("pin_memory"); pin && !isNoneConstant(pin)) {
     auto pinned = torch::jit::constant_as<bool>(pin);
     if (!pinned || *pinned) {
       return "it may pin memory";
@@ -200,14 +154,14 @@ std::string whyToMayChange(const Node* node) {
       return "the dtype or device of `other` is not known";
     }
   }
-  if (const Value* dtype = argument("dtype"); dtype && !isConstantNone(dtype)) {
+  if (const Value* dtype = argument("dtype"); dtype && !isNoneConstant(dtype)) {
     auto value = torch::jit::constant_as<int64_t>(dtype);
     if (!value || *value < 0 || *value >= static_cast<int64_t>(at::ScalarType::NumOptions)) {
       return "the dtype is not a constant scalar type";
     }
     targetDtype = static_cast<at::ScalarType>(*value);
   }
-  if (const Value* device = argument("device"); device && !isConstantNone(device)) {
+  if (const Value* device = argument("device"); device && !isNoneConstant(device)) {
     auto value = torch::jit::toIValue(device);
     if (!value || !value->isDevice()) {
       return "the device is not a constant";
@@ -498,7 +452,7 @@ bool CanonicalizeTracedPass::removeNoOps(std::shared_ptr<Graph>& graph, PassCont
   torch::jit::AliasDb aliasDb(graph);
   bool identityCompared = comparesTensorIdentity(*graph);
   bool changed = false;
-  for (Node* node : allNodes(*graph)) {
+  for (Node* node : collectNodes(*graph)) {
     std::string whyKept;
     DropoutBehavior dropout = classifyDropout(node);
     if (dropout != DropoutBehavior::NotDropout) {
@@ -522,10 +476,10 @@ bool CanonicalizeTracedPass::removeNoOps(std::shared_ptr<Graph>& graph, PassCont
     }
     if (!whyKept.empty()) {
       ++noOpsKept;
-      context.debug() << "kept " << label(node) << ": " << whyKept << "\n";
+      context.debug() << "kept " << describeNode(node) << ": " << whyKept << "\n";
       continue;
     }
-    if (!context.shouldRewrite("remove no-op " + label(node))) {
+    if (!context.shouldRewrite("remove no-op " + describeNode(node))) {
       continue;
     }
     node->output()->replaceAllUsesWith(node->input(0));
@@ -538,7 +492,7 @@ bool CanonicalizeTracedPass::removeNoOps(std::shared_ptr<Graph>& graph, PassCont
 
 bool CanonicalizeTracedPass::canonicalizeConvolutions(Graph& graph, PassContext& context) {
   bool changed = false;
-  for (Node* node : allNodes(graph)) {
+  for (Node* node : collectNodes(graph)) {
     if (!isConvolution(node)) {
       continue;
     }
@@ -554,10 +508,10 @@ bool CanonicalizeTracedPass::canonicalizeConvolutions(Graph& graph, PassContext&
     }
     if (!replacement) {
       ++convolutionsKept;
-      context.debug() << "kept " << label(node) << ": " << canonical.whyNot << "\n";
+      context.debug() << "kept " << describeNode(node) << ": " << canonical.whyNot << "\n";
       continue;
     }
-    if (!context.shouldRewrite(label(node) + " -> " + canonical.kind.toQualString())) {
+    if (!context.shouldRewrite(describeNode(node) + " -> " + canonical.kind.toQualString())) {
       replacement->destroy();
       continue;
     }
@@ -577,9 +531,9 @@ bool CanonicalizeTracedPass::formLinears(Graph& graph, PassContext& context) {
   bool changed = false;
   auto keep = [&](Node* node, const std::string& why) {
     ++linearsKept;
-    context.debug() << "kept " << label(node) << ": " << why << "\n";
+    context.debug() << "kept " << describeNode(node) << ": " << why << "\n";
   };
-  for (Node* node : allNodes(graph)) {
+  for (Node* node : collectNodes(graph)) {
     if (destroyed.count(node)) {
       continue;
     }
@@ -606,7 +560,7 @@ bool CanonicalizeTracedPass::formLinears(Graph& graph, PassContext& context) {
       continue;
     }
     Node* replaced = add ? add : node;
-    if (!context.shouldRewrite(label(node) + (add ? " + " + label(add) : "") + " -> aten::linear")) {
+    if (!context.shouldRewrite(describeNode(node) + (add ? " + " + describeNode(add) : "") + " -> aten::linear")) {
       continue;
     }
     Value* inputs[] = {node->input(addmm ? 1 : 0), constants.weight(transposedWeight, *weight),
@@ -634,7 +588,7 @@ bool CanonicalizeTracedPass::foldStaticShapes(std::shared_ptr<Graph>& graph, Pas
   }
   torch::jit::AliasDb aliasDb(graph);
   std::deque<Value*> folded;
-  for (Node* node : allNodes(*graph)) {
+  for (Node* node : collectNodes(*graph)) {
     bool size = node->kind() == kSize && (node->inputs().size() == 1 || node->inputs().size() == 2);
     bool dim = node->kind() == kDim && node->inputs().size() == 1;
     if (!size && !dim) {
@@ -648,10 +602,10 @@ bool CanonicalizeTracedPass::foldStaticShapes(std::shared_ptr<Graph>& graph, Pas
     }
     if (!value) {
       ++shapesKept;
-      context.debug() << "kept " << label(node) << ": " << whyNot << "\n";
+      context.debug() << "kept " << describeNode(node) << ": " << whyNot << "\n";
       continue;
     }
-    if (!context.shouldRewrite("fold " + label(node) + " into a constant")) {
+    if (!context.shouldRewrite("fold " + describeNode(node) + " into a constant")) {
       continue;
     }
     WithInsertPoint here(node);
@@ -689,7 +643,7 @@ bool CanonicalizeTracedPass::foldStaticShapes(std::shared_ptr<Graph>& graph, Pas
         }
         constants.push_back(*inserted);
       }
-      if (constants.size() != outputs->size() || !context.shouldRewrite("fold " + label(user) + " into a constant")) {
+      if (constants.size() != outputs->size() || !context.shouldRewrite("fold " + describeNode(user) + " into a constant")) {
         for (Value* unused : constants) {
           unused->node()->destroy();
         }

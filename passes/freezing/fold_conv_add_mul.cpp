@@ -1,7 +1,7 @@
 #include "passes/freezing/fold_conv_add_mul.h"
 
 #include "passes/core/graph_utils.h"
-#include "passes/freezing/fold_patterns.h"
+#include "passes/freezing/layer_folding.h"
 
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/ir/constants.h>

@@ -1,6 +1,6 @@
 #include "passes/freezing/fold_conv_bn.h"
 
-#include "passes/freezing/fold_patterns.h"
+#include "passes/freezing/layer_folding.h"
 
 namespace tsopt {
 

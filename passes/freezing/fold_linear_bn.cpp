@@ -1,6 +1,7 @@
 #include "passes/freezing/fold_linear_bn.h"
 
-#include "passes/freezing/fold_patterns.h"
+#include "passes/core/graph_utils.h"
+#include "passes/freezing/layer_folding.h"
 
 #include <torch/csrc/jit/ir/constants.h>
 
@@ -8,17 +9,9 @@
 namespace tsopt {
 namespace {
 
-std::optional<size_t> recordedRank(const torch::jit::Value* value) {
-  auto type = value->type()->cast<c10::TensorType>();
-  if (!type || !type->dim()) {
-    return std::nullopt;
-  }
-  return *type->dim();
-}
-
 // flatten(x, 1, -1) of any input is 2-D.
 bool isFlattenToMatrix(const torch::jit::Node* node) {
-  if (node->kind() != c10::Symbol::fromQualString("aten::flatten") || node->inputs().size() != 3) {
+  if (node->kind() != c10::aten::flatten || node->inputs().size() != 3) {
     return false;
   }
   auto start = torch::jit::constant_as<int64_t>(node->input(1));
@@ -27,11 +20,11 @@ bool isFlattenToMatrix(const torch::jit::Node* node) {
 }
 
 bool outputIsMatrix(const torch::jit::Node* linear) {
-  if (recordedRank(linear->output()) == 2) {
+  if (knownRank(linear->output()) == 2) {
     return true;
   }
   const torch::jit::Value* input = linear->input(0);
-  return recordedRank(input) == 2 || isFlattenToMatrix(input->node());
+  return knownRank(input) == 2 || isFlattenToMatrix(input->node());
 }
 
 } // namespace

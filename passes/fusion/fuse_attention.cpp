@@ -1,7 +1,7 @@
 #include "passes/fusion/fuse_attention.h"
 
 #include "passes/core/graph_utils.h"
-#include "passes/fusion/fusion_patterns.h"
+#include "passes/fusion/layer_chain_fusion.h"
 
 #include <torch/csrc/jit/ir/constants.h>
 
@@ -15,8 +15,6 @@ namespace {
 
 using torch::jit::Node;
 using torch::jit::Value;
-
-c10::Symbol symbol(const char* name) { return c10::Symbol::fromQualString(name); }
 
 /// What fuse-attention replaces, outermost last; optional nodes are null.
 struct AttentionMatch {
@@ -36,8 +34,6 @@ struct AttentionMatch {
   double fillValue = 0.0;
   bool fillWhereTrue = true;  ///< masked_fill: fill where the condition holds; where: where it does not.
 };
-
-bool isTensor(const Value* value) { return value->type()->isSubtypeOf(*c10::TensorType::get()); }
 
 std::string name(const Value* value) { return "%" + value->debugName(); }
 
@@ -92,8 +88,8 @@ bool additiveFill(double fill) { return fill == -std::numeric_limits<double>::in
 /// fill) producing `current` (GPT's causal mask), when the scores are used only there.
 bool matchFill(Value* current, AttentionMatch& match, std::string& whyNot) {
   Node* producer = current->node();
-  const bool maskedFill = producer->kind() == symbol("aten::masked_fill");
-  const bool where = producer->kind() == symbol("aten::where");
+  const bool maskedFill = producer->kind() == c10::aten::masked_fill;
+  const bool where = producer->kind() == c10::aten::where;
   if ((!maskedFill && !where) || producer->inputs().size() != 3) {
     return true;  // No fill: nothing to strip.
   }
@@ -118,7 +114,7 @@ bool matchFill(Value* current, AttentionMatch& match, std::string& whyNot) {
 /// optional scaling, and returns the matmul of q and kt underneath.
 bool matchScores(Value* current, AttentionMatch& match, std::string& whyNot) {
   Node* producer = current->node();
-  if (producer->kind() == symbol("aten::add") && producer->inputs().size() == 3 && isTensor(producer->input(0)) &&
+  if (producer->kind() == c10::aten::add && producer->inputs().size() == 3 && isTensor(producer->input(0)) &&
       isTensor(producer->input(1))) {
     auto alpha = constantNumber(producer->input(2));
     if (!alpha || *alpha != 1.0) {
@@ -150,8 +146,8 @@ bool matchScores(Value* current, AttentionMatch& match, std::string& whyNot) {
     current = match.fill->input(match.fillWhereTrue ? 0 : 1);
     producer = current->node();
   }
-  const bool isDiv = producer->kind() == symbol("aten::div");
-  if ((isDiv || producer->kind() == symbol("aten::mul")) && producer->inputs().size() == 2) {
+  const bool isDiv = producer->kind() == c10::aten::div;
+  if ((isDiv || producer->kind() == c10::aten::mul) && producer->inputs().size() == 2) {
     // div(scores, c), mul(scores, c) or mul(c, scores).
     size_t tensorOperand = isDiv || !constantNumber(producer->input(0)) ? 0 : 1;
     auto factor = constantNumber(producer->input(1 - tensorOperand));
@@ -167,7 +163,7 @@ bool matchScores(Value* current, AttentionMatch& match, std::string& whyNot) {
     }
     producer = current->node();
   }
-  if (producer->kind() != symbol("aten::matmul") || producer->inputs().size() != 2) {
+  if (producer->kind() != c10::aten::matmul || producer->inputs().size() != 2) {
     whyNot = "the softmax input does not come from matmul(query, key_t) [scaled] [+ mask]: " +
              describeNode(producer);
     return false;
@@ -200,7 +196,7 @@ std::optional<AttentionMatch> matchAttention(Node* softmax, bool foldPermute, st
   if (user == nullptr) {
     return std::nullopt;
   }
-  if (user->kind() != symbol("aten::matmul") || user->input(0) != softmax->output()) {
+  if (user->kind() != c10::aten::matmul || user->input(0) != softmax->output()) {
     whyNot = "the softmax does not feed the left operand of a matmul";
     return std::nullopt;
   }
@@ -213,7 +209,7 @@ std::optional<AttentionMatch> matchAttention(Node* softmax, bool foldPermute, st
   if (foldPermute) {
     std::string ignored;
     Node* next = soleUserInBlock(match.context->output(), ignored);
-    if (next != nullptr && next->kind() == symbol("aten::permute") && next->inputs().size() == 2) {
+    if (next != nullptr && next->kind() == c10::aten::permute && next->inputs().size() == 2) {
       auto dims = torch::jit::toIValue(next->input(1));
       if (dims && dims->isIntList() && dims->toIntVector() == std::vector<int64_t>{0, 2, 1, 3}) {
         match.permute = next;
@@ -237,7 +233,7 @@ void emitAttention(torch::jit::Graph& graph, const AttentionMatch& match) {
   std::vector<Value*> inputs{match.scores->input(0), match.scores->input(1), match.context->input(1),
                              mask != nullptr ? mask : graph.insertConstant(c10::IValue()),
                              graph.insertConstant(match.scale), graph.insertConstant(match.permute != nullptr)};
-  Node* call = graph.insertNode(graph.create(symbol("tsopt::attention"), inputs, 1));
+  Node* call = graph.insertNode(graph.create(c10::Symbol::fromQualString("tsopt::attention"), inputs, 1));
   call->copyMetadata(match.softmax);
   call->output()->setType(c10::TensorType::get());
   Value* replaced = last->output();
@@ -258,7 +254,7 @@ void emitAttention(torch::jit::Graph& graph, const AttentionMatch& match) {
 
 bool FuseAttentionPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
   bool changed = false;
-  for (Node* softmax : collectNodes(*graph, {symbol("aten::softmax")})) {
+  for (Node* softmax : collectNodes(*graph, {c10::aten::softmax})) {
     std::string whyNot;
     auto match = matchAttention(softmax, permuteOutput, whyNot);
     if (!match) {

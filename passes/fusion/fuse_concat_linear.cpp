@@ -1,7 +1,7 @@
 #include "passes/fusion/fuse_concat_linear.h"
 
 #include "passes/core/graph_utils.h"
-#include "passes/freezing/fold_patterns.h"
+#include "passes/core/ir_matchers.h"
 
 #include <ATen/Functions.h>
 #include <torch/csrc/jit/ir/alias_analysis.h>
@@ -15,8 +15,6 @@ namespace {
 
 using torch::jit::Node;
 using torch::jit::Value;
-
-c10::Symbol symbol(const char* name) { return c10::Symbol::fromQualString(name); }
 
 /// Users that read any strides and return a new tensor: they need no copy of a slice.
 bool isStrideAgnostic(const Node* user) {
@@ -78,11 +76,11 @@ void mergeLinears(torch::jit::Graph& graph, const std::vector<LayerMatch>& layer
     biasValue = graph.insertConstant(bias);
     biasValue->setType(c10::TensorType::create(bias));
   }
-  Node* linear = graph.insertNode(graph.create(symbol("aten::linear"), {first->input(0), weightValue, biasValue}, 1));
+  Node* linear = graph.insertNode(graph.create(c10::aten::linear, {first->input(0), weightValue, biasValue}, 1));
   linear->copyMetadata(first);
   linear->output()->setType(c10::TensorType::get());
   Node* split = graph.insertNode(graph.create(
-      symbol("aten::split_with_sizes"), {linear->output(), graph.insertConstant(sizes), graph.insertConstant(-1)}, 1));
+      c10::aten::split_with_sizes, {linear->output(), graph.insertConstant(sizes), graph.insertConstant(-1)}, 1));
   split->output()->setType(c10::ListType::ofTensors());
   Node* unpack = graph.insertNode(graph.createListUnpack(split->output(), layers.size()));
   for (size_t index = 0; index < layers.size(); ++index) {
@@ -95,7 +93,7 @@ void mergeLinears(torch::jit::Graph& graph, const std::vector<LayerMatch>& layer
     }
     Value* replacement = slice;
     if (needsCopy) {
-      replacement = graph.insertNode(graph.create(symbol("aten::contiguous"),
+      replacement = graph.insertNode(graph.create(c10::aten::contiguous,
                                                   {slice, graph.insertConstant(c10::MemoryFormat::Contiguous)}, 1))
                         ->output();
       replacement->setType(c10::TensorType::get());
@@ -119,7 +117,7 @@ bool FuseConcatLinearPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph,
   // Groups in program order of their first linear, so rewrites are numbered stably.
   std::vector<std::pair<Value*, torch::jit::Block*>> order;
   std::map<std::pair<Value*, torch::jit::Block*>, std::vector<Node*>> groupsByInput;
-  for (Node* node : collectNodes(*graph, {symbol("aten::linear")})) {
+  for (Node* node : collectNodes(*graph, {c10::aten::linear})) {
     auto key = std::make_pair(node->input(0), node->owningBlock());
     if (groupsByInput[key].empty()) {
       order.push_back(key);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "passes/core/pass.h"
+#include "runtime/activation.h"
 
 namespace tsopt {
 
@@ -24,8 +25,8 @@ public:
 
 private:
   Option<std::vector<std::string>> activations{
-      this, "activations", "Activations to fuse (relu,clamp,silu,hardswish,gelu,gelu_tanh,sigmoid,tanh)",
-      {"relu", "clamp", "silu", "hardswish", "gelu", "gelu_tanh", "sigmoid", "tanh"}};
+      this, "activations", "Activations to fuse (" + optionValueText(runtime::activationNames()) + ")",
+      runtime::activationNames()};
   Option<bool> loneConvs{this, "lone-convs", "Also rewrite convolutions with no activation to fuse", false};
   Statistic fused{this, "fused", "Convolutions rewritten as tsopt::conv2d_act"};
   Statistic skipped{this, "skipped", "Convolutions left alone (--debug-only says why)"};

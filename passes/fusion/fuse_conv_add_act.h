@@ -2,6 +2,7 @@
 #pragma once
 
 #include "passes/core/pass.h"
+#include "runtime/activation.h"
 
 namespace tsopt {
 
@@ -23,8 +24,9 @@ public:
 
 private:
   Option<std::vector<std::string>> activations{
-      this, "activations", "Activations to fuse after the add (relu,clamp,silu,hardswish,gelu,gelu_tanh,sigmoid,tanh)",
-      {"relu", "clamp", "silu", "hardswish", "gelu", "gelu_tanh", "sigmoid", "tanh"}};
+      this, "activations",
+      "Activations to fuse after the add (" + optionValueText(runtime::activationNames()) + ")",
+      runtime::activationNames()};
   Statistic fused{this, "fused", "Convolution + add chains rewritten as tsopt::conv2d_add_act"};
   Statistic skipped{this, "skipped", "Convolutions left alone (--debug-only says why)"};
 };

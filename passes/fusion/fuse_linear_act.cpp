@@ -1,6 +1,6 @@
 #include "passes/fusion/fuse_linear_act.h"
 
-#include "passes/fusion/fusion_patterns.h"
+#include "passes/fusion/layer_chain_fusion.h"
 
 namespace tsopt {
 

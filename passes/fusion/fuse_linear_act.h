@@ -2,6 +2,7 @@
 #pragma once
 
 #include "passes/core/pass.h"
+#include "runtime/activation.h"
 
 namespace tsopt {
 
@@ -23,8 +24,8 @@ public:
 
 private:
   Option<std::vector<std::string>> activations{
-      this, "activations", "Activations to fuse (relu,clamp,silu,hardswish,gelu,gelu_tanh,sigmoid,tanh)",
-      {"relu", "clamp", "silu", "hardswish", "gelu", "gelu_tanh", "sigmoid", "tanh"}};
+      this, "activations", "Activations to fuse (" + optionValueText(runtime::activationNames()) + ")",
+      runtime::activationNames()};
   Option<bool> residualAdd{this, "residual-add", "Also fuse a residual add after the linear", true};
   Option<bool> loneLinears{this, "lone-linears", "Also rewrite linears with nothing to fuse", false};
   Statistic fused{this, "fused", "Linear layers rewritten as tsopt::linear_act or linear_add_act"};

@@ -1,5 +1,7 @@
 #include "passes/fusion/propagate_layout.h"
 
+#include "passes/core/graph_utils.h"
+
 #include <torch/csrc/jit/ir/alias_analysis.h>
 #include <torch/csrc/jit/ir/constants.h>
 
@@ -66,8 +68,6 @@ bool catsChannelsLast(const Node* node, const std::set<Value*>& values) {
   }
   return true;
 }
-
-bool isTensor(const Value* value) { return value->type()->isSubtypeOf(*c10::TensorType::get()); }
 
 bool isConversionTo(const Node* node, c10::MemoryFormat format) {
   static const c10::Symbol contiguous = c10::Symbol::fromQualString("aten::contiguous");

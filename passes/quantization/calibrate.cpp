@@ -2,7 +2,7 @@
 
 #include "passes/core/error.h"
 #include "passes/core/input_sets.h"
-#include "passes/quantization/quantization_patterns.h"
+#include "passes/quantization/module_queries.h"
 
 #include <ATen/core/grad_mode.h>
 

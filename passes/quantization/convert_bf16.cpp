@@ -1,6 +1,6 @@
 #include "passes/quantization/convert_bf16.h"
 
-#include "passes/quantization/quantization_patterns.h"
+#include "passes/quantization/weighted_layers.h"
 
 #include <torch/csrc/jit/ir/constants.h>
 

@@ -2,7 +2,7 @@
 
 #include "passes/core/error.h"
 #include "passes/quantization/observers.h"
-#include "passes/quantization/quantization_patterns.h"
+#include "passes/quantization/module_queries.h"
 
 #include <torch/csrc/jit/passes/fold_conv_bn.h>
 #include <torch/csrc/jit/passes/quantization/insert_observers.h>

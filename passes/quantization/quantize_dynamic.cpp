@@ -1,7 +1,7 @@
 #include "passes/quantization/quantize_dynamic.h"
 
 #include "passes/quantization/quantization_params.h"
-#include "passes/quantization/quantization_patterns.h"
+#include "passes/quantization/weighted_layers.h"
 
 #include <torch/csrc/jit/ir/constants.h>
 

@@ -4,7 +4,7 @@
 #include "passes/core/graph_utils.h"
 #include "passes/quantization/observers.h"
 #include "passes/quantization/quantization_params.h"
-#include "passes/quantization/quantization_patterns.h"
+#include "passes/quantization/module_queries.h"
 
 #include <torch/csrc/jit/passes/quantization/finalize.h>
 #include <torch/csrc/jit/passes/quantization/insert_quant_dequant.h>

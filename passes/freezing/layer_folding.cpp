@@ -1,4 +1,4 @@
-#include "passes/freezing/fold_patterns.h"
+#include "passes/freezing/layer_folding.h"
 
 #include "passes/core/graph_utils.h"
 
@@ -6,129 +6,15 @@
 #include <torch/csrc/jit/ir/constants.h>
 
 #include <ostream>
-#include <sstream>
 
 namespace tsopt {
-namespace {
 
 using torch::jit::Node;
 using torch::jit::Value;
 
-struct ConvolutionSignature {
-  const char* kind;
-  bool transposed;  ///< For aten::_convolution, read from its `transposed` input instead.
-  size_t groupsInput;
-};
-
-const std::vector<ConvolutionSignature>& convolutionSignatures() {
-  static const std::vector<ConvolutionSignature> signatures = {
-      {"aten::conv1d", false, 6},           {"aten::conv2d", false, 6},           {"aten::conv3d", false, 6},
-      {"aten::conv_transpose1d", true, 6}, {"aten::conv_transpose2d", true, 6}, {"aten::conv_transpose3d", true, 6},
-      {"aten::_convolution", false, 8},
-  };
-  return signatures;
-}
-
-bool constantParameters(Node* node, LayerMatch& layer, std::string& whyNot) {
-  auto weight = constantTensor(node->input(1));
-  if (!weight) {
-    whyNot = "weight is not a constant (freeze first)";
-    return false;
-  }
-  if (!weight->is_floating_point()) {
-    whyNot = "weight is not floating point";
-    return false;
-  }
-  layer.node = node;
-  layer.weight = *weight;
-  if (!isNoneConstant(node->input(2))) {
-    layer.bias = constantTensor(node->input(2));
-    if (!layer.bias) {
-      whyNot = "bias is not a constant";
-      return false;
-    }
-  }
-  return true;
-}
-
-} // namespace
-
-std::optional<at::Tensor> constantTensor(Value* value) {
-  auto constant = torch::jit::toIValue(value);
-  if (!constant || !constant->isTensor()) {
-    return std::nullopt;
-  }
-  return constant->toTensor();
-}
-
-bool isNoneConstant(Value* value) {
-  auto constant = torch::jit::toIValue(value);
-  return constant && constant->isNone();
-}
-
-std::string describeNode(const Node* node) {
-  std::ostringstream text;
-  if (node->outputs().size() == 1) {
-    text << "%" << node->output()->debugName() << " = ";
-  }
-  text << node->kind().toQualString();
-  return text.str();
-}
-
-std::optional<LayerMatch> matchConvolution(Node* node, std::string& whyNot) {
-  const std::string kind = node->kind().toQualString();
-  for (const ConvolutionSignature& signature : convolutionSignatures()) {
-    if (kind != signature.kind) {
-      continue;
-    }
-    if (node->inputs().size() <= signature.groupsInput) {
-      whyNot = "unexpected number of inputs";
-      return std::nullopt;
-    }
-    LayerMatch layer;
-    layer.layout.transposed = signature.transposed;
-    if (kind == "aten::_convolution") {
-      auto transposed = torch::jit::constant_as<bool>(node->input(6));
-      if (!transposed) {
-        whyNot = "transposed flag is not a constant";
-        return std::nullopt;
-      }
-      layer.layout.transposed = *transposed;
-    }
-    auto groups = torch::jit::constant_as<int64_t>(node->input(signature.groupsInput));
-    if (!groups || *groups < 1) {
-      whyNot = "groups is not a positive constant";
-      return std::nullopt;
-    }
-    layer.layout.groups = *groups;
-    if (!constantParameters(node, layer, whyNot)) {
-      return std::nullopt;
-    }
-    return layer;
-  }
-  whyNot = "not a convolution";
-  return std::nullopt;
-}
-
-std::optional<LayerMatch> matchLinear(Node* node, std::string& whyNot) {
-  if (node->kind() != c10::Symbol::fromQualString("aten::linear") || node->inputs().size() != 3) {
-    whyNot = "not aten::linear";
-    return std::nullopt;
-  }
-  LayerMatch layer;
-  if (!constantParameters(node, layer, whyNot)) {
-    return std::nullopt;
-  }
-  if (layer.weight.dim() != 2) {
-    whyNot = "weight is not 2-D";
-    return std::nullopt;
-  }
-  return layer;
-}
-
 std::optional<BatchNormMatch> matchEvalBatchNorm(Node* node, std::string& whyNot) {
   // aten::batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled)
-  if (node->kind() != c10::Symbol::fromQualString("aten::batch_norm") || node->inputs().size() != 9) {
+  if (node->kind() != c10::aten::batch_norm || node->inputs().size() != 9) {
     whyNot = "not aten::batch_norm";
     return std::nullopt;
   }
@@ -210,15 +96,11 @@ void replaceParameters(const LayerMatch& layer, const FoldedParams& params) {
   layer.node->replaceInput(2, bias);
 }
 
-} // namespace tsopt
-
-namespace tsopt {
-
 bool foldBatchNormsInto(torch::jit::Graph& graph, PassContext& context, LayerMatcher matcher,
                         const std::function<bool(const LayerMatch&, std::string&)>& admissible, Statistic& folded,
                         Statistic& skipped) {
   bool changed = false;
-  for (Node* norm : collectNodes(graph, {c10::Symbol::fromQualString("aten::batch_norm")})) {
+  for (Node* norm : collectNodes(graph, {c10::aten::batch_norm})) {
     std::string whyNot;
     auto batchNorm = matchEvalBatchNorm(norm, whyNot);
     auto layer = batchNorm ? soleProducer(norm->input(0), matcher, whyNot) : std::nullopt;

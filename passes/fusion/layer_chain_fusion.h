@@ -1,4 +1,4 @@
-//===- fusion_patterns.h - Matchers and surgery shared by the fusion passes -===//
+//===- layer_chain_fusion.h - Layer + add + activation chains as one call -===//
 ///
 /// fuse-conv-act, fuse-conv-add-act and fuse-linear-act all rewrite a chain
 ///
@@ -14,8 +14,8 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include "passes/core/ir_matchers.h"
 #include "passes/core/pass.h"
-#include "passes/freezing/fold_patterns.h"
 
 #include <torch/csrc/jit/ir/ir.h>
 
@@ -27,8 +27,8 @@
 namespace tsopt {
 
 /// An activation node a fused kernel can apply: `name` is the runtime's
-/// spelling (relu, clamp, silu, hardswish, gelu, gelu_tanh, sigmoid, tanh);
-/// alpha and beta are clamp's bounds (relu6 and hardtanh are clamps).
+/// spelling (one of runtime::activationNames()); alpha and beta are clamp's
+/// bounds (relu6 and hardtanh are clamps).
 struct ActivationMatch {
   torch::jit::Node* node = nullptr;
   std::string name;
@@ -39,9 +39,6 @@ struct ActivationMatch {
 /// The user of `value` when it is the only one and sits in the same block;
 /// otherwise null, with the reason in `whyNot`.
 torch::jit::Node* soleUserInBlock(torch::jit::Value* value, std::string& whyNot);
-
-/// The runtime's activation names, in the order the option docs list them.
-const std::vector<std::string>& fusibleActivationNames();
 
 /// aten::relu, relu6, hardtanh, clamp (constant scalar bounds), silu,
 /// hardswish, gelu (approximate "none" or "tanh"), sigmoid, tanh and their
@@ -85,7 +82,7 @@ bool fuseLayerChains(torch::jit::Graph& graph, PassContext& context, const Chain
                      Statistic& skipped);
 
 /// The activations named in a pass's `activations` option; throws tsopt::Error
-/// (Usage) for a name the runtime does not know.
+/// (Usage) for a name not among runtime::activationNames().
 std::set<std::string> checkedActivations(const std::string& passName, const std::vector<std::string>& names);
 
 } // namespace tsopt

@@ -1,8 +1,9 @@
-//===- fold_patterns.h - Matchers shared by the folding passes ------------===//
+//===- layer_folding.h - Folding batch norms and arithmetic into layers ---===//
 ///
-/// Recognizes the producers (convolutions, linear layers) and consumers (eval
-/// batch norm, constant arithmetic) that fold-conv-bn, fold-linear-bn and
-/// fold-conv-add-mul fold together, and writes folded parameters back. Every
+/// The graph side of fold-conv-bn, fold-linear-bn and fold-conv-add-mul:
+/// recognizes the consumers (eval batch norm, constant arithmetic) that fold
+/// into the layer producing their input (a LayerMatch of ir_matchers.h), and
+/// writes the folded parameters back; affine_folding.h does the math. Every
 /// matcher says why it refused, for --debug-only.
 ///
 /// Why not SubgraphRewriter: the folds compute new weights from constant
@@ -12,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include "passes/core/ir_matchers.h"
 #include "passes/core/pass.h"
 #include "passes/freezing/affine_folding.h"
 
@@ -22,21 +24,6 @@
 #include <string>
 
 namespace tsopt {
-
-/// A convolution or linear node whose weight (and bias, if any) are constants.
-struct LayerMatch {
-  torch::jit::Node* node = nullptr;
-  at::Tensor weight;
-  std::optional<at::Tensor> bias;
-  WeightLayout layout;
-};
-
-/// aten::conv1d/2d/3d (both padding overloads), aten::conv_transpose1d/2d/3d and
-/// aten::_convolution with constant weight, bias and groups.
-std::optional<LayerMatch> matchConvolution(torch::jit::Node* node, std::string& whyNot);
-
-/// aten::linear with a constant weight and bias.
-std::optional<LayerMatch> matchLinear(torch::jit::Node* node, std::string& whyNot);
 
 /// aten::batch_norm in eval mode (constant training=False) with constant
 /// statistics and affine parameters, as a per-channel affine map.
@@ -67,10 +54,5 @@ void replaceParameters(const LayerMatch& layer, const FoldedParams& params);
 bool channelsAgree(const LayerMatch& layer, const Affine& affine, std::string& whyNot);
 /// Folds `affine` (per output channel) into the layer's weight and bias.
 void foldIntoLayer(const LayerMatch& layer, const Affine& affine);
-
-std::optional<at::Tensor> constantTensor(torch::jit::Value* value);
-bool isNoneConstant(torch::jit::Value* value);
-/// "%5 = aten::conv2d" for messages.
-std::string describeNode(const torch::jit::Node* node);
 
 } // namespace tsopt

@@ -1,11 +1,13 @@
-#include "passes/fusion/fusion_patterns.h"
+#include "passes/fusion/layer_chain_fusion.h"
 
 #include "passes/core/error.h"
 #include "passes/core/graph_utils.h"
+#include "runtime/activation.h"
 #include "runtime/packed_layers.h"
 
 #include <torch/csrc/jit/ir/constants.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -16,10 +18,6 @@ namespace {
 
 using torch::jit::Node;
 using torch::jit::Value;
-
-c10::Symbol symbol(const char* name) { return c10::Symbol::fromQualString(name); }
-
-bool isTensor(const Value* value) { return value->type()->isSubtypeOf(*c10::TensorType::get()); }
 
 /// A constant number, or `ifNone` for a None constant; nothing otherwise.
 std::optional<double> constantBound(Value* value, double ifNone) {
@@ -144,9 +142,9 @@ c10::IValue packLayer(const Chain& chain, FusedLayerKind kind, const std::option
 
 c10::Symbol fusedOp(FusedLayerKind kind, bool residual) {
   if (kind == FusedLayerKind::Conv2d) {
-    return symbol(residual ? "tsopt::conv2d_add_act" : "tsopt::conv2d_act");
+    return c10::Symbol::fromQualString(residual ? "tsopt::conv2d_add_act" : "tsopt::conv2d_act");
   }
-  return symbol(residual ? "tsopt::linear_add_act" : "tsopt::linear_act");
+  return c10::Symbol::fromQualString(residual ? "tsopt::linear_add_act" : "tsopt::linear_act");
 }
 
 /// Replaces the chain by `op(input, [residual,] packed, activation, alpha, beta)`
@@ -198,14 +196,8 @@ Node* soleUserInBlock(Value* value, std::string& whyNot) {
   return user;
 }
 
-const std::vector<std::string>& fusibleActivationNames() {
-  static const std::vector<std::string> names = {"relu",      "clamp", "silu",    "hardswish",
-                                                 "gelu",      "gelu_tanh", "sigmoid", "tanh"};
-  return names;
-}
-
 std::set<std::string> checkedActivations(const std::string& passName, const std::vector<std::string>& names) {
-  const std::vector<std::string>& known = fusibleActivationNames();
+  const std::vector<std::string>& known = runtime::activationNames();
   for (const std::string& name : names) {
     if (std::find(known.begin(), known.end(), name) == known.end()) {
       std::string list;
@@ -276,8 +268,8 @@ std::optional<ActivationMatch> matchActivation(Node* node, std::string& whyNot) 
 }
 
 std::optional<Value*> matchResidualAdd(Node* node, Value* operand, std::string& whyNot) {
-  const bool inPlace = node->kind() == symbol("aten::add_");
-  if ((!inPlace && node->kind() != symbol("aten::add")) || node->inputs().size() != 3) {
+  const bool inPlace = node->kind() == c10::aten::add_;
+  if ((!inPlace && node->kind() != c10::aten::add) || node->inputs().size() != 3) {
     whyNot = std::string(node->kind().toQualString()) + " is not a residual add";
     return std::nullopt;
   }
@@ -309,8 +301,8 @@ std::optional<Conv2dMatch> matchFusibleConv2d(Node* node, std::string& whyNot) {
   if (!layer) {
     return std::nullopt;
   }
-  const bool isConv2d = node->kind() == symbol("aten::conv2d");
-  if (!isConv2d && node->kind() != symbol("aten::_convolution")) {
+  const bool isConv2d = node->kind() == c10::aten::conv2d;
+  if (!isConv2d && node->kind() != c10::aten::_convolution) {
     whyNot = std::string(node->kind().toQualString()) + " is not a 2-D convolution";
     return std::nullopt;
   }
@@ -347,8 +339,8 @@ bool fuseLayerChains(torch::jit::Graph& graph, PassContext& context, const Chain
                      Statistic& skipped) {
   const bool conv = policy.layer == FusedLayerKind::Conv2d;
   std::vector<torch::jit::NodeKind> kinds =
-      conv ? std::vector<torch::jit::NodeKind>{symbol("aten::conv2d"), symbol("aten::_convolution")}
-           : std::vector<torch::jit::NodeKind>{symbol("aten::linear")};
+      conv ? std::vector<torch::jit::NodeKind>{c10::aten::conv2d, c10::aten::_convolution}
+           : std::vector<torch::jit::NodeKind>{c10::aten::linear};
   bool changed = false;
   for (Node* node : collectNodes(graph, kinds)) {
     std::string whyNot;

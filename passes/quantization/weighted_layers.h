@@ -1,17 +1,20 @@
-//===- quantization_patterns.h - Graph checks shared by quantization passes ===//
+//===- weighted_layers.h - Linear layers that quantization rewrites -------===//
+///
+/// quantize-dynamic and convert-bf16 both rewrite the layers that multiply by
+/// a constant weight (aten::linear, aten::matmul by a constant), and refuse
+/// the same ones; rewriteWeightedLayers is the loop they share.
+///
+//===----------------------------------------------------------------------===//
 #pragma once
 
 #include "passes/core/pass.h"
 
-#include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/ir/ir.h>
 
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
-#include <utility>
-#include <vector>
 
 namespace tsopt {
 
@@ -61,19 +64,5 @@ bool rewriteWeightedLayers(torch::jit::Graph& graph, PassContext& context, bool 
                            const std::function<std::string(const WeightedLayer&)>& reasonToKeep,
                            const std::function<void(const WeightedLayer&)>& rewrite, Statistic& rewritten,
                            Statistic& skipped);
-
-/// Submodules, recursively (a frozen module has none).
-size_t countSubmodules(const torch::jit::Module& module);
-
-/// Whether `module` has a submodule at dotted path `path` ("layer1.0.conv1").
-bool hasSubmodule(const torch::jit::Module& module, const std::string& path);
-
-/// The observer submodules insert-observers added ("_observer_N" attributes at
-/// any depth), with their dotted paths.
-std::vector<std::pair<std::string, torch::jit::Module>> findObservers(const torch::jit::Module& module);
-size_t countObservers(const torch::jit::Module& module);
-
-/// Nodes of the quantized:: namespace in `block` and its nested blocks.
-size_t countQuantizedOps(const torch::jit::Block& block);
 
 } // namespace tsopt

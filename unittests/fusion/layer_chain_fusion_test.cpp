@@ -1,4 +1,4 @@
-#include "passes/fusion/fusion_patterns.h"
+#include "passes/fusion/layer_chain_fusion.h"
 
 #include <gtest/gtest.h>
 #include <torch/csrc/jit/ir/irparser.h>
@@ -18,7 +18,7 @@ std::shared_ptr<torch::jit::Graph> parse(const std::string& text) {
 
 Node* lastNode(torch::jit::Graph& graph) { return graph.return_node()->prev(); }
 
-TEST(FusionPatternsTest, ActivationsAndTheirParameters) {
+TEST(LayerChainFusionTest, ActivationsAndTheirParameters) {
   struct Case {
     const char* ir;
     const char* name;
@@ -48,7 +48,7 @@ TEST(FusionPatternsTest, ActivationsAndTheirParameters) {
   }
 }
 
-TEST(FusionPatternsTest, ActivationsThatDoNotFuseSayWhy) {
+TEST(LayerChainFusionTest, ActivationsThatDoNotFuseSayWhy) {
   auto graph = parse("graph(%x : Tensor, %lo : float):\n  %hi : float = prim::Constant[value=1.]()\n"
                      "  %y : Tensor = aten::hardtanh(%x, %lo, %hi)\n  return (%y)\n");
   std::string whyNot;
@@ -60,7 +60,7 @@ TEST(FusionPatternsTest, ActivationsThatDoNotFuseSayWhy) {
   EXPECT_EQ(whyNot, "aten::softmax is not a fusible activation");
 }
 
-TEST(FusionPatternsTest, ResidualAdds) {
+TEST(LayerChainFusionTest, ResidualAdds) {
   auto graph = parse("graph(%y : Tensor, %r : Tensor):\n  %one : int = prim::Constant[value=1]()\n"
                      "  %a : Tensor = aten::add(%r, %y, %one)\n  %b : Tensor = aten::add_(%r, %y, %one)\n"
                      "  %c : Tensor = aten::add_(%y, %r, %one)\n  return (%a, %b, %c)\n");

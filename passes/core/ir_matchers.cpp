@@ -1,0 +1,123 @@
+#include "passes/core/ir_matchers.h"
+
+#include "passes/core/graph_utils.h"
+
+#include <torch/csrc/jit/ir/constants.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace tsopt {
+namespace {
+
+using torch::jit::Node;
+
+struct ConvolutionSignature {
+  c10::Symbol kind;
+  bool transposed;  ///< For aten::_convolution, read from its `transposed` input instead.
+  size_t groupsInput;
+};
+
+const std::vector<ConvolutionSignature>& convolutionSignatures() {
+  static const std::vector<ConvolutionSignature> signatures = {
+      {c10::aten::conv1d, false, 6},           {c10::aten::conv2d, false, 6},
+      {c10::aten::conv3d, false, 6},           {c10::aten::conv_transpose1d, true, 6},
+      {c10::aten::conv_transpose2d, true, 6}, {c10::aten::conv_transpose3d, true, 6},
+      {c10::aten::_convolution, false, 8},
+  };
+  return signatures;
+}
+
+bool constantParameters(Node* node, LayerMatch& layer, std::string& whyNot) {
+  auto weight = constantTensor(node->input(1));
+  if (!weight) {
+    whyNot = "weight is not a constant (freeze first)";
+    return false;
+  }
+  if (!weight->is_floating_point()) {
+    whyNot = "weight is not floating point";
+    return false;
+  }
+  layer.node = node;
+  layer.weight = *weight;
+  if (!isNoneConstant(node->input(2))) {
+    layer.bias = constantTensor(node->input(2));
+    if (!layer.bias) {
+      whyNot = "bias is not a constant";
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+std::optional<LayerMatch> matchConvolution(Node* node, std::string& whyNot) {
+  for (const ConvolutionSignature& signature : convolutionSignatures()) {
+    if (node->kind() != signature.kind) {
+      continue;
+    }
+    if (node->inputs().size() <= signature.groupsInput) {
+      whyNot = "unexpected number of inputs";
+      return std::nullopt;
+    }
+    LayerMatch layer;
+    layer.layout.transposed = signature.transposed;
+    if (node->kind() == c10::aten::_convolution) {
+      auto transposed = torch::jit::constant_as<bool>(node->input(6));
+      if (!transposed) {
+        whyNot = "transposed flag is not a constant";
+        return std::nullopt;
+      }
+      layer.layout.transposed = *transposed;
+    }
+    auto groups = torch::jit::constant_as<int64_t>(node->input(signature.groupsInput));
+    if (!groups || *groups < 1) {
+      whyNot = "groups is not a positive constant";
+      return std::nullopt;
+    }
+    layer.layout.groups = *groups;
+    if (!constantParameters(node, layer, whyNot)) {
+      return std::nullopt;
+    }
+    return layer;
+  }
+  whyNot = "not a convolution";
+  return std::nullopt;
+}
+
+std::optional<LayerMatch> matchLinear(Node* node, std::string& whyNot) {
+  if (node->kind() != c10::aten::linear || node->inputs().size() != 3) {
+    whyNot = "not aten::linear";
+    return std::nullopt;
+  }
+  LayerMatch layer;
+  if (!constantParameters(node, layer, whyNot)) {
+    return std::nullopt;
+  }
+  if (layer.weight.dim() != 2) {
+    whyNot = "weight is not 2-D";
+    return std::nullopt;
+  }
+  return layer;
+}
+
+DropoutBehavior classifyDropout(const Node* node) {
+  static const std::vector<c10::Symbol> kinds = {
+      c10::aten::dropout,       c10::aten::dropout_,       c10::aten::feature_dropout,
+      c10::aten::feature_dropout_, c10::aten::alpha_dropout, c10::aten::alpha_dropout_,
+      c10::aten::feature_alpha_dropout, c10::aten::feature_alpha_dropout_,
+  };
+  if (node->inputs().size() != 3 || node->outputs().size() != 1 ||
+      std::find(kinds.begin(), kinds.end(), node->kind()) == kinds.end()) {
+    return DropoutBehavior::NotDropout;
+  }
+  auto train = torch::jit::constant_as<bool>(node->input(2));
+  auto probability = torch::jit::constant_as<double>(node->input(1));
+  if ((train && !*train) || (probability && *probability == 0.0)) {
+    return DropoutBehavior::Identity;
+  }
+  return train && probability ? DropoutBehavior::Drops : DropoutBehavior::UnknownMode;
+}
+
+} // namespace tsopt
