@@ -22,7 +22,6 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
-#include <iomanip>
 #include <climits>
 #include <cstdlib>
 #include <iostream>
@@ -35,11 +34,13 @@ namespace {
 void listPasses(const PassRegistry& registry, std::ostream& out) {
   out << "Available passes:\n";
   for (const PassRegistration* registration : registry.all()) {
+    // Names pad to a column of 24; a longer one keeps one space before its summary.
+    std::string name = registration->name + std::string(registration->name.size() < 24 ? 24 - registration->name.size() : 1, ' ');
     std::string origin = registration->origin == "built-in" ? "" : " [from " + registration->origin + "]";
     if (registration->isPipeline()) {
       std::string forModules = registration->pipeline(true);
       std::string forText = registration->pipeline(false);
-      out << "  " << std::left << std::setw(24) << registration->name << registration->summary << " [pipeline]"
+      out << "  " << name << registration->summary << " [pipeline]"
           << origin << "\n      = " << forModules << "\n";
       if (forText != forModules) {
         out << "      = " << forText << "  (on IR text)\n";
@@ -47,7 +48,7 @@ void listPasses(const PassRegistry& registry, std::ostream& out) {
       continue;
     }
     std::unique_ptr<Pass> pass = registry.create(registration->name);
-    out << "  " << std::left << std::setw(24) << registration->name << registration->summary
+    out << "  " << name << registration->summary
         << (pass->kind() == PassKind::Module ? " [module pass]" : "")
         << (pass->changesNumerics() ? " [changes numerics]" : "")
         << origin << "\n";

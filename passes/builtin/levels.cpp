@@ -12,6 +12,10 @@ std::string levelPipelineName(int level) {
   return "O" + std::to_string(level);
 }
 
+PipelineBuilder fixedPipeline(std::string text) {
+  return [text = std::move(text)](bool) { return text; };
+}
+
 PipelineBuilder levelPipeline(int level) {
   return [level](bool hasModule) -> std::string {
     if (level == 1) {

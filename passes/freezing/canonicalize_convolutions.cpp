@@ -1,0 +1,154 @@
+#include "passes/freezing/canonicalize_convolutions.h"
+
+#include "passes/core/graph_utils.h"
+
+#include <torch/csrc/jit/ir/constants.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+
+#include <algorithm>
+#include <ostream>
+
+namespace tsopt {
+namespace {
+
+using torch::jit::Graph;
+using torch::jit::Node;
+using torch::jit::Value;
+
+/// Elements of an int[] that is a constant or a prim::ListConstruct of constants.
+std::optional<std::vector<int64_t>> constantIntList(const Value* list) {
+  if (auto constant = torch::jit::toIValue(list)) {
+    return constant->isIntList() ? std::optional(constant->toIntVector()) : std::nullopt;
+  }
+  if (list->node()->kind() != c10::prim::ListConstruct) {
+    return std::nullopt;
+  }
+  std::vector<int64_t> elements;
+  for (const Value* element : list->node()->inputs()) {
+    auto constant = torch::jit::constant_as<int64_t>(element);
+    if (!constant) {
+      return std::nullopt;
+    }
+    elements.push_back(*constant);
+  }
+  return elements;
+}
+
+/// Length of an int[] built in the graph, even when its elements are not constants.
+std::optional<size_t> listLength(const Value* list) {
+  if (list->node()->kind() == c10::prim::ListConstruct) {
+    return list->node()->inputs().size();
+  }
+  auto elements = constantIntList(list);
+  return elements ? std::optional(elements->size()) : std::nullopt;
+}
+
+/// The conv*d or conv_transpose*d call equivalent to an aten::_convolution or
+/// aten::convolution, or why there is none. Both start with
+/// (input, weight, bias, stride, padding, dilation, transposed, output_padding, groups).
+struct CanonicalConvolution {
+  c10::Symbol kind;
+  std::vector<Value*> inputs;
+  std::string whyNot;
+};
+
+CanonicalConvolution canonicalConvolution(Node* node) {
+  CanonicalConvolution result;
+  Value* stride = node->input(3);
+  Value* padding = node->input(4);
+  Value* dilation = node->input(5);
+  Value* outputPadding = node->input(7);
+  auto transposed = torch::jit::constant_as<bool>(node->input(6));
+  if (!transposed) {
+    result.whyNot = "the transposed flag is not a constant";
+    return result;
+  }
+  auto rank = listLength(stride);
+  if (!rank || *rank < 1 || *rank > 3) {
+    result.whyNot = "the stride list length is not known to be 1, 2 or 3";
+    return result;
+  }
+  for (const Value* list : {padding, dilation, outputPadding}) {
+    if (listLength(list) != rank) {
+      result.whyNot = "the padding, dilation or output_padding list is not known to be as long as stride";
+      return result;
+    }
+  }
+  auto weightRank = knownRank(node->input(1));
+  auto inputRank = knownRank(node->input(0));
+  if ((weightRank && *weightRank != *rank + 2) || (inputRank && *inputRank != *rank + 2)) {
+    result.whyNot = "the input or weight rank does not match the stride list length";
+    return result;
+  }
+  // _convolution expands a one-element list to any rank, so [1] alone does not
+  // say the convolution is 1-D.
+  if (*rank == 1 && !weightRank && !inputRank) {
+    result.whyNot = "one-element lists fit any rank and the input and weight ranks are not known";
+    return result;
+  }
+  std::string dims = std::to_string(*rank) + "d";
+  Value* groups = node->input(8);
+  Value* head[] = {node->input(0), node->input(1), node->input(2), stride, padding};
+  result.inputs.assign(std::begin(head), std::end(head));
+  if (*transposed) {
+    result.kind = c10::Symbol::fromQualString("aten::conv_transpose" + dims);
+    result.inputs.insert(result.inputs.end(), {outputPadding, groups, dilation});
+    return result;
+  }
+  auto outputPaddingValues = constantIntList(outputPadding);
+  if (!outputPaddingValues ||
+      std::any_of(outputPaddingValues->begin(), outputPaddingValues->end(), [](int64_t v) { return v != 0; })) {
+    result.whyNot = "output_padding is not known to be zero and conv" + dims + " has no such argument";
+    return result;
+  }
+  result.kind = c10::Symbol::fromQualString("aten::conv" + dims);
+  result.inputs.insert(result.inputs.end(), {dilation, groups});
+  return result;
+}
+
+bool isConvolution(const Node* node) {
+  return (node->kind() == c10::aten::_convolution && (node->inputs().size() == 12 || node->inputs().size() == 13)) ||
+         (node->kind() == c10::aten::convolution && node->inputs().size() == 9);
+}
+
+} // namespace
+
+bool CanonicalizeConvolutionsPass::runOnGraph(std::shared_ptr<Graph>& graph, PassContext& context) {
+  bool changed = false;
+  for (Node* node : collectNodes(*graph)) {
+    if (!isConvolution(node)) {
+      continue;
+    }
+    CanonicalConvolution canonical = canonicalConvolution(node);
+    Node* replacement = nullptr;
+    if (canonical.whyNot.empty()) {
+      replacement = graph->create(canonical.kind, canonical.inputs, 1)->insertBefore(node);
+      if (!replacement->maybeSchema()) {
+        replacement->destroy();
+        replacement = nullptr;
+        canonical.whyNot = std::string("no schema of ") + canonical.kind.toQualString() + " takes its arguments";
+      }
+    }
+    if (!replacement) {
+      ++convolutionsKept;
+      context.debug() << "kept " << describeNode(node) << ": " << canonical.whyNot << "\n";
+      continue;
+    }
+    if (!context.shouldRewrite(describeNode(node) + " -> " + canonical.kind.toQualString())) {
+      replacement->destroy();
+      continue;
+    }
+    replacement->copyMetadata(node);
+    replacement->output()->copyMetadata(node->output());
+    node->output()->replaceAllUsesWith(replacement->output());
+    node->destroy();
+    ++convolutions;
+    changed = true;
+  }
+  if (changed) {
+    torch::jit::EliminateDeadCode(graph);
+  }
+  return changed;
+}
+
+} // namespace tsopt
