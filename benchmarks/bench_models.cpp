@@ -30,7 +30,7 @@
 /// (scripts/run_benchmarks.sh does this).
 ///
 //===----------------------------------------------------------------------===//
-#include "ir_tools/equivalence.h"
+#include "ir_tools/tsopt/equivalence.h"
 #include "passes/core/levels.h"
 #include "passes/core/pass_manager.h"
 #include "passes/core/pipeline.h"

@@ -7,7 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "fold_double_negation.h"
 
-#include <tsopt/ir_tools/driver.h>
+#include <tsopt/ir_tools/tsopt/driver.h>
 #include <tsopt/passes/core/registry.h>
 
 using example::FoldDoubleNegationPass;

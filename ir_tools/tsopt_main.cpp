@@ -1,4 +1,0 @@
-//===- tsopt_main.cpp - The tsopt command-line driver ----------------------===//
-#include "ir_tools/driver.h"
-
-int main(int argc, char** argv) { return tsopt::tsoptMain(argc, argv); }
