@@ -6,7 +6,6 @@
 #include "passes/core/verifier.h"
 
 #include <algorithm>
-#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
