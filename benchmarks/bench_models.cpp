@@ -30,7 +30,7 @@
 /// (scripts/run_benchmarks.sh does this).
 ///
 //===----------------------------------------------------------------------===//
-#include "ir_tools/equivalence.h"
+#include "ir_tools/tsopt/equivalence.h"
 #include "passes/builtin/builtin_passes.h"
 #include "passes/builtin/levels.h"
 #include "passes/core/pass_manager.h"

@@ -9,7 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "fold_double_negation.h"
 
-#include <tsopt/ir_tools/driver.h>
+#include <tsopt/ir_tools/tsopt/driver.h>
 #include <tsopt/passes/builtin/builtin_passes.h>
 #include <tsopt/passes/core/registry.h>
 

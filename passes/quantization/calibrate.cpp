@@ -32,4 +32,10 @@ bool CalibratePass::runOnModule(torch::jit::Module& module, PassContext& context
   return true;
 }
 
+void CalibratePass::setDefaultCalibrationData(const std::string& path) {
+  if (calibrationData.value().empty()) {
+    calibrationData = path;
+  }
+}
+
 } // namespace tsopt

@@ -1,4 +1,4 @@
-#include "ir_tools/ir_input.h"
+#include "ir_tools/common/input_file.h"
 #include "passes/core/graph_utils.h"
 #include "passes/core/pass_manager.h"
 #include "passes/core/pipeline.h"

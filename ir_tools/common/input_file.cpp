@@ -1,0 +1,475 @@
+#include "ir_tools/common/input_file.h"
+
+#include "passes/core/error.h"
+#include "passes/core/string_utils.h"
+#include "passes/core/verifier.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/jit/ir/irparser.h>
+#include <torch/csrc/jit/serialization/import.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <limits>
+#include <sstream>
+#include <unordered_map>
+
+namespace tsopt {
+namespace {
+
+std::vector<std::string> splitLines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::stringstream stream(text);
+  std::string line;
+  while (std::getline(stream, line)) {
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+std::string readAll(const std::string& path) {
+  if (path == "-") {
+    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored)) {
+    throw Error(ErrorKind::Input, path + ": is a directory, not a file");
+  }
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    throw Error(ErrorKind::Input, path + ": cannot open file");
+  }
+  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (file.bad()) {
+    throw Error(ErrorKind::Input, path + ": cannot read file");
+  }
+  return bytes;
+}
+
+bool isBlankOrComment(const std::string& text) {
+  for (const std::string& line : splitLines(text)) {
+    size_t first = line.find_first_not_of(" \t\r");
+    if (first != std::string::npos && line[first] != '#') {
+      return false;
+    }
+  }
+  return true;
+}
+
+struct Location {
+  size_t line = 0;  ///< 1-based line within the parsed text; 0 when unknown.
+  size_t column = 0;
+};
+
+// The IR parser reports errors as a message followed by the offending source
+// lines and a "~~~ <--- HERE" marker under the error, but without line numbers.
+// We find the marked line by matching the quoted lines back against the text.
+Location locateMarkedLine(const std::vector<std::string>& source, const std::vector<std::string>& report,
+                          size_t markerIndex, size_t& contextStart) {
+  Location location;
+  contextStart = markerIndex;
+  std::vector<size_t> matches;
+  for (size_t width = 1; width <= markerIndex; ++width) {
+    std::vector<size_t> found;
+    for (size_t end = width - 1; end < source.size(); ++end) {
+      bool same = true;
+      for (size_t k = 0; k < width && same; ++k) {
+        same = source[end - k] == report[markerIndex - 1 - k];
+      }
+      if (same) {
+        found.push_back(end);
+      }
+    }
+    if (found.empty()) {
+      break;
+    }
+    matches = found;
+    contextStart = markerIndex - width;
+  }
+  if (matches.empty()) {
+    return location;
+  }
+  const std::string& marker = report[markerIndex];
+  location.line = matches.front() + 1;
+  location.column = marker.find('~') == std::string::npos ? 1 : marker.find('~') + 1;
+  return location;
+}
+
+// For "Cannot find a variable with name 'v'" the parser marks the token after
+// the use; move the column back to the `%v` that names the undefined value.
+void pointAtUndefinedUse(const std::string& message, const std::vector<std::string>& source,
+                         Location& location) {
+  static const std::string prefix = "Cannot find a variable with name '";
+  size_t end = message.find('\'', prefix.size());
+  if (location.line == 0 || location.line > source.size() || message.rfind(prefix, 0) != 0 ||
+      end == std::string::npos) {
+    return;
+  }
+  std::string use = "%" + message.substr(prefix.size(), end - prefix.size());
+  size_t at = source[location.line - 1].rfind(use, location.column - 1);
+  if (at != std::string::npos) {
+    location.column = at + 1;
+  }
+}
+
+std::string parseErrorMessage(const std::string& text, const std::string& what, Location& location) {
+  std::vector<std::string> report = splitLines(what);
+  std::vector<std::string> source = splitLines(text);
+  for (size_t index = 1; index < report.size(); ++index) {
+    if (report[index].find("<--- HERE") == std::string::npos) {
+      continue;
+    }
+    size_t contextStart = index;
+    location = locateMarkedLine(source, report, index, contextStart);
+    std::string message;
+    for (size_t k = 0; k < contextStart; ++k) {
+      std::string part = firstLine(report[k]);
+      if (!part.empty()) {
+        message += (message.empty() ? "" : " ") + part;
+      }
+    }
+    while (!message.empty() && (message.back() == ':' || message.back() == ' ')) {
+      message.pop_back();
+    }
+    message = message.empty() ? firstLine(what) : message;
+    pointAtUndefinedUse(message, source, location);
+    return message;
+  }
+  return firstLine(what);
+}
+
+// The n-th node of a kind in block order is the n-th statement naming that
+// kind in the text, since the parser builds nodes in textual order.
+Location locateNode(const std::string& text, const torch::jit::Graph& graph, const torch::jit::Node* target) {
+  size_t ordinal = 0;
+  bool found = false;
+  std::function<void(const torch::jit::Block*)> visit = [&](const torch::jit::Block* block) {
+    for (const torch::jit::Node* node : block->nodes()) {
+      if (found) {
+        return;
+      }
+      if (node == target) {
+        found = true;
+        return;
+      }
+      ordinal += node->kind() == target->kind() ? 1 : 0;
+      for (const torch::jit::Block* child : node->blocks()) {
+        visit(child);
+      }
+    }
+  };
+  visit(graph.block());
+  const std::string name = std::string(target->kind().toQualString()) + "(";
+  std::vector<std::string> lines = splitLines(text);
+  for (size_t index = 0; index < lines.size(); ++index) {
+    std::string code = lines[index].substr(0, lines[index].find('#'));
+    for (size_t at = code.find(name); at != std::string::npos; at = code.find(name, at + 1)) {
+      if (ordinal-- == 0) {
+        return Location{index + 1, at + 1};
+      }
+    }
+  }
+  return Location{};
+}
+
+// The parser numbers every value it defines; give back the names the text used
+// (numeric names stay numbers), so output and messages read like the input.
+void keepSourceNames(const std::unordered_map<std::string, torch::jit::Value*>& names) {
+  for (const auto& [name, value] : names) {
+    if (name.find_first_not_of("0123456789") != std::string::npos) {
+      value->setDebugName(name);
+    }
+  }
+}
+
+std::vector<std::string> constantLines(const std::string& text) {
+  std::vector<std::string> lines;
+  for (const std::string& line : splitLines(text)) {
+    std::string code = line.substr(0, line.find('#'));
+    if (code.find("prim::Constant") != std::string::npos) {
+      lines.push_back(code);
+    }
+  }
+  return lines;
+}
+
+Location firstIncompleteTensorConstant(const std::string& text) {
+  std::vector<std::string> lines = splitLines(text);
+  for (size_t index = 0; index < lines.size(); ++index) {
+    const std::string& line = lines[index];
+    bool tensorConstant = line.find("value=<Tensor>") != std::string::npos || line.find("value={") != std::string::npos;
+    if (tensorConstant && line.find("strides=") == std::string::npos) {
+      return Location{index + 1, line.find("prim::Constant") + 1};
+    }
+  }
+  return Location{};
+}
+
+// A one-element tensor constant prints its value, `value={8}`, which the JIT's
+// parser reads as an uninitialized tensor: give it the printed value.
+void fillScalarLiteral(const std::string& line, torch::jit::Node& node) {
+  const std::string marker = "value={";
+  size_t start = line.find(marker);
+  size_t end = start == std::string::npos ? std::string::npos : line.find('}', start);
+  at::Tensor tensor = node.t(c10::attr::value);
+  if (end == std::string::npos || tensor.numel() != 1) {
+    return;
+  }
+  std::string literal = line.substr(start + marker.size(), end - start - marker.size());
+  char* parsedEnd = nullptr;
+  double value = std::strtod(literal.c_str(), &parsedEnd);
+  if (parsedEnd == literal.c_str() || *parsedEnd != '\0') {
+    return;
+  }
+  at::Tensor filled = tensor.clone();
+  filled.fill_(value);
+  node.t_(c10::attr::value, filled);
+}
+
+// `value=<Tensor>` constants (how frozen weights print) parse as uninitialized
+// tensors; give them deterministic pseudo-random contents instead, seeded by
+// their position, so passes that read values behave the same on every run.
+// Values are positive (floats in [0.5, 1.5), integers in 1..3) so that
+// variances, divisors and square roots stay finite.
+/// Calls fn(node, line, ordinal) for every prim::Constant of `graph` in
+/// program order, nested blocks included, with the text of the constant line it
+/// was parsed from (`text`'s constant lines, in the same order) and its
+/// 1-based position among them.
+void forEachConstant(const std::string& text, torch::jit::Graph& graph,
+                     const std::function<void(torch::jit::Node&, const std::string&, size_t)>& fn) {
+  std::vector<std::string> lines = constantLines(text);
+  size_t ordinal = 0;
+  std::function<void(torch::jit::Block*)> visit = [&](torch::jit::Block* block) {
+    for (torch::jit::Node* node : block->nodes()) {
+      if (node->kind() == c10::prim::Constant) {
+        const std::string line = ordinal < lines.size() ? lines[ordinal] : std::string();
+        fn(*node, line, ++ordinal);
+      }
+      for (torch::jit::Block* child : node->blocks()) {
+        visit(child);
+      }
+    }
+  };
+  visit(graph.block());
+}
+
+void fillPlaceholderTensors(const std::string& text, torch::jit::Graph& graph) {
+  forEachConstant(text, graph, [](torch::jit::Node& node, const std::string& line, size_t ordinal) {
+    if (!node.hasAttribute(c10::attr::value) || node.kindOf(c10::attr::value) != torch::jit::AttributeKind::t) {
+      return;
+    }
+    fillScalarLiteral(line, node);
+    if (line.find("value=<Tensor>") != std::string::npos) {
+      at::Tensor tensor = node.t(c10::attr::value);
+      at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(ordinal);
+      at::Tensor values = tensor.is_floating_point() ? at::rand(tensor.sizes(), generator, at::kDouble) + 0.5
+                                                     : at::randint(1, 4, tensor.sizes(), generator, at::kLong);
+      node.t_(c10::attr::value, values.to(tensor.scalar_type()).as_strided(tensor.sizes(), tensor.strides()));
+    }
+  });
+}
+
+// The graph printer writes non-finite float constants as `value=inf`, `-inf`
+// or `nan`, which parseIR rejects. They are read as 0. and then given their value.
+const std::vector<std::pair<std::string, double>>& nonFiniteLiterals() {
+  static const std::vector<std::pair<std::string, double>> literals = {
+      {"[value=-inf]", -std::numeric_limits<double>::infinity()},
+      {"[value=inf]", std::numeric_limits<double>::infinity()},
+      {"[value=nan]", std::numeric_limits<double>::quiet_NaN()}};
+  return literals;
+}
+
+std::string acceptNonFiniteFloats(const std::string& text) {
+  std::string result;
+  for (std::string line : splitLines(text)) {
+    if (line.find("prim::Constant") != std::string::npos) {
+      for (const auto& [literal, value] : nonFiniteLiterals()) {
+        size_t at = line.find(literal);
+        if (at != std::string::npos) {
+          line.replace(at, literal.size(), "[value=0.]");
+        }
+      }
+    }
+    result += line + "\n";
+  }
+  return result;
+}
+
+void restoreNonFiniteFloats(const std::string& text, torch::jit::Graph& graph) {
+  forEachConstant(text, graph, [](torch::jit::Node& node, const std::string& line, size_t) {
+    for (const auto& [literal, value] : nonFiniteLiterals()) {
+      if (line.find(literal) != std::string::npos && node.hasAttribute(c10::attr::value) &&
+          node.kindOf(c10::attr::value) == torch::jit::AttributeKind::f) {
+        node.f_(c10::attr::value, value);
+      }
+    }
+  });
+}
+
+// print(graph) writes a node without outputs as `indent + " = " + kind`, e.g.
+// "   = prim::Print(%x)", which parseIR rejects. Drops the " = "; `removedAt`
+// gets, per line, the column where it was (npos for lines left alone).
+std::string acceptNodesWithoutOutputs(const std::string& text, std::vector<size_t>& removedAt) {
+  std::string result;
+  for (std::string line : splitLines(text)) {
+    size_t first = line.find_first_not_of(" \t");
+    bool printed = first != std::string::npos && first > 0 && line.compare(first, 2, "= ") == 0;
+    removedAt.push_back(printed ? first - 1 : std::string::npos);
+    result += (printed ? line.erase(first - 1, 3) : line) + "\n";
+  }
+  return result;
+}
+
+// parseIR stops after the graph's `return (...)` and silently ignores the rest
+// of the text, e.g. a second graph when --split-input-file was forgotten.
+// Returns where such text starts (line 0 when there is none).
+Location textAfterReturn(const std::string& text) {
+  std::vector<std::string> lines = splitLines(text);
+  auto code = [&](size_t index) { return lines[index].substr(0, lines[index].find('#')); };
+  size_t index = 0;
+  for (; index < lines.size(); ++index) {
+    std::string line = code(index);
+    size_t first = line.find_first_not_of(" \t\r");
+    if (first != std::string::npos && line.compare(first, 6, "return") == 0 &&
+        (line.size() == first + 6 || line[first + 6] == ' ' || line[first + 6] == '(')) {
+      break;
+    }
+  }
+  int depth = 0;
+  bool opened = false;
+  for (; index < lines.size(); ++index) {
+    std::string line = code(index);
+    size_t at = 0;
+    for (; at < line.size() && !(opened && depth == 0); ++at) {
+      depth += line[at] == '(' ? 1 : line[at] == ')' ? -1 : 0;
+      opened |= line[at] == '(';
+    }
+    if (opened && depth == 0) {
+      size_t rest = line.find_first_not_of(" \t\r", at);
+      if (rest != std::string::npos) {
+        return Location{index + 1, rest + 1};
+      }
+      break;
+    }
+  }
+  for (++index; index < lines.size(); ++index) {
+    std::string line = code(index);
+    size_t first = line.find_first_not_of(" \t\r");
+    if (first != std::string::npos) {
+      return Location{index + 1, first + 1};
+    }
+  }
+  return Location{};
+}
+
+std::string where(const std::string& path, size_t firstLine, const Location& location) {
+  if (location.line == 0) {
+    return path + ":" + std::to_string(firstLine) + ":1: ";
+  }
+  return path + ":" + std::to_string(firstLine + location.line - 1) + ":" + std::to_string(location.column) + ": ";
+}
+
+torch::jit::Module loadArchive(const std::string& path, const std::string& bytes) {
+  try {
+    std::istringstream stream(bytes);
+    return torch::jit::load(stream);
+  } catch (const std::exception& error) {
+    throw Error(ErrorKind::Input, path + ": cannot load TorchScript archive: " + firstLine(error.what()));
+  }
+}
+
+} // namespace
+
+torch::jit::Module LoadedInput::freshModule() const { return loadArchive(path, archiveBytes); }
+
+bool looksLikeArchive(const std::string& bytes) { return bytes.rfind("PK\x03\x04", 0) == 0; }
+
+std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& source, const std::string& path,
+                                                  size_t firstLine) {
+  std::vector<size_t> removedAt;
+  const std::string text = acceptNonFiniteFloats(acceptNodesWithoutOutputs(source, removedAt));
+  auto graph = std::make_shared<torch::jit::Graph>();
+  try {
+    std::unordered_map<std::string, torch::jit::Value*> names;
+    torch::jit::parseIR(text, graph.get(), names, /*parse_tensor_constants=*/true);
+    keepSourceNames(names);
+  } catch (const std::exception& error) {
+    Location location;
+    std::string message = parseErrorMessage(text, error.what(), location);
+    if (message.find("INTERNAL ASSERT FAILED") != std::string::npos) {
+      // The parser asserts when a tensor constant's type lacks sizes or strides.
+      location = firstIncompleteTensorConstant(text);
+      message = "a tensor constant needs a type with sizes and strides, e.g. "
+                "Float(2, 3, strides=[3, 1], requires_grad=0, device=cpu)";
+    }
+    size_t removed = location.line != 0 ? removedAt[location.line - 1] : std::string::npos;
+    if (removed != std::string::npos && location.column > removed) {
+      location.column += 3;  // Columns in `source`, before the " = " was dropped.
+    }
+    throw Error(ErrorKind::Input, where(path, firstLine, location) + message);
+  }
+  fillPlaceholderTensors(text, *graph);
+  restoreNonFiniteFloats(source, *graph);
+  Location trailing = textAfterReturn(source);
+  if (trailing.line != 0) {
+    throw Error(ErrorKind::Input, where(path, firstLine, trailing) +
+                                      "unexpected text after the graph's return (several graphs need "
+                                      "--split-input-file and '" + kSplitMarker + "' lines)");
+  }
+  if (auto issue = verifyGraph(graph)) {
+    Location location = issue->node ? locateNode(source, *graph, issue->node) : Location{};
+    throw Error(ErrorKind::Input, where(path, firstLine, location) + issue->message);
+  }
+  return graph;
+}
+
+LoadedInput loadInput(const std::string& path, bool splitInputFile) {
+  LoadedInput input;
+  input.path = path;
+  std::string bytes = readAll(path);
+  if (bytes.empty()) {
+    throw Error(ErrorKind::Input, path + ": empty input");
+  }
+  if (looksLikeArchive(bytes)) {
+    if (splitInputFile) {
+      throw Error(ErrorKind::Usage, path + ": --split-input-file needs IR text, not a TorchScript archive");
+    }
+    input.module = loadArchive(path, bytes);
+    input.archiveBytes = std::move(bytes);
+    return input;
+  }
+  if (hasSuffix(path, ".pt") || hasSuffix(path, ".pth") || hasSuffix(path, ".zip")) {
+    throw Error(ErrorKind::Input, path + ": not a TorchScript archive (no zip signature)");
+  }
+  if (bytes.find('\0') != std::string::npos) {
+    throw Error(ErrorKind::Input, path + ": binary data is neither a TorchScript archive nor IR text");
+  }
+  std::vector<std::string> lines = splitLines(bytes);
+  std::string chunk;
+  size_t chunkStart = 1;
+  auto flush = [&](size_t nextLine) {
+    if (!isBlankOrComment(chunk)) {
+      input.cases.push_back(IRCase{parseGraphText(chunk, path, chunkStart), chunkStart});
+    }
+    chunk.clear();
+    chunkStart = nextLine;
+  };
+  for (size_t index = 0; index < lines.size(); ++index) {
+    if (splitInputFile && firstLine(lines[index]) == kSplitMarker) {
+      flush(index + 2);
+    } else {
+      chunk += lines[index] + "\n";
+    }
+  }
+  flush(lines.size() + 1);
+  if (input.cases.empty()) {
+    throw Error(ErrorKind::Input, path + ": no graph in input (only blank lines and comments)");
+  }
+  return input;
+}
+
+} // namespace tsopt

@@ -1,0 +1,52 @@
+//===- input_file.h - Reading TorchScript archives and IR text ------------===//
+///
+/// Shared by every tool: decides whether a file is a TorchScript archive or
+/// textual IR, loads it, and turns every failure into a one-line tsopt::Error
+/// naming the file (and line:column for IR text).
+///
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/ir/ir.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tsopt {
+
+/// One graph parsed from IR text, with where its text starts in the file.
+struct IRCase {
+  std::shared_ptr<torch::jit::Graph> graph;
+  size_t firstLine = 1;
+};
+
+struct LoadedInput {
+  std::string path;  ///< As given; "-" is stdin.
+  std::optional<torch::jit::Module> module;  ///< Set for archives.
+  std::string archiveBytes;                  ///< The archive, for fresh copies.
+  std::vector<IRCase> cases;                 ///< Set for IR text.
+
+  /// A new, independent load of the archive (the original, for comparisons).
+  torch::jit::Module freshModule() const;
+};
+
+/// Line separating cases in --split-input-file mode, as in mlir-opt.
+constexpr const char* kSplitMarker = "# -----";
+
+/// Reads `path` ("-" for stdin) as an archive or IR text. With `splitInputFile`,
+/// IR text is cut at kSplitMarker lines and each part parsed on its own.
+/// Every graph read from text is verified (known operators, matching schemas).
+LoadedInput loadInput(const std::string& path, bool splitInputFile);
+
+/// Parses IR text; `firstLine` is the line of `text` within the file, so errors
+/// name file lines. Throws tsopt::Error (Input) "PATH:LINE:COL: message".
+std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& text, const std::string& path,
+                                                  size_t firstLine = 1);
+
+/// Whether `bytes` start like a zip archive (what torch.jit.save writes).
+bool looksLikeArchive(const std::string& bytes);
+
+} // namespace tsopt

@@ -1,4 +1,0 @@
-//===- tsdump_main.cpp - The tsdump command-line tool ----------------------===//
-#include "ir_tools/dump.h"
-
-int main(int argc, char** argv) { return tsopt::tsdumpMain(argc, argv); }

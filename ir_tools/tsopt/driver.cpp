@@ -1,0 +1,208 @@
+#include "ir_tools/tsopt/driver.h"
+
+#include "ir_tools/common/command_line.h"
+#include "ir_tools/common/input_file.h"
+#include "ir_tools/common/output_file.h"
+#include "ir_tools/tsopt/checks.h"
+#include "ir_tools/tsopt/driver_options.h"
+#include "ir_tools/tsopt/parsed_pipeline.h"
+#include "passes/builtin/levels.h"
+#include "passes/core/error.h"
+#include "passes/core/pass_manager.h"
+#include "passes/core/plugin.h"
+#include "passes/core/registry.h"
+#include "passes/core/string_utils.h"
+
+#include <iostream>
+#include <set>
+
+namespace tsopt {
+namespace {
+
+void listPasses(const PassRegistry& registry, std::ostream& out) {
+  out << "Available passes:\n";
+  for (const PassRegistration* registration : registry.all()) {
+    // Names pad to a column of 24; a longer one keeps one space before its summary.
+    std::string name = registration->name + std::string(registration->name.size() < 24 ? 24 - registration->name.size() : 1, ' ');
+    std::string origin = registration->origin == "built-in" ? "" : " [from " + registration->origin + "]";
+    if (registration->isPipeline()) {
+      std::string forModules = registration->pipeline(true);
+      std::string forText = registration->pipeline(false);
+      out << "  " << name << registration->summary << " [pipeline]" << origin << "\n      = " << forModules << "\n";
+      if (forText != forModules) {
+        out << "      = " << forText << "  (on IR text)\n";
+      }
+      continue;
+    }
+    std::unique_ptr<Pass> pass = registry.create(registration->name);
+    out << "  " << name << registration->summary << (pass->kind() == PassKind::Module ? " [module pass]" : "")
+        << (pass->changesNumerics() ? " [changes numerics]" : "") << origin << "\n";
+    for (const OptionBase* option : pass->options()) {
+      out << "      " << option->name() << "=<" << option->typeName() << "> (default: "
+          << (option->valueText().empty() ? "''" : option->valueText()) << ")  " << option->description() << "\n";
+    }
+  }
+}
+
+std::set<std::string> checkedPassNames(const std::vector<std::string>& names, const std::string& flag,
+                                       const PassRegistry& registry) {
+  for (const std::string& name : names) {
+    if (name == "all") {
+      continue;
+    }
+    const PassRegistration* registration = registry.find(name);
+    if (registration == nullptr) {
+      std::string nearest = registry.nearestName(name);
+      throw Error(ErrorKind::Usage, flag + ": unknown pass '" + name + "'" +
+                                        (nearest.empty() ? "" : "; did you mean '" + nearest + "'?"));
+    }
+    if (registration->isPipeline()) {
+      throw Error(ErrorKind::Usage, flag + ": '" + name + "' is a pipeline; name one of its passes");
+    }
+  }
+  return std::set<std::string>(names.begin(), names.end());
+}
+
+Instrumentation instrumentationFrom(const DriverOptions& options, const PassRegistry& registry) {
+  Instrumentation instrumentation;
+  instrumentation.printBefore = checkedPassNames(options.printBefore, "--print-ir-before", registry);
+  instrumentation.printAfter = checkedPassNames(options.printAfter, "--print-ir-after", registry);
+  instrumentation.debugOnly = checkedPassNames(options.debugOnly, "--debug-only", registry);
+  instrumentation.printAfterChange = options.printAfterChange;
+  instrumentation.verifyEach = options.verifyEach;
+  instrumentation.timePasses = options.timePasses;
+  return instrumentation;
+}
+
+/// The pipeline of --passes or -O<level>. Named pipelines (the levels among
+/// them) expand by input: bare graphs get no module passes.
+ParsedPipeline pipelineFor(const DriverOptions& options, const PassRegistry& registry, bool hasModule) {
+  if (options.passes) {
+    return ParsedPipeline::parse(*options.passes, registry, "--passes", hasModule);
+  }
+  int level = options.level.value_or(0);
+  return ParsedPipeline::parse(level == 0 ? "" : levelPipelineName(level), registry, "-O" + std::to_string(level),
+                               hasModule);
+}
+
+// --calibration-data fills the calibration inputs of every pass that
+// calibrates and was not given its own file.
+void giveCalibrationData(ParsedPipeline& pipeline, const std::string& path, std::ostream& err) {
+  if (!pipeline.setDefaultCalibrationData(path)) {
+    err << "tsopt: warning: --calibration-data is unused: no pass of the pipeline calibrates (add calibrate)\n";
+  }
+}
+
+IRUnit unitForMethod(const LoadedInput& input, const std::string& method) {
+  try {
+    return IRUnit::fromModule(*input.module, method);
+  } catch (const Error& error) {
+    throw Error(error.kind(), input.path + ": " + error.what());
+  }
+}
+
+/// Optimizes the archive's method, checking the result when asked; returns
+/// the optimized unit.
+IRUnit optimizeModule(const CheckContext& checks, PassManager& manager, const LoadedInput& input) {
+  const DriverOptions& options = checks.options;
+  auto freshUnit = [&] { return IRUnit::fromModule(input.freshModule(), options.method); };
+  IRUnit unit = unitForMethod(input, options.method);
+  std::optional<EquivalenceSetup> equivalence;
+  if (options.checkEquivalence) {
+    equivalence = prepareEquivalence(options, input, checks.err);
+  }
+  runPipeline(checks, manager, unit, freshUnit);
+  if (equivalence) {
+    checkOptimizedModule(checks, *equivalence, unit, freshUnit);
+  }
+  return unit;
+}
+
+/// Optimizes each graph of IR text; returns their IR, split as the input was.
+std::string optimizeGraphs(const CheckContext& checks, PassManager& manager, const LoadedInput& input) {
+  std::string text;
+  for (size_t index = 0; index < input.cases.size(); ++index) {
+    std::shared_ptr<torch::jit::Graph> original = input.cases[index].graph->copy();
+    auto freshUnit = [&] { return IRUnit::fromGraph(original->copy()); };
+    IRUnit unit = IRUnit::fromGraph(input.cases[index].graph);
+    runPipeline(checks, manager, unit, freshUnit);
+    text += (index == 0 ? "" : std::string(kSplitMarker) + "\n") + unit.graph->toString(false);
+  }
+  return text;
+}
+
+int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
+  PassRegistry& registry = PassRegistry::global();
+  for (const std::string& plugin : options.plugins) {
+    loadPassPlugin(plugin, registry);
+  }
+  if (options.help) {
+    out << driverUsage();
+    return 0;
+  }
+  if (options.version) {
+    out << versionLine("tsopt");
+    return 0;
+  }
+  if (options.listPasses) {
+    listPasses(registry, out);
+    return 0;
+  }
+  Instrumentation instrumentation = instrumentationFrom(options, registry);
+  // The pipeline is parsed before the input is read, so its errors come first,
+  // and again for IR text, whose named pipelines expand without module passes.
+  std::optional<ParsedPipeline> pipeline = pipelineFor(options, registry, /*hasModule=*/true);
+  bool writesArchive = hasSuffix(options.output, ".pt");
+
+  LoadedInput input = loadInput(options.input, options.splitInputFile);
+  if (writesArchive && !input.module) {
+    throw Error(ErrorKind::Usage, options.output + ": a .pt output needs a TorchScript archive input");
+  }
+  if (options.checkEquivalence && !input.module) {
+    throw Error(ErrorKind::Usage, "--check-equivalence needs a TorchScript archive input, not IR text");
+  }
+  if (!input.module) {
+    pipeline = pipelineFor(options, registry, /*hasModule=*/false);
+  }
+  if (options.calibrationData) {
+    giveCalibrationData(*pipeline, *options.calibrationData, err);
+  }
+  if (options.dumpPassPipeline) {
+    err << "# pipeline: " << pipeline->text() << "\n";
+  }
+
+  PassManager manager(instrumentation, err);
+  manager.addPasses(pipeline->instantiate());
+  CheckContext checks{options, *pipeline, err};
+  if (input.module) {
+    IRUnit unit = optimizeModule(checks, manager, input);
+    if (writesArchive) {
+      saveModuleAtomically(options.output, *unit.module);
+    } else {
+      writeOutput(options.output, unit.graph->toString(false), out);
+    }
+  } else {
+    writeOutput(options.output, optimizeGraphs(checks, manager, input), out);
+  }
+  if (options.timePasses) {
+    manager.printTimingReport(err);
+  }
+  if (options.stats) {
+    manager.printStatistics(err);
+  }
+  return 0;
+}
+
+} // namespace
+
+int runTsopt(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  return runReportingErrors("tsopt", err, [&] { return run(parseDriverOptions(args), out, err); },
+                            ErrorKind::PassFailure);
+}
+
+int tsoptMain(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  return runTsopt(args, std::cout, std::cerr);
+}
+
+} // namespace tsopt

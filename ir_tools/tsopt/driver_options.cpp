@@ -1,0 +1,185 @@
+#include "ir_tools/tsopt/driver_options.h"
+
+#include "ir_tools/common/command_line.h"
+#include "passes/builtin/levels.h"
+#include "passes/core/error.h"
+#include "passes/core/pass.h"
+#include "passes/core/string_utils.h"
+
+#include <sstream>
+
+namespace tsopt {
+namespace {
+
+double parseTolerance(const std::string& flag, const std::string& text) {
+  std::string error;
+  double value = 0;
+  if (!parseOptionValue(text, value, error) || value < 0) {
+    throw Error(ErrorKind::Usage, "option '" + flag + "' needs a non-negative number, got '" + text + "'");
+  }
+  return value;
+}
+
+double parseCosine(const std::string& flag, const std::string& text) {
+  std::string error;
+  double value = 0;
+  if (!parseOptionValue(text, value, error) || value < -1 || value > 1) {
+    throw Error(ErrorKind::Usage, "option '" + flag + "' needs a number from -1 to 1, got '" + text + "'");
+  }
+  return value;
+}
+
+/// The flags, writing into `o`, in the order --help lists them.
+FlagTable flags(DriverOptions& o) {
+  using Value = std::optional<std::string>;
+  auto appendTo = [](std::vector<std::string>& target) {
+    return [&target](const Value& v) {
+      std::vector<std::string> items = splitList(*v);
+      target.insert(target.end(), items.begin(), items.end());
+    };
+  };
+  auto enable = [](bool& target) { return [&target](const Value&) { target = true; }; };
+  return {
+      {"PIPELINE",
+       {
+           {"--passes", FlagValue::Required, [&o](const Value& v) { o.passes = *v; }, "--passes=PIPELINE",
+            "Passes to run, e.g. 'inline,freeze,dce' or\n"
+            "'lower-tuples{all=true}' (see --list-passes)"},
+           {"", FlagValue::None, nullptr, "-O0 .. -O" + std::to_string(kMaxOptimizationLevel),
+            "Run a predefined pipeline instead of --passes"},
+           {"--load-pass-plugin", FlagValue::Required, [&o](const Value& v) { o.plugins.push_back(*v); },
+            "--load-pass-plugin=LIB", "Load a shared library that registers passes (repeatable)"},
+           {"--list-passes", FlagValue::None, enable(o.listPasses), "",
+            "List passes with their summaries and options"},
+           {"--dump-pass-pipeline", FlagValue::None, enable(o.dumpPassPipeline), "",
+            "Print the pipeline that will run, options spelled out"},
+       }},
+      {"INPUT/OUTPUT",
+       {
+           {"-o", FlagValue::Required, [&o](const Value& v) { o.output = *v; }, "-o FILE",
+            "Write the result: FILE.pt saves the module, any\n"
+            "other name gets IR text; '-' (default) is stdout"},
+           {"--method", FlagValue::Required, [&o](const Value& v) { o.method = *v; }, "--method=NAME",
+            "Method of a module to optimize (default: forward)"},
+           {"--split-input-file", FlagValue::None, enable(o.splitInputFile), "",
+            "Run each '# -----'-separated case of IR text on its own"},
+       }},
+      {"CORRECTNESS (module inputs)",
+       {
+           {"--check-equivalence", FlagValue::Optional,
+            [&o](const Value& v) { o.checkEquivalence = v.value_or(""); }, "--check-equivalence[=INPUTS]",
+            "Run the original and the optimized module twice on\n"
+            "INPUTS (a list of input tuples saved with torch.save;\n"
+            "default: inputs made from the traced input shapes) and\n"
+            "compare every output; exit 1 on a mismatch. When a\n"
+            "pass changes numerics (quantization; marked in\n"
+            "--list-passes), report per output the cosine\n"
+            "similarity, max abs error and top-1 agreement instead"},
+           {"--min-cosine", FlagValue::Required,
+            [&o](const Value& v) { o.minCosine = parseCosine("--min-cosine", *v); }, "--min-cosine=X",
+            "Exit 1 when an output's cosine similarity to the\n"
+            "original's is below X; implies --check-equivalence"},
+           {"--rtol", FlagValue::Required, [&o](const Value& v) { o.rtol = parseTolerance("--rtol", *v); },
+            "--rtol=X, --atol=X",
+            "Override the per-dtype tolerances (those of\n"
+            "torch.testing.assert_close)"},
+           {"--atol", FlagValue::Required, [&o](const Value& v) { o.atol = parseTolerance("--atol", *v); }},
+           {"--calibration-data", FlagValue::Required, [&o](const Value& v) { o.calibrationData = *v; },
+            "--calibration-data=FILE",
+            "Input tuples saved with torch.save that the calibrate\n"
+            "pass runs (static quantization); also the inputs of\n"
+            "--check-equivalence when no other inputs are found"},
+           {"--bisect", FlagValue::None, enable(o.bisect), "",
+            "On a mismatch (or a cosine below --min-cosine), find\n"
+            "the first bad pass, and in passes that count\n"
+            "rewrites, the first bad rewrite"},
+           {"--reproducer", FlagValue::Required, [&o](const Value& v) { o.reproducerDir = *v; }, "--reproducer=DIR",
+            "On a pass failure, verifier failure or mismatch, write\n"
+            "the IR before the failing pass and a lit test rerunning it"},
+       }},
+      {"INSTRUMENTATION (written to stderr)",
+       {
+           {"--print-ir-before", FlagValue::Required, appendTo(o.printBefore), "--print-ir-before=P[,P]",
+            "Print the IR before the named passes"},
+           {"--print-ir-after", FlagValue::Required, appendTo(o.printAfter), "--print-ir-after=P[,P]",
+            "Print the IR after the named passes"},
+           {"--print-ir-before-all", FlagValue::None, [&o](const Value&) { o.printBefore.push_back("all"); }, "",
+            "Print the IR before every pass"},
+           {"--print-ir-after-all", FlagValue::None, [&o](const Value&) { o.printAfter.push_back("all"); }, "",
+            "Print the IR after every pass"},
+           {"--print-ir-after-change", FlagValue::None, enable(o.printAfterChange), "",
+            "Print the IR after every pass that changed it"},
+           {"--verify-each", FlagValue::None, enable(o.verifyEach), "",
+            "Verify the IR after every pass (and that a module\n"
+            "still saves and loads)"},
+           {"--time-passes", FlagValue::None, enable(o.timePasses), "", "Print a table of time spent in each pass"},
+           {"--stats", FlagValue::None, enable(o.stats), "", "Print the passes' statistics"},
+           {"--debug-only", FlagValue::Required, appendTo(o.debugOnly), "--debug-only=P[,P]",
+            "Print the named passes' debug output ('all' for every pass)"},
+       }},
+      // Not listed: the usage line and --help are the help.
+      {"",
+       {
+           {"--help", FlagValue::None, enable(o.help)},
+           {"--version", FlagValue::None, enable(o.version)},
+       }},
+  };
+}
+
+bool parseLevel(const std::string& arg, DriverOptions& options) {
+  if (arg.size() != 3 || arg.rfind("-O", 0) != 0 || arg[2] < '0' || arg[2] > '9') {
+    return false;
+  }
+  int level = arg[2] - '0';
+  if (level > kMaxOptimizationLevel) {
+    throw Error(ErrorKind::Usage, "unknown optimization level '" + arg + "' (use -O0 to -O" +
+                                      std::to_string(kMaxOptimizationLevel) + ")");
+  }
+  options.level = level;
+  return true;
+}
+
+} // namespace
+
+DriverOptions parseDriverOptions(const std::vector<std::string>& args) {
+  DriverOptions options;
+  bool sawInput = false;
+  auto input = [&](const std::string& arg) {
+    if (sawInput) {
+      throw Error(ErrorKind::Usage, "more than one input file: '" + options.input + "' and '" + arg + "'");
+    }
+    options.input = arg;
+    sawInput = true;
+  };
+  parseFlags(args, flags(options), input, [&](const std::string& arg) { return parseLevel(arg, options); });
+  if (options.minCosine && !options.checkEquivalence) {
+    options.checkEquivalence = "";
+  }
+  if (options.bisect && !options.checkEquivalence) {
+    throw Error(ErrorKind::Usage, "--bisect needs --check-equivalence (it bisects on a mismatch)");
+  }
+  if (options.passes && options.level) {
+    throw Error(ErrorKind::Usage, "give either --passes or -O<level>, not both");
+  }
+  bool needsInput = !(options.listPasses || options.help || options.version);
+  if (needsInput && !sawInput) {
+    throw Error(ErrorKind::Usage, "no input file (use '-' for stdin; see --help)");
+  }
+  return options;
+}
+
+std::string driverUsage() {
+  DriverOptions unused;
+  return "OVERVIEW: tsopt - TorchScript graph optimizer\n"
+         "\n"
+         "USAGE: tsopt INPUT [options]\n"
+         "  INPUT is a TorchScript archive (.pt from torch.jit.save) or IR text\n"
+         "  (the graph(...) syntax print(graph) produces); '-' reads stdin.\n"
+         "\n" +
+         flagHelp(flags(unused)) +
+         "EXIT CODES:\n"
+         "  0 success, 1 a pass failed or produced invalid IR, 2 bad command line or\n"
+         "  pipeline, 3 bad input, 4 output could not be written\n";
+}
+
+} // namespace tsopt

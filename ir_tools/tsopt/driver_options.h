@@ -1,0 +1,48 @@
+//===- driver_options.h - The tsopt command line --------------------------===//
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tsopt {
+
+struct DriverOptions {
+  std::string input;                  ///< Path, or "-" for stdin.
+  std::string output = "-";           ///< "-" prints IR to stdout; *.pt saves a module.
+  std::optional<std::string> passes;  ///< --passes pipeline text.
+  std::optional<int> level;           ///< -O<n>.
+  std::string method = "forward";
+  bool splitInputFile = false;
+  bool listPasses = false;
+  bool dumpPassPipeline = false;
+  bool help = false;
+  bool version = false;
+  std::vector<std::string> plugins;
+  std::vector<std::string> printBefore;
+  std::vector<std::string> printAfter;
+  bool printAfterChange = false;
+  bool verifyEach = false;
+  bool timePasses = false;
+  bool stats = false;
+  std::vector<std::string> debugOnly;
+  /// --check-equivalence: set (possibly to "") when on; a path names inputs saved by torch.save.
+  std::optional<std::string> checkEquivalence;
+  std::optional<double> rtol;
+  std::optional<double> atol;
+  /// --min-cosine: accuracy floor for every floating-point output; implies --check-equivalence.
+  std::optional<double> minCosine;
+  /// --calibration-data: inputs for the passes that calibrate (their calibration-data option).
+  std::optional<std::string> calibrationData;
+  bool bisect = false;
+  std::optional<std::string> reproducerDir;
+};
+
+/// Parses argv (without argv[0]). Throws tsopt::Error (Usage) naming the
+/// offending argument, with the nearest known option when one is close.
+DriverOptions parseDriverOptions(const std::vector<std::string>& args);
+
+/// The --help text; its flag rows come from the flag table.
+std::string driverUsage();
+
+} // namespace tsopt

@@ -1,0 +1,151 @@
+#include "ir_tools/common/input_file.h"
+#include "ir_tools/tool_testing.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+
+namespace tsopt {
+namespace {
+
+std::string inputError(const std::string& text, const std::string& path = "t.ir") {
+  return testing_tools::errorMessage(ErrorKind::Input, [&] { parseGraphText(text, path); });
+}
+
+TEST(InputFileTest, ParsesCommentedIR) {
+  auto graph = parseGraphText("# leading comment\ngraph(%x : Tensor):\n  # inner\n  %y : Tensor = aten::relu(%x)\n"
+                              "  return (%y)\n",
+                              "t.ir");
+  EXPECT_EQ(graph->inputs().size(), 1u);
+}
+
+TEST(InputFileTest, OneElementTensorConstantsKeepTheirPrintedValue) {
+  auto graph = parseGraphText("graph(%x : Tensor):\n"
+                              "  %c : Long(requires_grad=0, device=cpu) = prim::Constant[value={8}]()\n"
+                              "  %h : Float(requires_grad=0, device=cpu) = prim::Constant[value={-0.125}]()\n"
+                              "  %y : Tensor = aten::div(%x, %c)\n"
+                              "  %z : Tensor = aten::mul(%y, %h)\n"
+                              "  return (%z)\n",
+                              "t.ir");
+  std::vector<double> values;
+  for (torch::jit::Node* node : graph->nodes()) {
+    if (node->kind() == c10::prim::Constant) {
+      values.push_back(node->t(c10::attr::value).item<double>());
+    }
+  }
+  EXPECT_EQ(values, (std::vector<double>{8.0, -0.125}));
+}
+
+TEST(InputFileTest, NonFiniteFloatConstantsReadAsPrinted) {
+  auto graph = parseGraphText("graph(%x : Tensor):\n"
+                              "  %a : float = prim::Constant[value=-inf]()\n"
+                              "  %b : float = prim::Constant[value=inf]() # a comment\n"
+                              "  %c : float = prim::Constant[value=nan]()\n"
+                              "  %d : float = prim::Constant[value=2.5]()\n"
+                              "  %y : Tensor = aten::clamp(%x, %a, %b)\n"
+                              "  %z : Tensor = aten::add(%y, %c, %d)\n"
+                              "  return (%z)\n",
+                              "t.ir");
+  std::vector<double> values;
+  for (torch::jit::Node* node : graph->nodes()) {
+    if (node->kind() == c10::prim::Constant) {
+      values.push_back(node->f(c10::attr::value));
+    }
+  }
+  ASSERT_EQ(values.size(), 4u);
+  EXPECT_EQ(values[0], -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(values[1], std::numeric_limits<double>::infinity());
+  EXPECT_TRUE(std::isnan(values[2]));
+  EXPECT_EQ(values[3], 2.5);
+}
+
+TEST(InputFileTest, UseBeforeDefinitionNamesLineAndColumn) {
+  EXPECT_EQ(inputError("graph(%x : Tensor):\n"
+                       "  %y : Tensor = aten::relu(%z)\n"
+                       "  %z : Tensor = aten::relu(%x)\n"
+                       "  return (%y)\n"),
+            "t.ir:2:28: Cannot find a variable with name 'z'");
+}
+
+TEST(InputFileTest, SyntaxErrorNamesLineAfterIdenticalEarlierLines) {
+  // The same text appears twice; the error is on the second copy.
+  EXPECT_EQ(inputError("graph(%x : Tensor):\n"
+                       "  %a : Tensor = aten::relu(%x)\n"
+                       "  %b : Tensor = aten::relu(%a)\n"
+                       "  %c : Tensor = aten::relu(%b\n"
+                       "  return (%c)\n"),
+            "t.ir:5:3: expected ) but found 'return' here");
+}
+
+TEST(InputFileTest, UnknownOperatorNamesTheRightOccurrence) {
+  EXPECT_EQ(inputError("graph(%x : Tensor):\n"
+                       "  %y : Tensor = aten::relu(%x)\n"
+                       "  %z : Tensor = aten::frobnicate(%y)\n"
+                       "  return (%z)\n"),
+            "t.ir:3:17: unknown operator 'aten::frobnicate'");
+  EXPECT_EQ(inputError("graph(%x : Tensor, %s : str):\n"
+                       "  %y : Tensor = aten::relu(%x)\n"
+                       "  %z : Tensor = aten::relu(%s)\n"
+                       "  return (%z)\n"),
+            "t.ir:3:17: no overload of 'aten::relu' accepts (str)");
+}
+
+TEST(InputFileTest, FirstLineOffsetsLocations) {
+  try {
+    parseGraphText("graph(%x : Tensor):\n  %y : Tensor = aten::nope(%x)\n  return (%y)\n", "t.ir", 10);
+    FAIL();
+  } catch (const Error& error) {
+    EXPECT_EQ(std::string(error.what()), "t.ir:11:17: unknown operator 'aten::nope'");
+  }
+}
+
+class LoadInputTest : public ::testing::Test {
+protected:
+  std::string write(const std::string& name, const std::string& bytes) {
+    std::string path = ::testing::TempDir() + name;
+    std::ofstream(path, std::ios::binary) << bytes;
+    return path;
+  }
+  std::string loadError(const std::string& path, bool split = false) {
+    try {
+      loadInput(path, split);
+    } catch (const Error& error) {
+      return error.what();
+    }
+    ADD_FAILURE() << path << " loaded";
+    return "";
+  }
+};
+
+TEST_F(LoadInputTest, BadFiles) {
+  std::string empty = write("empty.ir", "");
+  EXPECT_EQ(loadError(empty), empty + ": empty input");
+  std::string comments = write("comments.ir", "# nothing\n\n");
+  EXPECT_EQ(loadError(comments), comments + ": no graph in input (only blank lines and comments)");
+  std::string notZip = write("fake.pt", "graph(%x : Tensor):\n  return (%x)\n");
+  EXPECT_EQ(loadError(notZip), notZip + ": not a TorchScript archive (no zip signature)");
+  std::string truncated = write("truncated.pt", std::string("PK\x03\x04", 4) + std::string(100, 'x'));
+  EXPECT_EQ(loadError(truncated).rfind(truncated + ": cannot load TorchScript archive: ", 0), 0u);
+  EXPECT_EQ(loadError("/nonexistent/x.ir"), "/nonexistent/x.ir: cannot open file");
+  std::string binary = write("binary.ir", std::string("\x01\x00\x02", 3));
+  EXPECT_EQ(loadError(binary), binary + ": binary data is neither a TorchScript archive nor IR text");
+}
+
+TEST_F(LoadInputTest, SplitInputFileKeepsFileLineNumbers) {
+  std::string path = write("split.ir",
+                           "graph(%a : Tensor):\n  return (%a)\n"
+                           "# -----\n"
+                           "graph(%b : Tensor):\n  %c : Tensor = aten::bogus(%b)\n  return (%c)\n");
+  EXPECT_EQ(loadError(path, true), path + ":5:17: unknown operator 'aten::bogus'");
+  std::string good = write("split_good.ir", "graph(%a : Tensor):\n  return (%a)\n# -----\n# only a comment\n"
+                                            "# -----\ngraph(%b : Tensor):\n  return (%b)\n");
+  LoadedInput input = loadInput(good, true);
+  ASSERT_EQ(input.cases.size(), 2u);
+  EXPECT_EQ(input.cases[1].firstLine, 6u);
+}
+
+} // namespace
+} // namespace tsopt
