@@ -19,14 +19,8 @@ sys.path.insert(0, ZOO_SOURCES)
 
 import make_zoo  # noqa: E402
 
-# Work per forward pass and sample (docs: /work/shared/perf-context.md), in GFLOP.
-GFLOP_PER_SAMPLE = {
-    "resnet18": 3.63,
-    "resnet50": 8.18,
-    "mobilenet_v2": 0.60,
-    "bert_base_seq14": 2.39,
-    "bert_base_seq128": 22.35,
-}
+# Work per forward pass and sample, in GFLOP (examples/models/gflop_per_sample.json).
+GFLOP_PER_SAMPLE = make_zoo.gflop_per_sample()
 BENCHMARK_MODELS = list(GFLOP_PER_SAMPLE)
 
 
