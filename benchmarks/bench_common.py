@@ -18,15 +18,10 @@ ZOO_SOURCES = os.path.join(REPO, "examples", "models")
 sys.path.insert(0, ZOO_SOURCES)
 
 import make_zoo  # noqa: E402
+from zoo_common import output_tensors  # noqa: E402
 
-# Work per forward pass and sample (docs: /work/shared/perf-context.md), in GFLOP.
-GFLOP_PER_SAMPLE = {
-    "resnet18": 3.63,
-    "resnet50": 8.18,
-    "mobilenet_v2": 0.60,
-    "bert_base_seq14": 2.39,
-    "bert_base_seq128": 22.35,
-}
+# Work per forward pass and sample, in GFLOP (examples/models/gflop_per_sample.json).
+GFLOP_PER_SAMPLE = make_zoo.gflop_per_sample()
 BENCHMARK_MODELS = list(GFLOP_PER_SAMPLE)
 
 
@@ -102,17 +97,6 @@ def set_threads(torch_threads: int, blas_threads: int = None) -> None:
         library = _blas_library()
         if library is not None and hasattr(library, "openblas_set_num_threads"):
             library.openblas_set_num_threads(blas_threads)
-
-
-def output_tensors(output) -> List[torch.Tensor]:
-    """Tensor leaves of a (nested) output, in order."""
-    if isinstance(output, torch.Tensor):
-        return [output]
-    if isinstance(output, (list, tuple)):
-        return [leaf for element in output for leaf in output_tensors(element)]
-    if isinstance(output, dict):
-        return [leaf for key in sorted(output) for leaf in output_tensors(output[key])]
-    return []
 
 
 def agreement(expected, actual) -> Dict[str, float]:

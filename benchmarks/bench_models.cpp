@@ -19,7 +19,7 @@
 /// Flags, given before Google Benchmark's own:
 ///   --zoo=DIR         NAME.pt / NAME_batchN.pt and their .inputs.pt
 ///                     (default: $TSOPT_ZOO, else build/zoo)
-///   --models=a,b      default: every model of kGflopPerSample
+///   --models=a,b      default: every model of kModelWork
 ///   --batches=1,8     batch sizes; a batch the zoo lacks is skipped with a note
 ///   --threads=1,2     at::set_num_threads values
 ///   --variants=a,b    default: all of the above
@@ -62,17 +62,26 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
 
-/// Work per forward pass and sample, in GFLOP (/work/shared/perf-context.md).
-const std::map<std::string, double> kGflopPerSample = {
-    {"resnet18", 3.63},        {"resnet50", 8.18},          {"mobilenet_v2", 0.60},
-    {"bert_base_seq14", 2.39}, {"bert_base_seq128", 22.35},
+/// Work per forward pass and sample, in GFLOP, in run order: the zoo's table
+/// (examples/models/gflop_per_sample.json, which says how it was counted),
+/// whose rows CMake writes into gflop_per_sample.inc at configure time.
+const std::vector<std::pair<std::string, double>> kModelWork = {
+#include "gflop_per_sample.inc"
 };
-const std::vector<std::string> kModelOrder = {"resnet18", "resnet50", "mobilenet_v2", "bert_base_seq14",
-                                              "bert_base_seq128"};
+const std::map<std::string, double> kGflopPerSample(kModelWork.begin(), kModelWork.end());
+
+std::vector<std::string> modelOrder() {
+  std::vector<std::string> models;
+  for (const auto& row : kModelWork) {
+    models.push_back(row.first);
+  }
+  return models;
+}
 
 /// Warm-up before the first timed call at a thread count: enough calls for the
 /// profiling executor to settle on its optimized plan, and enough time for caches.
@@ -82,7 +91,7 @@ constexpr int kOptimizeRepetitions = 3;
 
 struct Options {
   std::string zoo;
-  std::vector<std::string> models = kModelOrder;
+  std::vector<std::string> models = modelOrder();
   std::vector<int> batches = {1, 8};
   std::vector<int> threads = {1, 2};
   std::vector<std::string> variants;  ///< Empty: all.

@@ -148,7 +148,7 @@ def main() -> int:
     for name, spec in MODELS.items():
         module, inputs = build(name, 1)
         with torch.inference_mode():
-            output = bench_common.output_tensors(module(*inputs))[0]
+            output = zoo_common.output_tensors(module(*inputs))[0]
         print("%-18s %-60s int8 %-7s output %s, |mean| %.3g, std %.3g" % (
             name, spec.description, spec.int8 or "-", tuple(output.shape), output.mean().abs().item(),
             output.std().item()))

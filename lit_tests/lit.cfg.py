@@ -16,7 +16,18 @@ config.test_exec_root = os.path.join(config.tsopt_obj_root, "lit_tests")
 config.substitutions.append(("%tsopt", config.tsopt_path))
 # tsdump is built next to tsopt, from the same library.
 config.substitutions.append(("%tsdump", os.path.join(os.path.dirname(config.tsopt_path), "tsdump")))
-config.substitutions.append(("%python", config.python_path))
+# The Python inputs import the model zoo's definitions and helpers
+# (examples/models: bert.py, zoo_common.py). PYTHONPATH is set per command, not
+# in config.environment: lit 14's internal shell sets it to lit's own folder for
+# the rest of a test once it runs its `diff` builtin out of process.
+ZOO_SOURCES = os.path.join(os.path.dirname(config.test_source_root), "examples", "models")
+
+
+def python_command(interpreter):
+    return "env PYTHONPATH=%s %s" % (ZOO_SOURCES, interpreter)
+
+
+config.substitutions.append(("%python", python_command(config.python_path)))
 # libtsopt_runtime, for Python RUN lines that load optimized modules (torch.ops.load_library).
 config.substitutions.append(("%runtime_library", config.runtime_library_path))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
@@ -71,4 +82,4 @@ if os.path.realpath(config.python_path) != os.path.realpath(DEBIAN_PYTHON) and o
     if probe.returncode == 0 and probe.stdout.startswith("1.13"):
         config.available_features.add("torch-1.13-python")
         # Before %python, which would otherwise take its prefix.
-        config.substitutions.insert(0, ("%python_113", DEBIAN_PYTHON))
+        config.substitutions.insert(0, ("%python_113", python_command(DEBIAN_PYTHON)))

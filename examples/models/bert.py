@@ -8,9 +8,13 @@ hidden 768, 12 heads, intermediate 3072, GELU, vocabulary 30522.
 
 forward(input_ids, attention_mask, token_type_ids) returns
 (last_hidden_state, pooler_output), as BertModel does with return_dict=False.
+
+Every class takes a BertConfig, bert-base's sizes by default; the lit tests
+build small encoders (BertEncoderWithPooler) from the same classes.
 """
 import math
-from typing import Tuple
+from dataclasses import dataclass
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -18,10 +22,6 @@ import torch.nn as nn
 from zoo_common import Inputs, randomize_norm_affine, seeded, trace
 
 VOCAB_SIZE = 30522
-HIDDEN = 768
-LAYERS = 12
-HEADS = 12
-INTERMEDIATE = 3072
 MAX_POSITIONS = 512
 TYPE_VOCAB_SIZE = 2
 LAYER_NORM_EPS = 1e-12
@@ -29,13 +29,26 @@ DROPOUT = 0.1
 CLS_TOKEN, SEP_TOKEN, PAD_TOKEN = 101, 102, 0
 
 
+@dataclass(frozen=True)
+class BertConfig:
+    """The encoder's sizes; the defaults are bert-base-uncased's."""
+
+    hidden: int = 768
+    layers: int = 12
+    heads: int = 12
+    intermediate: int = 3072
+
+
+BERT_BASE = BertConfig()
+
+
 class BertEmbeddings(nn.Module):
-    def __init__(self):
+    def __init__(self, config: BertConfig = BERT_BASE):
         super().__init__()
-        self.word_embeddings = nn.Embedding(VOCAB_SIZE, HIDDEN, padding_idx=PAD_TOKEN)
-        self.position_embeddings = nn.Embedding(MAX_POSITIONS, HIDDEN)
-        self.token_type_embeddings = nn.Embedding(TYPE_VOCAB_SIZE, HIDDEN)
-        self.LayerNorm = nn.LayerNorm(HIDDEN, eps=LAYER_NORM_EPS)
+        self.word_embeddings = nn.Embedding(VOCAB_SIZE, config.hidden, padding_idx=PAD_TOKEN)
+        self.position_embeddings = nn.Embedding(MAX_POSITIONS, config.hidden)
+        self.token_type_embeddings = nn.Embedding(TYPE_VOCAB_SIZE, config.hidden)
+        self.LayerNorm = nn.LayerNorm(config.hidden, eps=LAYER_NORM_EPS)
         self.dropout = nn.Dropout(DROPOUT)
         self.register_buffer("position_ids", torch.arange(MAX_POSITIONS).expand((1, -1)))
 
@@ -47,35 +60,37 @@ class BertEmbeddings(nn.Module):
 
 
 class BertSelfAttention(nn.Module):
-    def __init__(self):
+    def __init__(self, config: BertConfig = BERT_BASE):
         super().__init__()
-        self.num_attention_heads = HEADS
-        self.attention_head_size = HIDDEN // HEADS
-        self.all_head_size = HIDDEN
-        self.query = nn.Linear(HIDDEN, HIDDEN)
-        self.key = nn.Linear(HIDDEN, HIDDEN)
-        self.value = nn.Linear(HIDDEN, HIDDEN)
+        self.num_attention_heads = config.heads
+        self.attention_head_size = config.hidden // config.heads
+        self.all_head_size = config.hidden
+        self.query = nn.Linear(config.hidden, config.hidden)
+        self.key = nn.Linear(config.hidden, config.hidden)
+        self.value = nn.Linear(config.hidden, config.hidden)
         self.dropout = nn.Dropout(DROPOUT)
 
     def transpose_for_scores(self, x: torch.Tensor) -> torch.Tensor:
         x = x.view(x.size()[:-1] + (self.num_attention_heads, self.attention_head_size))
         return x.permute(0, 2, 1, 3)
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden_states: torch.Tensor, attention_mask: Optional[torch.Tensor]) -> torch.Tensor:
         query = self.transpose_for_scores(self.query(hidden_states))
         key = self.transpose_for_scores(self.key(hidden_states))
         value = self.transpose_for_scores(self.value(hidden_states))
         scores = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(self.attention_head_size)
-        probs = self.dropout(nn.functional.softmax(scores + attention_mask, dim=-1))
+        if attention_mask is not None:
+            scores = scores + attention_mask
+        probs = self.dropout(nn.functional.softmax(scores, dim=-1))
         context = torch.matmul(probs, value).permute(0, 2, 1, 3).contiguous()
         return context.view(context.size()[:-2] + (self.all_head_size,))
 
 
 class BertSelfOutput(nn.Module):
-    def __init__(self):
+    def __init__(self, config: BertConfig = BERT_BASE):
         super().__init__()
-        self.dense = nn.Linear(HIDDEN, HIDDEN)
-        self.LayerNorm = nn.LayerNorm(HIDDEN, eps=LAYER_NORM_EPS)
+        self.dense = nn.Linear(config.hidden, config.hidden)
+        self.LayerNorm = nn.LayerNorm(config.hidden, eps=LAYER_NORM_EPS)
         self.dropout = nn.Dropout(DROPOUT)
 
     def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
@@ -83,19 +98,19 @@ class BertSelfOutput(nn.Module):
 
 
 class BertAttention(nn.Module):
-    def __init__(self):
+    def __init__(self, config: BertConfig = BERT_BASE):
         super().__init__()
-        self.self = BertSelfAttention()
-        self.output = BertSelfOutput()
+        self.self = BertSelfAttention(config)
+        self.output = BertSelfOutput(config)
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden_states: torch.Tensor, attention_mask: Optional[torch.Tensor]) -> torch.Tensor:
         return self.output(self.self(hidden_states, attention_mask), hidden_states)
 
 
 class BertIntermediate(nn.Module):
-    def __init__(self):
+    def __init__(self, config: BertConfig = BERT_BASE):
         super().__init__()
-        self.dense = nn.Linear(HIDDEN, INTERMEDIATE)
+        self.dense = nn.Linear(config.hidden, config.intermediate)
         self.intermediate_act_fn = nn.GELU()
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -103,10 +118,10 @@ class BertIntermediate(nn.Module):
 
 
 class BertOutput(nn.Module):
-    def __init__(self):
+    def __init__(self, config: BertConfig = BERT_BASE):
         super().__init__()
-        self.dense = nn.Linear(INTERMEDIATE, HIDDEN)
-        self.LayerNorm = nn.LayerNorm(HIDDEN, eps=LAYER_NORM_EPS)
+        self.dense = nn.Linear(config.intermediate, config.hidden)
+        self.LayerNorm = nn.LayerNorm(config.hidden, eps=LAYER_NORM_EPS)
         self.dropout = nn.Dropout(DROPOUT)
 
     def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
@@ -114,32 +129,32 @@ class BertOutput(nn.Module):
 
 
 class BertLayer(nn.Module):
-    def __init__(self):
+    def __init__(self, config: BertConfig = BERT_BASE):
         super().__init__()
-        self.attention = BertAttention()
-        self.intermediate = BertIntermediate()
-        self.output = BertOutput()
+        self.attention = BertAttention(config)
+        self.intermediate = BertIntermediate(config)
+        self.output = BertOutput(config)
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden_states: torch.Tensor, attention_mask: Optional[torch.Tensor]) -> torch.Tensor:
         attention_output = self.attention(hidden_states, attention_mask)
         return self.output(self.intermediate(attention_output), attention_output)
 
 
 class BertEncoder(nn.Module):
-    def __init__(self):
+    def __init__(self, config: BertConfig = BERT_BASE):
         super().__init__()
-        self.layer = nn.ModuleList([BertLayer() for _ in range(LAYERS)])
+        self.layer = nn.ModuleList([BertLayer(config) for _ in range(config.layers)])
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden_states: torch.Tensor, attention_mask: Optional[torch.Tensor]) -> torch.Tensor:
         for layer in self.layer:
             hidden_states = layer(hidden_states, attention_mask)
         return hidden_states
 
 
 class BertPooler(nn.Module):
-    def __init__(self):
+    def __init__(self, config: BertConfig = BERT_BASE):
         super().__init__()
-        self.dense = nn.Linear(HIDDEN, HIDDEN)
+        self.dense = nn.Linear(config.hidden, config.hidden)
         self.activation = nn.Tanh()
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -147,11 +162,11 @@ class BertPooler(nn.Module):
 
 
 class BertModel(nn.Module):
-    def __init__(self):
+    def __init__(self, config: BertConfig = BERT_BASE):
         super().__init__()
-        self.embeddings = BertEmbeddings()
-        self.encoder = BertEncoder()
-        self.pooler = BertPooler()
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -161,6 +176,22 @@ class BertModel(nn.Module):
         extended_mask = attention_mask[:, None, None, :].to(dtype)
         extended_mask = (1.0 - extended_mask) * torch.finfo(dtype).min
         hidden_states = self.encoder(self.embeddings(input_ids, token_type_ids), extended_mask)
+        return hidden_states, self.pooler(hidden_states)
+
+
+class BertEncoderWithPooler(nn.Module):
+    """BertModel without its embeddings: forward(hidden_states[, attention_mask])
+    returns (last_hidden_state, pooler_output); the mask, if any, is already
+    additive (0 to attend, very negative to mask)."""
+
+    def __init__(self, config: BertConfig = BERT_BASE):
+        super().__init__()
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config)
+
+    def forward(self, hidden_states: torch.Tensor,
+                attention_mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        hidden_states = self.encoder(hidden_states, attention_mask)
         return hidden_states, self.pooler(hidden_states)
 
 

@@ -17,6 +17,8 @@ import warnings
 import torch
 import torch.nn as nn
 
+from zoo_common import randomize_batch_norms
+
 # torch.jit is deprecated since PyTorch 2.11 and says so on every call; this
 # script is about TorchScript, on purpose.
 warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit.*deprecated")
@@ -50,12 +52,8 @@ class DemoNet(nn.Module):
 
 def write(path):
     torch.manual_seed(0)
-    model = DemoNet()
     # Non-trivial batch-norm statistics, so folding them is visible in the numbers.
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 1.5)
+    model = randomize_batch_norms(DemoNet(), var_range=(0.5, 1.5), affine=False)
     torch.jit.save(torch.jit.script(model.eval()), path)
     print("wrote %s (DemoNet, input %s)" % (path, "x".join(map(str, INPUT_SHAPE))))
 

@@ -13,13 +13,16 @@ once complete, so an interrupted run never leaves a model that looks cached.
 Run with the interpreter of a LibTorch line (.venv/bin/python3 for 2.x, /usr/bin/python3 for 1.13).
 """
 import argparse
+import json
 import os
 import sys
 import time
+from typing import Dict
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+ZOO_SOURCES = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, ZOO_SOURCES)
 
 import bert  # noqa: E402
 import control_flow  # noqa: E402
@@ -34,6 +37,14 @@ MODELS = {
     "bert_base_seq128": bert.bert_base_seq128,
     "scripted_control_flow": control_flow.scripted_control_flow,
 }
+
+
+def gflop_per_sample() -> Dict[str, float]:
+    """Work of one forward pass per sample, in GFLOP, of the models the
+    benchmarks time, in benchmark order: gflop_per_sample.json, which says how
+    it was counted (bench_models.cpp has the same table, built in by CMake)."""
+    with open(os.path.join(ZOO_SOURCES, "gflop_per_sample.json")) as table:
+        return {row["model"]: row["gflop_per_sample"] for row in json.load(table)["models"]}
 
 
 def file_name(model: str, batch: int) -> str:

@@ -1,4 +1,6 @@
-"""Helpers every zoo model shares: seeding, batch-norm statistics, tracing.
+"""Helpers every zoo model shares: seeding, batch-norm statistics, tracing,
+and the tensors of an output, to compare (the lit tests' Python inputs and
+the benchmarks use them too).
 
 A freshly constructed batch norm has running_mean 0, running_var 1, weight 1
 and bias 0, so folding it into a convolution is nearly an identity and a
@@ -33,6 +35,23 @@ def randomize_norm_affine(model: nn.Module) -> None:
 
 
 @torch.no_grad()
+def randomize_batch_norms(model: nn.Module, mean_range: Tuple[float, float] = (-0.5, 0.5),
+                          var_range: Tuple[float, float] = (0.5, 2.0), affine: bool = True) -> nn.Module:
+    """Uniform random running statistics for every batch norm and, with
+    `affine`, a uniform random scale in [0.5, 1.5] and shift in [-0.2, 0.2];
+    returns `model`. For small test models, whose activations stay tame
+    without calibration (compare calibrate_batch_norm)."""
+    for norm in model.modules():
+        if isinstance(norm, nn.modules.batchnorm._BatchNorm):
+            norm.running_mean.uniform_(*mean_range)
+            norm.running_var.uniform_(*var_range)
+            if affine:
+                norm.weight.uniform_(0.5, 1.5)
+                norm.bias.uniform_(-0.2, 0.2)
+    return model
+
+
+@torch.no_grad()
 def calibrate_batch_norm(model: nn.Module, batches: Sequence[Tuple[torch.Tensor, ...]]) -> None:
     """Sets each batch norm's running statistics from `batches`, then perturbs
     them so they are not exactly the statistics of any input.
@@ -54,6 +73,20 @@ def calibrate_batch_norm(model: nn.Module, batches: Sequence[Tuple[torch.Tensor,
         spread = norm.running_var.sqrt()
         norm.running_mean.add_(torch.randn_like(norm.running_mean) * 0.1 * spread)
         norm.running_var.mul_(torch.empty_like(norm.running_var).uniform_(0.8, 1.25))
+
+
+def output_tensors(output) -> List[torch.Tensor]:
+    """The tensors of a (nested) module output, in order: tuples and lists in
+    order, dicts by key; a number becomes a 0-d tensor, anything else is left out."""
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, (list, tuple)):
+        return [leaf for element in output for leaf in output_tensors(element)]
+    if isinstance(output, dict):
+        return [leaf for key in sorted(output) for leaf in output_tensors(output[key])]
+    if isinstance(output, (bool, int, float)):
+        return [torch.tensor(output)]
+    return []
 
 
 def trace(model: nn.Module, inputs: Inputs) -> torch.jit.ScriptModule:

@@ -14,6 +14,8 @@ from typing import List
 import torch
 import torch.nn as nn
 
+from zoo_common import randomize_batch_norms
+
 
 def scale_and_shift(x: torch.Tensor, scale: float) -> torch.Tensor:
     return x * scale + 1.0
@@ -98,13 +100,8 @@ def main(argv: List[str]):
         raise SystemExit(__doc__)
     for name, path in zip(argv[1::2], argv[2::2]):
         torch.manual_seed(0)
-        model = build(name)
         # Batch norm with non-trivial running statistics, so folding it is visible.
-        with torch.no_grad():
-            for module in model.modules():
-                if isinstance(module, nn.BatchNorm2d):
-                    module.running_mean.uniform_(-1, 1)
-                    module.running_var.uniform_(0.5, 2)
+        model = randomize_batch_norms(build(name), mean_range=(-1.0, 1.0), affine=False)
         torch.jit.save(torch.jit.script(model), path)
 
 

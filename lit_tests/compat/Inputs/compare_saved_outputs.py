@@ -11,11 +11,7 @@ import sys
 
 import torch
 
-
-def flatten(value):
-    if isinstance(value, torch.Tensor):
-        return [value]
-    return [t for item in value for t in flatten(item)]
+from zoo_common import output_tensors
 
 
 def main():
@@ -29,7 +25,7 @@ def main():
         worst = 0.0
         with torch.no_grad():
             for args, reference in zip(inputs, expected, strict=True):
-                for want, got in zip(flatten(reference), flatten(module(*args)), strict=True):
+                for want, got in zip(output_tensors(reference), output_tensors(module(*args)), strict=True):
                     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
                     worst = max(worst, (got - want).abs().max().item())
         fused = sum(node.kind().startswith("tsopt::") for node in module.graph.nodes())

@@ -17,18 +17,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zoo_common import output_tensors, randomize_batch_norms
+
 torch.manual_seed(0)
 torch.set_num_threads(1)
-
-
-def randomize_batch_norms(module):
-    for sub in module.modules():
-        if isinstance(sub, nn.modules.batchnorm._BatchNorm):
-            sub.running_mean.uniform_(-0.5, 0.5)
-            sub.running_var.uniform_(0.5, 2.0)
-            sub.weight.data.uniform_(0.5, 1.5)
-            sub.bias.data.uniform_(-0.2, 0.2)
-    return module
 
 
 class ConvNet(nn.Module):
@@ -192,22 +184,12 @@ def build_models():
     }
 
 
-def flatten(value):
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, (tuple, list)):
-        return [t for item in value for t in flatten(item)]
-    if isinstance(value, dict):
-        return [t for key in sorted(value) for t in flatten(value[key])]
-    return [torch.tensor(value)]
-
-
 def compare(reference, optimized, make_inputs):
     worst = 0.0
     for _ in range(2):
         inputs = make_inputs()
-        expected = flatten(reference(*inputs))
-        actual = flatten(optimized(*inputs))
+        expected = output_tensors(reference(*inputs))
+        actual = output_tensors(optimized(*inputs))
         if len(expected) != len(actual):
             raise AssertionError(f"{len(expected)} outputs before, {len(actual)} after")
         for e, a in zip(expected, actual):

@@ -1,8 +1,8 @@
 """Small traced models that exercise every fusion pass, for the model-level
 fusion tests: a ResNet and a MobileNetV2 from torchvision (batch norm, relu,
-relu6, residual adds, depthwise convolutions), a BERT-style encoder layer
-(q/k/v projections, GELU, residual adds, tanh pooler) and a net with each
-remaining activation.
+relu6, residual adds, depthwise convolutions), one layer of the zoo's BERT
+encoder (q/k/v projections, GELU, residual adds, tanh pooler; examples/models/
+bert.py) and a net with each remaining activation.
 
 usage: fusion_models.py OUTDIR
 Writes OUTDIR/NAME.pt and OUTDIR/NAME.inputs.pt (a list of input tuples, the
@@ -17,48 +17,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
+from bert import BertConfig, BertEncoderWithPooler
+from zoo_common import randomize_batch_norms
+
 torch.manual_seed(0)
 torch.set_num_threads(1)
 
-
-def randomize_batch_norms(module):
-    for sub in module.modules():
-        if isinstance(sub, nn.modules.batchnorm._BatchNorm):
-            sub.running_mean.uniform_(-0.2, 0.2)
-            sub.running_var.uniform_(0.5, 2.0)
-            sub.weight.data.uniform_(0.5, 1.5)
-            sub.bias.data.uniform_(-0.2, 0.2)
-    return module
-
-
-class EncoderLayer(nn.Module):
-    """BERT's layer as HuggingFace writes it: separate q/k/v projections."""
-
-    def __init__(self, hidden=32, heads=4, intermediate=64):
-        super().__init__()
-        self.heads = heads
-        self.scale = 1.0 / math.sqrt(hidden // heads)
-        self.query = nn.Linear(hidden, hidden)
-        self.key = nn.Linear(hidden, hidden)
-        self.value = nn.Linear(hidden, hidden)
-        self.attention_output = nn.Linear(hidden, hidden)
-        self.norm1 = nn.LayerNorm(hidden)
-        self.intermediate = nn.Linear(hidden, intermediate)
-        self.output = nn.Linear(intermediate, hidden)
-        self.norm2 = nn.LayerNorm(hidden)
-        self.pooler = nn.Linear(hidden, hidden)
-
-    def split(self, x):
-        return x.view(x.size()[:-1] + (self.heads, x.size(-1) // self.heads)).permute(0, 2, 1, 3)
-
-    def forward(self, hidden, mask):
-        q, k, v = self.split(self.query(hidden)), self.split(self.key(hidden)), self.split(self.value(hidden))
-        scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale + mask
-        context = torch.matmul(F.softmax(scores, dim=-1), v).permute(0, 2, 1, 3).contiguous()
-        context = context.view(context.size()[:-2] + (hidden.size(-1),))
-        attended = self.norm1(self.attention_output(context) + hidden)
-        out = self.norm2(self.output(F.gelu(self.intermediate(attended))) + attended)
-        return out, torch.tanh(self.pooler(out[:, 0]))
+# The batch-norm running means of the torchvision models (zoo_common's default is wider).
+BN_MEAN_RANGE = (-0.2, 0.2)
 
 
 class CausalSelfAttention(nn.Module):
@@ -104,9 +70,10 @@ def models():
     image = lambda: (torch.randn(2, 3, 64, 64),)
     tokens = lambda: (torch.randn(2, 12, 32), torch.zeros(2, 1, 1, 12).masked_fill(torch.rand(2, 1, 1, 12) > 0.7, -1e4))
     return {
-        "resnet": (randomize_batch_norms(torchvision.models.resnet18(num_classes=10)), image),
-        "mobilenet": (randomize_batch_norms(torchvision.models.mobilenet_v2(num_classes=10, width_mult=0.5)), image),
-        "encoder": (EncoderLayer(), tokens),
+        "resnet": (randomize_batch_norms(torchvision.models.resnet18(num_classes=10), BN_MEAN_RANGE), image),
+        "mobilenet": (randomize_batch_norms(torchvision.models.mobilenet_v2(num_classes=10, width_mult=0.5),
+                                            BN_MEAN_RANGE), image),
+        "encoder": (BertEncoderWithPooler(BertConfig(hidden=32, layers=1, heads=4, intermediate=64)), tokens),
         "activations": (Activations(), lambda: (torch.randn(2, 3, 16, 16),)),
         "gpt": (CausalSelfAttention(), lambda: (torch.randn(2, 12, 32),)),
         "squeezenet": (torchvision.models.squeezenet1_1(num_classes=10), image),

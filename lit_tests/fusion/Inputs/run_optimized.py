@@ -12,11 +12,7 @@ import sys
 
 import torch
 
-
-def flatten(value):
-    if isinstance(value, torch.Tensor):
-        return [value]
-    return [t for item in value for t in flatten(item)]
+from zoo_common import output_tensors
 
 
 def compare(reference, optimized, inputs):
@@ -24,7 +20,7 @@ def compare(reference, optimized, inputs):
     with torch.no_grad():
         for _ in range(2):
             for args in inputs:
-                for expected, actual in zip(flatten(reference(*args)), flatten(optimized(*args))):
+                for expected, actual in zip(output_tensors(reference(*args)), output_tensors(optimized(*args))):
                     torch.testing.assert_close(actual, expected)
                     worst = max(worst, (actual - expected).abs().max().item())
     return worst

@@ -15,6 +15,8 @@ import sys
 import torch
 import torch.nn as nn
 
+from zoo_common import randomize_norm_affine
+
 
 class Block(nn.Module):
     def __init__(self, channels):
@@ -56,10 +58,7 @@ def main():
     with torch.no_grad():
         for batch in batches[:4]:
             model(*batch)
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.normal_(0.0, 0.1)
+    randomize_norm_affine(model)
     model.eval()
     with torch.no_grad():
         traced = torch.jit.trace(model, batches[0])

@@ -15,15 +15,13 @@ import sys
 
 import torch
 
-
-def leaves(output):
-    return list(output) if isinstance(output, (tuple, list)) else [output]
+from zoo_common import output_tensors
 
 
 def worst_cosine(original, quantized, inputs):
     worst = 1.0
     for call in inputs:
-        for expected, actual in zip(leaves(original(*call)), leaves(quantized(*call))):
+        for expected, actual in zip(output_tensors(original(*call)), output_tensors(quantized(*call))):
             assert expected.shape == actual.shape and expected.dtype == actual.dtype
             cosine = torch.nn.functional.cosine_similarity(expected.double().flatten(), actual.double().flatten(), 0)
             worst = min(worst, cosine.item())
