@@ -15,7 +15,6 @@
 namespace tsopt {
 namespace {
 
-using torch::jit::Graph;
 using torch::jit::Node;
 using torch::jit::Value;
 using torch::jit::WithInsertPoint;
@@ -73,7 +72,7 @@ bool foldable(Node* node, const torch::jit::AliasDb& aliasDb) {
 
 } // namespace
 
-bool FoldStaticShapesPass::runOnGraph(std::shared_ptr<Graph>& graph, PassContext& context) {
+bool FoldStaticShapesPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
   if (!assumeStaticShapes) {
     context.debug() << "assume-static-shapes is off: nothing folded\n";
     return false;
