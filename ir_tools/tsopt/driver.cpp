@@ -13,6 +13,7 @@
 #include "passes/core/registry.h"
 #include "passes/core/string_utils.h"
 
+#include <algorithm>
 #include <iostream>
 #include <set>
 
@@ -23,7 +24,8 @@ void listPasses(const PassRegistry& registry, std::ostream& out) {
   out << "Available passes:\n";
   for (const PassRegistration* registration : registry.all()) {
     // Names pad to a column of 24; a longer one keeps one space before its summary.
-    std::string name = registration->name + std::string(registration->name.size() < 24 ? 24 - registration->name.size() : 1, ' ');
+    std::string name = registration->name;
+    name.resize(std::max<size_t>(name.size() + 1, 24), ' ');
     std::string origin = registration->origin == "built-in" ? "" : " [from " + registration->origin + "]";
     if (registration->isPipeline()) {
       std::string forModules = registration->pipeline(true);
@@ -151,7 +153,7 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
   Instrumentation instrumentation = instrumentationFrom(options, registry);
   // The pipeline is parsed before the input is read, so its errors come first,
   // and again for IR text, whose named pipelines expand without module passes.
-  std::optional<ParsedPipeline> pipeline = pipelineFor(options, registry, /*hasModule=*/true);
+  ParsedPipeline pipeline = pipelineFor(options, registry, /*hasModule=*/true);
   bool writesArchive = hasSuffix(options.output, ".pt");
 
   LoadedInput input = loadInput(options.input, options.splitInputFile);
@@ -165,15 +167,15 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
     pipeline = pipelineFor(options, registry, /*hasModule=*/false);
   }
   if (options.calibrationData) {
-    giveCalibrationData(*pipeline, *options.calibrationData, err);
+    giveCalibrationData(pipeline, *options.calibrationData, err);
   }
   if (options.dumpPassPipeline) {
-    err << "# pipeline: " << pipeline->text() << "\n";
+    err << "# pipeline: " << pipeline.text() << "\n";
   }
 
   PassManager manager(instrumentation, err);
-  manager.addPasses(pipeline->instantiate());
-  CheckContext checks{options, *pipeline, err};
+  manager.addPasses(pipeline.instantiate());
+  CheckContext checks{options, pipeline, err};
   if (input.module) {
     IRUnit unit = optimizeModule(checks, manager, input);
     if (writesArchive) {
