@@ -28,9 +28,9 @@ says how, and what the ratios and the JSON file are):
                     exporter where it fails: the row's note says which) and an
                     InferenceSession on the CPU execution provider with
                     ORT_ENABLE_ALL, intra_op_num_threads = threads,
-                    inter_op_num_threads = 1, intra-op spinning off when
-                    OMP_WAIT_POLICY=PASSIVE (peer_models.ENVIRONMENT's default)
-                    like torch's threads; export and session times reported
+                    inter_op_num_threads = 1, intra-op spinning on (its
+                    default) unless OMP_WAIT_POLICY=PASSIVE puts torch's
+                    threads to sleep too (peer_models.ENVIRONMENT says why); export and session times reported
   tsopt-O1, tsopt-O2
                     the traced archive (torch.jit.trace + torch.jit.save) through
                     `tsopt -O1` / `-O2`; -O2 archives need --runtime-lib, which is

@@ -217,7 +217,8 @@ def setup_section(config, ipex_config):
              "- ONNX Runtime: CPUExecutionProvider, ORT_ENABLE_ALL, intra_op_num_threads = threads, "
              "inter_op_num_threads = 1, session.intra_op.allow_spinning = %s" % config.get(
                  "onnxruntime_allow_spinning", "?"),
-             "- OpenMP: OMP_WAIT_POLICY=%s" % config["environment"]["OMP_WAIT_POLICY"],
+             "- OpenMP: OMP_WAIT_POLICY=%s%s" % (config["environment"]["OMP_WAIT_POLICY"], "" if config["environment"][
+                 "OMP_WAIT_POLICY"] != "(unset)" else " (libgomp's default: idle threads spin a while, then sleep)"),
              "- transformers attention: `%s`; %d interleaved rounds of ≥ %.1f s per variant; load average "
              "%.1f → %.1f" % (config["attention"], config["rounds"], config["seconds_per_round"],
                               config["load_average_start"], config["load_average_end"])]

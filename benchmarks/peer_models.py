@@ -37,10 +37,13 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
 
 # The benchmarks' environment, set here before torch loads (so import this module before torch; a value already
-# in the environment wins): nothing is downloaded, and idle OpenMP threads sleep instead of spinning, as
-# scripts/run_benchmarks.sh has it (spinning threads made BERT-base seq14 at 2 threads 3-6x slower while others
-# used this 2-CPU machine: 244-562 ms against 89 ms).
-ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+# in the environment wins): nothing is downloaded. OpenMP's idle policy is left at its default (threads spin a
+# while, then sleep): on a quiet machine that is every variant's best configuration, and with
+# OMP_WAIT_POLICY=PASSIVE every 2-thread row runs slower than its 1-thread row (MobileNetV2 b1: eager 36 against
+# 18 ms, tsopt -O2 8.8 against 6.9; default policy 16.6 and 3.6 ms). Set OMP_WAIT_POLICY=PASSIVE (ONNX Runtime's
+# spinning then goes off too) on a machine others are using: spinning threads there made BERT-base seq14 at 2
+# threads 3-6x slower (244-562 ms against 89 ms).
+ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 for _variable, _value in ENVIRONMENT.items():
     os.environ.setdefault(_variable, _value)
 

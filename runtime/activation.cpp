@@ -68,4 +68,36 @@ at::Tensor applyActivation(const at::Tensor& input, const Activation& activation
   TORCH_CHECK(false, "tsopt: unhandled activation");
 }
 
+void applyActivationInPlace(at::Tensor& tensor, const Activation& activation) {
+  switch (activation.kind) {
+  case ActivationKind::None:
+    return;
+  case ActivationKind::Relu:
+    at::relu_(tensor);
+    return;
+  case ActivationKind::Clamp:
+    at::clamp_(tensor, activation.alpha, activation.beta);
+    return;
+  case ActivationKind::Silu:
+    at::silu_(tensor);
+    return;
+  case ActivationKind::Hardswish:
+    at::hardswish_(tensor);
+    return;
+  case ActivationKind::Gelu:
+    at::gelu_(tensor, "none");
+    return;
+  case ActivationKind::GeluTanh:
+    at::gelu_(tensor, "tanh");
+    return;
+  case ActivationKind::Sigmoid:
+    at::sigmoid_(tensor);
+    return;
+  case ActivationKind::Tanh:
+    at::tanh_(tensor);
+    return;
+  }
+  TORCH_CHECK(false, "tsopt: unhandled activation");
+}
+
 } // namespace tsopt::runtime

@@ -39,5 +39,7 @@ Activation parseActivation(c10::string_view name, double alpha, double beta);
 /// The activation computed by ATen, as the unfused graph computes it: the
 /// fallback path of every fused op, and the reference in tests.
 at::Tensor applyActivation(const at::Tensor& input, const Activation& activation);
+/// The same in place, for a tensor the caller owns (a kernel's fresh output).
+void applyActivationInPlace(at::Tensor& tensor, const Activation& activation);
 
 } // namespace tsopt::runtime

@@ -1,3 +1,4 @@
+#include "runtime/packed_gemm.h"
 #include "runtime/packed_layers.h"
 
 #include <ATen/ATen.h>
@@ -165,7 +166,9 @@ TEST(ConvPackedTest, RejectsInconsistentParameters) {
 
 TEST(LinearPackedTest, KernelMatchesAtenForEveryActivationAndRank) {
   at::manual_seed(4);
-  // Fewer than 32 rows run an inner product, more a matmul: both paths.
+  // Rows 1 and 5 run oneDNN's inner product; from 8 rows on, MKL's packed sgemm
+  // where the LibTorch has MKL, else oneDNN (an inner product below 32 rows, a
+  // matmul from there). ctest runs this suite again with TSOPT_LINEAR_GEMM=onednn.
   const std::vector<std::vector<int64_t>> inputShapes = {{16}, {5, 16}, {2, 7, 16}, {2, 3, 4, 16}, {2, 40, 16}, {128, 16}};
   at::Tensor weight = at::randn({24, 16}) / 4;
   for (bool withBias : {true, false}) {
@@ -180,6 +183,19 @@ TEST(LinearPackedTest, KernelMatchesAtenForEveryActivationAndRank) {
       }
     }
   }
+}
+
+TEST(LinearPackedTest, KernelFollowsRowCountAndLibTorch) {
+  const char* setting = std::getenv("TSOPT_LINEAR_GEMM");
+  const bool onednnForced = setting != nullptr && std::string(setting) == "onednn";
+  // PyPI's LibTorch links MKL and exports its packed sgemm; Debian's has OpenBLAS.
+  EXPECT_EQ(packedGemmAvailable(), at::hasMKL() && !onednnForced);
+  LinearPacked packed(at::randn({24, 16}), at::randn({24}));
+  const bool mkl = packedGemmAvailable();
+  EXPECT_EQ(packed.algorithmFor(at::randn({4, 16})), "onednn-inner-product");
+  EXPECT_EQ(packed.algorithmFor(at::randn({2, 4, 16})), mkl ? "mkl-packed-sgemm" : "onednn-inner-product");
+  EXPECT_EQ(packed.algorithmFor(at::randn({2, 64, 16})), mkl ? "mkl-packed-sgemm" : "onednn-matmul");
+  EXPECT_EQ(packed.algorithmFor(at::randn({4, 15})), "aten");
 }
 
 TEST(LinearPackedTest, NonContiguousInputsAndFallbacks) {

@@ -1,0 +1,88 @@
+#include "runtime/packed_gemm.h"
+
+#include <ATen/Functions.h>
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <limits>
+#include <string>
+
+namespace tsopt::runtime {
+namespace {
+
+// MKL's CBLAS enumerators and its LP64 interface (MKL_INT is int): the
+// wheels export the ILP64 variants with a _64 suffix.
+constexpr int kRowMajor = 101;
+constexpr int kNoTrans = 111;
+constexpr int kTrans = 112;
+constexpr int kPacked = 151;
+constexpr int kBMatrix = 162;
+
+struct MklPackedApi {
+  size_t (*getSize)(int identifier, int m, int n, int k) = nullptr;
+  void (*pack)(int layout, int identifier, int trans, int m, int n, int k, float alpha, const float* src, int ld,
+               float* dest) = nullptr;
+  void (*compute)(int layout, int transa, int transb, int m, int n, int k, const float* a, int lda, const float* b,
+                  int ldb, float beta, float* c, int ldc) = nullptr;
+
+  bool complete() const { return getSize && pack && compute; }
+};
+
+/// The functions in the library that defines ATen's own symbols (libtorch_cpu),
+/// which is loaded already: RTLD_NOLOAD never loads anything.
+MklPackedApi findApi() {
+  MklPackedApi api;
+  const char* setting = std::getenv("TSOPT_LINEAR_GEMM");
+  if (setting != nullptr && std::string(setting) == "onednn") {
+    return api;
+  }
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&at::get_num_threads), &info) == 0 || info.dli_fname == nullptr) {
+    return api;
+  }
+  void* library = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+  if (library == nullptr) {
+    return api;
+  }
+  api.getSize = reinterpret_cast<decltype(api.getSize)>(dlsym(library, "cblas_sgemm_pack_get_size"));
+  api.pack = reinterpret_cast<decltype(api.pack)>(dlsym(library, "cblas_sgemm_pack"));
+  api.compute = reinterpret_cast<decltype(api.compute)>(dlsym(library, "cblas_sgemm_compute"));
+  return api;
+}
+
+const MklPackedApi& api() {
+  static const MklPackedApi instance = findApi();
+  return instance;
+}
+
+int asMklInt(int64_t value) {
+  TORCH_CHECK(value >= 0 && value <= std::numeric_limits<int>::max(), "tsopt: matrix dimension ", value,
+              " is out of range for MKL's packed sgemm");
+  return static_cast<int>(value);
+}
+
+} // namespace
+
+bool packedGemmAvailable() { return api().complete(); }
+
+PackedGemmWeights::PackedGemmWeights(const at::Tensor& weight, int64_t rows)
+    : rows_(asMklInt(rows)), outFeatures_(asMklInt(weight.size(0))), inFeatures_(asMklInt(weight.size(1))) {
+  TORCH_CHECK(packedGemmAvailable(), "tsopt: MKL's packed sgemm is not available");
+  TORCH_CHECK(weight.is_contiguous() && weight.scalar_type() == at::kFloat, "tsopt: packed sgemm needs a dense "
+              "float32 weight");
+  const size_t bytes = api().getSize(kBMatrix, rows_, outFeatures_, inFeatures_);
+  packed_ = at::empty({static_cast<int64_t>(bytes)}, weight.options().dtype(at::kByte));
+  // B = weightᵀ, (in, out): the weight is its row-major transpose.
+  api().pack(kRowMajor, kBMatrix, kTrans, rows_, outFeatures_, inFeatures_, 1.0f, weight.data_ptr<float>(),
+             inFeatures_, reinterpret_cast<float*>(packed_.data_ptr()));
+}
+
+void PackedGemmWeights::multiply(const float* input, float* out, float beta) const {
+  api().compute(kRowMajor, kNoTrans, kPacked, rows_, outFeatures_, inFeatures_, input, inFeatures_,
+                reinterpret_cast<const float*>(packed_.data_ptr()), inFeatures_, beta, out, outFeatures_);
+}
+
+} // namespace tsopt::runtime

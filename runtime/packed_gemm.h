@@ -1,0 +1,46 @@
+//===- packed_gemm.h - MKL's packed sgemm, where the LibTorch carries MKL --===//
+///
+/// Internal to the runtime. PyPI's PyTorch wheels link Intel MKL statically
+/// and export its packed-matrix API (cblas_sgemm_pack, cblas_sgemm_compute),
+/// on which Inductor's frozen linear layers run (mkl::_mkl_linear). With the
+/// weight packed once, MKL's sgemm beats oneDNN 2.6's inner product and matmul
+/// on every linear shape measured here: 3-10% at BERT-base's 128 rows, 10-20%
+/// at 8-32 rows (docs/fusion.md). Debian's LibTorch runs on OpenBLAS, which
+/// has no packed API.
+///
+/// So the runtime looks the functions up in the LibTorch it is loaded with, at
+/// first use: one binary serves both lines, and where they are missing (or
+/// TSOPT_LINEAR_GEMM=onednn) linear layers stay on oneDNN. MKL's threads are
+/// OpenMP's, so at::set_num_threads applies to them too.
+///
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace tsopt::runtime {
+
+/// Whether the packed sgemm is in the process and not turned off.
+bool packedGemmAvailable();
+
+/// A float32 (out_features, in_features) weight in MKL's packed format, for
+/// products with a fixed number of rows (the packed layout depends on it).
+class PackedGemmWeights {
+public:
+  /// Packs `weight` (contiguous, float32, 2-D); only when packedGemmAvailable().
+  PackedGemmWeights(const at::Tensor& weight, int64_t rows);
+
+  /// out = input · weightᵀ + beta · out, for `input` (rows, in_features) and
+  /// `out` (rows, out_features), both dense and row-major.
+  void multiply(const float* input, float* out, float beta) const;
+
+private:
+  int rows_;
+  int outFeatures_;
+  int inFeatures_;
+  at::Tensor packed_;  ///< Bytes, as MKL laid them out.
+};
+
+} // namespace tsopt::runtime
