@@ -94,21 +94,12 @@ struct LinearPacked::Kernel {
     return result;
   }
 
-  /// dst = activation(src · weightᵀ + bias [+ what dst holds]) through MKL:
-  /// dst starts as the bias (plus the residual it holds), then sgemm adds the
-  /// product to it and the activation runs in place.
+  /// dst = activation(src · weightᵀ + bias [+ what dst holds]) through MKL.
   void multiplyPacked(const at::Tensor& src, at::Tensor& dst, int64_t rows, bool accumulate,
                       const Activation& activation) {
-    auto gemm = gemms.get(ProblemKey{{rows}, 0, Activation{}, false}, [&] { return PackedGemmWeights(denseWeight, rows); });
-    if (bias) {
-      if (accumulate) {
-        dst.add_(*bias);
-      } else {
-        dst.copy_(bias->expand_as(dst));
-      }
-    }
-    gemm->multiply(src.data_ptr<float>(), dst.data_ptr<float>(), bias || accumulate ? 1.0f : 0.0f);
-    applyActivationInPlace(dst, activation);
+    auto gemm = gemms.get(ProblemKey{{rows}, 0, Activation{}, false},
+                          [&] { return PackedGemmWeights(denseWeight, rows); });
+    gemm->run(src.view({rows, src.size(-1)}), dst.view({rows, dst.size(-1)}), bias, accumulate, activation);
   }
 
   at::Tensor denseWeight;

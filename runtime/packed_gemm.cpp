@@ -80,9 +80,22 @@ PackedGemmWeights::PackedGemmWeights(const at::Tensor& weight, int64_t rows)
              inFeatures_, reinterpret_cast<float*>(packed_.data_ptr()));
 }
 
-void PackedGemmWeights::multiply(const float* input, float* out, float beta) const {
-  api().compute(kRowMajor, kNoTrans, kPacked, rows_, outFeatures_, inFeatures_, input, inFeatures_,
-                reinterpret_cast<const float*>(packed_.data_ptr()), inFeatures_, beta, out, outFeatures_);
+void PackedGemmWeights::run(const at::Tensor& input, at::Tensor out, const c10::optional<at::Tensor>& bias,
+                            bool accumulate, const Activation& activation) const {
+  TORCH_CHECK(input.is_contiguous() && out.is_contiguous() && input.size(0) == rows_ && out.size(0) == rows_,
+              "tsopt: packed sgemm needs dense (rows, features) matrices of the packed row count");
+  if (bias) {
+    if (accumulate) {
+      out.add_(*bias);
+    } else {
+      out.copy_(bias->expand_as(out));
+    }
+  }
+  const float beta = bias || accumulate ? 1.0f : 0.0f;
+  api().compute(kRowMajor, kNoTrans, kPacked, rows_, outFeatures_, inFeatures_, input.data_ptr<float>(), inFeatures_,
+                reinterpret_cast<const float*>(packed_.data_ptr()), inFeatures_, beta, out.data_ptr<float>(),
+                outFeatures_);
+  applyActivationInPlace(out, activation);
 }
 
 } // namespace tsopt::runtime

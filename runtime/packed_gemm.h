@@ -16,7 +16,10 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include "runtime/activation.h"
+
 #include <ATen/core/Tensor.h>
+#include <c10/util/Optional.h>
 
 #include <cstdint>
 
@@ -32,9 +35,13 @@ public:
   /// Packs `weight` (contiguous, float32, 2-D); only when packedGemmAvailable().
   PackedGemmWeights(const at::Tensor& weight, int64_t rows);
 
-  /// out = input · weightᵀ + beta · out, for `input` (rows, in_features) and
-  /// `out` (rows, out_features), both dense and row-major.
-  void multiply(const float* input, float* out, float beta) const;
+  /// out = activation(input · weightᵀ + bias [+ out]), for `input` (rows,
+  /// in_features) and `out` (rows, out_features), both dense and row-major
+  /// (views of the layer's tensors). `out` starts as the bias (plus the
+  /// residual it holds when `accumulate`), sgemm adds the product to it, and
+  /// the activation runs in place.
+  void run(const at::Tensor& input, at::Tensor out, const c10::optional<at::Tensor>& bias, bool accumulate,
+           const Activation& activation) const;
 
 private:
   int rows_;
