@@ -21,19 +21,21 @@ PipelineBuilder levelPipeline(int level) {
     if (level == 1) {
       // The freezing pipeline: freeze (modules; bare graphs get inline), bring
       // traced forms to canonical ones (which also drops identity dropout), fold
-      // constants so weights are plain constants, then fold batch norms and
-      // constant arithmetic into the layers, and clean up. Each step exposes
-      // work for the next.
+      // constants so weights are plain constants and activations written out
+      // by hand become their ATen ops, then fold batch norms and constant
+      // arithmetic into the layers, and clean up. Each step exposes work for the next.
       return std::string(hasModule ? "freeze," : "inline,") +
-             "canonicalize-traced,peephole,fold-constants,fold-conv-bn,fold-linear-bn,fold-conv-add-mul,cse,dce";
+             "canonicalize-traced,peephole,fold-constants,canonicalize-activations,fold-conv-bn,fold-linear-bn,"
+             "fold-conv-add-mul,cse,dce";
     }
     if (level == 2) {
       // Fusion into prepacked oneDNN calls. Residual chains go before conv +
       // activation (which would take their convolution alone). fuse-concat-linear
       // stays out: oneDNN runs BERT's q/k/v as fast one by one as merged, and the
       // merged output's slices cost copies (docs/fusion.md). fuse-attention takes
-      // the attention between the projections.
-      return "O1,fuse-conv-add-act,fuse-conv-act{lone-convs=true},fuse-linear-act{lone-linears=true},"
+      // the attention between the projections. sink-views first brings
+      // activations and residual adds next to layers that end in a view.
+      return "O1,sink-views,fuse-conv-add-act,fuse-conv-act{lone-convs=true},fuse-linear-act{lone-linears=true},"
              "fuse-attention,propagate-layout,dce";
     }
     return "O" + std::to_string(level - 1);
