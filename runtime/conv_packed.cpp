@@ -1,4 +1,5 @@
 #include "runtime/onednn_common.h"
+#include "runtime/output_pool.h"
 #include "runtime/packed_layers.h"
 
 #include <ATen/Functions.h>
@@ -223,7 +224,7 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
   at::Tensor src = input.contiguous(at::MemoryFormat::ChannelsLast);
   std::vector<int64_t> outSizes = outputSizes(input.sizes(), weight_, params_);
   at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::ChannelsLast)
-                              : at::empty(outSizes, input.options().memory_format(at::MemoryFormat::ChannelsLast));
+                              : emptyOutput(outSizes, input.options(), at::MemoryFormat::ChannelsLast);
 
   ProblemKey key{{input.size(0), input.size(1), input.size(2), input.size(3)}, at::get_num_threads(), activation,
                  accumulate};

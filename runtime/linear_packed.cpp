@@ -1,4 +1,5 @@
 #include "runtime/onednn_common.h"
+#include "runtime/output_pool.h"
 #include "runtime/packed_gemm.h"
 #include "runtime/packed_layers.h"
 
@@ -166,7 +167,8 @@ at::Tensor LinearPacked::run(const at::Tensor& input, at::Tensor residual, const
   const bool accumulate = residual.defined();
   at::Tensor src = input.contiguous();
   at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::Contiguous)
-                              : at::empty(outputSizes(input.sizes(), weight_.size(0)), input.options());
+                              : emptyOutput(outputSizes(input.sizes(), weight_.size(0)), input.options(),
+                                            at::MemoryFormat::Contiguous);
   if (usesPackedGemm(rows)) {
     kernel_->multiplyPacked(src, dst, rows, accumulate, activation);
     return dst;

@@ -1,4 +1,5 @@
 #include "runtime/onednn_common.h"
+#include "runtime/output_pool.h"
 
 #include <ATen/Functions.h>
 #include <c10/core/GradMode.h>
@@ -76,7 +77,7 @@ at::Tensor accumulatorFor(at::Tensor residual, at::MemoryFormat format) {
   if (residual.use_count() == 1 && residual.storage().use_count() == 1 && residual.is_contiguous(format)) {
     return residual;
   }
-  at::Tensor copy = at::empty(residual.sizes(), residual.options().memory_format(format));
+  at::Tensor copy = emptyOutput(residual.sizes(), residual.options(), format);
   copy.copy_(residual);
   return copy;
 }
