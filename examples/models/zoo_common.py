@@ -7,7 +7,7 @@ and bias 0, so folding it into a convolution is nearly an identity and a
 broken fold goes unnoticed. The zoo gives every norm layer statistics that
 matter, yet keeps activations in a sane range through deep networks.
 """
-from typing import List, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -95,3 +95,13 @@ def trace(model: nn.Module, inputs: Inputs) -> torch.jit.ScriptModule:
     model.eval()
     with torch.no_grad():
         return torch.jit.trace(model, inputs[0], check_inputs=inputs)
+
+
+def save_traced_fixture(model: nn.Module, make_inputs: Callable[[], Tuple[torch.Tensor, ...]], path: str) -> None:
+    """The lit fixtures' convention: traces `model` (eval mode) on one tuple of
+    `make_inputs()`, saves it to PATH.pt and two more tuples to PATH.inputs.pt,
+    the input sets `tsopt --check-equivalence` finds next to the archive."""
+    model.eval()
+    traced = torch.jit.trace(model, make_inputs())
+    traced.save(path)
+    torch.save([make_inputs(), make_inputs()], path[:-len(".pt")] + ".inputs.pt")

@@ -1,6 +1,7 @@
 #include "passes/cleanup/canonicalize_activations.h"
 
 #include "passes/core/graph_utils.h"
+#include "passes/core/ir_matchers.h"
 
 #include <torch/csrc/jit/ir/alias_analysis.h>
 #include <torch/csrc/jit/ir/constants.h>
@@ -52,20 +53,10 @@ struct KnownTensor {
 
 constexpr int kMaxInferenceDepth = 16;
 
-bool isLayer(c10::Symbol kind) {
-  static const std::vector<c10::Symbol> kinds = {
-      c10::aten::linear,           c10::aten::conv1d,           c10::aten::conv2d, c10::aten::conv3d,
-      c10::aten::conv_transpose1d, c10::aten::conv_transpose2d, c10::aten::conv_transpose3d,
-      c10::aten::_convolution,     c10::aten::matmul,           c10::aten::mm,     c10::aten::addmm};
-  return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
-}
-
+/// Element-wise ops of one tensor that keep its dtype and dimensions.
 bool keepsDtypeAndDims(c10::Symbol kind) {
-  static const std::vector<c10::Symbol> kinds = {
-      c10::aten::relu,    c10::aten::gelu,      c10::aten::silu,        c10::aten::sigmoid,  c10::aten::tanh,
-      c10::aten::hardswish, c10::aten::hardsigmoid, c10::aten::hardtanh, c10::aten::clamp,   c10::aten::contiguous,
-      c10::aten::clone,   c10::aten::dropout,   c10::Symbol::fromQualString("aten::relu6")};
-  return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
+  return isUnaryElementwiseKind(kind) || kind == c10::aten::contiguous || kind == c10::aten::clone ||
+         kind == c10::aten::dropout;
 }
 
 std::optional<KnownTensor> inferTensor(const Value* value, int depth = 0);
@@ -107,7 +98,7 @@ std::optional<KnownTensor> inferFromProducer(const Value* value, int depth) {
   if (depth >= kMaxInferenceDepth || node->inputs().empty()) {
     return std::nullopt;
   }
-  if (isLayer(node->kind())) {
+  if (isLayerKind(node->kind())) {
     for (const Value* input : node->inputs()) {
       if (auto weight = weightDtype(input)) {
         return KnownTensor{*weight, true};

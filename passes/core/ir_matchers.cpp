@@ -120,4 +120,23 @@ DropoutBehavior classifyDropout(const Node* node) {
   return train && probability ? DropoutBehavior::Drops : DropoutBehavior::UnknownMode;
 }
 
+bool isLayerKind(c10::Symbol kind) {
+  static const std::vector<c10::Symbol> kinds = {
+      c10::aten::linear,           c10::aten::addmm,           c10::aten::mm,
+      c10::aten::matmul,           c10::aten::conv1d,          c10::aten::conv2d,
+      c10::aten::conv3d,           c10::aten::conv_transpose1d, c10::aten::conv_transpose2d,
+      c10::aten::conv_transpose3d, c10::aten::_convolution};
+  return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
+}
+
+bool isUnaryElementwiseKind(c10::Symbol kind) {
+  static const std::vector<c10::Symbol> kinds = {
+      c10::aten::relu,      c10::aten::gelu,        c10::aten::silu,     c10::aten::sigmoid,
+      c10::aten::tanh,      c10::aten::hardswish,   c10::aten::hardsigmoid, c10::aten::hardtanh,
+      c10::aten::clamp,     c10::aten::elu,         c10::aten::leaky_relu, c10::aten::mish,
+      c10::aten::softplus,  c10::aten::abs,         c10::aten::exp,      c10::aten::neg,
+      c10::Symbol::fromQualString("aten::relu6")};
+  return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
+}
+
 } // namespace tsopt

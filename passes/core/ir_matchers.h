@@ -39,6 +39,16 @@ std::optional<LayerMatch> matchConvolution(torch::jit::Node* node, std::string& 
 /// aten::linear with a constant weight and bias.
 std::optional<LayerMatch> matchLinear(torch::jit::Node* node, std::string& whyNot);
 
+/// Whether `kind` computes a layer of its input and a weight operand:
+/// aten::linear, addmm, mm, matmul, and every convolution kind (aten::_convolution too).
+bool isLayerKind(c10::Symbol kind);
+
+/// Whether `kind` is an element-wise op of one tensor (an activation, abs,
+/// exp, neg) whose result has the tensor's shape and, for floating-point
+/// tensors, its dtype. Its other arguments, if any, must still be checked to
+/// be numbers or strings (aten::clamp has tensor overloads too).
+bool isUnaryElementwiseKind(c10::Symbol kind);
+
 /// What a node does as a dropout, as far as the graph's constants tell.
 enum class DropoutBehavior {
   NotDropout,   ///< Not one of the dropout kinds below.

@@ -1,6 +1,7 @@
 #include "passes/fusion/sink_views.h"
 
 #include "passes/core/graph_utils.h"
+#include "passes/core/ir_matchers.h"
 
 #include <torch/csrc/jit/ir/alias_analysis.h>
 #include <torch/csrc/jit/ir/constants.h>
@@ -33,14 +34,7 @@ bool isShapeOnlyView(const Node* node) {
 
 /// Element-wise ops of one tensor (their other arguments are numbers or strings).
 bool isUnaryElementwise(const Node* node) {
-  static const std::vector<c10::Symbol> kinds = {
-      c10::aten::relu,       c10::aten::gelu,        c10::aten::silu,     c10::aten::sigmoid,
-      c10::aten::tanh,       c10::aten::hardswish,   c10::aten::hardsigmoid, c10::aten::hardtanh,
-      c10::aten::clamp,      c10::aten::elu,         c10::aten::leaky_relu, c10::aten::mish,
-      c10::aten::softplus,   c10::aten::abs,         c10::aten::exp,      c10::aten::neg,
-      c10::Symbol::fromQualString("aten::relu6")};
-  return std::find(kinds.begin(), kinds.end(), node->kind()) != kinds.end() && node->outputs().size() == 1 &&
-         onlyFirstInputIsTensor(node);
+  return isUnaryElementwiseKind(node->kind()) && node->outputs().size() == 1 && onlyFirstInputIsTensor(node);
 }
 
 std::optional<std::vector<int64_t>> knownSizes(const Value* value) {
@@ -89,14 +83,7 @@ Node* insertLike(Graph& graph, Node* like, c10::Symbol kind, const std::vector<V
   return node;
 }
 
-/// Layers whose result a residual add may fuse with.
-bool isLayerOutput(const Value* value) {
-  static const std::vector<c10::Symbol> kinds = {
-      c10::aten::linear, c10::aten::addmm,  c10::aten::matmul, c10::aten::mm,     c10::aten::conv1d,
-      c10::aten::conv2d, c10::aten::conv3d, c10::aten::conv_transpose1d, c10::aten::conv_transpose2d,
-      c10::aten::conv_transpose3d, c10::aten::_convolution};
-  return std::find(kinds.begin(), kinds.end(), value->node()->kind()) != kinds.end();
-}
+bool isLayerOutput(const Value* value) { return isLayerKind(value->node()->kind()); }
 
 /// The side of a residual add that is a view of a layer's result, when the
 /// other side is not a layer's result itself (the add then already sits next

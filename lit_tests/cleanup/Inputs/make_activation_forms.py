@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import zoo_common  # examples/models, on %python's PYTHONPATH
+
 
 def gelu_new(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
@@ -45,12 +47,7 @@ class ActivationForms(nn.Module):
 
 def main():
     torch.manual_seed(0)
-    model = ActivationForms().eval()
-    make = lambda: (torch.randn(2, 5, 6) * 3, torch.randn(1, 3, 8, 8) * 3)
-    traced = torch.jit.trace(model, make())
-    path = sys.argv[1]
-    traced.save(path)
-    torch.save([make(), make()], path[:-len(".pt")] + ".inputs.pt")
+    zoo_common.save_traced_fixture(ActivationForms(), lambda: (torch.randn(2, 5, 6) * 3, torch.randn(1, 3, 8, 8) * 3), sys.argv[1])
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import sys
 import torch
 import torch.nn as nn
 
+import zoo_common  # examples/models, on %python's PYTHONPATH
+
 
 class TracedForms(nn.Module):
     def __init__(self):
@@ -42,12 +44,7 @@ class TracedForms(nn.Module):
 
 def main():
     torch.manual_seed(0)
-    model = TracedForms().eval()
-    make = lambda: (torch.randn(2, 4, 8, 8), torch.randn(2, 4, 7))
-    traced = torch.jit.trace(model, make())
-    path = sys.argv[1]
-    traced.save(path)
-    torch.save([make(), make()], path[:-len(".pt")] + ".inputs.pt")
+    zoo_common.save_traced_fixture(TracedForms(), lambda: (torch.randn(2, 4, 8, 8), torch.randn(2, 4, 7)), sys.argv[1])
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import sys
 import torch
 import torch.nn as nn
 
+import zoo_common  # examples/models, on %python's PYTHONPATH
+
 
 class Conv1D(nn.Module):
     def __init__(self, nf, nx):
@@ -44,12 +46,7 @@ class Block(nn.Module):
 
 def main():
     torch.manual_seed(0)
-    model = Block().eval()
-    make = lambda: (torch.randn(2, 5, 16),)
-    traced = torch.jit.trace(model, make())
-    path = sys.argv[1]
-    traced.save(path)
-    torch.save([make(), make()], path[:-len(".pt")] + ".inputs.pt")
+    zoo_common.save_traced_fixture(Block(), lambda: (torch.randn(2, 5, 16),), sys.argv[1])
 
 
 if __name__ == "__main__":
