@@ -36,6 +36,11 @@ constexpr int64_t kMatmulMinRows = 32;
 /// as fast or up to 1.7x faster (docs/fusion.md).
 constexpr int64_t kPackedGemmMinRows = 8;
 
+/// MKL packs a weight for one row count. A layer keeps packs for this many
+/// row counts and runs any other on oneDNN (whose packed weights serve every
+/// row count), so inputs of varying length never multiply the weights' memory.
+constexpr size_t kMaxPackedRowCounts = 4;
+
 namespace {
 bool usesPackedGemm(int64_t rows) { return rows >= kPackedGemmMinRows && packedGemmAvailable(); }
 } // namespace
@@ -95,12 +100,26 @@ struct LinearPacked::Kernel {
     return result;
   }
 
-  /// dst = activation(src · weightᵀ + bias [+ what dst holds]) through MKL.
-  void multiplyPacked(const at::Tensor& src, at::Tensor& dst, int64_t rows, bool accumulate,
-                      const Activation& activation) {
-    auto gemm = gemms.get(ProblemKey{{rows}, 0, Activation{}, false},
-                          [&] { return PackedGemmWeights(denseWeight, rows); });
-    gemm->run(src.view({rows, src.size(-1)}), dst.view({rows, dst.size(-1)}), bias, accumulate, activation);
+  /// Whether `rows` has a pack, or room for one.
+  bool hasPackFor(int64_t rows) {
+    std::lock_guard<std::mutex> lock(gemmsMutex);
+    return gemms.count(rows) != 0 || gemms.size() < kMaxPackedRowCounts;
+  }
+
+  /// The weight packed for `rows`, packed on first use; nothing once
+  /// kMaxPackedRowCounts other row counts hold packs.
+  std::shared_ptr<const PackedGemmWeights> packedFor(int64_t rows) {
+    std::lock_guard<std::mutex> lock(gemmsMutex);
+    auto found = gemms.find(rows);
+    if (found != gemms.end()) {
+      return found->second;
+    }
+    if (gemms.size() >= kMaxPackedRowCounts) {
+      return nullptr;
+    }
+    auto packed = std::make_shared<const PackedGemmWeights>(denseWeight, rows);
+    gemms.emplace(rows, packed);
+    return packed;
   }
 
   at::Tensor denseWeight;
@@ -108,7 +127,8 @@ struct LinearPacked::Kernel {
   PackedWeights matmulWeights;
   c10::optional<at::Tensor> bias;  ///< Read-only, so shared by concurrent calls.
   PrimitiveCache<LinearPrimitive> primitives;
-  PrimitiveCache<PackedGemmWeights> gemms;  ///< Per row count (MKL's packed layout depends on it).
+  std::mutex gemmsMutex;
+  std::unordered_map<int64_t, std::shared_ptr<const PackedGemmWeights>> gemms;  ///< Per row count.
 };
 
 LinearPacked::LinearPacked(at::Tensor weight, c10::optional<at::Tensor> bias)
@@ -153,7 +173,7 @@ std::string LinearPacked::algorithmFor(const at::Tensor& input) const {
     return "aten";
   }
   const int64_t rows = rowsOf(input);
-  if (usesPackedGemm(rows)) {
+  if (usesPackedGemm(rows) && kernel_->hasPackFor(rows)) {
     return "mkl-packed-sgemm";
   }
   return rows >= kMatmulMinRows ? "onednn-matmul" : "onednn-inner-product";
@@ -169,8 +189,8 @@ at::Tensor LinearPacked::run(const at::Tensor& input, at::Tensor residual, const
   at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::Contiguous)
                               : emptyOutput(outputSizes(input.sizes(), weight_.size(0)), input.options(),
                                             at::MemoryFormat::Contiguous);
-  if (usesPackedGemm(rows)) {
-    kernel_->multiplyPacked(src, dst, rows, accumulate, activation);
+  if (auto gemm = usesPackedGemm(rows) ? kernel_->packedFor(rows) : nullptr) {
+    gemm->run(src.view({rows, src.size(-1)}), dst.view({rows, dst.size(-1)}), kernel_->bias, accumulate, activation);
     return dst;
   }
 

@@ -86,7 +86,8 @@ public:
   at::Tensor runReference(const at::Tensor& input, const at::Tensor& residual, const Activation& activation) const;
   bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
   /// The kernel run() uses for `input`: "mkl-packed-sgemm" (8 rows or more,
-  /// where the LibTorch carries MKL, unless TSOPT_LINEAR_GEMM=onednn),
+  /// where the LibTorch carries MKL, unless TSOPT_LINEAR_GEMM=onednn, for up
+  /// to 4 distinct row counts per layer),
   /// "onednn-matmul" (32 rows or more), "onednn-inner-product" or "aten" (fallback).
   std::string algorithmFor(const at::Tensor& input) const;
 

@@ -196,6 +196,15 @@ TEST(LinearPackedTest, KernelFollowsRowCountAndLibTorch) {
   EXPECT_EQ(packed.algorithmFor(at::randn({2, 4, 16})), mkl ? "mkl-packed-sgemm" : "onednn-inner-product");
   EXPECT_EQ(packed.algorithmFor(at::randn({2, 64, 16})), mkl ? "mkl-packed-sgemm" : "onednn-matmul");
   EXPECT_EQ(packed.algorithmFor(at::randn({4, 15})), "aten");
+  // MKL packs per row count: four row counts get packs, a fifth runs on oneDNN.
+  for (int64_t rows : {8, 9, 10, 11}) {
+    at::Tensor input = at::randn({rows, 16});
+    expectClose(packed.run(input, at::Tensor(), {}), packed.runReference(input, at::Tensor(), {}));
+  }
+  at::Tensor fifth = at::randn({12, 16});
+  EXPECT_EQ(packed.algorithmFor(fifth), "onednn-inner-product");
+  expectClose(packed.run(fifth, at::Tensor(), {}), packed.runReference(fifth, at::Tensor(), {}));
+  EXPECT_EQ(packed.algorithmFor(at::randn({9, 16})), mkl ? "mkl-packed-sgemm" : "onednn-inner-product");
 }
 
 TEST(LinearPackedTest, NonContiguousInputsAndFallbacks) {
