@@ -106,8 +106,7 @@ std::optional<KnownTensor> inferFromProducer(const Value* value, int depth) {
     }
     return std::nullopt;
   }
-  const bool view = node->kind() == c10::aten::view || node->kind() == c10::aten::reshape ||
-                    node->kind() == c10::aten::flatten;
+  const bool view = isShapeOnlyViewKind(node->kind());
   const bool arithmetic = node->kind() == c10::aten::add || node->kind() == c10::aten::sub ||
                           node->kind() == c10::aten::mul || node->kind() == c10::aten::div;
   if (arithmetic) {

@@ -129,6 +129,10 @@ bool isLayerKind(c10::Symbol kind) {
   return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
 }
 
+bool isShapeOnlyViewKind(c10::Symbol kind) {
+  return kind == c10::aten::view || kind == c10::aten::reshape || kind == c10::aten::flatten;
+}
+
 bool isUnaryElementwiseKind(c10::Symbol kind) {
   static const std::vector<c10::Symbol> kinds = {
       c10::aten::relu,      c10::aten::gelu,        c10::aten::silu,     c10::aten::sigmoid,

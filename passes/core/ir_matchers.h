@@ -43,6 +43,10 @@ std::optional<LayerMatch> matchLinear(torch::jit::Node* node, std::string& whyNo
 /// aten::linear, addmm, mm, matmul, and every convolution kind (aten::_convolution too).
 bool isLayerKind(c10::Symbol kind);
 
+/// Whether `kind` changes only a tensor's shape, not its elements or dtype:
+/// aten::view, aten::reshape, aten::flatten.
+bool isShapeOnlyViewKind(c10::Symbol kind);
+
 /// Whether `kind` is an element-wise op of one tensor (an activation, abs,
 /// exp, neg) whose result has the tensor's shape and, for floating-point
 /// tensors, its dtype. Its other arguments, if any, must still be checked to

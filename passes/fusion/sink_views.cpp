@@ -27,9 +27,7 @@ bool onlyFirstInputIsTensor(const Node* node) {
 }
 
 bool isShapeOnlyView(const Node* node) {
-  const c10::Symbol kind = node->kind();
-  return (kind == c10::aten::view || kind == c10::aten::reshape || kind == c10::aten::flatten) &&
-         node->outputs().size() == 1 && onlyFirstInputIsTensor(node);
+  return isShapeOnlyViewKind(node->kind()) && node->outputs().size() == 1 && onlyFirstInputIsTensor(node);
 }
 
 /// Element-wise ops of one tensor (their other arguments are numbers or strings).
