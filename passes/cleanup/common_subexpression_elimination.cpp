@@ -1,15 +1,16 @@
 #include "passes/cleanup/common_subexpression_elimination.h"
 
 #include "passes/core/graph_utils.h"
+#include "passes/core/node_hashing.h"
 
-#include <torch/csrc/jit/passes/common_subexpression_elimination.h>
 
 namespace tsopt {
-
-bool CommonSubexpressionEliminationPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext&) {
-  bool changed = false;
-  mergedNodes += countRemovedNodes(*graph, [&] { changed = torch::jit::EliminateCommonSubexpression(graph); });
-  return changed;
+bool CommonSubexpressionEliminationPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
+  size_t merged = eliminateCommonSubexpressions(graph, [&](torch::jit::Node* node, torch::jit::Node* earlier) {
+    return context.shouldRewrite("merge " + describeNode(node) + " into " + describeNode(earlier));
+  });
+  mergedNodes += merged;
+  return merged > 0;
 }
 
 } // namespace tsopt

@@ -1,15 +1,16 @@
 #include "passes/cleanup/constant_pooling.h"
 
-#include "passes/core/graph_utils.h"
+#include "passes/core/node_hashing.h"
 
-#include <torch/csrc/jit/passes/constant_pooling.h>
+#include <torch/csrc/jit/ir/alias_analysis.h>
 
 namespace tsopt {
 
 bool ConstantPoolingPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext&) {
-  std::string before = graph->toString(false);
-  pooledConstants += countRemovedNodes(*graph, [&] { torch::jit::ConstantPooling(graph); });
-  return graph->toString(false) != before;
+  torch::jit::AliasDb aliasDb(graph);
+  bool changed = false;
+  pooledConstants += poolConstants(*graph, aliasDb, changed);
+  return changed;
 }
 
 } // namespace tsopt

@@ -6,8 +6,11 @@
 namespace tsopt {
 
 /// constant-pooling: merges equal prim::Constant nodes into one and hoists
-/// constants to the top of the graph (torch::jit::ConstantPooling). Never merges
-/// tensors that are merely equal in value but not the same storage.
+/// constants to the top of the graph, keeping their order, as
+/// torch::jit::ConstantPooling does but in linear time (passes/core/node_hashing.h).
+/// Never merges tensors that are not bit-for-bit identical (0.0 vs -0.0), nor
+/// two distinct objects whose aliasing alias analysis says must not change
+/// (one written in place, or both returned).
 ///   %a = prim::Constant[value=1]()  %b = prim::Constant[value=1]()   ==>   one %a
 class ConstantPoolingPass final : public GraphPass {
 public:

@@ -1,14 +1,13 @@
 #include "passes/freezing/fold_constants.h"
 
 #include "passes/core/graph_utils.h"
+#include "passes/core/node_hashing.h"
 
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/ir/alias_analysis.h>
 #include <torch/csrc/jit/ir/constants.h>
-#include <torch/csrc/jit/passes/constant_pooling.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 
-#include <cstring>
 #include <functional>
 #include <map>
 #include <ostream>
@@ -48,51 +47,11 @@ std::vector<std::pair<Node*, at::Tensor>> tensorConstants(Graph& graph) {
 }
 
 /// Tensors that may be identical share a key; identicalTensors() decides.
-using TensorKey = std::tuple<int, std::vector<int64_t>, std::vector<int64_t>, std::string, bool>;
+using TensorKey = std::tuple<int, std::vector<int64_t>, std::vector<int64_t>, std::string, bool, size_t>;
 
 TensorKey keyOf(const at::Tensor& tensor) {
   return {static_cast<int>(tensor.scalar_type()), tensor.sizes().vec(), tensor.strides().vec(),
-          tensor.device().str(), tensor.requires_grad()};
-}
-
-/// Two tensor constants torch::jit::ConstantPooling would merge (same type,
-/// at::equal, aliasing safe to change) although they are not identical.
-std::optional<std::pair<Node*, Node*>> findPoolingHazard(std::shared_ptr<Graph>& graph) {
-  auto constants = tensorConstants(*graph);
-  std::unique_ptr<torch::jit::AliasDb> aliasDb;
-  for (size_t i = 0; i < constants.size(); ++i) {
-    for (size_t j = i + 1; j < constants.size(); ++j) {
-      const auto& [first, a] = constants[i];
-      const auto& [second, b] = constants[j];
-      if (*first->output()->type() != *second->output()->type() || !a.options().type_equal(b.options()) ||
-          !a.sizes().equals(b.sizes()) || !at::equal(a, b) || identicalTensors(a, b)) {
-        continue;
-      }
-      if (!aliasDb) {
-        aliasDb = std::make_unique<torch::jit::AliasDb>(graph);
-      }
-      if (aliasDb->safeToChangeAliasingRelationship(first->outputs(), second->outputs())) {
-        return std::make_pair(first, second);
-      }
-    }
-  }
-  return std::nullopt;
-}
-
-/// Every node of the graph in order: ConstantPooling changed the graph iff this
-/// sequence changed (it only removes and moves constants).
-std::vector<const Node*> nodeSequence(const Graph& graph) {
-  std::vector<const Node*> sequence;
-  std::function<void(const torch::jit::Block*)> visit = [&](const torch::jit::Block* block) {
-    for (const Node* node : block->nodes()) {
-      sequence.push_back(node);
-      for (const torch::jit::Block* child : node->blocks()) {
-        visit(child);
-      }
-    }
-  };
-  visit(graph.block());
-  return sequence;
+          tensor.device().str(), tensor.requires_grad(), tensorContentHash(tensor)};
 }
 
 size_t countNonConstantNodes(const Graph& graph) {
@@ -100,20 +59,6 @@ size_t countNonConstantNodes(const Graph& graph) {
 }
 
 } // namespace
-
-bool identicalTensors(const at::Tensor& a, const at::Tensor& b) {
-  if (!isPlainTensor(a) || !isPlainTensor(b) || a.scalar_type() != b.scalar_type() ||
-      !a.sizes().equals(b.sizes()) || !a.strides().equals(b.strides()) || a.device() != b.device() ||
-      a.requires_grad() != b.requires_grad()) {
-    return false;
-  }
-  if (a.is_same(b) || a.numel() == 0) {
-    return true;
-  }
-  at::Tensor left = a.cpu().contiguous();
-  at::Tensor right = b.cpu().contiguous();
-  return std::memcmp(left.data_ptr(), right.data_ptr(), left.nbytes()) == 0;
-}
 
 bool FoldConstantsPass::poolIdenticalTensors(std::shared_ptr<Graph>& graph, PassContext& context) {
   struct Representative {
@@ -175,19 +120,10 @@ bool FoldConstantsPass::runOnGraph(std::shared_ptr<Graph>& graph, PassContext& c
     foldedNodes += before > after ? before - after : 0;
   }
   changed |= poolIdenticalTensors(graph, context);
-  if (auto hazard = findPoolingHazard(graph)) {
-    ++poolingSkipped;
-    context.debug() << "skipping torch::jit::ConstantPooling: it would merge %"
-                    << hazard->first->output()->debugName() << " and %" << hazard->second->output()->debugName()
-                    << ", equal by at::equal but not bit for bit (0.0 vs -0.0)\n";
-    return changed;
+  if (context.shouldRewrite("pool the remaining duplicate constants")) {
+    torch::jit::AliasDb aliasDb(graph);
+    pooledConstants += poolConstants(*graph, aliasDb, changed);
   }
-  if (!context.shouldRewrite("pool the remaining duplicate constants (torch::jit::ConstantPooling)")) {
-    return changed;
-  }
-  std::vector<const Node*> before = nodeSequence(*graph);
-  pooledConstants += countRemovedNodes(*graph, [&] { torch::jit::ConstantPooling(graph); });
-  changed |= nodeSequence(*graph) != before;
   return changed;
 }
 

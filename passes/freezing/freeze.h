@@ -3,12 +3,18 @@
 
 #include "passes/core/pass.h"
 
+#include <ATen/core/Tensor.h>
+
 namespace tsopt {
 
 /// freeze (module pass): turns the module's parameters and attributes into graph
 /// constants and inlines submodule calls (torch::jit::freeze_module), so weight
 /// folding and fusion see constant weights. The method being optimized and the
 /// attributes named in `preserved-attrs` stay callable/readable.
+/// Tensor attributes stand aside while torch::jit::freeze_module runs and come
+/// back as constants after it, so freezing stays linear in the model size
+/// (freeze_module's clean-up compares every pair of same-shaped weights); the
+/// clean-up then runs again with tsopt's linear CSE and constant pooling.
 /// Needs: an eval-mode module (a training-mode module is refused, since freezing
 /// would bake `training=True` into the graph). Freezing a frozen module changes nothing.
 ///   %w = prim::GetAttr[name="weight"](%conv)   ==>   %w = prim::Constant[value=<Tensor>]()
@@ -17,6 +23,20 @@ public:
   bool runOnModule(torch::jit::Module& module, PassContext& context) override;
 
 private:
+  /// A tensor attribute freeze folds, and the name freeze_module gives its constant.
+  struct HiddenTensor {
+    at::Tensor tensor;
+    std::string name;  ///< "self.layer1.0.conv1.weight"
+  };
+
+  /// Replaces each tensor attribute read of the (inlined) method by a
+  /// tsopt_internal::hidden_tensor placeholder, where freeze_module would fold
+  /// it; returns the tensors, by placeholder index.
+  std::vector<HiddenTensor> hideTensorAttributes(torch::jit::Module& module, const std::vector<std::string>& preserved,
+                                               PassContext& context);
+  static void restoreHiddenTensors(const std::shared_ptr<torch::jit::Graph>& graph,
+                                   const std::vector<HiddenTensor>& hidden);
+
   Option<std::vector<std::string>> preservedAttrs{
       this, "preserved-attrs", "Attributes and methods to keep on the module (comma-separated)", {}};
   Option<bool> preserveParameters{this, "preserve-parameters", "Keep parameters as attributes", false};

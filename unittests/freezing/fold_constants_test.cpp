@@ -9,50 +9,10 @@
 #include <gtest/gtest.h>
 #include <torch/csrc/jit/ir/irparser.h>
 
-#include <limits>
 #include <sstream>
 
 namespace tsopt {
 namespace {
-
-TEST(IdenticalTensorsTest, SameValuesInTwoObjects) {
-  at::Tensor a = at::arange(6, at::kFloat).view({2, 3});
-  EXPECT_TRUE(identicalTensors(a, a.clone()));
-  EXPECT_TRUE(identicalTensors(a, a));
-  EXPECT_TRUE(identicalTensors(at::empty({0, 3}), at::empty({0, 3})));
-}
-
-TEST(IdenticalTensorsTest, SignedZerosDifferThoughAtEqualSaysEqual) {
-  at::Tensor zero = at::zeros({4});
-  at::Tensor minusZero = -zero;
-  ASSERT_TRUE(at::equal(zero, minusZero));
-  EXPECT_FALSE(identicalTensors(zero, minusZero));
-}
-
-TEST(IdenticalTensorsTest, SameNaNBitsAreIdenticalThoughAtEqualSaysDifferent) {
-  at::Tensor nan = at::full({3}, std::numeric_limits<float>::quiet_NaN());
-  ASSERT_FALSE(at::equal(nan, nan.clone()));
-  EXPECT_TRUE(identicalTensors(nan, nan.clone()));
-}
-
-TEST(IdenticalTensorsTest, DtypeShapeStridesAndRequiresGradMatter) {
-  at::Tensor a = at::ones({2, 3});
-  EXPECT_FALSE(identicalTensors(a, at::ones({2, 3}, at::kDouble)));
-  EXPECT_FALSE(identicalTensors(a, at::ones({3, 2})));
-  EXPECT_FALSE(identicalTensors(a, at::ones({6})));
-  EXPECT_FALSE(identicalTensors(a, at::ones({3, 2}).t()));
-  EXPECT_FALSE(identicalTensors(a, at::ones({2, 3}).requires_grad_()));
-}
-
-TEST(IdenticalTensorsTest, NonContiguousValuesCompareByElement) {
-  at::Tensor base = at::arange(12, at::kFloat).view({3, 4});
-  at::Tensor columns = base.t();
-  at::Tensor copy = base.clone().t();
-  ASSERT_FALSE(columns.is_contiguous());
-  EXPECT_TRUE(identicalTensors(columns, copy));
-  copy.index_put_({0, 0}, 100.0);
-  EXPECT_FALSE(identicalTensors(columns, copy));
-}
 
 std::shared_ptr<torch::jit::Graph> foldConstants(const std::shared_ptr<torch::jit::Graph>& graph) {
   std::ostringstream log;
