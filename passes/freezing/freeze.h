@@ -12,9 +12,9 @@ namespace tsopt {
 /// folding and fusion see constant weights. The method being optimized and the
 /// attributes named in `preserved-attrs` stay callable/readable.
 /// Tensor attributes stand aside while torch::jit::freeze_module runs and come
-/// back as constants after it, so freezing stays linear in the model size
-/// (freeze_module's clean-up compares every pair of same-shaped weights); the
-/// clean-up then runs again with tsopt's linear CSE and constant pooling.
+/// back as constants after it, so freeze_module's clean-up never compares every
+/// pair of same-shaped weights (quadratic in the model size); that clean-up then
+/// runs again with tsopt's linear CSE and constant pooling (docs/scaling.md).
 /// Needs: an eval-mode module (a training-mode module is refused, since freezing
 /// would bake `training=True` into the graph). Freezing a frozen module changes nothing.
 ///   %w = prim::GetAttr[name="weight"](%conv)   ==>   %w = prim::Constant[value=<Tensor>]()
