@@ -7,6 +7,10 @@ process, and prints a Markdown table: the passes' total time (tsopt's own
 resident memory (GNU time) and the model file's size, with the growth from the previous N.
 
     python3 benchmarks/pipeline_scaling.py --tsopt build-pip/ir_tools/tsopt [--sizes 100,200,400,800,1600]
+        [--plot docs/images/scaling.png]
+
+--plot draws pass time against N on log-log axes, with the growth the goal allows
+(2.2x per doubling) and linear growth from the smallest N for reference.
 """
 import argparse
 import os
@@ -57,11 +61,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tsopt", required=True)
     parser.add_argument("--sizes", default="100,200,400,800,1600")
+    parser.add_argument("--plot", help="write a PNG of pass time against N here")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     print("| blocks | model file MiB | -O2 pass time s | growth | wall s (load + save) | peak RSS MiB |")
     print("|---:|---:|---:|---:|---:|---:|")
     previous = None
+    times = []
     with tempfile.TemporaryDirectory() as work:
         for blocks in sizes:
             model = os.path.join(work, f"stack{blocks}.pt")
@@ -71,6 +77,27 @@ def main() -> None:
             size = os.path.getsize(model) / 2**20
             print(f"| {blocks} | {size:.1f} | {passes:.2f} | {growth} | {wall:.2f} | {rss:.0f} |", flush=True)
             previous = passes
+            times.append(passes)
+    if args.plot:
+        plot(sizes, times, args.plot)
+
+
+def plot(sizes: list, times: list, path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.loglog(sizes, times, "o-", label="tsopt -O2 pass time")
+    axes.loglog(sizes, [times[0] * (size / sizes[0]) for size in sizes], "--", label="linear")
+    axes.loglog(sizes, [times[0] * (size / sizes[0]) ** 1.1375 for size in sizes], ":",
+                label="goal: 2.2x per doubling")
+    axes.set_xlabel("residual blocks (N)")
+    axes.set_ylabel("seconds")
+    axes.set_title(f"-O2 pass time against graph size (torch {torch.__version__})")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":
