@@ -3,8 +3,8 @@
 #include "passes/core/graph_utils.h"
 #include "passes/core/node_hashing.h"
 
-
 namespace tsopt {
+
 bool CommonSubexpressionEliminationPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
   size_t merged = eliminateCommonSubexpressions(graph, [&](torch::jit::Node* node, torch::jit::Node* earlier) {
     return context.shouldRewrite("merge " + describeNode(node) + " into " + describeNode(earlier));

@@ -16,11 +16,6 @@ namespace {
 using torch::jit::Block;
 using torch::jit::Node;
 
-bool isPlainTensor(const at::Tensor& tensor) {
-  return tensor.defined() && tensor.layout() == at::kStrided && !tensor.is_quantized() && !tensor.is_conj() &&
-         !tensor.is_neg();
-}
-
 size_t combineHashes(size_t seed, size_t value) {
   return seed ^ (value + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2));
 }
@@ -38,6 +33,11 @@ std::optional<at::Tensor> tensorConstantOf(const Node* node) {
 }
 
 } // namespace
+
+bool isPlainTensor(const at::Tensor& tensor) {
+  return tensor.defined() && tensor.layout() == at::kStrided && !tensor.is_quantized() && !tensor.is_conj() &&
+         !tensor.is_neg();
+}
 
 bool identicalTensors(const at::Tensor& a, const at::Tensor& b) {
   if (!isPlainTensor(a) || !isPlainTensor(b) || a.scalar_type() != b.scalar_type() ||
@@ -172,10 +172,6 @@ struct ConstantPooler {
     lastHoisted = node;
   }
 };
-
-} // namespace
-
-namespace {
 
 /// torch::jit::EliminateCommonSubexpression's algorithm (one walk in program
 /// order, a table per block that sees its enclosing blocks' tables, the same

@@ -29,6 +29,10 @@ class AliasDb;
 
 namespace tsopt {
 
+/// Whether `tensor` is a defined, dense, strided, non-quantized tensor with no
+/// lazy conjugation or negation: one whose bytes are its values.
+bool isPlainTensor(const at::Tensor& tensor);
+
 /// Whether two tensors are interchangeable as graph constants: same dtype,
 /// shape, strides, device and requires_grad, and bit-for-bit equal elements.
 /// Stricter than at::equal, which calls 0.0 and -0.0 equal (1/x tells them apart).
@@ -83,7 +87,8 @@ size_t eliminateCommonSubexpressions(const std::shared_ptr<torch::jit::Graph>& g
 
 /// Merges equal prim::Constant nodes (equalNodes) and hoists every constant to
 /// the top of the graph, nested blocks included, as torch::jit::ConstantPooling
-/// does (same order), in time linear in the number of constants. Two constants
+/// does, in time linear in the number of constants. Constants keep the order
+/// they are first seen in (torch's reverses it), so pooling twice changes nothing. Two constants
 /// that are not the same object merge only where `aliasDb` says changing their
 /// aliasing is safe. Returns the number of constants removed; sets `changed` when
 /// a constant was removed or moved.

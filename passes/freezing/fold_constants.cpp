@@ -20,11 +20,6 @@ using torch::jit::Graph;
 using torch::jit::Node;
 using torch::jit::Value;
 
-bool isPlainTensor(const at::Tensor& tensor) {
-  return tensor.defined() && tensor.layout() == at::kStrided && !tensor.is_quantized() && !tensor.is_conj() &&
-         !tensor.is_neg();
-}
-
 /// Tensor constants of the graph, nested blocks included, in order.
 std::vector<std::pair<Node*, at::Tensor>> tensorConstants(Graph& graph) {
   std::vector<std::pair<Node*, at::Tensor>> constants;
