@@ -68,6 +68,15 @@ at::Tensor applyActivation(const at::Tensor& input, const Activation& activation
   TORCH_CHECK(false, "tsopt: unhandled activation");
 }
 
+at::Tensor applyEpilogue(at::Tensor result, const at::Tensor& residual, const Activation& activation,
+                         ResidualAdd where) {
+  if (where == ResidualAdd::BeforeActivation) {
+    result = at::add(result, residual);
+  }
+  result = applyActivation(result, activation);
+  return where == ResidualAdd::AfterActivation ? at::add(result, residual) : result;
+}
+
 void applyActivationInPlace(at::Tensor& tensor, const Activation& activation) {
   switch (activation.kind) {
   case ActivationKind::None:

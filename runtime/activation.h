@@ -28,6 +28,11 @@ struct Activation {
   }
 };
 
+/// Where a fused op adds its residual operand: none, into the layer's result
+/// before the activation (`_add_act` ops: activation(layer + residual)), or
+/// after it (`_act_add` ops: activation(layer) + residual).
+enum class ResidualAdd { None, BeforeActivation, AfterActivation };
+
 /// The names an op's activation argument may take besides "none", in a fixed
 /// order: tsopt's one list of activations (the fusion passes' `activations`
 /// options default to it).
@@ -39,6 +44,10 @@ Activation parseActivation(c10::string_view name, double alpha, double beta);
 /// The activation computed by ATen, as the unfused graph computes it: the
 /// fallback path of every fused op, and the reference in tests.
 at::Tensor applyActivation(const at::Tensor& input, const Activation& activation);
+/// activation and residual applied to a layer's `result` as ATen computes
+/// them: the fallback of the fused ops, where `residual` may broadcast.
+at::Tensor applyEpilogue(at::Tensor result, const at::Tensor& residual, const Activation& activation,
+                         ResidualAdd where);
 /// The same in place, for a tensor the caller owns (a kernel's fresh output).
 void applyActivationInPlace(at::Tensor& tensor, const Activation& activation);
 

@@ -104,7 +104,7 @@ struct ConvPacked::Kernel {
   }
 
   ConvPrimitive prepare(at::IntArrayRef inputSizes, at::IntArrayRef outSizes, const at::Tensor& weight,
-                        const Conv2dParams& params, const Activation& activation, bool residual) {
+                        const Conv2dParams& params, const Activation& activation, ResidualAdd residual) {
     dnnl::memory::desc src(dimsOf(inputSizes), DataType::f32, Format::nhwc);
     dnnl::memory::desc dst(dimsOf(outSizes), DataType::f32, Format::nhwc);
     dnnl::primitive_attr attr = fusedAttr(activation, residual);
@@ -132,8 +132,12 @@ struct ConvPacked::Kernel {
         prepared.blocked = false;  // No Winograd implementation for this problem: direct.
       }
     }
-    dnnl::convolution_forward::primitive_desc pd(describe(dnnl::algorithm::convolution_direct, src, dst, weight, params),
-                                                 attr, cpuEngine());
+    using Desc = dnnl::convolution_forward::primitive_desc;
+    Desc pd = fusedPrimitiveDesc<Desc>(
+        [&](const dnnl::primitive_attr& fused) {
+          return Desc(describe(dnnl::algorithm::convolution_direct, src, dst, weight, params), fused, cpuEngine());
+        },
+        activation, residual, prepared.sumSeparately);
     prepared.primitive = dnnl::convolution_forward(pd);
     prepared.weights = weights.in(pd.weights_desc());
     prepared.dst = pd.dst_desc();
@@ -192,13 +196,10 @@ bool ConvPacked::kernelApplies(const at::Tensor& input, const at::Tensor& residu
 }
 
 at::Tensor ConvPacked::runReference(const at::Tensor& input, const at::Tensor& residual,
-                                    const Activation& activation) const {
-  at::Tensor result =
-      at::conv2d(input, weight_, bias_, params_.stride, params_.padding, params_.dilation, params_.groups);
-  if (residual.defined()) {
-    result = at::add(result, residual);
-  }
-  return applyActivation(result, activation);
+                                    const Activation& activation, ResidualAdd where) const {
+  return applyEpilogue(
+      at::conv2d(input, weight_, bias_, params_.stride, params_.padding, params_.dilation, params_.groups), residual,
+      activation, residual.defined() ? where : ResidualAdd::None);
 }
 
 std::string ConvPacked::algorithmFor(const at::Tensor& input) {
@@ -207,15 +208,17 @@ std::string ConvPacked::algorithmFor(const at::Tensor& input) {
   }
   std::vector<int64_t> outSizes = outputSizes(input.sizes(), weight_, params_);
   Activation none;
-  ProblemKey key{{input.size(0), input.size(1), input.size(2), input.size(3)}, at::get_num_threads(), none, false};
-  auto prepared =
-      kernel_->primitives.get(key, [&] { return kernel_->prepare(input.sizes(), outSizes, weight_, params_, none, false); });
+  ProblemKey key{{input.size(0), input.size(1), input.size(2), input.size(3)}, at::get_num_threads(), none,
+                 ResidualAdd::None};
+  auto prepared = kernel_->primitives.get(
+      key, [&] { return kernel_->prepare(input.sizes(), outSizes, weight_, params_, none, ResidualAdd::None); });
   return prepared->blocked ? "winograd" : "direct";
 }
 
-at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const Activation& activation) {
+at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const Activation& activation,
+                           ResidualAdd where) {
   if (!kernelApplies(input, residual)) {
-    return runReference(input, residual, activation);
+    return runReference(input, residual, activation, where);
   }
   // oneDNN reads and writes NHWC (channels-last) plain tensors; a contiguous
   // input pays a reorder each way, which propagate-layout removes between convolutions.
@@ -226,11 +229,17 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
   at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::ChannelsLast)
                               : emptyOutput(outSizes, input.options(), at::MemoryFormat::ChannelsLast);
 
+  const ResidualAdd post = accumulate ? where : ResidualAdd::None;
   ProblemKey key{{input.size(0), input.size(1), input.size(2), input.size(3)}, at::get_num_threads(), activation,
-                 accumulate};
+                 post};
   auto prepared = kernel_->primitives.get(
-      key, [&] { return kernel_->prepare(input.sizes(), outSizes, weight_, params_, activation, accumulate); });
+      key, [&] { return kernel_->prepare(input.sizes(), outSizes, weight_, params_, activation, post); });
 
+  at::Tensor residualHolder;
+  if (prepared->sumSeparately) {
+    residualHolder = std::move(dst);
+    dst = emptyOutput(outSizes, input.options(), at::MemoryFormat::ChannelsLast);
+  }
   dnnl::stream& stream = threadStream();
   dnnl::memory srcMemory = viewAsMemory(src, prepared->src);
   dnnl::memory dstMemory = viewAsMemory(dst, prepared->dst);
@@ -240,7 +249,7 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
     computeSrc = threadBuffer(BufferSlot::BlockedSource, prepared->blockedSrc);
     computeDst = threadBuffer(BufferSlot::BlockedDestination, prepared->blockedDst);
     prepared->srcToBlocked.execute(stream, srcMemory, computeSrc);
-    if (accumulate) {
+    if (accumulate && !prepared->sumSeparately) {
       prepared->dstToBlocked.execute(stream, dstMemory, computeDst);
     }
   }
@@ -253,6 +262,9 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
   prepared->primitive.execute(stream, args);
   if (prepared->blocked) {
     prepared->dstFromBlocked.execute(stream, computeDst, dstMemory);
+  }
+  if (prepared->sumSeparately) {
+    dst = residualHolder.add_(dst);
   }
   return format == at::MemoryFormat::ChannelsLast ? dst : dst.contiguous(format);
 }

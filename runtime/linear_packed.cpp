@@ -64,31 +64,40 @@ struct LinearPacked::Kernel {
                       dnnl::memory::desc({weight.size(1), weight.size(0)}, DataType::f32, Format::ba)),
         bias(bias ? c10::optional<at::Tensor>(bias->contiguous()) : c10::nullopt) {}
 
-  LinearPrimitive prepare(int64_t rows, const at::Tensor& weight, const Activation& activation, bool residual) {
+  LinearPrimitive prepare(int64_t rows, const at::Tensor& weight, const Activation& activation,
+                          ResidualAdd residual) {
     const int64_t outFeatures = weight.size(0);
     dnnl::memory::desc src({rows, weight.size(1)}, DataType::f32, Format::ab);
     dnnl::memory::desc dst({rows, outFeatures}, DataType::f32, Format::ab);
-    dnnl::primitive_attr attr = fusedAttr(activation, residual);
+    bool sumSeparately = false;
     if (rows >= kMatmulMinRows) {
       dnnl::memory::desc anyWeights({weight.size(1), outFeatures}, DataType::f32, Format::any);
       dnnl::memory::desc biasDesc =
           bias ? dnnl::memory::desc({1, outFeatures}, DataType::f32, Format::ab) : dnnl::memory::desc();
-      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, anyWeights, biasDesc, dst), attr, cpuEngine());
-      return prepared<dnnl::matmul>(pd, src, matmulWeights, biasDesc);
+      using Desc = dnnl::matmul::primitive_desc;
+      Desc pd = fusedPrimitiveDesc<Desc>(
+          [&](const dnnl::primitive_attr& attr) {
+            return Desc(dnnl::matmul::desc(src, anyWeights, biasDesc, dst), attr, cpuEngine());
+          },
+          activation, residual, sumSeparately);
+      return prepared<dnnl::matmul>(pd, src, matmulWeights, biasDesc, sumSeparately);
     }
     dnnl::memory::desc anyWeights(dimsOf(weight.sizes()), DataType::f32, Format::any);
     dnnl::memory::desc biasDesc =
         bias ? dnnl::memory::desc({outFeatures}, DataType::f32, Format::a) : dnnl::memory::desc();
     dnnl::inner_product_forward::desc desc(dnnl::prop_kind::forward_inference, src, anyWeights, biasDesc, dst);
-    dnnl::inner_product_forward::primitive_desc pd(desc, attr, cpuEngine());
-    return prepared<dnnl::inner_product_forward>(pd, src, innerProductWeights, biasDesc);
+    using Desc = dnnl::inner_product_forward::primitive_desc;
+    Desc pd = fusedPrimitiveDesc<Desc>([&](const dnnl::primitive_attr& attr) { return Desc(desc, attr, cpuEngine()); },
+                                       activation, residual, sumSeparately);
+    return prepared<dnnl::inner_product_forward>(pd, src, innerProductWeights, biasDesc, sumSeparately);
   }
 
   /// The primitive of `pd`, the weights packed for it and the bias seen through `biasDesc`.
   template <typename Primitive>
   LinearPrimitive prepared(const typename Primitive::primitive_desc& pd, const dnnl::memory::desc& src,
-                           PackedWeights& packedWeights, const dnnl::memory::desc& biasDesc) {
+                           PackedWeights& packedWeights, const dnnl::memory::desc& biasDesc, bool sumSeparately) {
     LinearPrimitive result;
+    result.sumSeparately = sumSeparately;
     result.primitive = Primitive(pd);
     result.weights = packedWeights.in(pd.weights_desc());
     result.src = src;
@@ -160,12 +169,9 @@ bool LinearPacked::kernelApplies(const at::Tensor& input, const at::Tensor& resi
 }
 
 at::Tensor LinearPacked::runReference(const at::Tensor& input, const at::Tensor& residual,
-                                      const Activation& activation) const {
-  at::Tensor result = at::linear(input, weight_, bias_);
-  if (residual.defined()) {
-    result = at::add(result, residual);
-  }
-  return applyActivation(result, activation);
+                                      const Activation& activation, ResidualAdd where) const {
+  return applyEpilogue(at::linear(input, weight_, bias_), residual, activation,
+                       residual.defined() ? where : ResidualAdd::None);
 }
 
 std::string LinearPacked::algorithmFor(const at::Tensor& input) const {
@@ -179,34 +185,44 @@ std::string LinearPacked::algorithmFor(const at::Tensor& input) const {
   return rows >= kMatmulMinRows ? "onednn-matmul" : "onednn-inner-product";
 }
 
-at::Tensor LinearPacked::run(const at::Tensor& input, at::Tensor residual, const Activation& activation) {
+at::Tensor LinearPacked::run(const at::Tensor& input, at::Tensor residual, const Activation& activation,
+                             ResidualAdd where) {
   if (!kernelApplies(input, residual)) {
-    return runReference(input, residual, activation);
+    return runReference(input, residual, activation, where);
   }
   const int64_t rows = rowsOf(input);
   const bool accumulate = residual.defined();
+  const ResidualAdd post = accumulate ? where : ResidualAdd::None;
   at::Tensor src = input.contiguous();
+  const std::vector<int64_t> outSizes = outputSizes(input.sizes(), weight_.size(0));
   at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::Contiguous)
-                              : emptyOutput(outputSizes(input.sizes(), weight_.size(0)), input.options(),
-                                            at::MemoryFormat::Contiguous);
+                              : emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous);
   if (auto gemm = usesPackedGemm(rows) ? kernel_->packedFor(rows) : nullptr) {
+    if (post == ResidualAdd::AfterActivation) {
+      // sgemm can only accumulate before the activation: run it into a fresh
+      // output and add that to the residual.
+      at::Tensor activated = emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous);
+      gemm->run(src.view({rows, src.size(-1)}), activated.view({rows, outSizes.back()}), kernel_->bias, false,
+                activation);
+      return dst.add_(activated);
+    }
     gemm->run(src.view({rows, src.size(-1)}), dst.view({rows, dst.size(-1)}), kernel_->bias, accumulate, activation);
     return dst;
   }
 
-  ProblemKey key{{rows}, at::get_num_threads(), activation, accumulate};
-  auto prepared =
-      kernel_->primitives.get(key, [&] { return kernel_->prepare(rows, weight_, activation, accumulate); });
+  ProblemKey key{{rows}, at::get_num_threads(), activation, post};
+  auto prepared = kernel_->primitives.get(key, [&] { return kernel_->prepare(rows, weight_, activation, post); });
+  at::Tensor out = prepared->sumSeparately ? emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous) : dst;
 
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, viewAsMemory(src, prepared->src)},
                                              {DNNL_ARG_WEIGHTS, prepared->weights},
-                                             {DNNL_ARG_DST, viewAsMemory(dst, prepared->dst)}};
+                                             {DNNL_ARG_DST, viewAsMemory(out, prepared->dst)}};
   addScratchpad(prepared->scratchpad, args);
   if (kernel_->bias) {
     args.emplace(DNNL_ARG_BIAS, prepared->bias);
   }
   prepared->primitive.execute(threadStream(), args);
-  return dst;
+  return prepared->sumSeparately ? dst.add_(out) : dst;
 }
 
 } // namespace tsopt::runtime

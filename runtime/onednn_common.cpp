@@ -52,9 +52,9 @@ dnnl::stream& threadStream() {
   return stream;
 }
 
-dnnl::primitive_attr fusedAttr(const Activation& activation, bool accumulate) {
+dnnl::primitive_attr fusedAttr(const Activation& activation, ResidualAdd residual) {
   dnnl::post_ops ops;
-  if (accumulate) {
+  if (residual == ResidualAdd::BeforeActivation) {
     ops.append_sum(1.f);
   }
   if (activation.kind != ActivationKind::None) {
@@ -62,6 +62,9 @@ dnnl::primitive_attr fusedAttr(const Activation& activation, bool accumulate) {
     // algorithms ignore alpha and beta, except clip_v2 (lower, upper bound).
     float alpha = activation.kind == ActivationKind::Silu ? 1.f : static_cast<float>(activation.alpha);
     ops.append_eltwise(1.f, eltwiseAlgorithm(activation.kind), alpha, static_cast<float>(activation.beta));
+  }
+  if (residual == ResidualAdd::AfterActivation) {
+    ops.append_sum(1.f);
   }
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
@@ -114,7 +117,7 @@ dnnl::memory PackedWeights::in(const dnnl::memory::desc& layout) {
 
 size_t ProblemKeyHash::operator()(const ProblemKey& key) const {
   size_t hash = c10::get_hash(key.threads, static_cast<int>(key.activation.kind), key.activation.alpha,
-                              key.activation.beta, key.residual);
+                              key.activation.beta, static_cast<int>(key.residual));
   for (int64_t extent : key.shape) {
     hash = c10::hash_combine(hash, std::hash<int64_t>()(extent));
   }

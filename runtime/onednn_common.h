@@ -15,6 +15,7 @@
 #include <array>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -31,11 +32,27 @@ dnnl::engine& cpuEngine();
 /// A stream per calling thread: streams are cheap but not free to create.
 dnnl::stream& threadStream();
 
-/// Post-ops computing activation(result [+ what dst already holds]), with the
-/// scratchpad passed in by the caller. A residual add is a sum post-op into a
-/// destination that holds the residual: faster than a binary post-op in
+/// Post-ops computing activation(result [+ what dst already holds]), or
+/// activation(result) + what dst holds for ResidualAdd::AfterActivation, with
+/// the scratchpad passed in by the caller. A residual add is a sum post-op
+/// into a destination that holds the residual: faster than a binary post-op in
 /// oneDNN 2.6 (1x1 convolutions take a slow path with a binary post-op).
-dnnl::primitive_attr fusedAttr(const Activation& activation, bool accumulate);
+/// oneDNN applies post-ops in the order given, so the sum goes before or after
+/// the eltwise.
+dnnl::primitive_attr fusedAttr(const Activation& activation, ResidualAdd residual);
+
+/// The primitive descriptor `create(attr)` returns for fusedAttr(activation,
+/// residual). oneDNN 2.6 has no optimized kernel for a few layers (small
+/// grouped convolutions) with a sum post-op after an eltwise one and would run
+/// its slow reference implementation; those get the eltwise post-op alone, and
+/// `sumSeparately` tells the caller to add the residual itself.
+template <typename PrimitiveDesc, typename Create>
+PrimitiveDesc fusedPrimitiveDesc(Create&& create, const Activation& activation, ResidualAdd residual,
+                                 bool& sumSeparately) {
+  PrimitiveDesc pd = create(fusedAttr(activation, residual));
+  sumSeparately = residual == ResidualAdd::AfterActivation && std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
+  return sumSeparately ? create(fusedAttr(activation, ResidualAdd::None)) : pd;
+}
 
 /// The tensor a kernel with a sum post-op writes into: `residual` itself when
 /// nothing can observe the write (the caller moved in its last reference, as
@@ -76,7 +93,7 @@ struct ProblemKey {
   std::array<int64_t, 4> shape{};  ///< Input sizes (a linear layer's: rows only).
   int threads = 0;
   Activation activation;
-  bool residual = false;
+  ResidualAdd residual = ResidualAdd::None;
 
   bool operator==(const ProblemKey& other) const {
     return shape == other.shape && threads == other.threads && activation == other.activation &&
@@ -95,6 +112,7 @@ template <typename Primitive> struct PreparedPrimitive {
   dnnl::memory::desc src;
   dnnl::memory::desc dst;
   dnnl::memory::desc scratchpad;
+  bool sumSeparately = false;  ///< See fusedPrimitiveDesc.
 };
 
 /// The primitives of one packed layer, created on first use of each problem.

@@ -6,8 +6,8 @@
 /// state built from them: primitives per problem, and the weights reordered
 /// into the layout those primitives prefer, once per layout, never per call.
 ///
-/// run() computes activation(layer(input) [+ residual]) with one oneDNN
-/// primitive when it can; for anything the kernel does not cover (dtype other
+/// run() computes activation(layer(input) [+ residual]), or
+/// activation(layer(input)) + residual, with one oneDNN primitive when it can; for anything the kernel does not cover (dtype other
 /// than float32, an input that needs autograd, a residual that broadcasts, an
 /// empty tensor) it returns the unfused ATen computation instead, so a fused op
 /// never changes what the graph computes beyond float rounding.
@@ -46,13 +46,16 @@ public:
   explicit ConvPacked(const State& state);
   ~ConvPacked() override;
 
-  /// activation(conv2d(input) [+ residual]), no residual when it is undefined.
+  /// activation(conv2d(input) [+ residual]), no residual when it is undefined;
+  /// activation(conv2d(input)) + residual when `where` is AfterActivation.
   /// The result has the input's memory format, as aten::conv2d's does. A
   /// residual handed over with std::move, when no other tensor shares its
   /// memory, receives the result in place (see accumulatorFor).
-  at::Tensor run(const at::Tensor& input, at::Tensor residual, const Activation& activation);
+  at::Tensor run(const at::Tensor& input, at::Tensor residual, const Activation& activation,
+                 ResidualAdd where = ResidualAdd::BeforeActivation);
   /// The same through ATen ops: the fallback of run().
-  at::Tensor runReference(const at::Tensor& input, const at::Tensor& residual, const Activation& activation) const;
+  at::Tensor runReference(const at::Tensor& input, const at::Tensor& residual, const Activation& activation,
+                          ResidualAdd where = ResidualAdd::BeforeActivation) const;
   /// Whether run() would use the oneDNN kernel for these arguments.
   bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
   /// The algorithm run() uses for `input` without post-ops at the current
@@ -81,9 +84,11 @@ public:
   ~LinearPacked() override;
 
   /// activation(linear(input) [+ residual]) for an input of shape (..., in_features);
-  /// residual as for ConvPacked::run.
-  at::Tensor run(const at::Tensor& input, at::Tensor residual, const Activation& activation);
-  at::Tensor runReference(const at::Tensor& input, const at::Tensor& residual, const Activation& activation) const;
+  /// residual and `where` as for ConvPacked::run.
+  at::Tensor run(const at::Tensor& input, at::Tensor residual, const Activation& activation,
+                 ResidualAdd where = ResidualAdd::BeforeActivation);
+  at::Tensor runReference(const at::Tensor& input, const at::Tensor& residual, const Activation& activation,
+                          ResidualAdd where = ResidualAdd::BeforeActivation) const;
   bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
   /// The kernel run() uses for `input`: "mkl-packed-sgemm" (8 rows or more,
   /// where the LibTorch carries MKL, unless TSOPT_LINEAR_GEMM=onednn, for up

@@ -29,6 +29,12 @@ at::Tensor conv2dAddAct(const at::Tensor& input, at::Tensor other, const c10::in
   return packed->run(input, std::move(other), parseActivation(activation, alpha, beta));
 }
 
+at::Tensor conv2dActAdd(const at::Tensor& input, at::Tensor other, const c10::intrusive_ptr<ConvPacked>& packed,
+                        c10::string_view activation, double alpha, double beta) {
+  return packed->run(input, std::move(other), parseActivation(activation, alpha, beta),
+                     ResidualAdd::AfterActivation);
+}
+
 c10::intrusive_ptr<LinearPacked> linearPrepack(at::Tensor weight, c10::optional<at::Tensor> bias) {
   return c10::make_intrusive<LinearPacked>(std::move(weight), std::move(bias));
 }
@@ -43,6 +49,12 @@ at::Tensor linearAddAct(const at::Tensor& input, at::Tensor other, const c10::in
   return packed->run(input, std::move(other), parseActivation(activation, alpha, beta));
 }
 
+at::Tensor linearActAdd(const at::Tensor& input, at::Tensor other, const c10::intrusive_ptr<LinearPacked>& packed,
+                        c10::string_view activation, double alpha, double beta) {
+  return packed->run(input, std::move(other), parseActivation(activation, alpha, beta),
+                     ResidualAdd::AfterActivation);
+}
+
 at::Tensor attentionOp(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
                        const c10::optional<at::Tensor>& mask, double scale, bool permuteOutput) {
   return attention(query, keyT, value, mask, scale, permuteOutput);
@@ -51,8 +63,9 @@ at::Tensor attentionOp(const at::Tensor& query, const at::Tensor& keyT, const at
 } // namespace
 
 std::vector<std::string> registeredOperators() {
-  return {"tsopt::conv2d_prepack", "tsopt::conv2d_act", "tsopt::conv2d_add_act", "tsopt::linear_prepack",
-          "tsopt::linear_act",     "tsopt::linear_add_act", "tsopt::attention"};
+  return {"tsopt::conv2d_prepack", "tsopt::conv2d_act",     "tsopt::conv2d_add_act",
+          "tsopt::conv2d_act_add", "tsopt::linear_prepack", "tsopt::linear_act",
+          "tsopt::linear_add_act", "tsopt::linear_act_add", "tsopt::attention"};
 }
 
 } // namespace tsopt::runtime
@@ -75,6 +88,9 @@ TORCH_LIBRARY(tsopt, m) {
   m.def("conv2d_add_act(Tensor input, Tensor other, __torch__.torch.classes.tsopt.ConvPacked packed, "
         "str activation, float alpha, float beta) -> Tensor",
         conv2dAddAct);
+  m.def("conv2d_act_add(Tensor input, Tensor other, __torch__.torch.classes.tsopt.ConvPacked packed, "
+        "str activation, float alpha, float beta) -> Tensor",
+        conv2dActAdd);
   m.def("linear_prepack(Tensor weight, Tensor? bias) -> __torch__.torch.classes.tsopt.LinearPacked", linearPrepack);
   m.def("linear_act(Tensor input, __torch__.torch.classes.tsopt.LinearPacked packed, str activation, "
         "float alpha, float beta) -> Tensor",
@@ -82,6 +98,9 @@ TORCH_LIBRARY(tsopt, m) {
   m.def("linear_add_act(Tensor input, Tensor other, __torch__.torch.classes.tsopt.LinearPacked packed, "
         "str activation, float alpha, float beta) -> Tensor",
         linearAddAct);
+  m.def("linear_act_add(Tensor input, Tensor other, __torch__.torch.classes.tsopt.LinearPacked packed, "
+        "str activation, float alpha, float beta) -> Tensor",
+        linearActAdd);
   m.def("attention(Tensor query, Tensor key_t, Tensor value, Tensor? mask, float scale, bool permute_output) "
         "-> Tensor",
         attentionOp);

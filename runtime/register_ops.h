@@ -6,12 +6,15 @@
 ///   ops      tsopt::conv2d_prepack(weight, bias, stride, padding, dilation, groups) -> ConvPacked
 ///            tsopt::conv2d_act(input, packed, activation, alpha, beta)
 ///            tsopt::conv2d_add_act(input, other, packed, activation, alpha, beta)
+///            tsopt::conv2d_act_add(input, other, packed, activation, alpha, beta)
 ///            tsopt::linear_prepack(weight, bias) -> LinearPacked
 ///            tsopt::linear_act(input, packed, activation, alpha, beta)
 ///            tsopt::linear_add_act(input, other, packed, activation, alpha, beta)
+///            tsopt::linear_act_add(input, other, packed, activation, alpha, beta)
 ///            tsopt::attention(query, key_t, value, mask, scale, permute_output)
 ///
-/// `*_add_act` computes activation(layer(input) + other); see activation.h for
+/// `*_add_act` computes activation(layer(input) + other), `*_act_add`
+/// activation(layer(input)) + other; see activation.h for
 /// the activation names; attention.h for tsopt::attention. From Python: torch.ops.load_library(path to the library).
 ///
 //===----------------------------------------------------------------------===//

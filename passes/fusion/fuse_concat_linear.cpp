@@ -21,7 +21,8 @@ bool isStrideAgnostic(const Node* user) {
   static const std::set<std::string> kinds = {
       "aten::linear",  "aten::matmul", "aten::mm",   "aten::bmm",     "aten::add",         "aten::sub",
       "aten::mul",     "aten::div",    "aten::relu", "aten::gelu",    "aten::tanh",        "aten::sigmoid",
-      "aten::softmax", "aten::layer_norm", "tsopt::linear_act", "tsopt::linear_add_act"};
+      "aten::softmax", "aten::layer_norm", "tsopt::linear_act", "tsopt::linear_add_act",
+      "tsopt::linear_act_add"};
   return kinds.count(user->kind().toQualString()) != 0;
 }
 

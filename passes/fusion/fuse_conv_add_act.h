@@ -10,7 +10,9 @@ namespace tsopt {
 /// add_ into the convolution's output) of another tensor with alpha 1, and the
 /// supported activation after the add if there is one, becomes one
 /// tsopt::conv2d_add_act call: oneDNN adds the residual and applies the
-/// activation as post-ops while the result is still in registers.
+/// activation as post-ops while the result is still in registers. A residual
+/// added after the activation (relu(conv(x)) + x) becomes tsopt::conv2d_act_add:
+/// the sum post-op follows the eltwise one.
 /// Needs: a frozen graph, as fuse-conv-act. Never fires when an intermediate
 /// has another use, when the add's other operand is a scalar or the
 /// convolution's output itself, for in-place adds into the residual, or for
@@ -18,6 +20,7 @@ namespace tsopt {
 /// the convolution's at run time (broadcasting) takes the ATen path.
 ///   %y = aten::conv2d(%x, %w, %b, ...)   %s = aten::add(%y, %r, 1)   %z = aten::relu(%s)
 ///   ==>   %z = tsopt::conv2d_add_act(%x, %r, %packed, "relu", 0., 0.)
+///   (aten::relu(%y) then aten::add(.., %r, 1)  ==>  tsopt::conv2d_act_add(%x, %r, %packed, "relu", 0., 0.))
 class FuseConvAddActivationPass final : public GraphPass {
 public:
   bool runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) override;
@@ -27,7 +30,7 @@ private:
       this, "activations",
       "Activations to fuse after the add (" + optionValueText(runtime::activationNames()) + ")",
       runtime::activationNames()};
-  Statistic fused{this, "fused", "Convolution + add chains rewritten as tsopt::conv2d_add_act"};
+  Statistic fused{this, "fused", "Convolution + add chains rewritten as tsopt::conv2d_add_act or conv2d_act_add"};
   Statistic skipped{this, "skipped", "Convolutions left alone (--debug-only says why)"};
 };
 

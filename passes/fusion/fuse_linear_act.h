@@ -8,9 +8,11 @@ namespace tsopt {
 
 /// fuse-linear-act: a linear layer (aten::linear), optionally followed by an
 /// aten::add of a residual tensor (alpha 1) and then by a supported activation
-/// (relu, clamp, silu, hardswish, gelu erf or tanh, sigmoid, tanh), becomes one
-/// tsopt::linear_act or tsopt::linear_add_act call: a oneDNN inner product on
-/// weights packed once, with bias, residual and activation applied as post-ops.
+/// (relu, clamp, silu, hardswish, gelu erf or tanh, sigmoid, tanh), or by the
+/// activation and then the residual add, becomes one tsopt::linear_act,
+/// linear_add_act or linear_act_add call: a oneDNN inner product on weights
+/// packed once, with bias, residual and activation applied as post-ops in the
+/// graph's order.
 /// BERT's dense + GELU and dense + residual are the chains it is for.
 /// Needs: a frozen graph (constant float32 weight and bias); otherwise a no-op.
 /// Never fires when an intermediate has another use or for float64 weights;
@@ -28,7 +30,7 @@ private:
       runtime::activationNames()};
   Option<bool> residualAdd{this, "residual-add", "Also fuse a residual add after the linear", true};
   Option<bool> loneLinears{this, "lone-linears", "Also rewrite linears with nothing to fuse", false};
-  Statistic fused{this, "fused", "Linear layers rewritten as tsopt::linear_act or linear_add_act"};
+  Statistic fused{this, "fused", "Linear layers rewritten as tsopt::linear_act, linear_add_act or linear_act_add"};
   Statistic skipped{this, "skipped", "Linear layers left alone (--debug-only says why)"};
 };
 

@@ -68,17 +68,48 @@ bool float32Parameters(const LayerMatch& layer, std::string& whyNot) {
   return isFloat32(layer.weight, "weight", whyNot) && (!layer.bias || isFloat32(*layer.bias, "bias", whyNot));
 }
 
-/// A layer, the residual add and the activation after it, as fuseLayerChains found them.
+/// A layer, the residual add and the activation after it (or the activation
+/// and the residual add after it), as fuseLayerChains found them.
 struct Chain {
   Node* layer = nullptr;
   Node* add = nullptr;
   Value* residual = nullptr;
+  bool addAfterActivation = false;
   std::optional<ActivationMatch> activation;
   Node* last = nullptr;  ///< The node whose output the fused call replaces.
+
+  /// The chain's nodes in graph order.
+  std::vector<Node*> nodes() const {
+    std::vector<Node*> result{layer};
+    Node* activationNode = activation ? activation->node : nullptr;
+    for (Node* node : addAfterActivation ? std::vector<Node*>{activationNode, add}
+                                         : std::vector<Node*>{add, activationNode}) {
+      if (node != nullptr) {
+        result.push_back(node);
+      }
+    }
+    return result;
+  }
 };
 
 std::string usesText(const Value* value) {
   return "%" + value->debugName() + " has " + std::to_string(value->uses().size()) + " uses";
+}
+
+/// The residual add that is the only use of `current`, if there is one.
+Node* residualAddAfter(Value* current, Chain& chain, std::string& whyNot) {
+  Node* user = soleUserInBlock(current, whyNot);
+  if (user == nullptr) {
+    return nullptr;
+  }
+  auto residual = matchResidualAdd(user, current, whyNot);
+  if (!residual) {
+    return nullptr;
+  }
+  chain.add = user;
+  chain.residual = *residual;
+  chain.last = user;
+  return user;
 }
 
 std::optional<Chain> findChain(Node* layer, const ChainPolicy& policy, std::string& whyNot) {
@@ -86,19 +117,10 @@ std::optional<Chain> findChain(Node* layer, const ChainPolicy& policy, std::stri
   chain.layer = layer;
   chain.last = layer;
   Value* current = layer->output();
+  std::string addWhyNot;
   if (policy.fuseAdd) {
-    std::string addWhyNot;
-    if (Node* user = soleUserInBlock(current, addWhyNot)) {
-      if (auto residual = matchResidualAdd(user, current, addWhyNot)) {
-        chain.add = user;
-        chain.residual = *residual;
-        chain.last = user;
-        current = user->output();
-      }
-    }
-    if (policy.requireAdd && !chain.add) {
-      whyNot = "no residual add to fuse: " + addWhyNot;
-      return std::nullopt;
+    if (Node* add = residualAddAfter(current, chain, addWhyNot)) {
+      current = add->output();
     }
   }
   std::string activationWhyNot;
@@ -111,7 +133,21 @@ std::optional<Chain> findChain(Node* layer, const ChainPolicy& policy, std::stri
     if (activation) {
       chain.activation = activation;
       chain.last = user;
+      current = user->output();
     }
+  }
+  // activation(layer(x)) + r: oneDNN applies a sum post-op after the eltwise
+  // one as readily as before it.
+  if (policy.fuseAdd && !chain.add && chain.activation) {
+    std::string afterWhyNot;
+    chain.addAfterActivation = residualAddAfter(current, chain, afterWhyNot) != nullptr;
+    if (!chain.addAfterActivation) {
+      addWhyNot += "; after the activation: " + afterWhyNot;
+    }
+  }
+  if (policy.requireAdd && !chain.add) {
+    whyNot = "no residual add to fuse: " + addWhyNot;
+    return std::nullopt;
   }
   if (!chain.add && !chain.activation && !policy.loneLayers) {
     whyNot = "nothing to fuse: " + activationWhyNot;
@@ -121,11 +157,9 @@ std::optional<Chain> findChain(Node* layer, const ChainPolicy& policy, std::stri
 }
 
 std::string describeChain(const Chain& chain, c10::Symbol op) {
-  std::string text = "fuse " + describeNode(chain.layer);
-  for (Node* node : {chain.add, chain.activation ? chain.activation->node : nullptr}) {
-    if (node != nullptr) {
-      text += ", " + describeNode(node);
-    }
+  std::string text = "fuse";
+  for (Node* node : chain.nodes()) {
+    text += (node == chain.layer ? " " : ", ") + describeNode(node);
   }
   return text + " into " + op.toQualString();
 }
@@ -140,11 +174,10 @@ c10::IValue packLayer(const Chain& chain, FusedLayerKind kind, const std::option
   return c10::IValue(c10::make_intrusive<runtime::LinearPacked>(linear->weight, toC10(linear->bias)));
 }
 
-c10::Symbol fusedOp(FusedLayerKind kind, bool residual) {
-  if (kind == FusedLayerKind::Conv2d) {
-    return c10::Symbol::fromQualString(residual ? "tsopt::conv2d_add_act" : "tsopt::conv2d_act");
-  }
-  return c10::Symbol::fromQualString(residual ? "tsopt::linear_add_act" : "tsopt::linear_act");
+c10::Symbol fusedOp(FusedLayerKind kind, const Chain& chain) {
+  const char* suffix = chain.residual == nullptr ? "_act" : chain.addAfterActivation ? "_act_add" : "_add_act";
+  return c10::Symbol::fromQualString(std::string(kind == FusedLayerKind::Conv2d ? "tsopt::conv2d" : "tsopt::linear") +
+                                     suffix);
 }
 
 /// Replaces the chain by `op(input, [residual,] packed, activation, alpha, beta)`
@@ -167,10 +200,9 @@ void emitFusedCall(torch::jit::Graph& graph, const Chain& chain, c10::Symbol op,
   Value* replaced = chain.last->output();
   std::string name = replaced->hasDebugName() ? replaced->debugName() : "";
   replaced->replaceAllUsesWith(call->output());
-  for (Node* node : {chain.activation ? chain.activation->node : nullptr, chain.add, chain.layer}) {
-    if (node != nullptr) {
-      node->destroy();
-    }
+  std::vector<Node*> nodes = chain.nodes();
+  for (auto node = nodes.rbegin(); node != nodes.rend(); ++node) {
+    (*node)->destroy();
   }
   if (!name.empty()) {
     call->output()->setDebugName(name);
@@ -355,7 +387,7 @@ bool fuseLayerChains(torch::jit::Graph& graph, PassContext& context, const Chain
       context.debug() << "kept " << describeNode(node) << ": " << whyNot << "\n";
       continue;
     }
-    c10::Symbol op = fusedOp(policy.layer, chain->residual != nullptr);
+    c10::Symbol op = fusedOp(policy.layer, *chain);
     if (!context.shouldRewrite(describeChain(*chain, op))) {
       continue;
     }

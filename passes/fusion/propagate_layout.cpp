@@ -22,7 +22,8 @@ using torch::jit::Value;
 bool isFusedConvolution(const Node* node) {
   static const c10::Symbol act = c10::Symbol::fromQualString("tsopt::conv2d_act");
   static const c10::Symbol addAct = c10::Symbol::fromQualString("tsopt::conv2d_add_act");
-  return node->kind() == act || node->kind() == addAct;
+  static const c10::Symbol actAdd = c10::Symbol::fromQualString("tsopt::conv2d_act_add");
+  return node->kind() == act || node->kind() == addAct || node->kind() == actAdd;
 }
 
 /// Ops whose results have the same values whatever the memory layout of

@@ -19,6 +19,8 @@ const std::vector<Activation> kActivations = {
     {ActivationKind::Tanh},
 };
 
+const std::vector<ResidualAdd> kResidualPlaces = {ResidualAdd::BeforeActivation, ResidualAdd::AfterActivation};
+
 struct ConvCase {
   int64_t inChannels, outChannels, kernel, stride, padding, dilation, groups, size;
 };
@@ -54,7 +56,10 @@ TEST(ConvPackedTest, KernelMatchesAtenForEveryActivationAndShape) {
         at::Tensor residual = at::randn_like(convolved);
         for (const Activation& activation : kActivations) {
           expectClose(packed.run(input, at::Tensor(), activation), packed.runReference(input, at::Tensor(), activation));
-          expectClose(packed.run(input, residual, activation), packed.runReference(input, residual, activation));
+          for (ResidualAdd where : kResidualPlaces) {
+            expectClose(packed.run(input, residual, activation, where),
+                        packed.runReference(input, residual, activation, where));
+          }
         }
       }
     }
@@ -179,7 +184,10 @@ TEST(LinearPackedTest, KernelMatchesAtenForEveryActivationAndRank) {
       at::Tensor residual = at::randn_like(packed.runReference(input, at::Tensor(), {}));
       for (const Activation& activation : kActivations) {
         expectClose(packed.run(input, at::Tensor(), activation), packed.runReference(input, at::Tensor(), activation));
-        expectClose(packed.run(input, residual, activation), packed.runReference(input, residual, activation));
+        for (ResidualAdd where : kResidualPlaces) {
+          expectClose(packed.run(input, residual, activation, where),
+                      packed.runReference(input, residual, activation, where));
+        }
       }
     }
   }
@@ -217,6 +225,17 @@ TEST(LinearPackedTest, NonContiguousInputsAndFallbacks) {
   EXPECT_FALSE(packed.kernelApplies(transposed, rowResidual));
   EXPECT_TRUE(at::equal(packed.run(transposed, rowResidual, gelu), packed.runReference(transposed, rowResidual, gelu)));
   EXPECT_THROW(packed.run(at::randn({5, 15}), at::Tensor(), gelu), c10::Error);
+}
+
+TEST(ActivationTest, EpilogueAddsTheResidualWhereItIsTold) {
+  at::Tensor result = at::tensor({-2.0f, 0.5f, 3.0f});
+  at::Tensor residual = at::tensor({1.0f, -1.0f, 1.0f});
+  const Activation relu{ActivationKind::Relu};
+  EXPECT_TRUE(at::equal(applyEpilogue(result, residual, relu, ResidualAdd::BeforeActivation),
+                        at::tensor({0.0f, 0.0f, 4.0f})));
+  EXPECT_TRUE(at::equal(applyEpilogue(result, residual, relu, ResidualAdd::AfterActivation),
+                        at::tensor({1.0f, -0.5f, 4.0f})));
+  EXPECT_TRUE(at::equal(applyEpilogue(result, at::Tensor(), relu, ResidualAdd::None), at::tensor({0.0f, 0.5f, 3.0f})));
 }
 
 TEST(ActivationTest, ParsesTheOpsNamesAndRejectsOthers) {

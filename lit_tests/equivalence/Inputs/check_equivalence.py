@@ -134,8 +134,10 @@ class FoldingTargets(nn.Module):
 
 class FusionTargets(nn.Module):
     """What the fusion passes fuse: conv + bn + relu, depthwise conv + relu6,
-    a residual add + relu, conv + silu / hardswish / sigmoid, three linears
-    sharing an input, linear + GELU + residual add, linear + tanh."""
+    a residual add + relu, a residual add after the relu (on a grouped,
+    dilated conv), conv + silu / hardswish / sigmoid, three linears sharing an
+    input, linear + GELU + residual add, linear + tanh + residual add after
+    it, linear + tanh."""
 
     def __init__(self):
         super().__init__()
@@ -143,22 +145,26 @@ class FusionTargets(nn.Module):
         self.stem_bn = nn.BatchNorm2d(8)
         self.depthwise = nn.Conv2d(8, 8, 3, padding=1, groups=8)
         self.pointwise = nn.Conv2d(8, 8, 1)
+        self.grouped = nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=2)
         self.swish = nn.Conv2d(8, 8, 3, padding=1)
         self.hardswish = nn.Conv2d(8, 8, 1)
         self.gate = nn.Conv2d(8, 8, 1)
         self.q, self.k, self.v = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 8)
         self.up = nn.Linear(8, 16)
         self.down = nn.Linear(16, 8)
+        self.mix = nn.Linear(8, 8)
         self.head = nn.Linear(8, 4)
 
     def forward(self, x):
         y = F.relu(self.stem_bn(self.stem(x)))
         y = F.relu(self.pointwise(F.relu6(self.depthwise(y))) + y)
+        y = F.relu(self.grouped(y)) + y
         y = F.hardswish(self.hardswish(F.silu(self.swish(y))))
         y = y * torch.sigmoid(self.gate(y))
         t = y.flatten(2).transpose(1, 2)
         t = self.q(t) * self.k(t) + self.v(t)
         t = self.down(F.gelu(self.up(t))) + t
+        t = torch.tanh(self.mix(t)) + t
         return torch.tanh(self.head(t.mean(dim=1)))
 
 
