@@ -25,8 +25,7 @@ PipelineBuilder levelPipeline(int level) {
       // by hand become their ATen ops, then fold batch norms and constant
       // arithmetic into the layers, and clean up. Each step exposes work for the next.
       return std::string(hasModule ? "freeze," : "inline,") +
-             "canonicalize-traced,peephole,fold-constants,canonicalize-activations,fold-conv-bn,fold-linear-bn,"
-             "fold-conv-add-mul,cse,dce";
+             "canonicalize-traced,peephole,fold-constants,canonicalize-activations,fold-layers,cse,dce";
     }
     if (level == 2) {
       // Fusion into prepacked oneDNN calls. Residual chains go before conv +

@@ -5,7 +5,11 @@
 namespace tsopt {
 
 bool FoldConvBatchNormPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
-  return foldBatchNormsInto(*graph, context, matchConvolution, nullptr, folded, skipped);
+  FoldCounts counts;
+  bool changed = foldBatchNormsInto(*graph, context, debugStreamOf(context), matchConvolution, nullptr, counts);
+  folded += counts.folded;
+  skipped += counts.skipped;
+  return changed;
 }
 
 } // namespace tsopt

@@ -1,6 +1,7 @@
 //===- layer_folding.h - Folding batch norms and arithmetic into layers ---===//
 ///
-/// The graph side of fold-conv-bn, fold-linear-bn and fold-conv-add-mul:
+/// The graph side of fold-conv-bn, fold-linear-bn, fold-conv-add-mul and
+/// fold-layers (which runs the other three to a fixpoint):
 /// recognizes the consumers (eval batch norm, constant arithmetic) that fold
 /// into the layer producing their input (a LayerMatch of ir_matchers.h), and
 /// writes the folded parameters back; affine_folding.h does the math. Every
@@ -19,7 +20,9 @@
 
 #include <torch/csrc/jit/ir/ir.h>
 
+#include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <optional>
 #include <string>
 
@@ -39,12 +42,36 @@ using LayerMatcher = std::optional<LayerMatch> (*)(torch::jit::Node*, std::strin
 /// `matcher` is matchConvolution or matchLinear.
 std::optional<LayerMatch> soleProducer(torch::jit::Value* value, LayerMatcher matcher, std::string& whyNot);
 
+/// What one run of a fold did; each skip also writes its reason, one line, to
+/// the stream `debug()` returns (PassContext::debug, or a buffer).
+using DebugStream = std::function<std::ostream&()>;
+/// PassContext::debug as a DebugStream.
+DebugStream debugStreamOf(PassContext& context);
+
+struct FoldCounts {
+  uint64_t folded = 0;
+  uint64_t skipped = 0;
+};
+
 /// The whole of fold-conv-bn and fold-linear-bn: folds every eval batch norm
 /// whose input is the sole use of a layer that `matcher` accepts and
 /// `admissible` (when given) approves, asking context.shouldRewrite first.
-bool foldBatchNormsInto(torch::jit::Graph& graph, PassContext& context, LayerMatcher matcher,
-                        const std::function<bool(const LayerMatch&, std::string&)>& admissible, Statistic& folded,
-                        Statistic& skipped);
+bool foldBatchNormsInto(torch::jit::Graph& graph, PassContext& context, const DebugStream& debug, LayerMatcher matcher,
+                        const std::function<bool(const LayerMatch&, std::string&)>& admissible, FoldCounts& counts);
+
+/// fold-linear-bn's admissibility: the linear's output is provably 2-D ([N, F]),
+/// so batch norm's channel axis is the linear's output features.
+bool linearOutputIs2D(const LayerMatch& layer, std::string& whyNot);
+
+/// A convolution or a linear layer, whichever `node` is (fold-layers folds
+/// batch norms into both in one sweep), and the admissibility check that goes
+/// with it: linearOutputIs2D for linear layers.
+std::optional<LayerMatch> matchConvolutionOrLinear(torch::jit::Node* node, std::string& whyNot);
+bool foldableIntoLayer(const LayerMatch& layer, std::string& whyNot);
+
+/// The whole of fold-conv-add-mul (see its header).
+bool foldArithmeticIntoConvolutions(torch::jit::Graph& graph, PassContext& context, const DebugStream& debug,
+                                    FoldCounts& counts);
 
 /// Replaces the layer's weight and bias inputs by new constants. The old
 /// constants stay for their other users (dead ones go at the next dce).
