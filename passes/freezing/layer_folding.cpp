@@ -60,12 +60,15 @@ std::optional<at::Tensor> perChannel(Value* operand, const LayerMatch& layer, st
     return std::nullopt;
   }
   int64_t spatialRank = layer.weight.dim() - 2;
-  if (tensor->dim() > 0 && tensor->scalar_type() != layer.weight.scalar_type()) {
-    whyNot = "the constant's dtype would promote the result";
+  // ATen's promotion decides: a float convolution output times an integer
+  // tensor stays float (the integers fold exactly), a double tensor with
+  // dimensions promotes it to double, a zero-dimensional one does not.
+  if (tensor->scalar_type() == at::kBool || tensor->is_complex()) {
+    whyNot = "the constant is boolean or complex";
     return std::nullopt;
   }
-  if (!tensor->is_floating_point() && tensor->dim() > 0) {
-    whyNot = "the constant is not floating point";
+  if (at::result_type(at::empty({0}, layer.weight.options()), *tensor) != layer.weight.scalar_type()) {
+    whyNot = "the constant's dtype would promote the result";
     return std::nullopt;
   }
   if (tensor->numel() == 1 && tensor->dim() <= spatialRank + 1) {

@@ -111,7 +111,8 @@ class DoubleConv(nn.Module):
 class FoldingTargets(nn.Module):
     """What the folding passes fold: transposed/grouped conv + BN, constant
     per-channel and scalar arithmetic on conv outputs, conv -> mul -> add ->
-    BN (the BN folds only after the arithmetic), linear + BatchNorm1d."""
+    BN (the BN folds only after the arithmetic), an int64 per-channel factor,
+    linear + BatchNorm1d."""
 
     def __init__(self):
         super().__init__()
@@ -122,6 +123,7 @@ class FoldingTargets(nn.Module):
         self.shift = nn.Parameter(torch.randn(6, 1, 1))
         self.mix = nn.Conv2d(6, 6, 1)
         self.mix_bn = nn.BatchNorm2d(6)
+        self.register_buffer("steps", (torch.arange(6) + 1).view(6, 1, 1))
         self.conv1d = nn.Conv1d(6, 4, 3)
         self.bn1d = nn.BatchNorm1d(4, eps=0.01)
         self.fc = nn.Linear(4 * 7, 5)
@@ -130,7 +132,7 @@ class FoldingTargets(nn.Module):
     def forward(self, x):
         y = self.up_bn(self.up(x))
         y = (self.conv(y) * self.scale + self.shift - 0.5) / 4.0
-        y = self.mix_bn(self.mix(y) * self.scale + 0.25)
+        y = self.mix_bn(self.mix(y) * self.scale + 0.25) * self.steps
         y = F.relu(y).mean(dim=3)
         y = self.bn1d(self.conv1d(y))
         return self.fc_bn(self.fc(torch.flatten(y, 1)))
