@@ -9,12 +9,14 @@
 #include <torch/csrc/jit/ir/irparser.h>
 #include <torch/csrc/jit/serialization/import.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <limits>
+#include <regex>
 #include <sstream>
 #include <unordered_map>
 
@@ -310,6 +312,39 @@ void restoreNonFiniteFloats(const std::string& text, torch::jit::Graph& graph) {
   });
 }
 
+// propagate-ranks gives values a rank without a dtype, which the printer
+// writes as `%y : Tensor(*, *)` and parseIR rejects. They are read as `Tensor`
+// and then given their rank again; `ranks` maps each such value's name to it.
+std::string acceptRankOnlyTypes(const std::string& text, std::unordered_map<std::string, size_t>& ranks) {
+  static const std::regex rankOnly(R"((%[A-Za-z0-9_.]+) : Tensor\(((?:\*(?:, \*)*)?)\))");
+  std::string result;
+  for (const std::string& line : splitLines(text)) {
+    std::string rewritten;
+    // Only code: a `# CHECK: %y : Tensor(*, *)` comment names no value.
+    const auto code = line.begin() + static_cast<std::ptrdiff_t>(std::min(line.find('#'), line.size()));
+    auto begin = std::sregex_iterator(line.begin(), code, rankOnly);
+    size_t copied = 0;
+    for (auto match = begin; match != std::sregex_iterator(); ++match) {
+      const std::string dims = (*match)[2].str();
+      ranks[(*match)[1].str().substr(1)] = dims.empty() ? 0 : (dims.size() + 2) / 3;
+      rewritten += line.substr(copied, match->position() - copied) + (*match)[1].str() + " : Tensor";
+      copied = match->position() + match->length();
+    }
+    result += rewritten + line.substr(copied) + "\n";
+  }
+  return result;
+}
+
+void restoreRanks(const std::unordered_map<std::string, size_t>& ranks,
+                  const std::unordered_map<std::string, torch::jit::Value*>& names) {
+  for (const auto& [name, rank] : ranks) {
+    auto value = names.find(name);
+    if (value != names.end()) {
+      value->second->setType(c10::TensorType::create(c10::nullopt, c10::nullopt, rank, c10::nullopt));
+    }
+  }
+}
+
 // print(graph) writes a node without outputs as `indent + " = " + kind`, e.g.
 // "   = prim::Print(%x)", which parseIR rejects. Drops the " = "; `removedAt`
 // gets, per line, the column where it was (npos for lines left alone).
@@ -391,12 +426,15 @@ bool looksLikeArchive(const std::string& bytes) { return bytes.rfind("PK\x03\x04
 std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& source, const std::string& path,
                                                   size_t firstLine) {
   std::vector<size_t> removedAt;
-  const std::string text = acceptNonFiniteFloats(acceptNodesWithoutOutputs(source, removedAt));
+  std::unordered_map<std::string, size_t> ranks;
+  const std::string text =
+      acceptRankOnlyTypes(acceptNonFiniteFloats(acceptNodesWithoutOutputs(source, removedAt)), ranks);
   auto graph = std::make_shared<torch::jit::Graph>();
   try {
     std::unordered_map<std::string, torch::jit::Value*> names;
     torch::jit::parseIR(text, graph.get(), names, /*parse_tensor_constants=*/true);
     keepSourceNames(names);
+    restoreRanks(ranks, names);
   } catch (const std::exception& error) {
     Location location;
     std::string message = parseErrorMessage(text, error.what(), location);

@@ -219,6 +219,10 @@ EquivalenceSetup prepareEquivalence(const DriverOptions& options, const LoadedIn
       err << "tsopt: equivalence: using the inputs in " << sidecar << "\n";
     }
   }
+  if (inputsPath.empty() && options.exampleInputs) {
+    inputsPath = *options.exampleInputs;
+    err << "tsopt: equivalence: using the example inputs in " << inputsPath << "\n";
+  }
   if (inputsPath.empty() && options.calibrationData) {
     inputsPath = *options.calibrationData;
     err << "tsopt: equivalence: using the calibration inputs in " << inputsPath << "\n";

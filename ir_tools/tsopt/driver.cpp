@@ -8,6 +8,8 @@
 #include "ir_tools/tsopt/parsed_pipeline.h"
 #include "passes/builtin/levels.h"
 #include "passes/core/error.h"
+#include "passes/core/input_sets.h"
+#include "passes/core/input_specialization.h"
 #include "passes/core/pass_manager.h"
 #include "passes/core/plugin.h"
 #include "passes/core/registry.h"
@@ -103,17 +105,42 @@ IRUnit unitForMethod(const LoadedInput& input, const std::string& method) {
   }
 }
 
+/// --example-inputs: the first input tuple of the file, recorded on the
+/// method's graph (see input_specialization.h).
+std::vector<InputSpec> specializeToExample(const std::string& path, IRUnit& unit) {
+  return specializeInputs(*unit.graph, loadInputSets(path).front(), path);
+}
+
 /// Optimizes the archive's method, checking the result when asked; returns
 /// the optimized unit.
 IRUnit optimizeModule(const CheckContext& checks, PassManager& manager, const LoadedInput& input) {
   const DriverOptions& options = checks.options;
-  auto freshUnit = [&] { return IRUnit::fromModule(input.freshModule(), options.method); };
   IRUnit unit = unitForMethod(input, options.method);
+  std::vector<InputSpec> specs;
+  if (options.exampleInputs) {
+    specs = specializeToExample(*options.exampleInputs, unit);
+  }
+  // Bisection reruns the pipeline on fresh copies: they carry the same types.
+  auto freshUnit = [&] {
+    IRUnit fresh = IRUnit::fromModule(input.freshModule(), options.method);
+    if (options.exampleInputs) {
+      specializeToExample(*options.exampleInputs, fresh);
+    }
+    return fresh;
+  };
   std::optional<EquivalenceSetup> equivalence;
   if (options.checkEquivalence) {
     equivalence = prepareEquivalence(options, input, checks.err);
   }
   runPipeline(checks, manager, unit, freshUnit);
+  if (!specs.empty()) {
+    insertInputGuards(*unit.graph, specs);
+    checks.err << "tsopt: note: " << options.method << " is specialized by --example-inputs: it accepts only";
+    for (size_t index = 0; index < specs.size(); ++index) {
+      checks.err << (index == 0 ? " " : "; ") << specs[index].name << " as " << specs[index].describe();
+    }
+    checks.err << ", and raises an error for anything else\n";
+  }
   if (equivalence) {
     checkOptimizedModule(checks, *equivalence, unit, freshUnit);
   }
@@ -159,6 +186,9 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
   LoadedInput input = loadInput(options.input, options.splitInputFile);
   if (writesArchive && !input.module) {
     throw Error(ErrorKind::Usage, options.output + ": a .pt output needs a TorchScript archive input");
+  }
+  if (options.exampleInputs && !input.module) {
+    throw Error(ErrorKind::Usage, "--example-inputs needs a TorchScript archive input; IR text spells its input types");
   }
   if (options.checkEquivalence && !input.module) {
     throw Error(ErrorKind::Usage, "--check-equivalence needs a TorchScript archive input, not IR text");

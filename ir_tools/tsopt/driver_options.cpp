@@ -63,6 +63,13 @@ FlagTable flags(DriverOptions& o) {
             "Method of a module to optimize (default: forward)"},
            {"--split-input-file", FlagValue::None, enable(o.splitInputFile), "",
             "Run each '# -----'-separated case of IR text on its own"},
+           {"--example-inputs", FlagValue::Required, [&o](const Value& v) { o.exampleInputs = *v; },
+            "--example-inputs=FILE",
+            "Specialize the method to the ranks, dtypes and devices\n"
+            "of the first input tuple in FILE (torch.save format):\n"
+            "rank-dependent folds can then fire. The result checks\n"
+            "each call's inputs and raises an error on any other\n"
+            "rank, dtype or device (docs/example-inputs.md)"},
        }},
       {"CORRECTNESS (module inputs)",
        {

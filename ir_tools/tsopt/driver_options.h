@@ -14,6 +14,8 @@ struct DriverOptions {
   std::optional<int> level;           ///< -O<n>.
   std::string method = "forward";
   bool splitInputFile = false;
+  /// --example-inputs: input tuples saved with torch.save; the first specializes the method.
+  std::optional<std::string> exampleInputs;
   bool listPasses = false;
   bool dumpPassPipeline = false;
   bool help = false;

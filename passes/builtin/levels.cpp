@@ -19,13 +19,16 @@ PipelineBuilder fixedPipeline(std::string text) {
 PipelineBuilder levelPipeline(int level) {
   return [level](bool hasModule) -> std::string {
     if (level == 1) {
-      // The freezing pipeline: freeze (modules; bare graphs get inline), bring
+      // The freezing pipeline: freeze (modules; bare graphs get inline), give
+      // values the ranks that ranked inputs imply (--example-inputs; again
+      // once constants are folded: reductions need constant dims), bring
       // traced forms to canonical ones (which also drops identity dropout), fold
       // constants so weights are plain constants and activations written out
       // by hand become their ATen ops, then fold batch norms and constant
       // arithmetic into the layers, and clean up. Each step exposes work for the next.
       return std::string(hasModule ? "freeze," : "inline,") +
-             "canonicalize-traced,peephole,fold-constants,canonicalize-activations,fold-layers,cse,dce";
+             "propagate-ranks,canonicalize-traced,peephole,fold-constants,propagate-ranks,canonicalize-activations,"
+             "fold-layers,cse,dce";
     }
     if (level == 2) {
       // Fusion into prepacked oneDNN calls. Residual chains go before conv +

@@ -130,6 +130,20 @@ bool isPreserved(const std::string& qualifiedName, const std::vector<std::string
   });
 }
 
+/// freeze_module's graphs start from the method's declared argument types;
+/// types recorded on the arguments since (--example-inputs) carry over.
+void keepArgumentTypes(const torch::jit::Graph& original, torch::jit::Graph& frozen) {
+  if (original.inputs().size() != frozen.inputs().size()) {
+    return;
+  }
+  for (size_t index = 1; index < frozen.inputs().size(); ++index) {
+    const c10::TypePtr& recorded = original.inputs()[index]->type();
+    if (recorded->isSubtypeOf(*frozen.inputs()[index]->type())) {
+      frozen.inputs()[index]->setType(recorded);
+    }
+  }
+}
+
 } // namespace
 
 std::vector<FreezePass::HiddenTensor> FreezePass::hideTensorAttributes(torch::jit::Module& module,
@@ -232,6 +246,9 @@ bool FreezePass::runOnModule(torch::jit::Module& module, PassContext& context) {
   auto frozenMethod = frozen.find_method(context.methodName());
   if (frozenMethod && !hidden.empty()) {
     restoreHiddenTensors(frozenMethod->graph(), hidden);
+  }
+  if (frozenMethod) {
+    keepArgumentTypes(*method->graph(), *frozenMethod->graph());
   }
   module = frozen;
   size_t remaining = frozenMethod ? countNodesOfKind(*frozenMethod->graph(), c10::prim::GetAttr) : 0;
