@@ -16,6 +16,8 @@
 
 #include <algorithm>
 #include <optional>
+#include <set>
+#include <string>
 #include <unordered_map>
 
 namespace tsopt {
@@ -144,6 +146,93 @@ void keepArgumentTypes(const torch::jit::Graph& original, torch::jit::Graph& fro
   }
 }
 
+/// freeze_module's clean-up (torch::jit::runOptimization) with tsopt's
+/// linear CSE and constant pooling in place of torch's quadratic ones.
+void cleanUpFrozenGraph(std::shared_ptr<Graph> graph) {
+  torch::jit::EliminateDeadCode(graph);
+  eliminateCommonSubexpressions(graph);
+  torch::jit::PeepholeOptimize(graph);
+  torch::jit::ConstantPropagation(graph);
+  bool changed = false;
+  torch::jit::AliasDb aliasDb(graph);
+  poolConstants(*graph, aliasDb, changed);
+  eliminateCommonSubexpressions(graph);
+  torch::jit::EliminateDeadCode(graph);
+}
+
+/// What the methods of a module tree change: attribute names some method
+/// assigns (SetAttr), and the storages of tensor attributes some method writes
+/// in place. A partial freeze folds neither: by name across all classes, since
+/// an interface call may reach any module of the tree, and by storage, since
+/// two attributes may hold one tensor.
+struct ChangedAttributes {
+  std::set<std::string> assigned;
+  std::set<const void*> writtenStorages;
+
+  bool covers(const std::string& name, const c10::IValue& value) const {
+    return assigned.count(name) != 0 ||
+           (value.isTensor() && value.toTensor().defined() &&
+            writtenStorages.count(value.toTensor().storage().unsafeGetStorageImpl()) != 0);
+  }
+};
+
+ChangedAttributes changedAttributes(const torch::jit::Module& module) {
+  ChangedAttributes changed;
+  AttributeIndex attributes;
+  for (const torch::jit::Module& submodule : module.modules()) {
+    for (const torch::jit::Method& method : submodule.get_methods()) {
+      std::shared_ptr<Graph> graph = torch::jit::toGraphFunction(method.function()).graph()->copy();
+      torch::jit::Inline(*graph);
+      // Frozen mode: each module attribute read is its own value, so a write
+      // through one does not taint every other.
+      torch::jit::AliasDb aliasDb(graph, /*isFrozen=*/true);
+      for (Node* node : collectNodes(*graph)) {
+        if (node->kind() == c10::prim::SetAttr) {
+          changed.assigned.insert(node->s(c10::attr::name));
+        } else if (node->kind() == c10::prim::GetAttr && isTensor(node->output()) && aliasDb.hasOutputWriters(node)) {
+          auto attribute = resolveAttribute(submodule, node, *graph, attributes);
+          if (!attribute || !attribute->first.isTensor() || !attribute->first.toTensor().defined()) {
+            changed.assigned.insert(node->s(c10::attr::name));  // Unresolved: refuse the name.
+          } else {
+            changed.writtenStorages.insert(attribute->first.toTensor().storage().unsafeGetStorageImpl());
+          }
+        }
+      }
+    }
+  }
+  return changed;
+}
+
+/// torch's refusal without its assertion boilerplate.
+std::string refusalText(const std::string& message) {
+  const std::string boilerplate = "please report a bug to PyTorch. ";
+  size_t at = message.find(boilerplate);
+  return firstLine(at == std::string::npos ? message : message.substr(at + boilerplate.size()));
+}
+
+/// Values a partial freeze may fold besides tensors: immutable scalars.
+bool isFoldableScalar(const c10::IValue& value) {
+  return value.isInt() || value.isDouble() || value.isBool() || value.isString() || value.isNone();
+}
+
+/// Whether each preserved name ("attr", "method" or "sub.attr") names an
+/// attribute or method of the module.
+bool namesExist(const torch::jit::Module& module, const std::vector<std::string>& names) {
+  return std::all_of(names.begin(), names.end(), [&](const std::string& name) {
+    torch::jit::Module owner = module;
+    std::string rest = name;
+    for (size_t dot = rest.find('.'); dot != std::string::npos; dot = rest.find('.')) {
+      std::string child = rest.substr(0, dot);
+      if (!owner.hasattr(child) || !owner.attr(child).isModule()) {
+        return false;
+      }
+      owner = owner.attr(child).toModule();
+      rest = rest.substr(dot + 1);
+    }
+    return owner.hasattr(rest) || owner.find_method(rest).has_value();
+  });
+}
+
 } // namespace
 
 std::vector<FreezePass::HiddenTensor> FreezePass::hideTensorAttributes(torch::jit::Module& module,
@@ -205,18 +294,63 @@ void FreezePass::restoreHiddenTensors(const std::shared_ptr<Graph>& graph, const
     node->destroy();
   }
   // What freeze_module's own clean-up (torch::jit::runOptimization) did not do
-  // while the tensors were hidden: the same passes, with tsopt's linear CSE and
-  // constant pooling in place of torch's.
-  std::shared_ptr<Graph> owned = graph;
-  torch::jit::EliminateDeadCode(owned);
-  eliminateCommonSubexpressions(owned);
-  torch::jit::PeepholeOptimize(owned);
-  torch::jit::ConstantPropagation(owned);
-  bool changed = false;
-  torch::jit::AliasDb aliasDb(owned);
-  poolConstants(*owned, aliasDb, changed);
-  eliminateCommonSubexpressions(owned);
-  torch::jit::EliminateDeadCode(owned);
+  // while the tensors were hidden.
+  cleanUpFrozenGraph(graph);
+}
+
+void FreezePass::freezePartially(torch::jit::Module& module, const std::vector<std::string>& preserved,
+                                 PassContext& context, const std::string& refusal) {
+  torch::jit::Module partial = module.clone(/*inplace=*/true);
+  std::shared_ptr<Graph> graph =
+      torch::jit::toGraphFunction(partial.get_method(context.methodName()).function()).graph();
+  torch::jit::Inline(*graph);
+  const ChangedAttributes changing = changedAttributes(partial);
+  AttributeIndex attributes;
+  for (Node* node : collectNodes(*graph, {c10::prim::GetAttr})) {
+    auto attribute = resolveAttribute(partial, node, *graph, attributes);
+    if (!attribute || isPreserved(attribute->second, preserved) ||
+        changing.covers(node->s(c10::attr::name), attribute->first)) {
+      continue;
+    }
+    const c10::IValue& value = attribute->first;
+    bool tensor = value.isTensor() && value.toTensor().defined();
+    if (!tensor && !isFoldableScalar(value)) {
+      continue;
+    }
+    auto owner = node->input()->type()->cast<c10::ClassType>();
+    auto slot = owner ? owner->findAttributeSlot(node->s(c10::attr::name)) : c10::nullopt;
+    if (preserveParameters.value() && (!slot || owner->is_parameter(*slot))) {
+      continue;
+    }
+    torch::jit::WithInsertPoint insertPoint(node);
+    torch::jit::Value* constant = graph->insertConstant(
+        tensor && value.toTensor().requires_grad() ? c10::IValue(value.toTensor().detach().set_requires_grad(false))
+                                                   : value);
+    if (tensor) {
+      constant->setDebugName("self." + attribute->second);
+    }
+    node->output()->replaceAllUsesWith(constant);
+    node->destroy();
+    ++foldedAttributes;
+  }
+  cleanUpFrozenGraph(graph);
+  // One warning per attribute the graph still reads from the module.
+  std::set<std::string> kept;
+  for (Node* node : collectNodes(*graph, {c10::prim::GetAttr})) {
+    bool leaf = std::any_of(node->output()->uses().begin(), node->output()->uses().end(),
+                            [](const torch::jit::Use& use) { return use.user->kind() != c10::prim::GetAttr; });
+    auto attribute = leaf ? resolveAttribute(partial, node, *graph, attributes) : std::nullopt;
+    std::string name = attribute ? attribute->second : node->s(c10::attr::name);
+    if (leaf && !isPreserved(name, preserved) && kept.insert(name).second) {
+      ++keptAttributes;
+      std::string why = attribute && changing.covers(node->s(c10::attr::name), attribute->first)
+                            ? "a method assigns it or writes it in place"
+                            : "a module reached through an interface or a container";
+      TORCH_WARN("freeze: kept attribute '", name, "' on the module: ", why, " (freeze_module refused the module: ",
+                 refusal, ")");
+    }
+  }
+  module = partial;
 }
 
 bool FreezePass::runOnModule(torch::jit::Module& module, PassContext& context) {
@@ -242,7 +376,20 @@ bool FreezePass::runOnModule(torch::jit::Module& module, PassContext& context) {
   // freeze_module's clone: the module's own tensors, new types and method graphs.
   torch::jit::Module frozen = module.clone(/*inplace=*/true);
   std::vector<HiddenTensor> hidden = hideTensorAttributes(frozen, preserved, context);
-  torch::jit::freeze_module_inplace(&frozen, preserved, freezeInterfaces.value(), preserveParameters.value());
+  try {
+    torch::jit::freeze_module_inplace(&frozen, preserved, freezeInterfaces.value(), preserveParameters.value());
+  } catch (const c10::Error& error) {
+    // A name in preserved-attrs that does not exist is the user's mistake,
+    // not the module's: freeze_module's error stands.
+    if (strict.value() || !namesExist(module, preserved)) {
+      throw;
+    }
+    const std::string refusal = refusalText(error.what_without_backtrace());
+    context.debug() << "torch::jit::freeze_module refused the module (" << refusal
+                    << "): freezing what nothing can change\n";
+    freezePartially(module, preserved, context, refusal);
+    return true;
+  }
   auto frozenMethod = frozen.find_method(context.methodName());
   if (frozenMethod && !hidden.empty()) {
     restoreHiddenTensors(frozenMethod->graph(), hidden);

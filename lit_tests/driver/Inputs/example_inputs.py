@@ -33,8 +33,8 @@ def make(directory):
     x = torch.randn(2, 3, 8, 8)
     torch.jit.trace(model, (x,)).save(f"{directory}/model.pt")
     torch.save([(x,), (torch.randn(5, 3, 6, 7),)], f"{directory}/example.pt")
-    torch.save([(x, torch.randn(1))], f"{directory}/two-args.pt")
-    torch.save([(3,)], f"{directory}/int-arg.pt")
+    torch.save(((x, torch.randn(1)),), f"{directory}/two-args.pt")
+    torch.save(((3,),), f"{directory}/int-arg.pt")
 
 
 def run(optimized_path, reference_path):

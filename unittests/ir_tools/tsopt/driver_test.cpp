@@ -42,7 +42,7 @@ TEST(DriverTest, LevelOnTextLeavesOutModulePasses) {
   ToolResult result = runTool(runTsopt, {path, "-O1", "--dump-pass-pipeline"});
   EXPECT_EQ(result.code, 0) << result.err;
   EXPECT_EQ(result.out, "graph(%x : Tensor):\n  return (%x)\n");
-  EXPECT_NE(result.err.find("# pipeline: inline,remove-no-ops{"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("# pipeline: inline,propagate-ranks,remove-no-ops{"), std::string::npos) << result.err;
   EXPECT_EQ(result.err.find("freeze"), std::string::npos) << result.err;
 }
 
