@@ -5,7 +5,9 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/ir/constants.h>
 
+#include <algorithm>
 #include <ostream>
+#include <set>
 
 namespace tsopt {
 
@@ -178,6 +180,13 @@ bool producedByConvolution(Node* node) {
   return false;
 }
 
+bool readsOnlyMetadata(const Node* user) {
+  static const std::set<c10::Symbol> kinds = {c10::aten::dim,   c10::aten::size,
+                                              c10::Symbol::fromQualString("aten::numel"),
+                                              c10::prim::dtype, c10::prim::device, c10::prim::layout};
+  return kinds.count(user->kind()) != 0;
+}
+
 // flatten(x, 1, -1) of any input is 2-D.
 bool isFlattenToMatrix(const Node* node) {
   if (node->kind() != c10::aten::flatten || node->inputs().size() != 3) {
@@ -245,7 +254,11 @@ std::optional<LayerMatch> soleProducer(Value* value, LayerMatcher matcher, std::
   if (!layer) {
     return std::nullopt;
   }
-  if (value->uses().size() != 1) {
+  // Uses that read only the shape, dtype or device (a scripted BatchNorm's
+  // `input.dim() != 4` check) see the same after a fold: they do not count.
+  size_t valueUses = std::count_if(value->uses().begin(), value->uses().end(),
+                                   [](const torch::jit::Use& use) { return !readsOnlyMetadata(use.user); });
+  if (valueUses != 1) {
     whyNot = "the output of " + describeNode(value->node()) + " has other uses";
     return std::nullopt;
   }

@@ -38,7 +38,8 @@ std::optional<BatchNormMatch> matchEvalBatchNorm(torch::jit::Node* node, std::st
 
 using LayerMatcher = std::optional<LayerMatch> (*)(torch::jit::Node*, std::string&);
 
-/// The layer producing `value`, when its consumer is the value's only user.
+/// The layer producing `value`, when its consumer is the value's only user
+/// (users that read only its shape, dtype or device do not count).
 /// `matcher` is matchConvolution or matchLinear.
 std::optional<LayerMatch> soleProducer(torch::jit::Value* value, LayerMatcher matcher, std::string& whyNot);
 

@@ -83,6 +83,21 @@ class Scripted(nn.Module):
         return x, total
 
 
+class ScriptedTranspose(nn.Module):
+    """Scripted ConvTranspose2d (output_padding from a helper method) + BN +
+    ReLU: the BN's `input.dim() != 4` check reads the convolution's output
+    too (upstream test_freezing.py, TestFrozenOptimizations.test_conv_bn_folding
+    with ConvTranspose2d)."""
+
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1)
+        self.bn = nn.BatchNorm2d(6)
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.up(x)))
+
+
 class InPlace(nn.Module):
     """In-place ops on intermediates and on a value read again later."""
 
@@ -182,6 +197,7 @@ def build_models():
     double = randomize_batch_norms(DoubleConv()).double().eval()
     folding = randomize_batch_norms(FoldingTargets()).eval()
     fusion = randomize_batch_norms(FusionTargets()).eval()
+    transpose = randomize_batch_norms(ScriptedTranspose()).eval()
     image = lambda: (torch.randn(2, 3, 16, 16),)
     tokens = lambda: (torch.randn(2, 7, 32), torch.zeros(2, 1, 1, 7).masked_fill(torch.rand(2, 1, 1, 7) > 0.7, -1e4))
     return {
@@ -191,6 +207,7 @@ def build_models():
         "inplace": (torch.jit.trace(inplace, (torch.randn(4, 10),)), lambda: (torch.randn(4, 10),)),
         "folding": (torch.jit.trace(folding, (torch.randn(2, 4, 5, 5),)), lambda: (torch.randn(2, 4, 5, 5),)),
         "fusion": (torch.jit.trace(fusion, image()), image),
+        "transpose": (torch.jit.script(transpose), lambda: (torch.randn(2, 4, 5, 5),)),
         "double": (torch.jit.trace(double, (torch.randn(2, 4, 9, dtype=torch.float64),)),
                    lambda: (torch.randn(2, 4, 9, dtype=torch.float64),)),
     }
