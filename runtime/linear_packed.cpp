@@ -33,8 +33,16 @@ constexpr int64_t kMatmulMinRows = 32;
 /// From this many rows on, MKL's packed sgemm runs the layer where it is
 /// available: 5-20% faster than oneDNN at 8-128 rows (BERT-base's shapes, one
 /// thread); below 8 rows, a matrix-vector product in all but name, oneDNN is
-/// as fast or up to 1.7x faster (docs/fusion.md).
+/// as fast or up to 1.7x faster on weights that stream from memory (docs/fusion.md).
 constexpr int64_t kPackedGemmMinRows = 8;
+
+/// Below 8 rows, weights up to this size still go to the packed sgemm, when
+/// the activation is one it applies in a loop (none, relu, clamp): they stay
+/// in cache, the product takes a microsecond or two, and oneDNN's fixed cost
+/// per call decides. 1 row, 10 layers, one thread (benchmarks/small_models.py
+/// and docs/fusion.md): 32x64 1.0 us against oneDNN 2.4, 128x128 1.7 against
+/// 3.0; 256x256 (256 KiB) 13.2 against 11.0.
+constexpr int64_t kSmallWeightBytes = 128 * 1024;
 
 /// MKL packs a weight for one row count. A layer keeps packs for this many
 /// row counts and runs any other on oneDNN (whose packed weights serve every
@@ -42,7 +50,17 @@ constexpr int64_t kPackedGemmMinRows = 8;
 constexpr size_t kMaxPackedRowCounts = 4;
 
 namespace {
-bool usesPackedGemm(int64_t rows) { return rows >= kPackedGemmMinRows && packedGemmAvailable(); }
+/// An activation the packed path applies in its own loop; any other costs an
+/// ATen call, which a small product cannot afford (oneDNN fuses it instead).
+bool appliedInLoop(const Activation& activation) {
+  return activation.kind == ActivationKind::None || activation.kind == ActivationKind::Relu ||
+         activation.kind == ActivationKind::Clamp;
+}
+
+bool usesPackedGemm(int64_t rows, const at::Tensor& weight, const Activation& activation) {
+  const bool small = weight.numel() * static_cast<int64_t>(sizeof(float)) <= kSmallWeightBytes;
+  return (rows >= kPackedGemmMinRows || (small && appliedInLoop(activation))) && packedGemmAvailable();
+}
 } // namespace
 
 /// A prepared primitive (matmul or inner product) and the bias in the layout it reads.
@@ -179,7 +197,7 @@ std::string LinearPacked::algorithmFor(const at::Tensor& input) const {
     return "aten";
   }
   const int64_t rows = rowsOf(input);
-  if (usesPackedGemm(rows) && kernel_->hasPackFor(rows)) {
+  if (usesPackedGemm(rows, weight_, Activation{}) && kernel_->hasPackFor(rows)) {
     return "mkl-packed-sgemm";
   }
   return rows >= kMatmulMinRows ? "onednn-matmul" : "onednn-inner-product";
@@ -197,16 +215,16 @@ at::Tensor LinearPacked::run(const at::Tensor& input, at::Tensor residual, const
   const std::vector<int64_t> outSizes = outputSizes(input.sizes(), weight_.size(0));
   at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::Contiguous)
                               : emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous);
-  if (auto gemm = usesPackedGemm(rows) ? kernel_->packedFor(rows) : nullptr) {
+  if (auto gemm = usesPackedGemm(rows, weight_, activation) ? kernel_->packedFor(rows) : nullptr) {
+    const float* biasData = kernel_->bias ? kernel_->bias->data_ptr<float>() : nullptr;
     if (post == ResidualAdd::AfterActivation) {
       // sgemm can only accumulate before the activation: run it into a fresh
       // output and add that to the residual.
       at::Tensor activated = emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous);
-      gemm->run(src.view({rows, src.size(-1)}), activated.view({rows, outSizes.back()}), kernel_->bias, false,
-                activation);
+      gemm->run(src.data_ptr<float>(), activated, biasData, false, activation);
       return dst.add_(activated);
     }
-    gemm->run(src.view({rows, src.size(-1)}), dst.view({rows, dst.size(-1)}), kernel_->bias, accumulate, activation);
+    gemm->run(src.data_ptr<float>(), dst, biasData, accumulate, activation);
     return dst;
   }
 

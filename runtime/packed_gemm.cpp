@@ -6,7 +6,10 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -80,22 +83,44 @@ PackedGemmWeights::PackedGemmWeights(const at::Tensor& weight, int64_t rows)
              inFeatures_, reinterpret_cast<float*>(packed_.data_ptr()));
 }
 
-void PackedGemmWeights::run(const at::Tensor& input, at::Tensor out, const c10::optional<at::Tensor>& bias,
-                            bool accumulate, const Activation& activation) const {
-  TORCH_CHECK(input.is_contiguous() && out.is_contiguous() && input.size(0) == rows_ && out.size(0) == rows_,
-              "tsopt: packed sgemm needs dense (rows, features) matrices of the packed row count");
-  if (bias) {
-    if (accumulate) {
-      out.add_(*bias);
-    } else {
-      out.copy_(bias->expand_as(out));
+void PackedGemmWeights::run(const float* input, at::Tensor& out, const float* bias, bool accumulate,
+                            const Activation& activation) const {
+  TORCH_CHECK(out.is_contiguous() && out.numel() == static_cast<int64_t>(rows_) * outFeatures_,
+              "tsopt: packed sgemm needs a dense output of the packed row count");
+  // Plain loops, not ATen ops: at a few rows the dispatch of a bias copy and an
+  // activation would cost more than the product (benchmarks/small_models.py).
+  float* c = out.data_ptr<float>();
+  if (bias != nullptr) {
+    for (int row = 0; row < rows_; ++row) {
+      float* line = c + static_cast<int64_t>(row) * outFeatures_;
+      if (accumulate) {
+        for (int column = 0; column < outFeatures_; ++column) {
+          line[column] += bias[column];
+        }
+      } else {
+        std::memcpy(line, bias, sizeof(float) * static_cast<size_t>(outFeatures_));
+      }
     }
   }
-  const float beta = bias || accumulate ? 1.0f : 0.0f;
-  api().compute(kRowMajor, kNoTrans, kPacked, rows_, outFeatures_, inFeatures_, input.data_ptr<float>(), inFeatures_,
-                reinterpret_cast<const float*>(packed_.data_ptr()), inFeatures_, beta, out.data_ptr<float>(),
-                outFeatures_);
-  applyActivationInPlace(out, activation);
+  const float beta = bias != nullptr || accumulate ? 1.0f : 0.0f;
+  api().compute(kRowMajor, kNoTrans, kPacked, rows_, outFeatures_, inFeatures_, input, inFeatures_,
+                reinterpret_cast<const float*>(packed_.data_ptr()), inFeatures_, beta, c, outFeatures_);
+  const int64_t count = out.numel();
+  if (activation.kind == ActivationKind::Relu) {
+    for (int64_t index = 0; index < count; ++index) {
+      c[index] = c[index] > 0.0f ? c[index] : (std::isnan(c[index]) ? c[index] : 0.0f);
+    }
+  } else if (activation.kind == ActivationKind::Clamp) {
+    // As at::clamp: NaN stays NaN, the lower bound first.
+    const float lower = static_cast<float>(activation.alpha);
+    const float upper = static_cast<float>(activation.beta);
+    for (int64_t index = 0; index < count; ++index) {
+      float value = c[index];
+      c[index] = std::isnan(value) ? value : std::min(std::max(value, lower), upper);
+    }
+  } else {
+    applyActivationInPlace(out, activation);
+  }
 }
 
 } // namespace tsopt::runtime

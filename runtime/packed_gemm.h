@@ -37,10 +37,10 @@ public:
 
   /// out = activation(input · weightᵀ + bias [+ out]), for `input` (rows,
   /// in_features) and `out` (rows, out_features), both dense and row-major
-  /// (views of the layer's tensors). `out` starts as the bias (plus the
-  /// residual it holds when `accumulate`), sgemm adds the product to it, and
-  /// the activation runs in place.
-  void run(const at::Tensor& input, at::Tensor out, const c10::optional<at::Tensor>& bias, bool accumulate,
+  /// (`out` is the whole output tensor, seen as that matrix). `out` starts as
+  /// the bias (plus the residual it holds when `accumulate`), sgemm adds the
+  /// product to it, and the activation runs in place. `bias` may be null.
+  void run(const float* input, at::Tensor& out, const float* bias, bool accumulate,
            const Activation& activation) const;
 
 private:

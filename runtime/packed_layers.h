@@ -91,6 +91,7 @@ public:
                           ResidualAdd where = ResidualAdd::BeforeActivation) const;
   bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
   /// The kernel run() uses for `input`: "mkl-packed-sgemm" (8 rows or more,
+  /// or fewer on a weight of at most 128 KiB when the activation is none, relu or clamp,
   /// where the LibTorch carries MKL, unless TSOPT_LINEAR_GEMM=onednn, for up
   /// to 4 distinct row counts per layer),
   /// "onednn-matmul" (32 rows or more), "onednn-inner-product" or "aten" (fallback).

@@ -200,7 +200,11 @@ TEST(LinearPackedTest, KernelFollowsRowCountAndLibTorch) {
   EXPECT_EQ(packedGemmAvailable(), at::hasMKL() && !onednnForced);
   LinearPacked packed(at::randn({24, 16}), at::randn({24}));
   const bool mkl = packedGemmAvailable();
-  EXPECT_EQ(packed.algorithmFor(at::randn({4, 16})), "onednn-inner-product");
+  // Below 8 rows only a weight that stays in cache goes to MKL.
+  LinearPacked large(at::randn({256, 256}), at::randn({256}));
+  EXPECT_EQ(large.algorithmFor(at::randn({4, 256})), "onednn-inner-product");
+  EXPECT_EQ(large.algorithmFor(at::randn({8, 256})), mkl ? "mkl-packed-sgemm" : "onednn-inner-product");
+  EXPECT_EQ(packed.algorithmFor(at::randn({4, 16})), mkl ? "mkl-packed-sgemm" : "onednn-inner-product");
   EXPECT_EQ(packed.algorithmFor(at::randn({2, 4, 16})), mkl ? "mkl-packed-sgemm" : "onednn-inner-product");
   EXPECT_EQ(packed.algorithmFor(at::randn({2, 64, 16})), mkl ? "mkl-packed-sgemm" : "onednn-matmul");
   EXPECT_EQ(packed.algorithmFor(at::randn({4, 15})), "aten");

@@ -1,0 +1,152 @@
+"""tsopt -O2 against PyTorch's built-ins on small models (issue 13, part 2):
+models where there is little to fuse and each op is microseconds, so fixed
+costs (op dispatch, a fused kernel's primitive lookup, layout conversions)
+decide. The goal: -O2 at least 0.97x the faster of torch.jit.freeze and
+optimize_for_inference on every one.
+
+Usage:
+    .venv/bin/python3 benchmarks/small_models.py [--tsopt build-pip/ir_tools/tsopt]
+        [--runtime-lib build-pip/runtime/libtsopt_runtime.so] [--threads 1,2]
+        [--rounds 5] [--seconds-per-round 0.2] [--json FILE]
+
+Every variant of a model is timed in the same run, in interleaved rounds;
+medians are reported with the ratio of -O2 to the best built-in. Eager is the
+module as built, in inference mode (its best configuration for these sizes:
+channels_last does not pay on 16x16 images).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import bench_common
+
+REPO = bench_common.REPO
+
+
+class TinyCnn(nn.Module):
+    """Two conv + BN + ReLU blocks and a linear head on 16x16 images."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.b1 = nn.BatchNorm2d(8)
+        self.c2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.b2 = nn.BatchNorm2d(16)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = F.relu(self.b1(self.c1(x)))
+        x = F.relu(self.b2(self.c2(x)))
+        return self.head(x.mean((2, 3)))
+
+
+class TinyMlp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1, self.l2, self.l3 = nn.Linear(32, 64), nn.Linear(64, 64), nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.l3(F.gelu(self.l2(F.relu(self.l1(x)))))
+
+
+def tiny_encoder():
+    layer = nn.TransformerEncoderLayer(d_model=64, nhead=4, dim_feedforward=128, dropout=0.0, batch_first=True)
+    return nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+
+
+# name: (builder, inputs, GFLOP per call)
+MODELS = {
+    "encoder_d64_seq16": (tiny_encoder, lambda: (torch.randn(1, 16, 64),), 2 * (16 * 64 * 64 * 4 + 16 * 64 * 128 * 2 + 2 * 16 * 16 * 64) * 2 / 1e9),
+    "mlp_b1": (TinyMlp, lambda: (torch.randn(1, 32),), 2 * (32 * 64 + 64 * 64 + 64 * 10) / 1e9),
+    "mlp_b16": (TinyMlp, lambda: (torch.randn(16, 32),), 16 * 2 * (32 * 64 + 64 * 64 + 64 * 10) / 1e9),
+    "cnn_16x16": (TinyCnn, lambda: (torch.randn(1, 3, 16, 16),), 2 * (16 * 16 * 8 * 27 + 8 * 8 * 16 * 72 + 160) / 1e9),
+}
+
+
+def randomized(module):
+    torch.manual_seed(0)
+    for child in module.modules():
+        if isinstance(child, nn.BatchNorm2d):
+            child.running_mean.uniform_(-0.5, 0.5)
+            child.running_var.uniform_(0.5, 2)
+    return module.eval()
+
+
+def variants(name, work_dir, args):
+    build, make_inputs, _ = MODELS[name]
+    torch.manual_seed(1)
+    module = randomized(build())
+    inputs = make_inputs()
+    # One trace for every variant (grad mode on: the graph of regular ops, not
+    # the encoder layer's inference fast path); the encoder's trace differs
+    # from run to run in type names only, so the tracer's own check is off.
+    def trace():
+        return torch.jit.trace(module, inputs, check_trace=False).eval()
+
+    archive = os.path.join(work_dir, name + ".pt")
+    trace().save(archive)
+    frozen = torch.jit.freeze(trace())
+    ofi = torch.jit.optimize_for_inference(torch.jit.freeze(trace()))
+    result = {"eager": lambda: module(*inputs), "freeze": lambda: frozen(*inputs), "ofi": lambda: ofi(*inputs)}
+    for level in (1, 2):
+        out = os.path.join(work_dir, f"{name}.O{level}.pt")
+        subprocess.run([args.tsopt, archive, f"-O{level}", "-o", out], check=True, capture_output=True)
+        optimized = torch.jit.load(out).eval()
+        result[f"tsopt-O{level}"] = (lambda m: lambda: m(*inputs))(optimized)
+    return result, module(*inputs)
+
+
+def measure(functions, args):
+    with torch.inference_mode():
+        calls = {key: bench_common.calls_per_round(f, args.seconds_per_round, 20) for key, f in functions.items()}
+        times = {key: [] for key in functions}
+        keys = list(functions)
+        for round_index in range(args.rounds):
+            shift = round_index % len(keys)
+            for key in keys[shift:] + keys[:shift]:
+                times[key] += bench_common.time_calls(functions[key], calls[key])
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tsopt", default=os.path.join(REPO, "build-pip", "ir_tools", "tsopt"))
+    parser.add_argument("--runtime-lib", default=os.path.join(REPO, "build-pip", "runtime", "libtsopt_runtime.so"))
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds-per-round", type=float, default=0.2)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+    torch.ops.load_library(args.runtime_lib)
+    rows = []
+    with tempfile.TemporaryDirectory() as work_dir:
+        for name in args.models.split(","):
+            functions, _ = variants(name, work_dir, args)
+            for threads in (int(t) for t in args.threads.split(",")):
+                bench_common.set_threads(threads)
+                medians = measure(functions, args)
+                best_builtin = min(medians["freeze"], medians["ofi"])
+                row = {"model": name, "threads": threads, "median_us": {k: v * 1e6 for k, v in medians.items()},
+                       "O2_vs_best_builtin": best_builtin / medians["tsopt-O2"],
+                       "gflops_O2": MODELS[name][2] / medians["tsopt-O2"]}
+                rows.append(row)
+                cells = "  ".join(f"{k} {v * 1e6:8.1f}" for k, v in medians.items())
+                print(f"{name:18s} t{threads}  {cells} us   -O2 vs best built-in {row['O2_vs_best_builtin']:.2f}x"
+                      f"  ({row['gflops_O2']:.1f} GFLOP/s)", flush=True)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"torch": torch.__version__, "rows": rows}, out, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
