@@ -1,5 +1,8 @@
 #include "runtime/activation.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include <ATen/Functions.h>
 #include <c10/util/Exception.h>
 
@@ -75,6 +78,29 @@ at::Tensor applyEpilogue(at::Tensor result, const at::Tensor& residual, const Ac
   }
   result = applyActivation(result, activation);
   return where == ResidualAdd::AfterActivation ? at::add(result, residual) : result;
+}
+
+bool appliedInLoop(const Activation& activation) {
+  return activation.kind == ActivationKind::None || activation.kind == ActivationKind::Relu ||
+         activation.kind == ActivationKind::Clamp;
+}
+
+void applyActivationInLoop(float* data, int64_t count, const Activation& activation) {
+  if (activation.kind == ActivationKind::Relu) {
+    for (int64_t index = 0; index < count; ++index) {
+      data[index] = data[index] > 0.0f || std::isnan(data[index]) ? data[index] : 0.0f;
+    }
+  } else if (activation.kind == ActivationKind::Clamp) {
+    // As at::clamp: the lower bound first.
+    const float lower = static_cast<float>(activation.alpha);
+    const float upper = static_cast<float>(activation.beta);
+    for (int64_t index = 0; index < count; ++index) {
+      const float value = data[index];
+      data[index] = std::isnan(value) ? value : std::min(std::max(value, lower), upper);
+    }
+  } else {
+    TORCH_CHECK(activation.kind == ActivationKind::None, "tsopt: no loop for this activation");
+  }
 }
 
 void applyActivationInPlace(at::Tensor& tensor, const Activation& activation) {

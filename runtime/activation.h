@@ -48,6 +48,13 @@ at::Tensor applyActivation(const at::Tensor& input, const Activation& activation
 /// them: the fallback of the fused ops, where `residual` may broadcast.
 at::Tensor applyEpilogue(at::Tensor result, const at::Tensor& residual, const Activation& activation,
                          ResidualAdd where);
+/// Whether applyActivationInLoop covers `activation`: none, relu, clamp.
+bool appliedInLoop(const Activation& activation);
+/// Those activations over `count` floats in place, in a plain loop (an ATen
+/// call costs about a microsecond, more than a small layer's product), with
+/// ATen's results: NaN stays NaN.
+void applyActivationInLoop(float* data, int64_t count, const Activation& activation);
+
 /// The same in place, for a tensor the caller owns (a kernel's fresh output).
 void applyActivationInPlace(at::Tensor& tensor, const Activation& activation);
 

@@ -4,6 +4,7 @@
 #include "runtime/packed_layers.h"
 
 #include <ATen/Functions.h>
+#include <cstdlib>
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
@@ -50,16 +51,30 @@ constexpr int64_t kSmallWeightBytes = 128 * 1024;
 constexpr size_t kMaxPackedRowCounts = 4;
 
 namespace {
-/// An activation the packed path applies in its own loop; any other costs an
-/// ATen call, which a small product cannot afford (oneDNN fuses it instead).
-bool appliedInLoop(const Activation& activation) {
-  return activation.kind == ActivationKind::None || activation.kind == ActivationKind::Relu ||
-         activation.kind == ActivationKind::Clamp;
+/// Without MKL (Debian's LibTorch), products up to this many multiply-adds
+/// (no residual, or one added before the activation) go to ATen's addmm on a
+/// weight transposed once (what
+/// optimize_for_inference does): oneDNN's fixed cost and its splitting of a
+/// tiny product over every thread lose there (1.13 line, 2-layer encoder,
+/// d_model 64, 16 tokens, docs/fusion.md).
+constexpr int64_t kSmallProductMacs = 256 * 1024;
+
+/// TSOPT_LINEAR_GEMM=onednn: every call on oneDNN (tests of its kernels).
+bool onednnForced() {
+  static const bool forced = [] {
+    const char* setting = std::getenv("TSOPT_LINEAR_GEMM");
+    return setting != nullptr && std::string(setting) == "onednn";
+  }();
+  return forced;
+}
+
+bool isSmallWeight(const at::Tensor& weight) {
+  return weight.numel() * static_cast<int64_t>(sizeof(float)) <= kSmallWeightBytes;
 }
 
 bool usesPackedGemm(int64_t rows, const at::Tensor& weight, const Activation& activation) {
-  const bool small = weight.numel() * static_cast<int64_t>(sizeof(float)) <= kSmallWeightBytes;
-  return (rows >= kPackedGemmMinRows || (small && appliedInLoop(activation))) && packedGemmAvailable();
+  return (rows >= kPackedGemmMinRows || (isSmallWeight(weight) && appliedInLoop(activation))) &&
+         packedGemmAvailable();
 }
 } // namespace
 
@@ -80,7 +95,40 @@ struct LinearPacked::Kernel {
                             dnnl::memory::desc(dimsOf(weight.sizes()), DataType::f32, Format::ab)),
         matmulWeights(weight.contiguous(),
                       dnnl::memory::desc({weight.size(1), weight.size(0)}, DataType::f32, Format::ba)),
-        bias(bias ? c10::optional<at::Tensor>(bias->contiguous()) : c10::nullopt) {}
+        bias(bias ? c10::optional<at::Tensor>(bias->contiguous()) : c10::nullopt),
+        transposedWeight(!packedGemmAvailable() && !onednnForced() && isSmallWeight(weight) ? weight.t().contiguous()
+                                                                                         : at::Tensor()) {}
+
+  /// Whether a call goes to ATen's addmm (see kSmallProductMacs).
+  bool usesBlasGemm(int64_t rows, const Activation& activation, ResidualAdd post) const {
+    return transposedWeight.defined() && post != ResidualAdd::AfterActivation && appliedInLoop(activation) &&
+           rows * transposedWeight.numel() <= kSmallProductMacs;
+  }
+
+  /// activation(src · weightᵀ + bias [+ what `dst` holds]) into `dst`, through
+  /// ATen's addmm on the transposed weight; bias and activation in loops.
+  void runBlasGemm(const at::Tensor& src, at::Tensor& dst, int64_t rows, bool accumulate,
+                   const Activation& activation) const {
+    const int64_t outFeatures = transposedWeight.size(1);
+    at::Tensor out2d = dst.view({rows, outFeatures});
+    at::Tensor src2d = src.view({rows, transposedWeight.size(0)});
+    if (accumulate) {
+      out2d.addmm_(src2d, transposedWeight);
+    } else {
+      at::mm_out(out2d, src2d, transposedWeight);
+    }
+    float* data = dst.data_ptr<float>();
+    if (bias) {
+      const float* biasData = bias->data_ptr<float>();
+      for (int64_t row = 0; row < rows; ++row) {
+        float* line = data + row * outFeatures;
+        for (int64_t column = 0; column < outFeatures; ++column) {
+          line[column] += biasData[column];
+        }
+      }
+    }
+    applyActivationInLoop(data, dst.numel(), activation);
+  }
 
   LinearPrimitive prepare(int64_t rows, const at::Tensor& weight, const Activation& activation,
                           ResidualAdd residual) {
@@ -153,6 +201,7 @@ struct LinearPacked::Kernel {
   PackedWeights innerProductWeights;
   PackedWeights matmulWeights;
   c10::optional<at::Tensor> bias;  ///< Read-only, so shared by concurrent calls.
+  at::Tensor transposedWeight;     ///< (in, out), for ATen's addmm; small layers without MKL only.
   PrimitiveCache<LinearPrimitive> primitives;
   std::mutex gemmsMutex;
   std::unordered_map<int64_t, std::shared_ptr<const PackedGemmWeights>> gemms;  ///< Per row count.
@@ -200,6 +249,9 @@ std::string LinearPacked::algorithmFor(const at::Tensor& input) const {
   if (usesPackedGemm(rows, weight_, Activation{}) && kernel_->hasPackFor(rows)) {
     return "mkl-packed-sgemm";
   }
+  if (kernel_->usesBlasGemm(rows, Activation{}, ResidualAdd::None)) {
+    return "aten-addmm";
+  }
   return rows >= kMatmulMinRows ? "onednn-matmul" : "onednn-inner-product";
 }
 
@@ -215,6 +267,10 @@ at::Tensor LinearPacked::run(const at::Tensor& input, at::Tensor residual, const
   const std::vector<int64_t> outSizes = outputSizes(input.sizes(), weight_.size(0));
   at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::Contiguous)
                               : emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous);
+  if (kernel_->usesBlasGemm(rows, activation, post)) {
+    kernel_->runBlasGemm(src, dst, rows, accumulate, activation);
+    return dst;
+  }
   if (auto gemm = usesPackedGemm(rows, weight_, activation) ? kernel_->packedFor(rows) : nullptr) {
     const float* biasData = kernel_->bias ? kernel_->bias->data_ptr<float>() : nullptr;
     if (post == ResidualAdd::AfterActivation) {

@@ -105,19 +105,8 @@ void PackedGemmWeights::run(const float* input, at::Tensor& out, const float* bi
   const float beta = bias != nullptr || accumulate ? 1.0f : 0.0f;
   api().compute(kRowMajor, kNoTrans, kPacked, rows_, outFeatures_, inFeatures_, input, inFeatures_,
                 reinterpret_cast<const float*>(packed_.data_ptr()), inFeatures_, beta, c, outFeatures_);
-  const int64_t count = out.numel();
-  if (activation.kind == ActivationKind::Relu) {
-    for (int64_t index = 0; index < count; ++index) {
-      c[index] = c[index] > 0.0f ? c[index] : (std::isnan(c[index]) ? c[index] : 0.0f);
-    }
-  } else if (activation.kind == ActivationKind::Clamp) {
-    // As at::clamp: NaN stays NaN, the lower bound first.
-    const float lower = static_cast<float>(activation.alpha);
-    const float upper = static_cast<float>(activation.beta);
-    for (int64_t index = 0; index < count; ++index) {
-      float value = c[index];
-      c[index] = std::isnan(value) ? value : std::min(std::max(value, lower), upper);
-    }
+  if (appliedInLoop(activation)) {
+    applyActivationInLoop(c, out.numel(), activation);
   } else {
     applyActivationInPlace(out, activation);
   }

@@ -90,11 +90,14 @@ public:
   at::Tensor runReference(const at::Tensor& input, const at::Tensor& residual, const Activation& activation,
                           ResidualAdd where = ResidualAdd::BeforeActivation) const;
   bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
-  /// The kernel run() uses for `input`: "mkl-packed-sgemm" (8 rows or more,
-  /// or fewer on a weight of at most 128 KiB when the activation is none, relu or clamp,
-  /// where the LibTorch carries MKL, unless TSOPT_LINEAR_GEMM=onednn, for up
-  /// to 4 distinct row counts per layer),
-  /// "onednn-matmul" (32 rows or more), "onednn-inner-product" or "aten" (fallback).
+  /// The kernel run() uses for `input` with activation none:
+  ///  - "mkl-packed-sgemm" where the LibTorch carries MKL (unless
+  ///    TSOPT_LINEAR_GEMM=onednn): 8 rows or more, or fewer on a weight of at
+  ///    most 128 KiB; for up to 4 distinct row counts per layer;
+  ///  - "aten-addmm" without MKL: products of at most 256Ki multiply-adds on
+  ///    such a weight (a residual only before the activation);
+  ///  - "onednn-matmul" (32 rows or more), "onednn-inner-product", or "aten"
+  ///    (the fallback).
   std::string algorithmFor(const at::Tensor& input) const;
 
   State state() const;
