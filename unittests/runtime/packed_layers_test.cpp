@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -242,6 +243,20 @@ TEST(ActivationTest, EpilogueAddsTheResidualWhereItIsTold) {
   EXPECT_TRUE(at::equal(applyEpilogue(result, residual, relu, ResidualAdd::AfterActivation),
                         at::tensor({1.0f, -0.5f, 4.0f})));
   EXPECT_TRUE(at::equal(applyEpilogue(result, at::Tensor(), relu, ResidualAdd::None), at::tensor({0.0f, 0.5f, 3.0f})));
+}
+
+TEST(ActivationTest, LoopsMatchAtenIncludingNaNAndCrossedBounds) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  at::Tensor values = at::tensor({-2.0f, -0.0f, 0.5f, 7.0f, nan});
+  for (const Activation& activation : {Activation{ActivationKind::Relu}, Activation{ActivationKind::Clamp, 0.0, 6.0},
+                                       Activation{ActivationKind::Clamp, 1.0, -1.0}, Activation{ActivationKind::None}}) {
+    ASSERT_TRUE(appliedInLoop(activation));
+    at::Tensor looped = values.clone();
+    applyActivationInLoop(looped.data_ptr<float>(), looped.numel(), activation);
+    EXPECT_TRUE(at::equal(looped.isnan(), applyActivation(values, activation).isnan()));
+    EXPECT_TRUE(at::allclose(looped.nan_to_num(0), applyActivation(values, activation).nan_to_num(0)));
+  }
+  EXPECT_FALSE(appliedInLoop(Activation{ActivationKind::Gelu}));
 }
 
 TEST(ActivationTest, ParsesTheOpsNamesAndRejectsOthers) {
