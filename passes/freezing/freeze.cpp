@@ -210,6 +210,19 @@ std::string refusalText(const std::string& message) {
   return firstLine(at == std::string::npos ? message : message.substr(at + boilerplate.size()));
 }
 
+/// Whether a GetAttr may read a parameter (preserve-parameters keeps those):
+/// a parameter slot, or one the types cannot tell.
+bool mayReadParameter(const Node* getAttr) {
+  auto owner = getAttr->input()->type()->cast<c10::ClassType>();
+  auto slot = owner ? owner->findAttributeSlot(getAttr->s(c10::attr::name)) : c10::nullopt;
+  return !slot || owner->is_parameter(*slot);
+}
+
+/// A tensor as freeze_module folds a parameter: detached, without requires_grad.
+at::Tensor asFrozenConstant(const at::Tensor& tensor) {
+  return tensor.requires_grad() ? tensor.detach().set_requires_grad(false) : tensor;
+}
+
 /// Values a partial freeze may fold besides tensors: immutable scalars.
 bool isFoldableScalar(const c10::IValue& value) {
   return value.isInt() || value.isDouble() || value.isBool() || value.isString() || value.isNone();
@@ -257,22 +270,13 @@ std::vector<FreezePass::HiddenTensor> FreezePass::hideTensorAttributes(torch::ji
         isPreserved(attribute->second, preserved)) {
       continue;
     }
-    if (preserveParameters.value()) {
-      auto owner = node->input()->type()->cast<c10::ClassType>();
-      if (!owner) {
-        continue;
-      }
-      auto slot = owner->findAttributeSlot(node->s(c10::attr::name));
-      if (!slot || owner->is_parameter(*slot)) {
-        continue;
-      }
+    if (preserveParameters.value() && mayReadParameter(node)) {
+      continue;
     }
     at::Tensor tensor = attribute->first.toTensor();
     auto [entry, inserted] = indexOf.emplace(tensor.unsafeGetTensorImpl(), static_cast<int64_t>(hidden.size()));
     if (inserted) {
-      // As freeze_module folds a parameter: detached, without requires_grad.
-      hidden.push_back({tensor.requires_grad() ? tensor.detach().set_requires_grad(false) : tensor,
-                        "self." + attribute->second});
+      hidden.push_back({asFrozenConstant(tensor), "self." + attribute->second});
     }
     torch::jit::WithInsertPoint insertPoint(node);
     Node* placeholder = graph->create(kHiddenTensor, {graph->inputs()[0], graph->insertConstant(entry->second)});
@@ -317,15 +321,12 @@ void FreezePass::freezePartially(torch::jit::Module& module, const std::vector<s
     if (!tensor && !isFoldableScalar(value)) {
       continue;
     }
-    auto owner = node->input()->type()->cast<c10::ClassType>();
-    auto slot = owner ? owner->findAttributeSlot(node->s(c10::attr::name)) : c10::nullopt;
-    if (preserveParameters.value() && (!slot || owner->is_parameter(*slot))) {
+    if (preserveParameters.value() && mayReadParameter(node)) {
       continue;
     }
     torch::jit::WithInsertPoint insertPoint(node);
-    torch::jit::Value* constant = graph->insertConstant(
-        tensor && value.toTensor().requires_grad() ? c10::IValue(value.toTensor().detach().set_requires_grad(false))
-                                                   : value);
+    torch::jit::Value* constant =
+        graph->insertConstant(tensor ? c10::IValue(asFrozenConstant(value.toTensor())) : value);
     if (tensor) {
       constant->setDebugName("self." + attribute->second);
     }
