@@ -16,6 +16,7 @@ PACKAGES=(
   llvm-14-tools                               # lit and FileCheck
   libgtest-dev libgmock-dev libbenchmark-dev  # unit tests and benchmarks
   graphviz                                    # dot, to render the driver's graph dumps
+  libjemalloc-dev                             # the drivers' allocator (TSOPT_JEMALLOC, docs/scaling.md)
   python3-matplotlib                          # the chart of docs/benchmarks.md
 )
 DEBIAN_TORCH_PACKAGES=(
