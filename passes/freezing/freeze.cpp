@@ -15,6 +15,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -228,6 +229,41 @@ bool isFoldableScalar(const c10::IValue& value) {
   return value.isInt() || value.isDouble() || value.isBool() || value.isString() || value.isNone();
 }
 
+using AttributeRead = std::pair<c10::IValue, std::string>;
+
+/// Replaces each read of a tensor or scalar attribute in `graph` (inlined, its
+/// `self` being `root`) that `mayFold` accepts by a constant, a tensor detached,
+/// named as freeze_module names it (`%self.layer1.0.conv1.weight`). Returns how
+/// many reads it replaced; the module GetAttrs left dead are the caller's.
+size_t foldAttributeReads(const torch::jit::Module& root, Graph& graph, AttributeIndex& attributes,
+                          const std::function<bool(Node*, const AttributeRead&)>& mayFold) {
+  size_t folded = 0;
+  // One constant per attribute, at the top of the graph, where it dominates
+  // every read (pooling would hoist it there anyway).
+  std::unordered_map<std::string, torch::jit::Value*> constants;
+  torch::jit::WithInsertPoint insertPoint(graph.param_node()->next());
+  for (Node* node : collectNodes(graph, {c10::prim::GetAttr})) {
+    auto attribute = resolveAttribute(root, node, graph, attributes);
+    if (!attribute) {
+      continue;
+    }
+    const c10::IValue& value = attribute->first;
+    bool tensor = value.isTensor() && value.toTensor().defined();
+    if ((!tensor && !isFoldableScalar(value)) || !mayFold(node, *attribute)) {
+      continue;
+    }
+    auto [entry, inserted] = constants.try_emplace(attribute->second, nullptr);
+    if (inserted) {
+      entry->second = graph.insertConstant(tensor ? c10::IValue(asFrozenConstant(value.toTensor())) : value);
+      entry->second->setDebugName("self." + attribute->second);
+    }
+    node->output()->replaceAllUsesWith(entry->second);
+    node->destroy();
+    ++folded;
+  }
+  return folded;
+}
+
 /// Whether each preserved name ("attr", "method" or "sub.attr") names an
 /// attribute or method of the module.
 bool namesExist(const torch::jit::Module& module, const std::vector<std::string>& names) {
@@ -310,30 +346,10 @@ void FreezePass::freezePartially(torch::jit::Module& module, const std::vector<s
   torch::jit::Inline(*graph);
   const ChangedAttributes changing = changedAttributes(partial);
   AttributeIndex attributes;
-  for (Node* node : collectNodes(*graph, {c10::prim::GetAttr})) {
-    auto attribute = resolveAttribute(partial, node, *graph, attributes);
-    if (!attribute || isPreserved(attribute->second, preserved) ||
-        changing.covers(node->s(c10::attr::name), attribute->first)) {
-      continue;
-    }
-    const c10::IValue& value = attribute->first;
-    bool tensor = value.isTensor() && value.toTensor().defined();
-    if (!tensor && !isFoldableScalar(value)) {
-      continue;
-    }
-    if (preserveParameters.value() && mayReadParameter(node)) {
-      continue;
-    }
-    torch::jit::WithInsertPoint insertPoint(node);
-    torch::jit::Value* constant =
-        graph->insertConstant(tensor ? c10::IValue(asFrozenConstant(value.toTensor())) : value);
-    if (tensor) {
-      constant->setDebugName("self." + attribute->second);
-    }
-    node->output()->replaceAllUsesWith(constant);
-    node->destroy();
-    ++foldedAttributes;
-  }
+  foldedAttributes += foldAttributeReads(partial, *graph, attributes, [&](Node* node, const AttributeRead& attribute) {
+    return !isPreserved(attribute.second, preserved) && !changing.covers(node->s(c10::attr::name), attribute.first) &&
+           !(preserveParameters.value() && mayReadParameter(node));
+  });
   cleanUpFrozenGraph(graph);
   // One warning per attribute the graph still reads from the module.
   std::set<std::string> kept;
@@ -352,6 +368,46 @@ void FreezePass::freezePartially(torch::jit::Module& module, const std::vector<s
     }
   }
   module = partial;
+}
+
+bool FreezePass::freezeTree(torch::jit::Module& module, const std::vector<std::string>& preserved,
+                            PassContext& context) {
+  const c10::ClassTypePtr& type = module.type();
+  if (!preserved.empty() || preserveParameters.value() || context.methodName() != "forward" ||
+      !type->getForwardHooks().empty() || !type->getForwardPreHooks().empty()) {
+    return false;
+  }
+  const torch::jit::Method method = module.get_method("forward");
+  std::shared_ptr<Graph> graph = method.graph()->copy();
+  torch::jit::Inline(*graph);
+  std::string whyNot;
+  if (!canHideTensorAttributes(graph, whyNot)) {
+    context.debug() << "every attribute left to torch::jit::freeze_module: " << whyNot << "\n";
+    return false;
+  }
+  AttributeIndex attributes;
+  foldAttributeReads(module, *graph, attributes, [](Node*, const AttributeRead&) { return true; });
+  // The clean-up starts with dead code elimination, which takes the module
+  // GetAttrs left without uses; a graph that still reads the module after it
+  // (an object or list attribute) goes to freeze_module.
+  cleanUpFrozenGraph(graph);
+  if (graph->inputs()[0]->hasUses()) {
+    context.debug() << "the method still reads the module (" << describeNode(graph->inputs()[0]->uses()[0].user)
+                    << "): left to torch::jit::freeze_module\n";
+    return false;
+  }
+  keepArgumentTypes(*method.graph(), *graph);
+  // What freeze_module leaves of a tree whose attributes are all folded: a
+  // module of a new type with this one method and no attribute, `training`
+  // included.
+  torch::jit::Module frozen(*type->name(), module._ivalue()->compilation_unit(), /*shouldMangle=*/true);
+  graph->inputs()[0]->setType(frozen.type());
+  torch::jit::Function* function = frozen._ivalue()->compilation_unit()->create_function(
+      c10::QualifiedName(*frozen.type()->name(), "forward"), graph);
+  frozen.type()->addMethod(function);
+  context.debug() << "froze the module tree without torch::jit::freeze_module\n";
+  module = frozen;
+  return true;
 }
 
 bool FreezePass::runOnModule(torch::jit::Module& module, PassContext& context) {
@@ -373,6 +429,10 @@ bool FreezePass::runOnModule(torch::jit::Module& module, PassContext& context) {
   if (context.methodName() != "forward" &&
       std::find(preserved.begin(), preserved.end(), context.methodName()) == preserved.end()) {
     preserved.push_back(context.methodName());
+  }
+  if (freezeTree(module, preserved, context)) {
+    foldedAttributes += attributeReads;
+    return true;
   }
   // freeze_module's clone: the module's own tensors, new types and method graphs.
   torch::jit::Module frozen = module.clone(/*inplace=*/true);

@@ -34,6 +34,12 @@ private:
     std::string name;  ///< "self.layer1.0.conv1.weight"
   };
 
+  /// Freezes a plain module tree without torch::jit::freeze_module: on a copy of
+  /// the inlined forward that only reads tensor and scalar attributes (no
+  /// preserved names or parameters, no hooks, nothing hideTensorAttributes would
+  /// refuse), folds every read, cleans up once and puts the graph on a new
+  /// module type. Returns false, the module untouched, where it does not apply.
+  bool freezeTree(torch::jit::Module& module, const std::vector<std::string>& preserved, PassContext& context);
   /// Replaces each tensor attribute read of the (inlined) method by a
   /// tsopt_internal::hidden_tensor placeholder, where freeze_module would fold
   /// it; returns the tensors, by placeholder index.

@@ -1,8 +1,9 @@
 #include "passes/quantization/insert_observers.h"
 
 #include "passes/core/error.h"
-#include "passes/quantization/observers.h"
 #include "passes/quantization/module_queries.h"
+#include "passes/quantization/observers.h"
+#include "passes/quantization/quantization_params.h"
 
 #include <torch/csrc/jit/passes/fold_conv_bn.h>
 #include <torch/csrc/jit/passes/quantization/insert_observers.h>
@@ -20,11 +21,13 @@ bool InsertObserversPass::runOnModule(torch::jit::Module& module, PassContext& c
     context.debug() << "the module has no submodules (frozen already?): nothing to observe\n";
     return false;
   }
+  const bool reduce = parseReduceRange(reduceRange.value(), name());
+  context.debug() << "activations observed for " << (reduce ? 7 : 8) << " bits\n";
   torch::jit::Module activation;
   if (activationObserver.value() == "minmax") {
-    activation = makeMinMaxObserver(reduceRange);
+    activation = makeMinMaxObserver(reduce);
   } else if (activationObserver.value() == "histogram") {
-    activation = makeHistogramObserver(reduceRange);
+    activation = makeHistogramObserver(reduce);
   } else {
     throw Error(ErrorKind::Usage, name() + ": unknown activation-observer '" + activationObserver.value() +
                                       "' (known: minmax, histogram)");

@@ -30,8 +30,9 @@ public:
   bool runOnModule(torch::jit::Module& module, PassContext& context) override;
 
 private:
-  Option<bool> reduceRange{this, "reduce-range",
-                           "Observe activations for 7 bits (fbgemm on CPUs without VNNI needs it)", false};
+  Option<std::string> reduceRange{
+      this, "reduce-range",
+      "Observe activations for 7 bits: true, false, or auto (true on x86 CPUs without VNNI, where 8-bit activations saturate)", "auto"};
   Option<std::string> activationObserver{
       this, "activation-observer",
       "Activation ranges: minmax (observed min and max) or histogram (least L2 error over a 2048-bin histogram)",

@@ -38,9 +38,10 @@ void replaceWithDynamicLinear(torch::jit::Graph& graph, const WeightedLayer& lay
 bool QuantizeDynamicPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
   const c10::QEngine packFor = parseQEngine(engine, name());
   QEngineScope engineScope(packFor);
+  const bool reduce = parseReduceRange(reduceRange.value(), name());
   return rewriteWeightedLayers(
       *graph, context, matmul, "quantize", [&](const WeightedLayer& layer) { return reasonToKeep(layer, minSize); },
-      [&](const WeightedLayer& layer) { replaceWithDynamicLinear(*graph, layer, reduceRange); }, quantized, skipped);
+      [&](const WeightedLayer& layer) { replaceWithDynamicLinear(*graph, layer, reduce); }, quantized, skipped);
 }
 
 } // namespace tsopt

@@ -5,7 +5,9 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <limits>
+#include <string>
 
 namespace tsopt {
 namespace {
@@ -66,6 +68,27 @@ TEST(QuantizationParamsTest, EnginesParseAndScopesRestore) {
     EXPECT_EQ(at::globalContext().qEngine(), c10::kQNNPACK);
   }
   EXPECT_EQ(at::globalContext().qEngine(), before);
+}
+
+// reduce-range=auto follows the CPU, as the kernel reads /proc/cpuinfo's flags.
+TEST(QuantizationParamsTest, ReduceRangeParsesAndAutoFollowsVnni) {
+  EXPECT_TRUE(parseReduceRange("true", "pass"));
+  EXPECT_FALSE(parseReduceRange("false", "pass"));
+  EXPECT_THROW(parseReduceRange("yes", "pass"), Error);
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  bool flagsSeen = false;
+  bool vnni = false;
+  while (!flagsSeen && std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) == 0) {
+      flagsSeen = true;
+      vnni = line.find(" avx512_vnni") != std::string::npos || line.find(" avx_vnni") != std::string::npos;
+    }
+  }
+  if (!flagsSeen) {
+    GTEST_SKIP() << "no x86 flags in /proc/cpuinfo";
+  }
+  EXPECT_EQ(parseReduceRange("auto", "pass"), !vnni);
 }
 
 TEST(QuantizationParamsTest, PrepackedWeightsRunInLinearDynamic) {

@@ -38,7 +38,8 @@ def main(argv):
             print("MISMATCH %s: tsopt %s %s, PyTorch %s %s" % (name, scale.item(), zero_point.item(),
                                                              expected[0].item(), expected[1].item()))
             failed = True
-        full_scale = (max(observer.max_val.item(), 0.0) - min(observer.min_val.item(), 0.0)) / 255
+        levels = 127 if observer.reduce_range else 255
+        full_scale = (max(observer.max_val.item(), 0.0) - min(observer.min_val.item(), 0.0)) / levels
         clipped += int(scale.item() < full_scale * (1 - 1e-4))
         checked += 1
     print("histogram observers: %d, clipping their range: %d" % (checked, clipped))
