@@ -48,7 +48,14 @@ done
 cd "$root"
 out=${out:-$root/docs/benchmarks-1.13.md}
 PYTHON=/usr/bin/python3
-export OPENBLAS_CORETYPE=SkylakeX OMP_WAIT_POLICY=PASSIVE
+# SkylakeX's kernels are AVX-512: on a CPU without it they die of SIGILL, and
+# OpenBLAS's own choice (Haswell's kernels on AVX2) is its best there.
+if grep -qw avx512f /proc/cpuinfo; then
+  export OPENBLAS_CORETYPE=SkylakeX
+else
+  unset OPENBLAS_CORETYPE
+fi
+export OMP_WAIT_POLICY=PASSIVE
 unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS
 torch_threads=2
 
