@@ -304,8 +304,8 @@ def main(argv):
             "libblas.so.3", blas["library"], blas.get("config", blas["name"]), package_version("libopenblas0-openmp")),
         "- **Eager configuration (every baseline):** OPENBLAS_CORETYPE=%s, OMP_WAIT_POLICY=%s, %d torch "
         "threads in the Python run (OpenBLAS, an OpenMP build, runs on torch's OpenMP threads); OpenBLAS reports "
-        "core %s" % (blas.get("OPENBLAS_CORETYPE") or "unset (OpenBLAS's own choice)", blas.get("OMP_WAIT_POLICY"), config["threads"],
-                     blas.get("core", "?")),
+        "core %s" % (blas.get("OPENBLAS_CORETYPE") or "unset (OpenBLAS's own choice)", blas.get("OMP_WAIT_POLICY"),
+                     config["threads"], blas.get("core", "?")),
         "- Python run: %d interleaved rounds of ≥%.1f s per variant; tsopt runtime library: %s" % (
             config["rounds"], config["seconds_per_round"], repo_relative(config["runtime_lib"])),
         "- Load average (1 min) seen by the runs: %s (the machine has 2 CPUs; others build on it)" % (

@@ -380,9 +380,9 @@ bool FreezePass::freezeTree(torch::jit::Module& module, const std::vector<std::s
   const torch::jit::Method method = module.get_method("forward");
   std::shared_ptr<Graph> graph = method.graph()->copy();
   torch::jit::Inline(*graph);
+  // hideTensorAttributes, next, says why not.
   std::string whyNot;
   if (!canHideTensorAttributes(graph, whyNot)) {
-    context.debug() << "every attribute left to torch::jit::freeze_module: " << whyNot << "\n";
     return false;
   }
   AttributeIndex attributes;

@@ -32,7 +32,9 @@ public:
 private:
   Option<std::string> reduceRange{
       this, "reduce-range",
-      "Observe activations for 7 bits: true, false, or auto (true on x86 CPUs without VNNI, where 8-bit activations saturate)", "auto"};
+      "Observe activations for 7 bits: true, false, or auto (true on x86 CPUs without VNNI, where 8-bit activations "
+      "saturate)",
+      "auto"};
   Option<std::string> activationObserver{
       this, "activation-observer",
       "Activation ranges: minmax (observed min and max) or histogram (least L2 error over a 2048-bin histogram)",

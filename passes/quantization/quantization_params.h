@@ -43,6 +43,7 @@ AffineParams affineParamsForRange(double min, double max, bool reduceRange);
 /// LibTorch builds without fbgemm default to onednn). Throws tsopt::Error
 /// (Usage) naming `owner` for an unknown or unsupported engine.
 c10::QEngine parseQEngine(const std::string& name, const std::string& owner);
+std::string qEngineName(c10::QEngine engine);
 
 /// Whether activations take 7 bits, from a pass's `reduce-range` option: "true",
 /// "false", or "auto", which is true on an x86 CPU without VNNI. There int8
@@ -50,7 +51,6 @@ c10::QEngine parseQEngine(const std::string& name, const std::string& owner);
 /// 8-bit activations; oneDNN and fbgemm both document it, and PyTorch's x86
 /// qconfigs reduce the range for it. Anything else is a usage error naming `owner`.
 bool parseReduceRange(const std::string& value, const std::string& owner);
-std::string qEngineName(c10::QEngine engine);
 
 /// Makes `engine` the global quantized engine for the scope's lifetime: the
 /// prepack ops pack for the engine in effect when they run.

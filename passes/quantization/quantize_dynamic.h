@@ -33,7 +33,9 @@ private:
   Option<int64_t> minSize{this, "min-size", "Leave layers with fewer weight elements in float32", 4096};
   Option<std::string> reduceRange{
       this, "reduce-range",
-      "Quantize activations to 7 bits: true, false, or auto (true on x86 CPUs without VNNI, where 8-bit activations saturate)", "auto"};
+      "Quantize activations to 7 bits: true, false, or auto (true on x86 CPUs without VNNI, where 8-bit activations "
+      "saturate)",
+      "auto"};
   Option<bool> matmul{this, "matmul", "Also rewrite aten::matmul with a constant 2-D right operand", true};
   Option<std::string> engine{this, "engine", "Quantized engine to pack for: current, onednn, fbgemm, qnnpack, x86",
                              "current"};
