@@ -1,5 +1,6 @@
 #include "runtime/register_ops.h"
 
+#include "runtime/add_layer_norm.h"
 #include "runtime/attention.h"
 #include "runtime/packed_layers.h"
 
@@ -60,12 +61,19 @@ at::Tensor attentionOp(const at::Tensor& query, const at::Tensor& keyT, const at
   return attention(query, keyT, value, mask, scale, permuteOutput);
 }
 
+at::Tensor addLayerNormOp(const at::Tensor& input, const at::Tensor& other, std::vector<int64_t> normalizedShape,
+                          const c10::optional<at::Tensor>& weight, const c10::optional<at::Tensor>& bias,
+                          double eps) {
+  return addLayerNormReference(input, other, normalizedShape, weight, bias, eps);
+}
+
 } // namespace
 
 std::vector<std::string> registeredOperators() {
   return {"tsopt::conv2d_prepack", "tsopt::conv2d_act",     "tsopt::conv2d_add_act",
           "tsopt::conv2d_act_add", "tsopt::linear_prepack", "tsopt::linear_act",
-          "tsopt::linear_add_act", "tsopt::linear_act_add", "tsopt::attention"};
+          "tsopt::linear_add_act", "tsopt::linear_act_add", "tsopt::attention",
+          "tsopt::add_layer_norm"};
 }
 
 } // namespace tsopt::runtime
@@ -104,4 +112,7 @@ TORCH_LIBRARY(tsopt, m) {
   m.def("attention(Tensor query, Tensor key_t, Tensor value, Tensor? mask, float scale, bool permute_output) "
         "-> Tensor",
         attentionOp);
+  m.def("add_layer_norm(Tensor input, Tensor other, int[] normalized_shape, Tensor? weight, Tensor? bias, "
+        "float eps) -> Tensor",
+        addLayerNormOp);
 }

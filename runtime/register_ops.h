@@ -12,10 +12,12 @@
 ///            tsopt::linear_add_act(input, other, packed, activation, alpha, beta)
 ///            tsopt::linear_act_add(input, other, packed, activation, alpha, beta)
 ///            tsopt::attention(query, key_t, value, mask, scale, permute_output)
+///            tsopt::add_layer_norm(input, other, normalized_shape, weight, bias, eps)
 ///
 /// `*_add_act` computes activation(layer(input) + other), `*_act_add`
 /// activation(layer(input)) + other; see activation.h for
-/// the activation names; attention.h for tsopt::attention. From Python: torch.ops.load_library(path to the library).
+/// the activation names; attention.h for tsopt::attention; add_layer_norm.h
+/// for tsopt::add_layer_norm (layer_norm(input + other, ...)). From Python: torch.ops.load_library(path to the library).
 ///
 //===----------------------------------------------------------------------===//
 #pragma once
