@@ -10,8 +10,11 @@ int64_t outputChannels(const at::Tensor& weight, const WeightLayout& layout) {
 
 FoldedParams foldAffine(const at::Tensor& weight, const std::optional<at::Tensor>& bias, const at::Tensor& scale,
                         const at::Tensor& shift, const WeightLayout& layout) {
+  // On the weight's device: a CUDA layer's factors may come from CPU numbers
+  // (fold-conv-add-mul's scalars), and a missing bias is made here.
+  const at::Device device = weight.device();
   at::Tensor w = weight.to(at::kDouble);
-  at::Tensor s = scale.to(at::kDouble).flatten();
+  at::Tensor s = scale.to(device, at::kDouble).flatten();
   std::vector<int64_t> ones(w.dim() - 1, 1);
   at::Tensor scaled;
   if (!layout.transposed) {
@@ -29,8 +32,8 @@ FoldedParams foldAffine(const at::Tensor& weight, const std::optional<at::Tensor
     }
     scaled = (w.reshape(grouped) * s.view(scaleShape)).reshape(w.sizes());
   }
-  at::Tensor b = bias ? bias->to(at::kDouble) : at::zeros({s.size(0)}, at::kDouble);
-  at::Tensor folded = b * s + shift.to(at::kDouble).flatten();
+  at::Tensor b = bias ? bias->to(device, at::kDouble) : at::zeros({s.size(0)}, w.options());
+  at::Tensor folded = b * s + shift.to(device, at::kDouble).flatten();
   at::ScalarType biasType = bias ? bias->scalar_type() : weight.scalar_type();
   return {scaled.to(weight.scalar_type()).contiguous(), folded.to(biasType).contiguous()};
 }

@@ -172,13 +172,19 @@ bool matchScores(Value* current, AttentionMatch& match, std::string& whyNot) {
   return true;
 }
 
-bool knownNotFloat32(Value* value, std::string& whyNot) {
+bool knownUnsupported(Value* value, std::string& whyNot) {
   auto type = value->type()->cast<c10::TensorType>();
-  if (type && type->scalarType() && *type->scalarType() != at::kFloat) {
-    whyNot = name(value) + " is " + std::string(c10::toString(*type->scalarType())) + " (the kernel is float32)";
-    return true;
+  if (!type || !type->scalarType()) {
+    return false;
   }
-  return false;
+  // An unknown device may be CUDA, where half precision has kernels.
+  at::Device device = type->device() ? *type->device() : at::Device(at::kCUDA);
+  if (fusedKernelSupports(*type->scalarType(), device)) {
+    return false;
+  }
+  whyNot = name(value) + " is " + std::string(c10::toString(*type->scalarType())) +
+           " (the kernels take float32; float16 and bfloat16 on cuda)";
+  return true;
 }
 
 std::optional<AttentionMatch> matchAttention(Node* softmax, bool foldPermute, std::string& whyNot) {
@@ -202,7 +208,7 @@ std::optional<AttentionMatch> matchAttention(Node* softmax, bool foldPermute, st
   }
   match.context = user;
   for (Value* operand : {match.scores->input(0), match.scores->input(1), match.context->input(1), match.mask}) {
-    if (operand != nullptr && knownNotFloat32(operand, whyNot)) {
+    if (operand != nullptr && knownUnsupported(operand, whyNot)) {
       return std::nullopt;
     }
   }

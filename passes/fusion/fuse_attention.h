@@ -24,7 +24,7 @@ namespace tsopt {
 /// Inputs the kernel does not cover run the same ops through ATen (runtime/attention.h).
 /// Never fires when an intermediate has another use, for in-place forms, for a
 /// softmax over another dimension or with a dtype, or for operands known to be
-/// other than float32 (float64, half...).
+/// other than float32 (float64; float16 and bfloat16 unless on CUDA).
 ///   %s = aten::matmul(%q, %kt)  %d = aten::div(%s, %c)  %a = aten::add(%d, %m, %one)
 ///   %p = aten::softmax(%a, %minus1, %none)  %o = aten::matmul(%p, %v)
 ///   ==>   %o = tsopt::attention(%q, %kt, %v, %m, 0.125, False)

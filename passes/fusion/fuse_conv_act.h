@@ -10,8 +10,8 @@ namespace tsopt {
 /// relu6/hardtanh/clamp with constant bounds, silu, hardswish, gelu, sigmoid,
 /// tanh; in-place forms too) becomes one tsopt::conv2d_act call whose weights are
 /// a tsopt.ConvPacked constant, packed for oneDNN on first use.
-/// Needs: a frozen graph (constant float32 weight and bias, constant stride,
-/// padding, dilation, groups); otherwise a no-op. Never fires when the
+/// Needs: a frozen graph (constant float32 weight and bias, or float16/bfloat16
+/// on CUDA, constant stride, padding, dilation, groups); otherwise a no-op. Never fires when the
 /// convolution's output has another use, for transposed, 1-D or 3-D
 /// convolutions, string padding, or float64 weights. With lone-convs=true it
 /// also rewrites a convolution with nothing to fuse (activation "none"), so

@@ -14,7 +14,7 @@ namespace tsopt {
 /// packed once, with bias, residual and activation applied as post-ops in the
 /// graph's order.
 /// BERT's dense + GELU and dense + residual are the chains it is for.
-/// Needs: a frozen graph (constant float32 weight and bias); otherwise a no-op.
+/// Needs: a frozen graph (constant float32 weight and bias, or float16/bfloat16 on CUDA); otherwise a no-op.
 /// Never fires when an intermediate has another use or for float64 weights;
 /// with residual-add=false it leaves adds alone; with lone-linears=true it also
 /// rewrites a linear with nothing to fuse (activation "none").

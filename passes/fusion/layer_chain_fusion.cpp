@@ -55,17 +55,25 @@ std::optional<std::vector<int64_t>> constantPair(Value* value) {
   return values.size() == 2 ? std::optional<std::vector<int64_t>>(values) : std::nullopt;
 }
 
-bool isFloat32(const at::Tensor& tensor, const char* what, std::string& whyNot) {
-  if (tensor.scalar_type() == at::kFloat && tensor.device().is_cpu() && tensor.layout() == at::kStrided) {
+bool kernelParameter(const at::Tensor& tensor, const char* what, std::string& whyNot) {
+  if (tensor.layout() == at::kStrided && fusedKernelSupports(tensor.scalar_type(), tensor.device())) {
     return true;
   }
-  whyNot = std::string(what) + " is " + std::string(c10::toString(tensor.scalar_type())) +
-           " (the fused kernels are float32 CPU)";
+  whyNot = std::string(what) + " is " + std::string(c10::toString(tensor.scalar_type())) + " on " +
+           tensor.device().str() + " (the fused kernels take float32 on cpu; float32, float16 or bfloat16 on cuda)";
   return false;
 }
 
-bool float32Parameters(const LayerMatch& layer, std::string& whyNot) {
-  return isFloat32(layer.weight, "weight", whyNot) && (!layer.bias || isFloat32(*layer.bias, "bias", whyNot));
+bool kernelParameters(const LayerMatch& layer, std::string& whyNot) {
+  if (!kernelParameter(layer.weight, "weight", whyNot) || (layer.bias && !kernelParameter(*layer.bias, "bias", whyNot))) {
+    return false;
+  }
+  if (layer.bias && (layer.bias->scalar_type() != layer.weight.scalar_type() ||
+                     layer.bias->device() != layer.weight.device())) {
+    whyNot = "bias and weight differ in dtype or device";
+    return false;
+  }
+  return true;
 }
 
 /// A layer, the residual add and the activation after it (or the activation
@@ -211,6 +219,13 @@ void emitFusedCall(torch::jit::Graph& graph, const Chain& chain, c10::Symbol op,
 
 } // namespace
 
+bool fusedKernelSupports(at::ScalarType dtype, const at::Device& device) {
+  if (device.is_cuda()) {
+    return dtype == at::kFloat || dtype == at::kHalf || dtype == at::kBFloat16;
+  }
+  return device.is_cpu() && dtype == at::kFloat;
+}
+
 Node* soleUserInBlock(Value* value, std::string& whyNot) {
   if (value->uses().size() != 1) {
     whyNot = usesText(value);
@@ -346,7 +361,7 @@ std::optional<Conv2dMatch> matchFusibleConv2d(Node* node, std::string& whyNot) {
     whyNot = "not a 2-D convolution (" + std::to_string(layer->weight.dim()) + "-D weight)";
     return std::nullopt;
   }
-  if (!float32Parameters(*layer, whyNot)) {
+  if (!kernelParameters(*layer, whyNot)) {
     return std::nullopt;
   }
   auto stride = constantPair(node->input(3));
@@ -361,7 +376,7 @@ std::optional<Conv2dMatch> matchFusibleConv2d(Node* node, std::string& whyNot) {
 
 std::optional<LayerMatch> matchFusibleLinear(Node* node, std::string& whyNot) {
   auto layer = matchLinear(node, whyNot);
-  if (!layer || !float32Parameters(*layer, whyNot)) {
+  if (!layer || !kernelParameters(*layer, whyNot)) {
     return std::nullopt;
   }
   return layer;

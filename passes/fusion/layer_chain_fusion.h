@@ -2,7 +2,7 @@
 ///
 /// fuse-conv-act, fuse-conv-add-act and fuse-linear-act all rewrite a chain
 ///
-///   layer (conv2d or linear, constant float32 weights)
+///   layer (conv2d or linear, constant weights the kernels take: fusedKernelSupports)
 ///   [-> aten::add / add_ of a residual tensor, alpha 1]
 ///   [-> a supported activation]
 ///
@@ -36,6 +36,13 @@ struct ActivationMatch {
   double beta = 0.0;
 };
 
+/// Whether the fused ops have kernels for layer parameters (and activations)
+/// of `dtype` on `device`: float32 on the CPU (oneDNN); float32, float16 and
+/// bfloat16 on CUDA (cuDNN, cuBLASLt). Anything else would run ATen's unfused
+/// ops behind a fused name (no gain), so the passes leave it alone. The same
+/// graph fuses to the same ops on both devices.
+bool fusedKernelSupports(at::ScalarType dtype, const at::Device& device);
+
 /// The user of `value` when it is the only one and sits in the same block;
 /// otherwise null, with the reason in `whyNot`.
 torch::jit::Node* soleUserInBlock(torch::jit::Value* value, std::string& whyNot);
@@ -51,8 +58,9 @@ std::optional<torch::jit::Value*> matchResidualAdd(torch::jit::Node* node, torch
                                                    std::string& whyNot);
 
 /// A 2-D convolution (aten::conv2d with list padding, or a non-transposed
-/// aten::_convolution with a 4-D weight) with constant float32 weight and bias
-/// and constant parameters, two values each.
+/// aten::_convolution with a 4-D weight) with constant weight and bias of one
+/// dtype and device the kernels take (fusedKernelSupports), and constant
+/// parameters, two values each.
 struct Conv2dMatch {
   LayerMatch layer;
   std::vector<int64_t> stride;
@@ -61,7 +69,8 @@ struct Conv2dMatch {
 };
 std::optional<Conv2dMatch> matchFusibleConv2d(torch::jit::Node* node, std::string& whyNot);
 
-/// aten::linear with a constant float32 weight and bias (or no bias).
+/// aten::linear with a constant weight and bias (or no bias) of one dtype and
+/// device the kernels take.
 std::optional<LayerMatch> matchFusibleLinear(torch::jit::Node* node, std::string& whyNot);
 
 enum class FusedLayerKind { Conv2d, Linear };

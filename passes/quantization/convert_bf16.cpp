@@ -1,5 +1,6 @@
 #include "passes/quantization/convert_bf16.h"
 
+#include "passes/quantization/precision_casts.h"
 #include "passes/quantization/weighted_layers.h"
 
 #include <torch/csrc/jit/ir/constants.h>
@@ -13,16 +14,6 @@ using torch::jit::Node;
 using torch::jit::Value;
 
 const c10::Symbol kTo = c10::Symbol::fromQualString("aten::to");
-
-/// aten::to(value, dtype, non_blocking=False, copy=False, memory_format=None).
-Value* insertCast(torch::jit::Graph& graph, Value* value, at::ScalarType dtype) {
-  Node* cast = graph.insertNode(graph.create(kTo, {value, graph.insertConstant(static_cast<int64_t>(dtype)),
-                                                    graph.insertConstant(false), graph.insertConstant(false),
-                                                    graph.insertConstant(c10::IValue())},
-                                             1));
-  cast->output()->setType(c10::TensorType::get());
-  return cast->output();
-}
 
 /// The bf16 value `input` is the float32 cast of, when this run converted the
 /// layer that made it: reading it directly skips an exact round trip.

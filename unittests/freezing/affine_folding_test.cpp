@@ -96,5 +96,20 @@ TEST(AffineFoldingTest, HalfWeightsStayHalf) {
   EXPECT_TRUE(folded.weight.equal(weight));
 }
 
+// A CUDA layer's factors may be CPU tensors (fold-conv-add-mul's scalars) and
+// a missing bias is made by the fold: everything lands on the weight's device.
+// The meta device stands in for CUDA on machines without a GPU.
+TEST(AffineFoldingTest, ResultsStayOnTheWeightsDevice) {
+  at::Tensor weight = at::empty({4, 3, 3, 3}, at::TensorOptions().device(at::kMeta));
+  for (const std::optional<at::Tensor>& bias :
+       {std::optional<at::Tensor>(), std::optional<at::Tensor>(at::empty({4}, weight.options()))}) {
+    FoldedParams folded = foldAffine(weight, bias, at::full({4}, 2.0, at::kDouble), at::zeros({4}, at::kDouble),
+                                     WeightLayout{});
+    EXPECT_TRUE(folded.weight.device().is_meta());
+    EXPECT_TRUE(folded.bias.device().is_meta());
+    EXPECT_EQ(folded.bias.scalar_type(), at::kFloat);
+  }
+}
+
 } // namespace
 } // namespace tsopt

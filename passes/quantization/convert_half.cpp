@@ -1,0 +1,237 @@
+#include "passes/quantization/convert_half.h"
+
+#include "passes/core/error.h"
+#include "passes/core/graph_utils.h"
+#include "passes/core/node_hashing.h"
+#include "passes/quantization/precision_casts.h"
+
+#include <torch/csrc/jit/ir/constants.h>
+
+#include <optional>
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace tsopt {
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+at::ScalarType parseHalfDtype(const std::string& value, const std::string& owner) {
+  if (value == "fp16") {
+    return at::kHalf;
+  }
+  if (value == "bf16") {
+    return at::kBFloat16;
+  }
+  throw Error(ErrorKind::Usage, owner + ": dtype='" + value + "': expected fp16 or bf16");
+}
+
+bool isWideFloat(at::ScalarType type) { return type == at::kFloat || type == at::kDouble; }
+
+/// A constant whose float32 weights are sealed into an object (tsopt's packed
+/// layers, quantized packed parameters): converting around it would feed half
+/// tensors to float32 kernels.
+Node* findPrepackedConstant(torch::jit::Graph& graph) {
+  for (Node* node : collectNodes(graph, {c10::prim::Constant})) {
+    auto classType = node->output()->type()->cast<c10::ClassType>();
+    if (classType && !classType->is_module()) {
+      return node;
+    }
+  }
+  return nullptr;
+}
+
+/// Why a use of a floating-point constant needs its exact float32/float64
+/// values, or "" when the use is ordinary tensor arithmetic.
+std::string useNeedingWideFloat(const torch::jit::Use& use) {
+  static const std::set<std::string> kReadsNumbers = {
+      "aten::item", "aten::Float", "aten::Int", "aten::Bool", "aten::ScalarImplicit", "aten::FloatImplicit",
+      "aten::IntImplicit", "aten::tolist", "prim::tolist"};
+  static const std::set<std::string> kExactBoundaries = {"aten::searchsorted", "aten::bucketize", "aten::histc"};
+  const Node* user = use.user;
+  if (user->kind() == c10::prim::Return) {
+    return "the graph returns it";
+  }
+  const std::string kind = user->kind().toQualString();
+  if (kReadsNumbers.count(kind) > 0) {
+    return kind + " reads it as a number";
+  }
+  if (kExactBoundaries.count(kind) > 0) {
+    return kind + " compares against its exact values";
+  }
+  const std::string ns = user->kind().ns().toUnqualString();
+  if (ns == "quantized" || ns == "_quantized" || kind.find("quantize") != std::string::npos ||
+      kind.rfind("aten::fbgemm_", 0) == 0) {
+    return kind + " takes quantization parameters in float32";
+  }
+  return "";
+}
+
+/// Factory ops whose dtype None means the default dtype, float32.
+bool defaultsToFloat(c10::Symbol kind) {
+  static const std::set<std::string> kFloatFactories = {"aten::zeros", "aten::ones",   "aten::empty",
+                                                        "aten::rand",  "aten::randn",  "aten::eye",
+                                                        "aten::linspace", "aten::empty_strided"};
+  return kFloatFactories.count(kind.toQualString()) > 0;
+}
+
+/// The index of the input of `node` bound to its schema's `dtype` argument.
+std::optional<size_t> dtypeInputIndex(const Node* node) {
+  const c10::FunctionSchema* schema = node->maybeSchema();
+  if (schema == nullptr) {
+    return std::nullopt;
+  }
+  const std::vector<c10::Argument>& arguments = schema->arguments();
+  for (size_t index = 0; index < arguments.size() && index < node->inputs().size(); ++index) {
+    if (arguments[index].name() == "dtype") {
+      return index;
+    }
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+bool ConvertHalfPass::convertConstants(torch::jit::Graph& graph, at::ScalarType half, PassContext& context) {
+  bool changed = false;
+  for (Node* node : collectNodes(graph, {c10::prim::Constant})) {
+    std::optional<at::Tensor> tensor = constantTensor(node->output());
+    if (!tensor || !isWideFloat(tensor->scalar_type()) || !isPlainTensor(*tensor)) {
+      continue;
+    }
+    std::string whyNot;
+    for (const torch::jit::Use& use : node->output()->uses()) {
+      if (!(whyNot = useNeedingWideFloat(use)).empty()) {
+        break;
+      }
+    }
+    if (!whyNot.empty()) {
+      ++keptConstants;
+      context.debug() << "kept " << describeNode(node) << " " << c10::toString(tensor->scalar_type()) << ": "
+                      << whyNot << "\n";
+      continue;
+    }
+    torch::jit::WithInsertPoint guard(node);
+    Value* converted = graph.insertConstant(tensor->to(half));
+    const std::string name = node->output()->hasDebugName() ? node->output()->debugName() : "";
+    node->output()->replaceAllUsesWith(converted);
+    node->destroy();
+    if (!name.empty()) {
+      converted->setDebugName(name);
+    }
+    ++constants;
+    changed = true;
+  }
+  return changed;
+}
+
+bool ConvertHalfPass::convertDtypeArguments(torch::jit::Graph& graph, at::ScalarType half, PassContext& context) {
+  bool changed = false;
+  for (Node* node : collectNodes(graph)) {
+    std::optional<size_t> index = dtypeInputIndex(node);
+    if (!index) {
+      continue;
+    }
+    auto constant = torch::jit::toIValue(node->input(*index));
+    if (!constant) {
+      context.debug() << "kept " << describeNode(node) << ": its dtype is not a constant\n";
+      continue;
+    }
+    const bool explicitWide = constant->isInt() && isWideFloat(static_cast<at::ScalarType>(constant->toInt()));
+    if (!explicitWide && !(constant->isNone() && defaultsToFloat(node->kind()))) {
+      continue;
+    }
+    torch::jit::WithInsertPoint guard(node);
+    // By index: a pooled None may also be the node's layout or device.
+    node->replaceInput(*index, graph.insertConstant(static_cast<int64_t>(half)));
+    ++dtypeArguments;
+    changed = true;
+  }
+  return changed;
+}
+
+bool ConvertHalfPass::castInputs(torch::jit::Graph& graph, at::ScalarType half, PassContext& context) {
+  bool changed = false;
+  torch::jit::WithInsertPoint guard(graph.block()->param_node()->next());
+  for (Value* input : graph.inputs()) {
+    auto type = input->type()->cast<c10::TensorType>();
+    if (!type || input->uses().empty()) {
+      continue;
+    }
+    auto known = type->scalarType();
+    if (known && !isWideFloat(*known)) {
+      context.debug() << "input %" << input->debugName() << " stays " << c10::toString(*known) << "\n";
+      continue;
+    }
+    const std::vector<torch::jit::Use> uses = input->uses();
+    Value* cast = known ? insertCast(graph, input, half) : insertCastIfFloatingPoint(graph, input, half);
+    cast->setType(known ? type->withScalarType(half) : type);
+    for (const torch::jit::Use& use : uses) {
+      use.user->replaceInput(use.offset, cast);
+    }
+    ++inputCasts;
+    changed = true;
+  }
+  return changed;
+}
+
+/// The cast of a tensor output back to its float32 (or recorded float64)
+/// dtype, inserted before `before`; null for outputs that are not floating-point tensors.
+Value* ConvertHalfPass::castBack(torch::jit::Graph& graph, Value* output, Node* before) {
+  auto type = output->type()->cast<c10::TensorType>();
+  auto known = type ? type->scalarType() : c10::nullopt;
+  if (!type || (known && !isWideFloat(*known))) {
+    return nullptr;
+  }
+  torch::jit::WithInsertPoint guard(before);
+  ++outputCasts;
+  return known ? insertCast(graph, output, *known) : insertCastIfFloatingPoint(graph, output, at::kFloat);
+}
+
+bool ConvertHalfPass::castOutputs(torch::jit::Graph& graph, PassContext& context) {
+  bool changed = false;
+  for (size_t index = 0; index < graph.outputs().size(); ++index) {
+    Value* output = graph.outputs()[index];
+    Node* producer = output->node();
+    const bool container =
+        producer->kind() == c10::prim::TupleConstruct || producer->kind() == c10::prim::ListConstruct;
+    if (container && output->uses().size() == 1) {
+      for (size_t element = 0; element < producer->inputs().size(); ++element) {
+        if (Value* cast = castBack(graph, producer->input(element), producer)) {
+          producer->replaceInput(element, cast);
+          changed = true;
+        }
+      }
+      continue;
+    }
+    if (Value* cast = castBack(graph, output, graph.return_node())) {
+      graph.return_node()->replaceInput(index, cast);
+      changed = true;
+    } else if (!output->type()->cast<c10::TensorType>()) {
+      context.debug() << "output " << index << " (" << output->type()->repr_str()
+                      << ") is no tensor: tensors it holds stay in half precision\n";
+    }
+  }
+  return changed;
+}
+
+bool ConvertHalfPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
+  const at::ScalarType half = parseHalfDtype(dtype.value(), name());
+  if (Node* packed = findPrepackedConstant(*graph)) {
+    throw Error(ErrorKind::Usage, name() + ": " + describeNode(packed) + " holds prepacked " +
+                                      packed->output()->type()->repr_str() +
+                                      " weights: run convert-half before fusion and quantization, e.g. "
+                                      "--passes='O1,convert-half{dtype=" + dtype.value() + "},O2'");
+  }
+  // Dtype arguments before the boundary casts, which spell float32 themselves.
+  bool changed = convertDtypeArguments(*graph, half, context);
+  changed |= convertConstants(*graph, half, context);
+  changed |= castInputs(*graph, half, context);
+  changed |= castOutputs(*graph, context);
+  return changed;
+}
+
+} // namespace tsopt
