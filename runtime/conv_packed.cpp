@@ -168,6 +168,9 @@ ConvPacked::ConvPacked(at::Tensor weight, c10::optional<at::Tensor> bias, Conv2d
   if (isPlainFloat(weight_) && (!bias_ || isPlainFloat(*bias_))) {
     kernel_ = std::make_unique<Kernel>(weight_, bias_, params_.groups);
   }
+  if (weight_.is_cuda()) {
+    channelsLastWeight_ = weight_.contiguous(at::MemoryFormat::ChannelsLast);
+  }
 }
 
 ConvPacked::ConvPacked(const State& state)

@@ -2,9 +2,13 @@
 ///
 /// The TorchScript custom classes tsopt.ConvPacked and tsopt.LinearPacked
 /// (registered in register_ops.cpp) behind the fused ops. Each holds a layer's
-/// plain float weights and parameters, which is all it pickles, and the oneDNN
-/// state built from them: primitives per problem, and the weights reordered
-/// into the layout those primitives prefer, once per layout, never per call.
+/// weights (on the module's device) and parameters, which is all it pickles,
+/// and for float32 CPU weights the oneDNN state built from them: primitives per
+/// problem, and the weights reordered into the layout those primitives prefer,
+/// once per layout, never per call. CUDA weights build no oneDNN state: the
+/// CUDA companion library (runtime/cuda/) registers kernels for the same ops
+/// under the CUDA dispatch key and reads the layer through the accessors. A
+/// packed layer stays on the device it was built on (.to() cannot move it).
 ///
 /// run() computes activation(layer(input) [+ residual]), or
 /// activation(layer(input)) + residual, with one oneDNN primitive when it can; for anything the kernel does not cover (dtype other
@@ -65,11 +69,20 @@ public:
 
   State state() const;
 
+  /// The layer as given (on its device), for the CUDA kernels (runtime/cuda/).
+  const at::Tensor& weight() const { return weight_; }
+  const c10::optional<at::Tensor>& bias() const { return bias_; }
+  const Conv2dParams& params() const { return params_; }
+  /// The weight in channels-last layout, made once for a CUDA weight (cuDNN
+  /// runs NHWC convolutions on it); undefined for a CPU weight.
+  const at::Tensor& channelsLastWeight() const { return channelsLastWeight_; }
+
 private:
   struct Kernel;
   at::Tensor weight_;
   c10::optional<at::Tensor> bias_;
   Conv2dParams params_;
+  at::Tensor channelsLastWeight_;
   std::unique_ptr<Kernel> kernel_;
 };
 
@@ -101,6 +114,10 @@ public:
   std::string algorithmFor(const at::Tensor& input) const;
 
   State state() const;
+
+  /// The layer as given (on its device), for the CUDA kernels (runtime/cuda/).
+  const at::Tensor& weight() const { return weight_; }
+  const c10::optional<at::Tensor>& bias() const { return bias_; }
 
 private:
   struct Kernel;

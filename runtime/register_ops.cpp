@@ -2,6 +2,7 @@
 
 #include "runtime/add_layer_norm.h"
 #include "runtime/attention.h"
+#include "runtime/load_cuda_kernels.h"
 #include "runtime/packed_layers.h"
 
 #include <torch/custom_class.h>
@@ -116,3 +117,9 @@ TORCH_LIBRARY(tsopt, m) {
         "float eps) -> Tensor",
         addLayerNormOp);
 }
+
+namespace {
+// After TORCH_LIBRARY above (initializers of one file run in order): the CUDA
+// kernels the companion registers then find their ops defined.
+const bool kCudaKernelsLoaded = tsopt::runtime::detail::loadCudaKernelsIfTorchCudaLoaded();
+} // namespace

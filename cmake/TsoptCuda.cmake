@@ -1,0 +1,60 @@
+# TSOPT_CUDA: build libtsopt_runtime_cuda.so, the CUDA kernels of the tsopt::
+# ops (runtime/cuda/, docs/cuda.md). On by default when the LibTorch found has
+# CUDA (the wheel's torch_cuda target) and a CUDA compiler is found; always off
+# on the Debian line (CPU-only LibTorch). Asking for it where it cannot be built
+# is an error that says why.
+#
+# Included after the LibTorch is found. The CUDA architectures are chosen
+# before (TORCH_CUDA_ARCH_LIST, in the top-level CMakeLists.txt): LibTorch's
+# package turns that list into nvcc's -gencode flags and ignores
+# CMAKE_CUDA_ARCHITECTURES.
+include(CheckLanguage)
+
+set(_tsopt_cuda_unavailable)
+if(NOT TARGET torch_cuda)
+  set(_tsopt_cuda_unavailable "the LibTorch found (${Torch_DIR}) is not a CUDA build (no torch_cuda target)")
+else()
+  check_language(CUDA)
+  if(NOT CMAKE_CUDA_COMPILER)
+    set(_tsopt_cuda_unavailable "no CUDA compiler found (install the CUDA toolkit's nvcc, or set CUDACXX)")
+  endif()
+endif()
+if(_tsopt_cuda_unavailable)
+  set(_tsopt_cuda_default OFF)
+else()
+  set(_tsopt_cuda_default ON)
+endif()
+option(TSOPT_CUDA "Build libtsopt_runtime_cuda.so, the CUDA kernels of the tsopt:: ops (docs/cuda.md)" ${_tsopt_cuda_default})
+if(TSOPT_CUDA AND _tsopt_cuda_unavailable)
+  message(FATAL_ERROR "TSOPT_CUDA=ON, but ${_tsopt_cuda_unavailable}. Configure with -DTSOPT_CUDA=OFF for a CPU-only build.")
+endif()
+
+if(TSOPT_CUDA)
+  enable_language(CUDA)
+  # The wheel's CUDA libraries (cuBLASLt, cuDNN, the CUDA runtime) live in
+  # nvidia-* wheels beside torch; libtorch_cuda finds them through its RUNPATH.
+  # The companion links and finds the very same files, never the toolkit's
+  # copies, which may be another minor version.
+  get_filename_component(_tsopt_torch_lib_dir "${TORCH_LIBRARY}" DIRECTORY)
+  file(GLOB TSOPT_CUDA_WHEEL_LIBRARY_DIRS LIST_DIRECTORIES true "${_tsopt_torch_lib_dir}/../../nvidia/*/lib")
+  find_library(TSOPT_CUBLASLT_LIBRARY NAMES cublasLt libcublasLt.so.13 libcublasLt.so.12
+    PATHS ${TSOPT_CUDA_WHEEL_LIBRARY_DIRS} NO_DEFAULT_PATH)
+  if(NOT TSOPT_CUBLASLT_LIBRARY)
+    find_package(CUDAToolkit REQUIRED)
+    set(TSOPT_CUBLASLT_LIBRARY CUDA::cublasLt)
+  endif()
+  find_library(TSOPT_CUDART_LIBRARY NAMES cudart libcudart.so.13 libcudart.so.12
+    PATHS ${TSOPT_CUDA_WHEEL_LIBRARY_DIRS} NO_DEFAULT_PATH)
+  if(NOT TSOPT_CUDART_LIBRARY)
+    find_package(CUDAToolkit REQUIRED)
+    set(TSOPT_CUDART_LIBRARY CUDA::cudart)
+  endif()
+  set(TSOPT_CUDA_RPATH ${_tsopt_torch_lib_dir} ${TSOPT_CUDA_WHEEL_LIBRARY_DIRS})
+  message(STATUS "tsopt: CUDA kernels on (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, architectures ${TORCH_CUDA_ARCH_LIST}; cuBLASLt ${TSOPT_CUBLASLT_LIBRARY})")
+else()
+  if(_tsopt_cuda_unavailable)
+    message(STATUS "tsopt: CUDA kernels off: ${_tsopt_cuda_unavailable}")
+  else()
+    message(STATUS "tsopt: CUDA kernels off (TSOPT_CUDA=OFF)")
+  endif()
+endif()

@@ -1,0 +1,537 @@
+//===- cuda_ops.cpp - CUDA kernels of the tsopt:: ops ---------------------===//
+///
+/// Registered under the CUDA dispatch key of the ops libtsopt_runtime.so
+/// defines (register_ops.cpp), so a CUDA tensor reaches these and a CPU tensor
+/// the catch-all kernels. Each op checks its operands; anything its kernel does
+/// not cover (a dtype other than float32, float16 or bfloat16, mixed dtypes or
+/// devices, autograd, a residual that broadcasts, non-contiguous operands where
+/// the kernel needs dense ones, empty tensors) takes the ATen computation of
+/// the unfused graph on the same device. docs/cuda.md describes each kernel.
+///
+//===----------------------------------------------------------------------===//
+#include "runtime/activation.h"
+#include "runtime/add_layer_norm.h"
+#include "runtime/attention.h"
+#include "runtime/cuda/kernels.h"
+#include "runtime/packed_layers.h"
+
+#include <ATen/Context.h>
+#include <ATen/Functions.h>
+#include <ATen/cuda/CUDAContextLight.h>
+#include <c10/core/GradMode.h>
+#include <c10/util/accumulate.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/custom_class.h>
+#include <torch/library.h>
+
+#include <cublasLt.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace tsopt::runtime::cuda {
+namespace {
+
+bool needsAutograd(const at::Tensor& tensor) { return at::GradMode::is_enabled() && tensor.requires_grad(); }
+
+bool isKernelType(at::ScalarType type) {
+  return type == at::kFloat || type == at::kHalf || type == at::kBFloat16;
+}
+
+ElementType elementTypeOf(at::ScalarType type) {
+  switch (type) {
+  case at::kHalf:
+    return ElementType::Half;
+  case at::kBFloat16:
+    return ElementType::BFloat16;
+  default:
+    return ElementType::Float;
+  }
+}
+
+/// A strided CUDA tensor of `type` on `device`.
+bool isOperand(const at::Tensor& tensor, at::ScalarType type, const at::Device& device) {
+  return tensor.defined() && tensor.is_cuda() && tensor.layout() == at::kStrided && tensor.scalar_type() == type &&
+         tensor.device() == device;
+}
+
+/// The first operand of a kernel: a CUDA tensor of a kernel dtype, with elements, autograd off.
+bool isLeadOperand(const at::Tensor& tensor) {
+  return tensor.defined() && tensor.is_cuda() && tensor.layout() == at::kStrided &&
+         isKernelType(tensor.scalar_type()) && tensor.numel() > 0 && !needsAutograd(tensor);
+}
+
+/// An optional parameter (bias, weight): absent, or an operand of `type` on `device`.
+bool isOptionalOperand(const c10::optional<at::Tensor>& tensor, at::ScalarType type, const at::Device& device) {
+  return !tensor || !tensor->defined() || isOperand(*tensor, type, device);
+}
+
+const at::Tensor* definedOrNull(const c10::optional<at::Tensor>& tensor) {
+  return tensor && tensor->defined() ? &*tensor : nullptr;
+}
+
+EpilogueActivation epilogueActivation(ActivationKind kind) {
+  switch (kind) {
+  case ActivationKind::None:
+    return EpilogueActivation::None;
+  case ActivationKind::Relu:
+    return EpilogueActivation::Relu;
+  case ActivationKind::Clamp:
+    return EpilogueActivation::Clamp;
+  case ActivationKind::Silu:
+    return EpilogueActivation::Silu;
+  case ActivationKind::Hardswish:
+    return EpilogueActivation::Hardswish;
+  case ActivationKind::Gelu:
+    return EpilogueActivation::Gelu;
+  case ActivationKind::GeluTanh:
+    return EpilogueActivation::GeluTanh;
+  case ActivationKind::Sigmoid:
+    return EpilogueActivation::Sigmoid;
+  case ActivationKind::Tanh:
+    return EpilogueActivation::Tanh;
+  }
+  TORCH_CHECK(false, "tsopt: unhandled activation");
+}
+
+void checkLaunch(cudaError_t status, const char* kernel) {
+  TORCH_CHECK(status == cudaSuccess, "tsopt: launching the ", kernel, " kernel failed: ", cudaGetErrorString(status));
+}
+
+/// bias (per channel), activation and residual applied to `out` in place.
+/// `out` is dense in `format`; for (..., features) tensors pass Contiguous with
+/// `inner` = 1. The residual has out's sizes and dtype.
+void runEpilogue(at::Tensor& out, at::MemoryFormat format, int64_t channels, int64_t inner, const at::Tensor* bias,
+                 const Activation& activation, const at::Tensor& residual, ResidualAdd where) {
+  if (bias == nullptr && activation.kind == ActivationKind::None && !residual.defined()) {
+    return;
+  }
+  at::Tensor denseBias = bias != nullptr ? bias->contiguous() : at::Tensor();
+  at::Tensor denseResidual = residual.defined() ? residual.contiguous(format) : at::Tensor();
+  EpilogueArguments arguments;
+  arguments.out = out.data_ptr();
+  arguments.bias = denseBias.defined() ? denseBias.data_ptr() : nullptr;
+  arguments.residual = denseResidual.defined() ? denseResidual.data_ptr() : nullptr;
+  arguments.count = out.numel();
+  arguments.channels = channels;
+  arguments.inner = inner;
+  arguments.activation = epilogueActivation(activation.kind);
+  arguments.alpha = static_cast<float>(activation.alpha);
+  arguments.beta = static_cast<float>(activation.beta);
+  arguments.residualAfter = where == ResidualAdd::AfterActivation;
+  checkLaunch(launchEpilogue(arguments, elementTypeOf(out.scalar_type()), c10::cuda::getCurrentCUDAStream()),
+              "epilogue");
+}
+
+// --- conv2d ------------------------------------------------------------------
+
+std::vector<int64_t> convOutputSizes(const at::Tensor& input, const at::Tensor& weight, const Conv2dParams& params) {
+  std::vector<int64_t> sizes{input.size(0), weight.size(0)};
+  for (int64_t dim = 0; dim < 2; ++dim) {
+    const int64_t extent =
+        input.size(2 + dim) + 2 * params.padding[dim] - params.dilation[dim] * (weight.size(2 + dim) - 1) - 1;
+    sizes.push_back(extent < 0 ? 0 : extent / params.stride[dim] + 1);
+  }
+  return sizes;
+}
+
+bool convApplies(const at::Tensor& input, const at::Tensor& residual, const ConvPacked& packed) {
+  const at::Tensor& weight = packed.weight();
+  if (!isLeadOperand(input) || input.dim() != 4 || !isOperand(weight, input.scalar_type(), input.device()) ||
+      !isOptionalOperand(packed.bias(), input.scalar_type(), input.device()) ||
+      input.size(1) != weight.size(1) * packed.params().groups) {
+    return false;
+  }
+  const std::vector<int64_t> outSizes = convOutputSizes(input, weight, packed.params());
+  if (outSizes[2] <= 0 || outSizes[3] <= 0) {
+    return false;
+  }
+  return !residual.defined() || (isOperand(residual, input.scalar_type(), input.device()) &&
+                                 !needsAutograd(residual) && residual.sizes() == at::IntArrayRef(outSizes));
+}
+
+/// cuDNN's fused convolution + bias (+ add) + relu, through ATen
+/// (cudnn_convolution_relu, cudnn_convolution_add_relu), for float32 and float16.
+bool fusedConvReluAvailable(at::ScalarType type) {
+  return at::Context::hasCuDNN() && at::globalContext().userEnabledCuDNN() &&
+         (type == at::kFloat || type == at::kHalf);
+}
+
+at::Tensor convCuda(const at::Tensor& input, const at::Tensor& residual, const ConvPacked& packed,
+                    const Activation& activation, ResidualAdd where) {
+  if (!convApplies(input, residual, packed)) {
+    return packed.runReference(input, residual, activation, where);
+  }
+  c10::cuda::CUDAGuard deviceGuard(input.device());
+  at::NoGradGuard noGrad;
+  const at::MemoryFormat format = input.suggest_memory_format();
+  const at::Tensor& weight =
+      format == at::MemoryFormat::ChannelsLast ? packed.channelsLastWeight() : packed.weight();
+  const Conv2dParams& params = packed.params();
+  const bool residualBefore = residual.defined() && where == ResidualAdd::BeforeActivation;
+  if (activation.kind == ActivationKind::Relu && (!residual.defined() || residualBefore) &&
+      fusedConvReluAvailable(input.scalar_type())) {
+    at::Tensor out = residual.defined()
+                         ? at::cudnn_convolution_add_relu(input, weight, residual, at::Scalar(1.0), packed.bias(),
+                                                          params.stride, params.padding, params.dilation,
+                                                          params.groups)
+                         : at::cudnn_convolution_relu(input, weight, packed.bias(), params.stride, params.padding,
+                                                      params.dilation, params.groups);
+    return out.contiguous(format);
+  }
+  // The bias joins the epilogue when there is one; cuDNN would add it in a pass of its own.
+  const bool epilogue = activation.kind != ActivationKind::None || residual.defined();
+  at::Tensor out = at::convolution(input, weight, epilogue ? c10::nullopt : packed.bias(), params.stride,
+                                   params.padding, params.dilation, false, {0, 0}, params.groups);
+  if (!epilogue) {
+    return out.contiguous(format);
+  }
+  at::MemoryFormat outFormat = out.suggest_memory_format();
+  if (!out.is_contiguous(outFormat)) {
+    outFormat = format;
+    out = out.contiguous(outFormat);
+  }
+  const int64_t inner = outFormat == at::MemoryFormat::ChannelsLast ? 1 : out.size(2) * out.size(3);
+  runEpilogue(out, outFormat, out.size(1), inner, definedOrNull(packed.bias()), activation, residual,
+              residual.defined() ? where : ResidualAdd::None);
+  return out.contiguous(format);
+}
+
+// --- linear ------------------------------------------------------------------
+
+/// cuBLASLt's workspace, from PyTorch's caching allocator per call.
+constexpr size_t kLtWorkspaceBytes = 4 * 1024 * 1024;
+
+cudaDataType_t cudaTypeOf(at::ScalarType type) {
+  switch (type) {
+  case at::kHalf:
+    return CUDA_R_16F;
+  case at::kBFloat16:
+    return CUDA_R_16BF;
+  default:
+    return CUDA_R_32F;
+  }
+}
+
+/// The largest power of two, up to 256, that divides the address.
+uint32_t alignmentOf(const void* pointer) {
+  const auto address = reinterpret_cast<uintptr_t>(pointer);
+  uint32_t alignment = 256;
+  while (alignment > 1 && address % alignment != 0) {
+    alignment /= 2;
+  }
+  return alignment;
+}
+
+/// cuBLASLt descriptors, destroyed with the object.
+struct LtDescriptors {
+  cublasLtMatmulDesc_t matmul = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulPreference_t preference = nullptr;
+  ~LtDescriptors() {
+    if (preference != nullptr) {
+      cublasLtMatmulPreferenceDestroy(preference);
+    }
+    for (cublasLtMatrixLayout_t layout : {a, b, c}) {
+      if (layout != nullptr) {
+        cublasLtMatrixLayoutDestroy(layout);
+      }
+    }
+    if (matmul != nullptr) {
+      cublasLtMatmulDescDestroy(matmul);
+    }
+  }
+};
+
+/// out (rows, N) = input (rows, K) · weightᵀ [+ bias] [+ residual], then relu
+/// or gelu (tanh) when `activation` names one, as one cuBLASLt matmul: the
+/// residual is C with beta = 1 (added before the epilogue's activation).
+/// Everything dense; the bias contiguous. False when cuBLASLt offers no
+/// algorithm or fails (the caller then takes ATen's path).
+bool runLtMatmul(const at::Tensor& input, const at::Tensor& weight, const at::Tensor* bias,
+                 const at::Tensor& residual, ActivationKind activation, at::Tensor& out) {
+  const int64_t outFeatures = weight.size(0);
+  const int64_t inFeatures = weight.size(1);
+  const int64_t rows = input.numel() / inFeatures;
+  const at::ScalarType type = input.scalar_type();
+  const cudaDataType_t dataType = cudaTypeOf(type);
+  const cublasComputeType_t computeType = type == at::kFloat && at::globalContext().allowTF32CuBLAS()
+                                              ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                              : CUBLAS_COMPUTE_32F;
+  LtDescriptors descriptors;
+  if (cublasLtMatmulDescCreate(&descriptors.matmul, computeType, CUDA_R_32F) != CUBLAS_STATUS_SUCCESS) {
+    return false;
+  }
+  // Column-major view of row-major tensors: outᵀ (N, rows) = weight (N, K) · inputᵀ (K, rows),
+  // with weight stored as a (K, N) column-major matrix, hence transposed.
+  const cublasOperation_t transposed = CUBLAS_OP_T;
+  const cublasOperation_t plain = CUBLAS_OP_N;
+  cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  if (activation == ActivationKind::Relu) {
+    epilogue = bias != nullptr ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+  } else if (activation == ActivationKind::GeluTanh) {
+    epilogue = bias != nullptr ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+  } else if (bias != nullptr) {
+    epilogue = CUBLASLT_EPILOGUE_BIAS;
+  }
+  const void* biasPointer = bias != nullptr ? bias->data_ptr() : nullptr;
+  bool ok = cublasLtMatmulDescSetAttribute(descriptors.matmul, CUBLASLT_MATMUL_DESC_TRANSA, &transposed,
+                                           sizeof(transposed)) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulDescSetAttribute(descriptors.matmul, CUBLASLT_MATMUL_DESC_TRANSB, &plain, sizeof(plain)) ==
+                CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulDescSetAttribute(descriptors.matmul, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
+                                           sizeof(epilogue)) == CUBLAS_STATUS_SUCCESS;
+  if (ok && bias != nullptr) {
+    ok = cublasLtMatmulDescSetAttribute(descriptors.matmul, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &biasPointer,
+                                        sizeof(biasPointer)) == CUBLAS_STATUS_SUCCESS;
+  }
+  ok = ok &&
+       cublasLtMatrixLayoutCreate(&descriptors.a, dataType, inFeatures, outFeatures, inFeatures) ==
+           CUBLAS_STATUS_SUCCESS &&
+       cublasLtMatrixLayoutCreate(&descriptors.b, dataType, inFeatures, rows, inFeatures) == CUBLAS_STATUS_SUCCESS &&
+       cublasLtMatrixLayoutCreate(&descriptors.c, dataType, outFeatures, rows, outFeatures) ==
+           CUBLAS_STATUS_SUCCESS &&
+       cublasLtMatmulPreferenceCreate(&descriptors.preference) == CUBLAS_STATUS_SUCCESS;
+  if (!ok) {
+    return false;
+  }
+  const void* cPointer = residual.defined() ? residual.data_ptr() : out.data_ptr();
+  const uint64_t workspaceBytes = kLtWorkspaceBytes;
+  const uint32_t alignmentA = alignmentOf(weight.data_ptr());
+  const uint32_t alignmentB = alignmentOf(input.data_ptr());
+  const uint32_t alignmentC = alignmentOf(cPointer);
+  const uint32_t alignmentD = alignmentOf(out.data_ptr());
+  ok = cublasLtMatmulPreferenceSetAttribute(descriptors.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                            &workspaceBytes, sizeof(workspaceBytes)) == CUBLAS_STATUS_SUCCESS &&
+       cublasLtMatmulPreferenceSetAttribute(descriptors.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                                            &alignmentA, sizeof(alignmentA)) == CUBLAS_STATUS_SUCCESS &&
+       cublasLtMatmulPreferenceSetAttribute(descriptors.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                                            &alignmentB, sizeof(alignmentB)) == CUBLAS_STATUS_SUCCESS &&
+       cublasLtMatmulPreferenceSetAttribute(descriptors.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                                            &alignmentC, sizeof(alignmentC)) == CUBLAS_STATUS_SUCCESS &&
+       cublasLtMatmulPreferenceSetAttribute(descriptors.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+                                            &alignmentD, sizeof(alignmentD)) == CUBLAS_STATUS_SUCCESS;
+  if (!ok) {
+    return false;
+  }
+  cublasLtHandle_t handle = at::cuda::getCurrentCUDABlasLtHandle();
+  cublasLtMatmulHeuristicResult_t heuristic = {};
+  int found = 0;
+  if (cublasLtMatmulAlgoGetHeuristic(handle, descriptors.matmul, descriptors.a, descriptors.b, descriptors.c,
+                                     descriptors.c, descriptors.preference, 1, &heuristic, &found) !=
+          CUBLAS_STATUS_SUCCESS ||
+      found == 0) {
+    return false;
+  }
+  at::Tensor workspace = at::empty({static_cast<int64_t>(workspaceBytes)}, input.options().dtype(at::kByte));
+  const float alpha = 1.f;
+  const float beta = residual.defined() ? 1.f : 0.f;
+  return cublasLtMatmul(handle, descriptors.matmul, &alpha, weight.data_ptr(), descriptors.a, input.data_ptr(),
+                        descriptors.b, &beta, cPointer, descriptors.c, out.data_ptr(), descriptors.c,
+                        &heuristic.algo, workspace.data_ptr(), workspaceBytes,
+                        c10::cuda::getCurrentCUDAStream()) == CUBLAS_STATUS_SUCCESS;
+}
+
+std::vector<int64_t> linearOutputSizes(const at::Tensor& input, int64_t outFeatures) {
+  std::vector<int64_t> sizes(input.sizes().begin(), input.sizes().end() - 1);
+  sizes.push_back(outFeatures);
+  return sizes;
+}
+
+bool linearApplies(const at::Tensor& input, const at::Tensor& residual, const LinearPacked& packed) {
+  const at::Tensor& weight = packed.weight();
+  if (!isLeadOperand(input) || input.dim() < 1 || !input.is_contiguous() ||
+      !isOperand(weight, input.scalar_type(), input.device()) || !weight.is_contiguous() ||
+      input.size(-1) != weight.size(1)) {
+    return false;
+  }
+  // cuBLASLt rejects (or, in some versions, miscomputes) degenerate matrices; ATen handles them.
+  if (weight.size(0) < 2 || weight.size(1) < 2 || input.numel() / weight.size(1) < 2) {
+    return false;
+  }
+  if (const at::Tensor* bias = definedOrNull(packed.bias())) {
+    // cuBLASLt reads the bias vector with 16-byte loads.
+    if (!isOperand(*bias, input.scalar_type(), input.device()) || !bias->is_contiguous() ||
+        alignmentOf(bias->data_ptr()) < 16) {
+      return false;
+    }
+  }
+  return !residual.defined() ||
+         (isOperand(residual, input.scalar_type(), input.device()) && !needsAutograd(residual) &&
+          residual.is_contiguous() && residual.sizes() == at::IntArrayRef(linearOutputSizes(input, weight.size(0))));
+}
+
+at::Tensor linearCuda(const at::Tensor& input, const at::Tensor& residual, const LinearPacked& packed,
+                      const Activation& activation, ResidualAdd where) {
+  if (!linearApplies(input, residual, packed)) {
+    return packed.runReference(input, residual, activation, where);
+  }
+  c10::cuda::CUDAGuard deviceGuard(input.device());
+  at::NoGradGuard noGrad;
+  const at::Tensor& weight = packed.weight();
+  const bool residualBefore = residual.defined() && where == ResidualAdd::BeforeActivation;
+  const bool residualAfter = residual.defined() && where == ResidualAdd::AfterActivation;
+  // cuBLASLt's epilogues: relu, and gelu in its tanh approximation only.
+  const ActivationKind ltActivation =
+      activation.kind == ActivationKind::Relu || activation.kind == ActivationKind::GeluTanh ? activation.kind
+                                                                                             : ActivationKind::None;
+  at::Tensor out = at::empty(linearOutputSizes(input, weight.size(0)), input.options());
+  if (!runLtMatmul(input, weight, definedOrNull(packed.bias()), residualBefore ? residual : at::Tensor(),
+                   ltActivation, out)) {
+    return packed.runReference(input, residual, activation, where);
+  }
+  Activation remaining = activation;
+  if (ltActivation != ActivationKind::None) {
+    remaining = Activation{};
+  }
+  runEpilogue(out, at::MemoryFormat::Contiguous, weight.size(0), 1, nullptr, remaining,
+              residualAfter ? residual : at::Tensor(), residualAfter ? where : ResidualAdd::None);
+  return out;
+}
+
+// --- attention -----------------------------------------------------------------
+
+bool attentionApplies(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
+                      const c10::optional<at::Tensor>& mask) {
+  if (!isLeadOperand(query) || query.dim() != 4 || !isOperand(keyT, query.scalar_type(), query.device()) ||
+      !isOperand(value, query.scalar_type(), query.device()) || keyT.dim() != 4 || value.dim() != 4 ||
+      needsAutograd(keyT) || needsAutograd(value) || keyT.numel() == 0 || value.numel() == 0) {
+    return false;
+  }
+  // Batch and head dimensions must agree exactly (ATen's matmul would broadcast them).
+  for (int64_t dim = 0; dim < 2; ++dim) {
+    if (keyT.size(dim) != query.size(dim) || value.size(dim) != query.size(dim)) {
+      return false;
+    }
+  }
+  if (keyT.size(2) != query.size(3) || value.size(2) != keyT.size(3)) {
+    return false;
+  }
+  if (const at::Tensor* additive = definedOrNull(mask)) {
+    // An additive float mask that broadcasts to the scores (a boolean mask means something else to SDPA).
+    if (!additive->is_cuda() || additive->device() != query.device() || !at::isFloatingType(additive->scalar_type()) ||
+        needsAutograd(*additive) || additive->dim() > 4) {
+      return false;
+    }
+    const int64_t scores[4] = {query.size(0), query.size(1), query.size(2), keyT.size(3)};
+    const int64_t offset = 4 - additive->dim();
+    for (int64_t dim = 0; dim < additive->dim(); ++dim) {
+      if (additive->size(dim) != 1 && additive->size(dim) != scores[offset + dim]) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+at::Tensor attentionCuda(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
+                         const c10::optional<at::Tensor>& mask, double scale, bool permuteOutput) {
+  if (!attentionApplies(query, keyT, value, mask)) {
+    return attentionReference(query, keyT, value, mask, scale, permuteOutput);
+  }
+  c10::cuda::CUDAGuard deviceGuard(query.device());
+  at::NoGradGuard noGrad;
+  c10::optional<at::Tensor> additiveMask;
+  if (const at::Tensor* additive = definedOrNull(mask)) {
+    additiveMask = additive->to(query.scalar_type());
+  }
+  // PyTorch picks the backend: flash (no mask), cuDNN, memory-efficient or its math fallback.
+  at::Tensor context = at::scaled_dot_product_attention(query, keyT.transpose(-2, -1), value, additiveMask, 0.0,
+                                                        false, scale);
+  return permuteOutput ? context.permute({0, 2, 1, 3}).contiguous() : context;
+}
+
+// --- add + layer_norm ------------------------------------------------------------
+
+bool addLayerNormApplies(const at::Tensor& input, const at::Tensor& other, at::IntArrayRef normalizedShape,
+                         const c10::optional<at::Tensor>& weight, const c10::optional<at::Tensor>& bias) {
+  if (!isLeadOperand(input) || !isOperand(other, input.scalar_type(), input.device()) || needsAutograd(other) ||
+      other.sizes() != input.sizes() || normalizedShape.empty() ||
+      input.dim() < static_cast<int64_t>(normalizedShape.size()) ||
+      input.sizes().slice(input.dim() - normalizedShape.size()) != normalizedShape) {
+    return false;
+  }
+  for (const c10::optional<at::Tensor>* parameter : {&weight, &bias}) {
+    if (const at::Tensor* tensor = definedOrNull(*parameter)) {
+      if (!isOperand(*tensor, input.scalar_type(), input.device()) || needsAutograd(*tensor) ||
+          tensor->sizes() != normalizedShape) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+at::Tensor addLayerNormCuda(const at::Tensor& input, const at::Tensor& other, std::vector<int64_t> normalizedShape,
+                            const c10::optional<at::Tensor>& weight, const c10::optional<at::Tensor>& bias,
+                            double eps) {
+  if (!addLayerNormApplies(input, other, normalizedShape, weight, bias)) {
+    return addLayerNormReference(input, other, normalizedShape, weight, bias, eps);
+  }
+  c10::cuda::CUDAGuard deviceGuard(input.device());
+  at::Tensor denseInput = input.contiguous();
+  at::Tensor denseOther = other.contiguous();
+  at::Tensor denseWeight = definedOrNull(weight) != nullptr ? weight->contiguous() : at::Tensor();
+  at::Tensor denseBias = definedOrNull(bias) != nullptr ? bias->contiguous() : at::Tensor();
+  at::Tensor out = at::empty(input.sizes(), input.options().memory_format(at::MemoryFormat::Contiguous));
+  AddLayerNormArguments arguments;
+  arguments.out = out.data_ptr();
+  arguments.input = denseInput.data_ptr();
+  arguments.other = denseOther.data_ptr();
+  arguments.weight = denseWeight.defined() ? denseWeight.data_ptr() : nullptr;
+  arguments.bias = denseBias.defined() ? denseBias.data_ptr() : nullptr;
+  arguments.columns = c10::multiply_integers(normalizedShape);
+  arguments.rows = input.numel() / arguments.columns;
+  arguments.eps = static_cast<float>(eps);
+  checkLaunch(launchAddLayerNorm(arguments, elementTypeOf(input.scalar_type()), c10::cuda::getCurrentCUDAStream()),
+              "add_layer_norm");
+  return out;
+}
+
+// --- the ops' CUDA kernels (signatures as in register_ops.cpp) --------------------
+
+at::Tensor conv2dAct(const at::Tensor& input, const c10::intrusive_ptr<ConvPacked>& packed,
+                     c10::string_view activation, double alpha, double beta) {
+  return convCuda(input, at::Tensor(), *packed, parseActivation(activation, alpha, beta), ResidualAdd::None);
+}
+
+at::Tensor conv2dAddAct(const at::Tensor& input, at::Tensor other, const c10::intrusive_ptr<ConvPacked>& packed,
+                        c10::string_view activation, double alpha, double beta) {
+  return convCuda(input, other, *packed, parseActivation(activation, alpha, beta), ResidualAdd::BeforeActivation);
+}
+
+at::Tensor conv2dActAdd(const at::Tensor& input, at::Tensor other, const c10::intrusive_ptr<ConvPacked>& packed,
+                        c10::string_view activation, double alpha, double beta) {
+  return convCuda(input, other, *packed, parseActivation(activation, alpha, beta), ResidualAdd::AfterActivation);
+}
+
+at::Tensor linearAct(const at::Tensor& input, const c10::intrusive_ptr<LinearPacked>& packed,
+                     c10::string_view activation, double alpha, double beta) {
+  return linearCuda(input, at::Tensor(), *packed, parseActivation(activation, alpha, beta), ResidualAdd::None);
+}
+
+at::Tensor linearAddAct(const at::Tensor& input, at::Tensor other, const c10::intrusive_ptr<LinearPacked>& packed,
+                        c10::string_view activation, double alpha, double beta) {
+  return linearCuda(input, other, *packed, parseActivation(activation, alpha, beta), ResidualAdd::BeforeActivation);
+}
+
+at::Tensor linearActAdd(const at::Tensor& input, at::Tensor other, const c10::intrusive_ptr<LinearPacked>& packed,
+                        c10::string_view activation, double alpha, double beta) {
+  return linearCuda(input, other, *packed, parseActivation(activation, alpha, beta), ResidualAdd::AfterActivation);
+}
+
+} // namespace
+} // namespace tsopt::runtime::cuda
+
+TORCH_LIBRARY_IMPL(tsopt, CUDA, m) {
+  using namespace tsopt::runtime::cuda;
+  m.impl("conv2d_act", conv2dAct);
+  m.impl("conv2d_add_act", conv2dAddAct);
+  m.impl("conv2d_act_add", conv2dActAdd);
+  m.impl("linear_act", linearAct);
+  m.impl("linear_add_act", linearAddAct);
+  m.impl("linear_act_add", linearActAdd);
+  m.impl("attention", attentionCuda);
+  m.impl("add_layer_norm", addLayerNormCuda);
+}

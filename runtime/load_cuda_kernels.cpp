@@ -1,0 +1,101 @@
+#include "runtime/load_cuda_kernels.h"
+
+#include <dlfcn.h>
+
+#include <mutex>
+#include <sys/stat.h>
+
+namespace tsopt::runtime {
+namespace {
+
+#ifndef TSOPT_CUDA_KERNELS_LIBRARY
+#define TSOPT_CUDA_KERNELS_LIBRARY ""
+#endif
+/// The companion's file name; empty when built without TSOPT_CUDA.
+constexpr const char* kLibraryName = TSOPT_CUDA_KERNELS_LIBRARY;
+
+/// The directory of the shared object this function is in (libtsopt_runtime.so).
+std::string runtimeDirectory() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<const void*>(&runtimeDirectory), &info) == 0 || info.dli_fname == nullptr) {
+    return ".";
+  }
+  std::string path = info.dli_fname;
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+bool fileExists(const std::string& path) {
+  struct stat status;
+  return stat(path.c_str(), &status) == 0;
+}
+
+std::mutex& loadMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+/// The companion's handle, kept open for the life of the process.
+void*& libraryHandle() {
+  static void* handle = nullptr;
+  return handle;
+}
+
+} // namespace
+
+std::string cudaKernelsLibraryPath() { return runtimeDirectory() + "/" + kLibraryName; }
+
+bool loadCudaKernels(std::string* error) {
+  auto fail = [&](std::string message) {
+    if (error != nullptr) {
+      *error = std::move(message);
+    }
+    return false;
+  };
+  if (*kLibraryName == '\0') {
+    return fail("tsopt was built without CUDA kernels (TSOPT_CUDA=OFF)");
+  }
+  std::lock_guard<std::mutex> lock(loadMutex());
+  if (libraryHandle() != nullptr) {
+    return true;
+  }
+  const std::string path = cudaKernelsLibraryPath();
+  if (!fileExists(path)) {
+    return fail("the CUDA kernels' library " + path + " does not exist");
+  }
+  // RTLD_GLOBAL: the companion's dependencies (libtorch_cuda) then serve any
+  // library loaded later, as they do when Python's torch loaded them.
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (handle == nullptr) {
+    const char* message = dlerror();
+    return fail("cannot load " + path + ": " + (message != nullptr ? message : "unknown error"));
+  }
+  libraryHandle() = handle;
+  return true;
+}
+
+namespace detail {
+
+bool loadCudaKernelsIfTorchCudaLoaded() {
+  if (*kLibraryName == '\0') {
+    return false;
+  }
+  void* torchCuda = dlopen("libtorch_cuda.so", RTLD_LAZY | RTLD_NOLOAD);
+  if (torchCuda == nullptr) {
+    return false;
+  }
+  dlclose(torchCuda);
+  // Already mapped: the companion is being loaded (its dependency, this
+  // library, initializes first) and registers its kernels itself. Opening it
+  // again from here would run its initialization ahead of its own dependencies'.
+  const std::string path = cudaKernelsLibraryPath();
+  if (void* companion = dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD)) {
+    dlclose(companion);
+    return true;
+  }
+  return fileExists(path) && loadCudaKernels(nullptr);
+}
+
+} // namespace detail
+
+} // namespace tsopt::runtime
