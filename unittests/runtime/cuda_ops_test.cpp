@@ -1,0 +1,409 @@
+// The CUDA kernels of the tsopt:: ops (runtime/cuda/, docs/cuda.md). The
+// loading and registration tests run everywhere the companion library is
+// built; the numerical tests need a GPU and skip, saying so, without one.
+#include "runtime/activation.h"
+#include "runtime/add_layer_norm.h"
+#include "runtime/attention.h"
+#include "runtime/load_cuda_kernels.h"
+#include "runtime/packed_layers.h"
+#include "runtime/register_ops.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <gtest/gtest.h>
+#include <torch/cuda.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <sys/wait.h>
+#include <vector>
+
+namespace tsopt::runtime {
+namespace {
+
+bool isPrepack(const std::string& name) { return name.size() > 8 && name.substr(name.size() - 8) == "_prepack"; }
+
+TEST(CudaKernelsTest, CompanionLibraryLoads) {
+  std::string error;
+  ASSERT_TRUE(loadCudaKernels(&error)) << error;
+  EXPECT_TRUE(loadCudaKernels(&error)) << "a second call finds the library loaded";
+}
+
+TEST(CudaKernelsTest, EveryFusedOpHasACudaKernel) {
+  std::string error;
+  ASSERT_TRUE(loadCudaKernels(&error)) << error;
+  for (const std::string& name : registeredOperators()) {
+    auto handle = c10::Dispatcher::singleton().findSchema({name, ""});
+    ASSERT_TRUE(handle.has_value()) << name;
+    // The prepack ops build the classes on the weights' device through the catch-all kernel.
+    EXPECT_EQ(handle->hasKernelForDispatchKey(c10::DispatchKey::CUDA), !isPrepack(name)) << name;
+  }
+}
+
+/// Python: `import torch` (a CUDA build), then load libtsopt_runtime.so alone:
+/// the runtime loads its companion, and every fused op has a CUDA kernel.
+TEST(CudaKernelsTest, LoadingTheRuntimeFromPythonRegistersTheCudaKernels) {
+  std::string ops;
+  for (const std::string& name : registeredOperators()) {
+    if (!isPrepack(name)) {
+      ops += "'" + name + "',";
+    }
+  }
+  const std::string script = "import sys, torch\n"
+                             "torch.ops.load_library('" TSOPT_TEST_RUNTIME_LIBRARY "')\n"
+                             "missing = [op for op in [" + ops + "] if 'CUDA:' not in torch._C._dispatch_dump(op)]\n"
+                             "print('missing CUDA kernels:', missing)\n"
+                             "sys.exit(1 if missing else 0)\n";
+  const std::string command = "'" TSOPT_TEST_PYTHON "' -c \"" + script + "\" 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buffer[256];
+  while (fgets(buffer, sizeof(buffer), pipe) != nullptr) {
+    output += buffer;
+  }
+  const int status = pclose(pipe);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
+}
+
+/// Tolerances against a float32 reference (ATen, TF32 off) computed from the
+/// same, already rounded, inputs. The kernels compute in float32; float16 and
+/// bfloat16 results carry their own rounding (about 2^-11 and 2^-8 relative)
+/// and that of their half-precision operands inside cuBLAS/cuDNN.
+struct Tolerance {
+  double rtol, atol;
+};
+
+Tolerance toleranceFor(at::ScalarType type) {
+  switch (type) {
+  case at::kHalf:
+    return {1e-2, 1e-2};
+  case at::kBFloat16:
+    return {4e-2, 4e-2};
+  default:
+    return {1e-4, 1e-4};
+  }
+}
+
+const std::vector<at::ScalarType> kTypes = {at::kFloat, at::kHalf, at::kBFloat16};
+
+void expectClose(const at::Tensor& actual, const at::Tensor& expected, at::ScalarType type) {
+  ASSERT_EQ(actual.sizes(), expected.sizes());
+  ASSERT_EQ(actual.scalar_type(), type);
+  ASSERT_TRUE(actual.is_cuda());
+  const Tolerance tolerance = toleranceFor(type);
+  at::Tensor difference = (actual.to(at::kFloat) - expected.to(at::kFloat)).abs();
+  EXPECT_TRUE(at::allclose(actual.to(at::kFloat), expected.to(at::kFloat), tolerance.rtol, tolerance.atol))
+      << "max abs difference " << difference.max().item<double>() << " (" << type << ")";
+}
+
+std::vector<Activation> everyActivation() {
+  std::vector<Activation> result{Activation{}};
+  for (const std::string& name : activationNames()) {
+    result.push_back(name == "clamp" ? parseActivation(name, -0.5, 0.75) : parseActivation(name, 0.0, 0.0));
+  }
+  return result;
+}
+
+std::string nameOf(const Activation& activation) {
+  if (activation.kind == ActivationKind::None) {
+    return "none";
+  }
+  for (const std::string& name : activationNames()) {
+    if (parseActivation(name, activation.alpha, activation.beta).kind == activation.kind) {
+      return name;
+    }
+  }
+  return "?";
+}
+
+const char* opSuffix(ResidualAdd where) {
+  switch (where) {
+  case ResidualAdd::BeforeActivation:
+    return "_add_act";
+  case ResidualAdd::AfterActivation:
+    return "_act_add";
+  default:
+    return "_act";
+  }
+}
+
+/// Calls tsopt::<layer><suffix> through the dispatcher, as a graph does.
+template <typename Packed>
+at::Tensor callLayerOp(const std::string& layer, const at::Tensor& input, const at::Tensor& residual,
+                       const c10::intrusive_ptr<Packed>& packed, const Activation& activation, ResidualAdd where) {
+  const std::string name = "tsopt::" + layer + opSuffix(where);
+  auto handle = c10::Dispatcher::singleton().findSchemaOrThrow(name.c_str(), "");
+  const std::string activationName = nameOf(activation);
+  if (where == ResidualAdd::None) {
+    return handle
+        .typed<at::Tensor(const at::Tensor&, const c10::intrusive_ptr<Packed>&, c10::string_view, double, double)>()
+        .call(input, packed, activationName, activation.alpha, activation.beta);
+  }
+  return handle
+      .typed<at::Tensor(const at::Tensor&, at::Tensor, const c10::intrusive_ptr<Packed>&, c10::string_view, double,
+                        double)>()
+      .call(input, residual, packed, activationName, activation.alpha, activation.beta);
+}
+
+at::Tensor callAttention(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
+                         const c10::optional<at::Tensor>& mask, double scale, bool permute) {
+  return c10::Dispatcher::singleton()
+      .findSchemaOrThrow("tsopt::attention", "")
+      .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&,
+                        double, bool)>()
+      .call(query, keyT, value, mask, scale, permute);
+}
+
+at::Tensor callAddLayerNorm(const at::Tensor& input, const at::Tensor& other, std::vector<int64_t> shape,
+                            const c10::optional<at::Tensor>& weight, const c10::optional<at::Tensor>& bias,
+                            double eps) {
+  return c10::Dispatcher::singleton()
+      .findSchemaOrThrow("tsopt::add_layer_norm", "")
+      .typed<at::Tensor(const at::Tensor&, const at::Tensor&, std::vector<int64_t>, const c10::optional<at::Tensor>&,
+                        const c10::optional<at::Tensor>&, double)>()
+      .call(input, other, std::move(shape), weight, bias, eps);
+}
+
+c10::optional<at::Tensor> floatOrNull(const c10::optional<at::Tensor>& tensor) {
+  return tensor ? c10::optional<at::Tensor>(tensor->to(at::kFloat)) : c10::nullopt;
+}
+
+/// Loads the kernels, skips without a GPU, and turns TF32 off for the float32 references.
+class CudaOpsTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    std::string error;
+    ASSERT_TRUE(loadCudaKernels(&error)) << error;
+    if (!torch::cuda::is_available()) {
+      GTEST_SKIP() << "no CUDA device: the CUDA kernels' numerical tests need a GPU "
+                      "(loading and registration are checked by CudaKernelsTest)";
+    }
+    allowTf32CuBlas_ = at::globalContext().allowTF32CuBLAS();
+    allowTf32CuDnn_ = at::globalContext().allowTF32CuDNN();
+    at::globalContext().setAllowTF32CuBLAS(false);
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::manual_seed(0);
+  }
+  void TearDown() override {
+    if (torch::cuda::is_available()) {
+      at::globalContext().setAllowTF32CuBLAS(allowTf32CuBlas_);
+      at::globalContext().setAllowTF32CuDNN(allowTf32CuDnn_);
+    }
+  }
+
+  at::TensorOptions cuda(at::ScalarType type = at::kFloat) const {
+    return at::TensorOptions().device(at::kCUDA).dtype(type);
+  }
+
+private:
+  bool allowTf32CuBlas_ = false;
+  bool allowTf32CuDnn_ = false;
+};
+
+const std::vector<ResidualAdd> kResiduals = {ResidualAdd::None, ResidualAdd::BeforeActivation,
+                                             ResidualAdd::AfterActivation};
+
+TEST_F(CudaOpsTest, LinearMatchesAtenForEveryDtypeActivationAndResidual) {
+  struct Shape {
+    std::vector<int64_t> input;
+    int64_t outFeatures;
+    bool bias;
+  };
+  const std::vector<Shape> shapes = {{{3, 5, 37}, 29, true}, {{64, 128}, 256, true}, {{7, 64}, 48, false},
+                                     {{1, 32}, 16, true}};
+  for (at::ScalarType type : kTypes) {
+    for (const Shape& shape : shapes) {
+      const int64_t inFeatures = shape.input.back();
+      at::Tensor weight = at::randn({shape.outFeatures, inFeatures}, cuda()) / std::sqrt(double(inFeatures));
+      c10::optional<at::Tensor> bias;
+      if (shape.bias) {
+        bias = at::randn({shape.outFeatures}, cuda()).to(type);
+      }
+      weight = weight.to(type);
+      auto packed = c10::make_intrusive<LinearPacked>(weight, bias);
+      auto reference = c10::make_intrusive<LinearPacked>(weight.to(at::kFloat), floatOrNull(bias));
+      at::Tensor input = at::randn(shape.input, cuda(type));
+      std::vector<int64_t> outSizes(shape.input.begin(), shape.input.end() - 1);
+      outSizes.push_back(shape.outFeatures);
+      for (const Activation& activation : everyActivation()) {
+        for (ResidualAdd where : kResiduals) {
+          SCOPED_TRACE(::testing::Message() << type << " input " << at::IntArrayRef(shape.input) << " -> "
+                                            << shape.outFeatures << " " << nameOf(activation) << opSuffix(where));
+          at::Tensor residual = where == ResidualAdd::None ? at::Tensor() : at::randn(outSizes, cuda(type));
+          at::Tensor expected = reference->runReference(
+              input.to(at::kFloat), residual.defined() ? residual.to(at::kFloat) : residual, activation, where);
+          at::Tensor actual = callLayerOp("linear", input, residual.defined() ? residual.clone() : residual, packed,
+                                          activation, where);
+          expectClose(actual, expected, type);
+        }
+      }
+    }
+  }
+}
+
+TEST_F(CudaOpsTest, ConvMatchesAtenForEveryDtypeLayoutActivationAndResidual) {
+  struct Layer {
+    int64_t inChannels, outChannels, kernel;
+    Conv2dParams params;
+    bool bias;
+  };
+  const std::vector<Layer> layers = {
+      {8, 16, 3, {{1, 1}, {1, 1}, {1, 1}, 1}, true},   {8, 12, 3, {{2, 2}, {0, 0}, {1, 1}, 1}, true},
+      {8, 10, 3, {{1, 2}, {2, 2}, {2, 2}, 2}, false},  {8, 8, 3, {{1, 1}, {1, 1}, {1, 1}, 8}, true},
+      {8, 24, 1, {{1, 1}, {0, 0}, {1, 1}, 1}, true}};
+  for (at::ScalarType type : kTypes) {
+    for (const Layer& layer : layers) {
+      const int64_t fanIn = layer.inChannels / layer.params.groups * layer.kernel * layer.kernel;
+      at::Tensor weight = (at::randn({layer.outChannels, layer.inChannels / layer.params.groups, layer.kernel,
+                                      layer.kernel},
+                                     cuda()) /
+                           std::sqrt(double(fanIn)))
+                              .to(type);
+      c10::optional<at::Tensor> bias;
+      if (layer.bias) {
+        bias = at::randn({layer.outChannels}, cuda(type));
+      }
+      auto packed = c10::make_intrusive<ConvPacked>(weight, bias, layer.params);
+      auto reference = c10::make_intrusive<ConvPacked>(weight.to(at::kFloat), floatOrNull(bias), layer.params);
+      for (at::MemoryFormat format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
+        at::Tensor input = at::randn({2, layer.inChannels, 11, 13}, cuda(type)).contiguous(format);
+        at::Tensor plain = reference->runReference(input.to(at::kFloat), at::Tensor(), Activation{});
+        for (const Activation& activation : everyActivation()) {
+          for (ResidualAdd where : kResiduals) {
+            SCOPED_TRACE(::testing::Message()
+                         << type << " groups " << layer.params.groups << " stride " << layer.params.stride[0]
+                         << " dilation " << layer.params.dilation[0] << " kernel " << layer.kernel << " "
+                         << (format == at::MemoryFormat::ChannelsLast ? "channels_last " : "nchw ")
+                         << nameOf(activation) << opSuffix(where));
+            at::Tensor residual =
+                where == ResidualAdd::None ? at::Tensor() : at::randn(plain.sizes(), cuda(type)).contiguous(format);
+            at::Tensor expected = reference->runReference(
+                input.to(at::kFloat), residual.defined() ? residual.to(at::kFloat) : residual, activation, where);
+            at::Tensor actual = callLayerOp("conv2d", input, residual.defined() ? residual.clone() : residual, packed,
+                                            activation, where);
+            expectClose(actual, expected, type);
+            EXPECT_TRUE(actual.is_contiguous(format)) << "the result keeps the input's memory format";
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_F(CudaOpsTest, ConvResidualInTheOtherMemoryFormat) {
+  at::Tensor weight = at::randn({6, 4, 3, 3}, cuda()) / 6.0;
+  auto packed = c10::make_intrusive<ConvPacked>(weight, at::randn({6}, cuda()), Conv2dParams{{1, 1}, {1, 1}, {1, 1}, 1});
+  at::Tensor input = at::randn({1, 4, 5, 7}, cuda()).contiguous(at::MemoryFormat::ChannelsLast);
+  at::Tensor residual = at::randn({1, 6, 5, 7}, cuda());
+  for (ResidualAdd where : {ResidualAdd::BeforeActivation, ResidualAdd::AfterActivation}) {
+    for (const Activation& activation : {parseActivation("relu", 0, 0), parseActivation("silu", 0, 0)}) {
+      at::Tensor expected = packed->runReference(input, residual, activation, where);
+      expectClose(callLayerOp("conv2d", input, residual.clone(), packed, activation, where), expected, at::kFloat);
+    }
+  }
+}
+
+TEST_F(CudaOpsTest, AttentionMatchesAtenForEveryDtypeMaskAndPermutation) {
+  for (at::ScalarType type : kTypes) {
+    at::Tensor query = at::randn({2, 3, 7, 16}, cuda(type));
+    // key_t as BERT makes it: a transposed view.
+    at::Tensor keyT = at::randn({2, 3, 9, 16}, cuda(type)).transpose(-1, -2);
+    at::Tensor value = at::randn({2, 3, 9, 16}, cuda(type));
+    at::Tensor padding = (at::rand({2, 1, 1, 9}, cuda()) < 0.3).to(at::kFloat) * -10000.0;
+    for (const c10::optional<at::Tensor>& mask :
+         std::vector<c10::optional<at::Tensor>>{c10::nullopt, padding, at::randn({2, 3, 7, 9}, cuda()),
+                                                at::randn({7, 9}, cuda(type))}) {
+      for (bool permute : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << type << " mask " << (mask ? mask->sizes() : at::IntArrayRef{})
+                                          << " permute " << permute);
+        at::Tensor expected = attentionReference(query.to(at::kFloat), keyT.to(at::kFloat), value.to(at::kFloat),
+                                                 floatOrNull(mask), 0.25, permute);
+        at::Tensor actual = callAttention(query, keyT, value, mask, 0.25, permute);
+        expectClose(actual, expected, type);
+        if (permute) {
+          EXPECT_TRUE(actual.is_contiguous());
+        }
+      }
+    }
+  }
+}
+
+TEST_F(CudaOpsTest, AddLayerNormMatchesAtenForEveryDtypeAndShape) {
+  struct Case {
+    std::vector<int64_t> input, normalized;
+  };
+  const std::vector<Case> cases = {{{4, 7, 33}, {33}}, {{3, 768}, {768}}, {{2, 5, 6}, {5, 6}}, {{2, 4100}, {4100}}};
+  for (at::ScalarType type : kTypes) {
+    for (const Case& c : cases) {
+      at::Tensor input = at::randn(c.input, cuda(type)) * 3 + 1;
+      at::Tensor other = at::randn(c.input, cuda(type));
+      at::Tensor weight = at::randn(c.normalized, cuda(type));
+      at::Tensor bias = at::randn(c.normalized, cuda(type));
+      for (bool affine : {true, false}) {
+        SCOPED_TRACE(::testing::Message() << type << " input " << at::IntArrayRef(c.input) << " affine " << affine);
+        c10::optional<at::Tensor> w = affine ? c10::optional<at::Tensor>(weight) : c10::nullopt;
+        c10::optional<at::Tensor> b = affine ? c10::optional<at::Tensor>(bias) : c10::nullopt;
+        at::Tensor expected = addLayerNormReference(input.to(at::kFloat), other.to(at::kFloat), c.normalized,
+                                                    floatOrNull(w), floatOrNull(b), 1e-5);
+        expectClose(callAddLayerNorm(input, other, c.normalized, w, b, 1e-5), expected, type);
+      }
+    }
+  }
+}
+
+TEST_F(CudaOpsTest, UnsupportedOperandsTakeTheAtenPath) {
+  // A residual that broadcasts, a non-contiguous input, an input autograd must see.
+  at::Tensor weight = at::randn({16, 32}, cuda()) / 6.0;
+  auto packed = c10::make_intrusive<LinearPacked>(weight, at::randn({16}, cuda()));
+  const Activation gelu = parseActivation("gelu", 0, 0);
+  at::Tensor input = at::randn({8, 32}, cuda());
+  at::Tensor rowResidual = at::randn({16}, cuda());
+  expectClose(callLayerOp("linear", input, rowResidual, packed, gelu, ResidualAdd::BeforeActivation),
+              packed->runReference(input, rowResidual, gelu, ResidualAdd::BeforeActivation), at::kFloat);
+  at::Tensor transposed = at::randn({32, 8}, cuda()).t();
+  expectClose(callLayerOp("linear", transposed, at::Tensor(), packed, gelu, ResidualAdd::None),
+              packed->runReference(transposed, at::Tensor(), gelu), at::kFloat);
+  at::Tensor leaf = input.clone().requires_grad_(true);
+  at::Tensor withGrad = callLayerOp("linear", leaf, at::Tensor(), packed, gelu, ResidualAdd::None);
+  EXPECT_TRUE(withGrad.requires_grad());
+  at::Tensor other = at::randn({1, 32}, cuda());
+  expectClose(callAddLayerNorm(input, other, {32}, c10::nullopt, c10::nullopt, 1e-5),
+              addLayerNormReference(input, other, {32}, c10::nullopt, c10::nullopt, 1e-5), at::kFloat);
+  at::Tensor empty = at::randn({0, 32}, cuda());
+  EXPECT_EQ(callLayerOp("linear", empty, at::Tensor(), packed, gelu, ResidualAdd::None).sizes(),
+            (std::vector<int64_t>{0, 16}));
+}
+
+TEST_F(CudaOpsTest, CpuKernelsFallBackToAtenOnCudaTensors) {
+  // What runs when the companion is absent: the classes' own run(), which must
+  // hand CUDA tensors to ATen, never to oneDNN.
+  at::Tensor convWeight = at::randn({6, 4, 3, 3}, cuda()) / 6.0;
+  ConvPacked conv(convWeight, c10::nullopt, Conv2dParams{{1, 1}, {1, 1}, {1, 1}, 1});
+  at::Tensor image = at::randn({1, 4, 5, 7}, cuda());
+  EXPECT_FALSE(conv.kernelApplies(image, at::Tensor()));
+  const Activation relu = parseActivation("relu", 0, 0);
+  expectClose(conv.run(image, at::Tensor(), relu), at::relu(at::conv2d(image, convWeight, {}, 1, 1)), at::kFloat);
+  at::Tensor linearWeight = at::randn({5, 4}, cuda());
+  LinearPacked linear(linearWeight, c10::nullopt);
+  at::Tensor rows = at::randn({3, 4}, cuda());
+  EXPECT_FALSE(linear.kernelApplies(rows, at::Tensor()));
+  expectClose(linear.run(rows, at::Tensor(), relu), at::relu(at::linear(rows, linearWeight)), at::kFloat);
+  EXPECT_FALSE(attentionKernelApplies(image, image.transpose(-1, -2), image, c10::nullopt, false));
+}
+
+TEST_F(CudaOpsTest, PackedLayersKeepTheirWeightsOnTheDevice) {
+  at::Tensor weight = at::randn({6, 4, 3, 3}, cuda());
+  ConvPacked conv(weight, at::randn({6}, cuda()), Conv2dParams{{1, 1}, {1, 1}, {1, 1}, 1});
+  EXPECT_TRUE(conv.channelsLastWeight().is_cuda());
+  EXPECT_TRUE(conv.channelsLastWeight().is_contiguous(at::MemoryFormat::ChannelsLast));
+  ConvPacked::State state = conv.state();
+  EXPECT_TRUE(std::get<1>(state).is_cuda());
+  ConvPacked restored(state);
+  EXPECT_TRUE(restored.weight().is_cuda());
+  EXPECT_TRUE(at::equal(restored.weight(), weight));
+}
+
+} // namespace
+} // namespace tsopt::runtime
