@@ -408,18 +408,26 @@ std::string where(const std::string& path, size_t firstLine, const Location& loc
   return path + ":" + std::to_string(firstLine + location.line - 1) + ":" + std::to_string(location.column) + ": ";
 }
 
-torch::jit::Module loadArchive(const std::string& path, const std::string& bytes) {
+torch::jit::Module loadArchive(const std::string& path, const std::string& bytes, std::optional<c10::Device> device) {
   try {
     std::istringstream stream(bytes);
-    return torch::jit::load(stream);
+    return torch::jit::load(stream, device);
   } catch (const std::exception& error) {
-    throw Error(ErrorKind::Input, path + ": cannot load TorchScript archive: " + firstLine(error.what()));
+    std::string reason = firstLine(error.what());
+    bool wantsCuda = reason.find("CUDA") != std::string::npos || reason.find("cuda") != std::string::npos;
+    if (wantsCuda && !device && !at::hasCUDA()) {
+      // Tensors saved from a GPU (a module optimized with --device=cuda keeps its
+      // packed weights there); LibTorch's own message spans several lines.
+      reason = "it holds CUDA tensors and this process has no CUDA device (load it with --device=cpu, or "
+               "run it on a machine with a GPU)";
+    }
+    throw Error(ErrorKind::Input, path + ": cannot load TorchScript archive: " + reason);
   }
 }
 
 } // namespace
 
-torch::jit::Module LoadedInput::freshModule() const { return loadArchive(path, archiveBytes); }
+torch::jit::Module LoadedInput::freshModule() const { return loadArchive(path, archiveBytes, device); }
 
 bool looksLikeArchive(const std::string& bytes) { return bytes.rfind("PK\x03\x04", 0) == 0; }
 
@@ -465,9 +473,10 @@ std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& source, con
   return graph;
 }
 
-LoadedInput loadInput(const std::string& path, bool splitInputFile) {
+LoadedInput loadInput(const std::string& path, bool splitInputFile, std::optional<c10::Device> device) {
   LoadedInput input;
   input.path = path;
+  input.device = device;
   std::string bytes = readAll(path);
   if (bytes.empty()) {
     throw Error(ErrorKind::Input, path + ": empty input");
@@ -476,7 +485,7 @@ LoadedInput loadInput(const std::string& path, bool splitInputFile) {
     if (splitInputFile) {
       throw Error(ErrorKind::Usage, path + ": --split-input-file needs IR text, not a TorchScript archive");
     }
-    input.module = loadArchive(path, bytes);
+    input.module = loadArchive(path, bytes, device);
     input.archiveBytes = std::move(bytes);
     return input;
   }

@@ -28,6 +28,8 @@ struct LoadedInput {
   std::optional<torch::jit::Module> module;  ///< Set for archives.
   std::string archiveBytes;                  ///< The archive, for fresh copies.
   std::vector<IRCase> cases;                 ///< Set for IR text.
+  /// Where the archive's tensors were loaded (--device); unset: where they were saved.
+  std::optional<c10::Device> device;
 
   /// A new, independent load of the archive (the original, for comparisons).
   torch::jit::Module freshModule() const;
@@ -39,7 +41,10 @@ constexpr const char* kSplitMarker = "# -----";
 /// Reads `path` ("-" for stdin) as an archive or IR text. With `splitInputFile`,
 /// IR text is cut at kSplitMarker lines and each part parsed on its own.
 /// Every graph read from text is verified (known operators, matching schemas).
-LoadedInput loadInput(const std::string& path, bool splitInputFile);
+/// An archive's tensors are loaded onto `device` when it is given (as
+/// torch.jit.load's map_location), else onto the devices they were saved from.
+LoadedInput loadInput(const std::string& path, bool splitInputFile,
+                      std::optional<c10::Device> device = std::nullopt);
 
 /// Parses IR text; `firstLine` is the line of `text` within the file, so errors
 /// name file lines. Throws tsopt::Error (Input) "PATH:LINE:COL: message".

@@ -228,6 +228,9 @@ EquivalenceSetup prepareEquivalence(const DriverOptions& options, const LoadedIn
     err << "tsopt: equivalence: using the calibration inputs in " << inputsPath << "\n";
   }
   setup.inputs = inputsPath.empty() ? synthesizeInputs(setup.reference, options.method) : loadInputSets(inputsPath);
+  if (input.device) {
+    setup.inputs = toDevice(setup.inputs, *input.device);
+  }
   setup.inputsPath = inputsPath;
   return setup;
 }

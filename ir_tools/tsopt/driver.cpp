@@ -14,6 +14,9 @@
 #include "passes/core/plugin.h"
 #include "passes/core/registry.h"
 #include "passes/core/string_utils.h"
+#include "runtime/load_cuda_kernels.h"
+
+#include <ATen/Context.h>
 
 #include <algorithm>
 #include <iostream>
@@ -107,8 +110,34 @@ IRUnit unitForMethod(const LoadedInput& input, const std::string& method) {
 
 /// --example-inputs: the first input tuple of the file, recorded on the
 /// method's graph (see input_specialization.h).
-std::vector<InputSpec> specializeToExample(const std::string& path, IRUnit& unit) {
-  return specializeInputs(*unit.graph, loadInputSets(path).front(), path);
+std::vector<InputSpec> specializeToExample(const std::string& path, IRUnit& unit,
+                                          std::optional<c10::Device> device) {
+  std::vector<c10::IValue> example = loadInputSets(path).front();
+  return specializeInputs(*unit.graph, device ? toDevice(InputSets{example}, *device).front() : example, path);
+}
+
+/// --device: the device the archive is loaded onto. A GPU needs the runtime's
+/// CUDA kernels (and with them LibTorch's CUDA library) and a device to run on.
+std::optional<c10::Device> loadDevice(const DriverOptions& options) {
+  if (!options.device) {
+    return std::nullopt;
+  }
+  c10::Device device(*options.device);
+  if (device.is_cuda()) {
+    std::string flag = "--device=" + *options.device;
+    std::string why;
+    if (!runtime::loadCudaKernels(&why)) {
+      throw Error(ErrorKind::Usage, flag + ": " + why);
+    }
+    if (!at::hasCUDA()) {
+      throw Error(ErrorKind::Usage, flag + ": no CUDA device is available on this machine");
+    }
+    if (device.has_index() && static_cast<size_t>(device.index()) >= at::getNumGPUs()) {
+      throw Error(ErrorKind::Usage, flag + ": this machine has " + std::to_string(at::getNumGPUs()) +
+                                        " CUDA device(s)");
+    }
+  }
+  return device;
 }
 
 /// Optimizes the archive's method, checking the result when asked; returns
@@ -118,13 +147,13 @@ IRUnit optimizeModule(const CheckContext& checks, PassManager& manager, const Lo
   IRUnit unit = unitForMethod(input, options.method);
   std::vector<InputSpec> specs;
   if (options.exampleInputs) {
-    specs = specializeToExample(*options.exampleInputs, unit);
+    specs = specializeToExample(*options.exampleInputs, unit, input.device);
   }
   // Bisection reruns the pipeline on fresh copies: they carry the same types.
   auto freshUnit = [&] {
     IRUnit fresh = IRUnit::fromModule(input.freshModule(), options.method);
     if (options.exampleInputs) {
-      specializeToExample(*options.exampleInputs, fresh);
+      specializeToExample(*options.exampleInputs, fresh, input.device);
     }
     return fresh;
   };
@@ -183,12 +212,15 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
   ParsedPipeline pipeline = pipelineFor(options, registry, /*hasModule=*/true);
   bool writesArchive = hasSuffix(options.output, ".pt");
 
-  LoadedInput input = loadInput(options.input, options.splitInputFile);
+  LoadedInput input = loadInput(options.input, options.splitInputFile, loadDevice(options));
   if (writesArchive && !input.module) {
     throw Error(ErrorKind::Usage, options.output + ": a .pt output needs a TorchScript archive input");
   }
   if (options.exampleInputs && !input.module) {
     throw Error(ErrorKind::Usage, "--example-inputs needs a TorchScript archive input; IR text spells its input types");
+  }
+  if (options.device && !input.module) {
+    throw Error(ErrorKind::Usage, "--device needs a TorchScript archive input; IR text has no tensors to move");
   }
   if (options.checkEquivalence && !input.module) {
     throw Error(ErrorKind::Usage, "--check-equivalence needs a TorchScript archive input, not IR text");

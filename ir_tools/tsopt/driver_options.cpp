@@ -6,6 +6,7 @@
 #include "passes/core/pass.h"
 #include "passes/core/string_utils.h"
 
+#include <regex>
 #include <sstream>
 
 namespace tsopt {
@@ -27,6 +28,14 @@ double parseCosine(const std::string& flag, const std::string& text) {
     throw Error(ErrorKind::Usage, "option '" + flag + "' needs a number from -1 to 1, got '" + text + "'");
   }
   return value;
+}
+
+std::string parseDevice(const std::string& text) {
+  static const std::regex pattern("cpu|cuda(:[0-9]+)?");
+  if (!std::regex_match(text, pattern)) {
+    throw Error(ErrorKind::Usage, "option '--device' needs cpu, cuda or cuda:N, got '" + text + "'");
+  }
+  return text;
 }
 
 /// The flags, writing into `o`, in the order --help lists them.
@@ -70,6 +79,13 @@ FlagTable flags(DriverOptions& o) {
             "rank-dependent folds can then fire. The result checks\n"
             "each call's inputs and raises an error on any other\n"
             "rank, dtype or device (docs/example-inputs.md)"},
+           {"--device", FlagValue::Required, [&o](const Value& v) { o.device = parseDevice(*v); },
+            "--device=DEVICE",
+            "Load the archive's tensors onto DEVICE (cpu, cuda,\n"
+            "cuda:N) before any pass, as torch.jit.load's\n"
+            "map_location: optimize for the device the module will\n"
+            "run on (packed weights stay there). cuda needs a\n"
+            "CUDA build of tsopt and a GPU (docs/cuda.md)"},
        }},
       {"CORRECTNESS (module inputs)",
        {

@@ -16,6 +16,8 @@ struct DriverOptions {
   bool splitInputFile = false;
   /// --example-inputs: input tuples saved with torch.save; the first specializes the method.
   std::optional<std::string> exampleInputs;
+  /// --device: where the archive's tensors are loaded ("cpu", "cuda", "cuda:N"), checked by the parser.
+  std::optional<std::string> device;
   bool listPasses = false;
   bool dumpPassPipeline = false;
   bool help = false;

@@ -52,4 +52,44 @@ InputSets loadInputSets(const std::string& path) {
   return sets;
 }
 
+c10::IValue toDevice(const c10::IValue& value, c10::Device device) {
+  if (value.isTensor()) {
+    return value.toTensor().to(device);
+  }
+  if (value.isTuple()) {
+    std::vector<c10::IValue> elements;
+    for (const c10::IValue& element : value.toTupleRef().elements()) {
+      elements.push_back(toDevice(element, device));
+    }
+    return c10::ivalue::Tuple::create(std::move(elements));
+  }
+  if (value.isList()) {
+    c10::impl::GenericList list(value.toList().elementType());
+    for (const c10::IValue& element : value.toListRef()) {
+      list.push_back(toDevice(element, device));
+    }
+    return list;
+  }
+  if (value.isGenericDict()) {
+    c10::impl::GenericDict dict(value.toGenericDict().keyType(), value.toGenericDict().valueType());
+    for (const auto& entry : value.toGenericDict()) {
+      dict.insert(entry.key(), toDevice(entry.value(), device));
+    }
+    return dict;
+  }
+  return value;
+}
+
+InputSets toDevice(const InputSets& sets, c10::Device device) {
+  InputSets moved;
+  for (const std::vector<c10::IValue>& set : sets) {
+    std::vector<c10::IValue> arguments;
+    for (const c10::IValue& argument : set) {
+      arguments.push_back(toDevice(argument, device));
+    }
+    moved.push_back(std::move(arguments));
+  }
+  return moved;
+}
+
 } // namespace tsopt

@@ -20,4 +20,11 @@ using InputSets = std::vector<std::vector<c10::IValue>>;
 /// call; a single tuple of tensors is one call. Throws tsopt::Error (Input).
 InputSets loadInputSets(const std::string& path);
 
+/// `value` with every tensor inside it (tuples, lists, dicts) moved to `device`.
+c10::IValue toDevice(const c10::IValue& value, c10::Device device);
+
+/// Every input of every set moved to `device`: the inputs of a module that
+/// --device loaded onto that device.
+InputSets toDevice(const InputSets& sets, c10::Device device);
+
 } // namespace tsopt
