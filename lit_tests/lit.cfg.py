@@ -72,6 +72,19 @@ config.substitutions.append(("%my_opt", example_products["my-opt"]))
 # The LibTorch line: "libtorch-1.13" or "libtorch-2", for the few behaviours that differ.
 config.available_features.add("libtorch-1.13" if config.torch_version.startswith("1.13") else "libtorch-2")
 
+# GPU tests (REQUIRES: cuda): where the build has the CUDA kernels (TSOPT_CUDA)
+# and this build's Python sees a GPU; elsewhere lit reports them UNSUPPORTED.
+def cuda_available():
+    if getattr(config, "tsopt_cuda", "").upper() not in ("ON", "TRUE", "YES", "1"):
+        return False
+    probe = subprocess.run([config.python_path, "-c", "import torch; print(torch.cuda.is_available())"],
+                           capture_output=True, text=True)
+    return probe.returncode == 0 and probe.stdout.strip() == "True"
+
+
+if cuda_available():
+    config.available_features.add("cuda")
+
 # Cross-version archives: where this build's Python is not Debian's and
 # /usr/bin/python3 has Debian's torch 1.13 (python3-torch), the tests in compat/
 # write archives with it for this build's tsopt to read.

@@ -65,7 +65,7 @@ std::string useNeedingWideFloat(const torch::jit::Use& use) {
   const std::string ns = user->kind().ns().toUnqualString();
   if (ns == "quantized" || ns == "_quantized" || kind.find("quantize") != std::string::npos ||
       kind.rfind("aten::fbgemm_", 0) == 0) {
-    return kind + " takes quantization parameters in float32";
+    return kind + " takes it as quantization parameters";
   }
   return "";
 }
@@ -91,6 +91,22 @@ std::optional<size_t> dtypeInputIndex(const Node* node) {
     }
   }
   return std::nullopt;
+}
+
+/// Forgets the float32/float64 dtypes node outputs record (traced types):
+/// they may be half now, and a pass trusting them would drop a cast as a no-op.
+void forgetFloatDtypes(torch::jit::Graph& graph) {
+  for (Node* node : collectNodes(graph)) {
+    if (node->kind() == c10::prim::Constant) {
+      continue;
+    }
+    for (Value* output : node->outputs()) {
+      auto type = output->type()->cast<c10::TensorType>();
+      if (type && type->scalarType() && isWideFloat(*type->scalarType())) {
+        output->setType(type->withScalarType(c10::nullopt));
+      }
+    }
+  }
 }
 
 } // namespace
@@ -129,7 +145,7 @@ bool ConvertHalfPass::convertConstants(torch::jit::Graph& graph, at::ScalarType 
 }
 
 bool ConvertHalfPass::convertDtypeArguments(torch::jit::Graph& graph, at::ScalarType half, PassContext& context) {
-  bool changed = false;
+  Value* halfCode = nullptr;  // One constant at the top dominates every use.
   for (Node* node : collectNodes(graph)) {
     std::optional<size_t> index = dtypeInputIndex(node);
     if (!index) {
@@ -144,13 +160,15 @@ bool ConvertHalfPass::convertDtypeArguments(torch::jit::Graph& graph, at::Scalar
     if (!explicitWide && !(constant->isNone() && defaultsToFloat(node->kind()))) {
       continue;
     }
-    torch::jit::WithInsertPoint guard(node);
+    if (halfCode == nullptr) {
+      torch::jit::WithInsertPoint guard(graph.block()->param_node()->next());
+      halfCode = graph.insertConstant(static_cast<int64_t>(half));
+    }
     // By index: a pooled None may also be the node's layout or device.
-    node->replaceInput(*index, graph.insertConstant(static_cast<int64_t>(half)));
+    node->replaceInput(*index, halfCode);
     ++dtypeArguments;
-    changed = true;
   }
-  return changed;
+  return halfCode != nullptr;
 }
 
 bool ConvertHalfPass::castInputs(torch::jit::Graph& graph, at::ScalarType half, PassContext& context) {
@@ -179,11 +197,14 @@ bool ConvertHalfPass::castInputs(torch::jit::Graph& graph, at::ScalarType half, 
 }
 
 /// The cast of a tensor output back to its float32 (or recorded float64)
-/// dtype, inserted before `before`; null for outputs that are not floating-point tensors.
+/// dtype, inserted before `before`; null for outputs that are not
+/// floating-point tensors or that the pass did not convert.
 Value* ConvertHalfPass::castBack(torch::jit::Graph& graph, Value* output, Node* before) {
   auto type = output->type()->cast<c10::TensorType>();
   auto known = type ? type->scalarType() : c10::nullopt;
-  if (!type || (known && !isWideFloat(*known))) {
+  // A returned constant or input was never converted.
+  const bool unconverted = output->node()->kind() == c10::prim::Constant || output->node()->kind() == c10::prim::Param;
+  if (!type || (known && !isWideFloat(*known)) || unconverted) {
     return nullptr;
   }
   torch::jit::WithInsertPoint guard(before);
@@ -230,7 +251,12 @@ bool ConvertHalfPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, Pass
   bool changed = convertDtypeArguments(*graph, half, context);
   changed |= convertConstants(*graph, half, context);
   changed |= castInputs(*graph, half, context);
+  // The outputs' recorded dtypes are the ones to restore: read them before
+  // they are forgotten.
   changed |= castOutputs(*graph, context);
+  if (changed) {
+    forgetFloatDtypes(*graph);
+  }
   return changed;
 }
 
