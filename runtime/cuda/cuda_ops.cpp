@@ -172,13 +172,18 @@ at::Tensor convCuda(const at::Tensor& input, const at::Tensor& residual, const C
   const bool residualBefore = residual.defined() && where == ResidualAdd::BeforeActivation;
   if (activation.kind == ActivationKind::Relu && (!residual.defined() || residualBefore) &&
       fusedConvReluAvailable(input.scalar_type())) {
-    at::Tensor out = residual.defined()
-                         ? at::cudnn_convolution_add_relu(input, weight, residual, at::Scalar(1.0), packed.bias(),
-                                                          params.stride, params.padding, params.dilation,
-                                                          params.groups)
-                         : at::cudnn_convolution_relu(input, weight, packed.bias(), params.stride, params.padding,
-                                                      params.dilation, params.groups);
-    return out.contiguous(format);
+    try {
+      at::Tensor out = residual.defined()
+                           ? at::cudnn_convolution_add_relu(input, weight, residual, at::Scalar(1.0), packed.bias(),
+                                                            params.stride, params.padding, params.dilation,
+                                                            params.groups)
+                           : at::cudnn_convolution_relu(input, weight, packed.bias(), params.stride, params.padding,
+                                                        params.dilation, params.groups);
+      return out.contiguous(format);
+    } catch (const c10::Error&) {
+      // cuDNN found no engine for the fused graph (its v8 path raises then):
+      // the convolution and the epilogue kernel below compute the same.
+    }
   }
   // The bias joins the epilogue when there is one; cuDNN would add it in a pass of its own.
   const bool epilogue = activation.kind != ActivationKind::None || residual.defined();
