@@ -5,8 +5,12 @@
 #include "passes/core/node_hashing.h"
 #include "passes/quantization/precision_casts.h"
 
+#include <ATen/ATen.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
 #include <torch/csrc/jit/ir/constants.h>
 
+#include <limits>
 #include <optional>
 #include <ostream>
 #include <set>
@@ -93,6 +97,15 @@ std::optional<size_t> dtypeInputIndex(const Node* node) {
   return std::nullopt;
 }
 
+/// `tensor` in `half`, finite values beyond its range saturated to its largest
+/// finite value: a traced mask constant torch.finfo(float32).min would become
+/// -inf, and the mask's 0 * -inf a NaN.
+at::Tensor saturatingCast(const at::Tensor& tensor, at::ScalarType half) {
+  const double limit = half == at::kHalf ? static_cast<float>(std::numeric_limits<c10::Half>::max())
+                                         : static_cast<float>(std::numeric_limits<c10::BFloat16>::max());
+  return at::where(tensor.isinf(), tensor, tensor.clamp(-limit, limit)).to(half);
+}
+
 /// Forgets the float32/float64 dtypes node outputs record (traced types):
 /// they may be half now, and a pass trusting them would drop a cast as a no-op.
 void forgetFloatDtypes(torch::jit::Graph& graph) {
@@ -131,7 +144,7 @@ bool ConvertHalfPass::convertConstants(torch::jit::Graph& graph, at::ScalarType 
       continue;
     }
     torch::jit::WithInsertPoint guard(node);
-    Value* converted = graph.insertConstant(tensor->to(half));
+    Value* converted = graph.insertConstant(saturatingCast(*tensor, half));
     const std::string name = node->output()->hasDebugName() ? node->output()->debugName() : "";
     node->output()->replaceAllUsesWith(converted);
     node->destroy();
@@ -239,13 +252,34 @@ bool ConvertHalfPass::castOutputs(torch::jit::Graph& graph, PassContext& context
   return changed;
 }
 
+/// A read of a tensor or submodule attribute: the graph is not frozen, and
+/// its weights would stay float32 behind half inputs.
+Node* findAttributeRead(torch::jit::Graph& graph) {
+  for (Node* node : collectNodes(graph, {c10::prim::GetAttr})) {
+    auto module = node->output()->type()->cast<c10::ClassType>();
+    if (node->output()->type()->cast<c10::TensorType>() || (module && module->is_module())) {
+      return node;
+    }
+  }
+  return nullptr;
+}
+
 bool ConvertHalfPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
   const at::ScalarType half = parseHalfDtype(dtype.value(), name());
+  const std::string pipeline = "--passes='O1,convert-half{dtype=" + dtype.value() + "},O2'";
   if (Node* packed = findPrepackedConstant(*graph)) {
-    throw Error(ErrorKind::Usage, name() + ": " + describeNode(packed) + " holds prepacked " +
-                                      packed->output()->type()->repr_str() +
-                                      " weights: run convert-half before fusion and quantization, e.g. "
-                                      "--passes='O1,convert-half{dtype=" + dtype.value() + "},O2'");
+    std::string type = packed->output()->type()->expect<c10::ClassType>()->name()->qualifiedName();
+    const std::string customClasses = "__torch__.torch.classes.";
+    if (type.rfind(customClasses, 0) == 0) {
+      type = type.substr(customClasses.size());
+    }
+    throw Error(ErrorKind::Usage, name() + ": " + describeNode(packed) + " holds prepacked " + type +
+                                      " weights: run convert-half before fusion and quantization, e.g. " + pipeline);
+  }
+  if (Node* read = findAttributeRead(*graph)) {
+    throw Error(ErrorKind::Usage, name() + ": " + describeNode(read) +
+                                      " reads an attribute: run convert-half on a frozen graph, e.g. " +
+                                      pipeline);
   }
   // Dtype arguments before the boundary casts, which spell float32 themselves.
   bool changed = convertDtypeArguments(*graph, half, context);

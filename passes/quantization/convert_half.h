@@ -17,14 +17,18 @@ namespace tsopt {
 /// passing and receiving float32. Where the graph does not know an input's or
 /// output's dtype (loaded archives), the cast is conditional on
 /// is_floating_point, so token ids, masks and indices pass through untouched.
-/// Changes numerics (fp16 keeps 11 mantissa bits, bf16 8).
+/// Finite constants beyond the half dtype's range saturate to its largest
+/// finite value (a traced finfo(float32).min mask value would become -inf, and
+/// 0 * -inf a NaN). Changes numerics (fp16 keeps 11 mantissa bits, bf16 8).
 /// Never converts integer, boolean, complex or quantized constants, nor a
 /// constant read as a number (aten::item, Float, Int...), handed to a
 /// quantization op or used as exact boundaries (searchsorted, bucketize,
 /// histc), nor one the graph returns. Refuses (one-line error) a graph holding
 /// prepacked weights (tsopt:: fused ops, quantized packed parameters): their
 /// float32 weights are sealed in, so convert-half goes after -O1 (which folds
-/// batch norms in float32) and before fusion: --passes=O1,convert-half,O2.
+/// batch norms in float32) and before fusion: --passes=O1,convert-half,O2
+/// (O2 runs O1 again: on the frozen half graph it finds nothing more to fold);
+/// and refuses a graph that is not frozen (reads tensor or module attributes).
 ///   %y = aten::conv2d(%x, %w, %b, ...)   return (%y)
 ///   ==>   %xh = aten::to(%x, 5, ...)   %yh = aten::conv2d(%xh, %w_fp16, %b_fp16, ...)
 ///         %y = aten::to(%yh, 6, ...)   return (%y)
