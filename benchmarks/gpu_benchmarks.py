@@ -87,8 +87,7 @@ TOLERANCE = {"fp32": 1e-3, "fp32-tf32": 1e-2, "fp16": 5e-2}
 # The issue's goals: tsopt's speed-up over eager per model, and over freeze+optimize_for_inference on every case.
 GOALS_VS_EAGER = {"bert_base_seq128": 2.25, "resnet18": 1.8}
 GOAL_VS_OFI = 1.2
-FIRST_CASE_GUESS_S = 12.0  # a case's variants besides torch.compile, before one has been measured
-COMPILE_GUESS_S = 40.0  # one torch.compile, before one has been measured
+FIRST_CASE_GUESS_S = 8.0  # a case's variants besides torch.compile, before one has been measured
 MIN_COMPILE_SLACK_S = 10.0
 
 FULL = dict(models=list(MODELS), batches=[1, 8], dtypes=["fp32", "fp16"], rounds=3, seconds_per_round=0.2,
@@ -408,7 +407,6 @@ def ofi_variant(module, device_inputs) -> Variant:
 
 def compiled_variant(name: str, module, device_inputs, cap_s: float, sync) -> Variant:
     """A deep copy of the module (freezing folds its parameters), compiled by its first call."""
-    torch._dynamo.reset()
     compiled = torch.compile(copy.deepcopy(module), backend="inductor", mode=COMPILED[name], dynamic=False)
     start = time.perf_counter()
     with deadline(cap_s), torch.inference_mode():
@@ -516,7 +514,6 @@ class Budget:
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.case_costs: List[float] = []  # each case's time without torch.compile
-        self.compile_costs: List[float] = []
 
     def case_estimate(self) -> float:
         return statistics.mean(self.case_costs) if self.case_costs else FIRST_CASE_GUESS_S
@@ -550,6 +547,10 @@ def run_case(args, case, modules, inputs, tsopt_outputs, references, budget: Bud
 
     variants = []
     compile_s = 0.0
+    if any(name in COMPILED for name in args.variants):
+        # Drops the previous cases' compiled graphs; never between two compiles of one case, whose first
+        # compiled module would then recompile when it is next called.
+        torch._dynamo.reset()
     for name in args.variants:
         if name == "eager":
             variants.append(eager_variant(module, device_inputs))
@@ -561,7 +562,7 @@ def run_case(args, case, modules, inputs, tsopt_outputs, references, budget: Bud
             cap = args.compile_cap_seconds if name == "inductor" else args.max_autotune_cap_seconds
             allowance = budget.compile_allowance(remaining)
             if allowance < MIN_COMPILE_SLACK_S:
-                variants.append(Variant(name, skipped="budget: %.0f s left, the remaining cases need them" %
+                variants.append(Variant(name, skipped="budget: %.0f s left, needed by the remaining cases" %
                                         max(0.0, budget.left())))
                 continue
             start = time.perf_counter()
@@ -569,7 +570,6 @@ def run_case(args, case, modules, inputs, tsopt_outputs, references, budget: Bud
             if variant.error.startswith("compile timeout") and allowance < cap:
                 variant.error += " (the budget's share; cap %.0f s)" % cap
             compile_s += time.perf_counter() - start
-            budget.compile_costs.append(time.perf_counter() - start)
             variants.append(variant)
     tolerance = TOLERANCE["fp32-tf32" if dtype == "fp32" and args.tf32 == "on" else dtype]
     results = measure(args, variants, reference, tolerance, sync)
@@ -843,7 +843,8 @@ class Report:
             "- Every variant runs on the %s under `torch.inference_mode()`, in one process, side by side: per "
             "case each is built, its output checked, warmed up (at least 3 calls, then up to %d or 0.3 s), then "
             "all are timed in %d interleaved rounds of about %.2f s each (%d to %d calls per round), the order "
-            "rotating each round. Latency: the median over all timed calls, each call followed by a device synchronization."
+            "rotating each round. Latency: the median over all timed calls, each call followed by a device "
+            "synchronization."
             % (args.device, args.warmup, args.rounds, args.seconds_per_round, args.min_calls, args.max_calls),
             "- `torch.backends.cudnn.benchmark = True` for all; TF32 %s." % tf32,
             "- TorchScript variants (freeze+ofi, tsopt) run under TorchScript's default executor (profiling; "
