@@ -28,6 +28,9 @@ def python_command(interpreter):
 
 
 config.substitutions.append(("%python", python_command(config.python_path)))
+# The interpreter alone, for scripts that take it as an argument; first, so
+# that %python does not take its prefix.
+config.substitutions.insert(0, ("%python_exe", config.python_path))
 # libtsopt_runtime, for Python RUN lines that load optimized modules (torch.ops.load_library).
 config.substitutions.append(("%runtime_library", config.runtime_library_path))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
