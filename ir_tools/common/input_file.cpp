@@ -411,7 +411,11 @@ std::string where(const std::string& path, size_t firstLine, const Location& loc
 torch::jit::Module loadArchive(const std::string& path, const std::string& bytes, std::optional<c10::Device> device) {
   try {
     std::istringstream stream(bytes);
-    return torch::jit::load(stream, device);
+    c10::optional<c10::Device> mapLocation;
+    if (device) {
+      mapLocation = *device;
+    }
+    return torch::jit::load(stream, mapLocation);
   } catch (const std::exception& error) {
     std::string reason = firstLine(error.what());
     bool wantsCuda = reason.find("CUDA") != std::string::npos || reason.find("cuda") != std::string::npos;

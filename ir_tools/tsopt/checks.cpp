@@ -6,6 +6,8 @@
 #include "passes/core/string_utils.h"
 #include "passes/core/verifier.h"
 
+#include <ATen/Context.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -230,6 +232,13 @@ EquivalenceSetup prepareEquivalence(const DriverOptions& options, const LoadedIn
   setup.inputs = inputsPath.empty() ? synthesizeInputs(setup.reference, options.method) : loadInputSets(inputsPath);
   if (input.device) {
     setup.inputs = toDevice(setup.inputs, *input.device);
+    if (input.device->is_cuda()) {
+      // Both modules then compute float32 in float32: with TF32 (cuDNN's
+      // default) two correct convolutions differ far beyond the tolerances.
+      at::globalContext().setAllowTF32CuDNN(false);
+      at::globalContext().setAllowTF32CuBLAS(false);
+      err << "tsopt: equivalence: TF32 is off for the comparison on the GPU\n";
+    }
   }
   setup.inputsPath = inputsPath;
   return setup;
