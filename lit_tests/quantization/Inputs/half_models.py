@@ -17,7 +17,7 @@ import torch
 import torchvision
 
 from bert import BertConfig, BertModel, example_inputs, init_weights
-from zoo_common import randomize_batch_norms, seeded
+from zoo_common import randomize_batch_norms, seeded, trace
 
 torch.manual_seed(0)
 torch.set_num_threads(1)
@@ -37,9 +37,7 @@ def main():
     outdir = sys.argv[1]
     os.makedirs(outdir, exist_ok=True)
     for name, (module, inputs) in models().items():
-        with torch.no_grad():
-            traced = torch.jit.trace(module.eval(), inputs[0], check_inputs=inputs)
-        torch.jit.save(traced, os.path.join(outdir, name + ".pt"))
+        trace(module, inputs).save(os.path.join(outdir, name + ".pt"))
         torch.save(inputs, os.path.join(outdir, name + ".inputs.pt"))
 
 
