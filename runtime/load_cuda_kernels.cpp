@@ -63,9 +63,15 @@ bool loadCudaKernels(std::string* error) {
   if (!fileExists(path)) {
     return fail("the CUDA kernels' library " + path + " does not exist");
   }
-  // RTLD_GLOBAL: the companion's dependencies (libtorch_cuda) then serve any
-  // library loaded later, as they do when Python's torch loaded them.
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  // Where libtorch_cuda is not loaded yet (the tsopt driver), RTLD_GLOBAL: the
+  // companion's dependencies then serve any library loaded later, as they do
+  // when Python's torch loaded them. Where it is (Python), RTLD_LOCAL, as
+  // torch.ops.load_library opens libraries: the way seen to work on a GPU.
+  void* torchCuda = dlopen("libtorch_cuda.so", RTLD_LAZY | RTLD_NOLOAD);
+  if (torchCuda != nullptr) {
+    dlclose(torchCuda);
+  }
+  void* handle = dlopen(path.c_str(), RTLD_NOW | (torchCuda != nullptr ? RTLD_LOCAL : RTLD_GLOBAL));
   if (handle == nullptr) {
     const char* message = dlerror();
     return fail("cannot load " + path + ": " + (message != nullptr ? message : "unknown error"));
@@ -73,29 +79,5 @@ bool loadCudaKernels(std::string* error) {
   libraryHandle() = handle;
   return true;
 }
-
-namespace detail {
-
-bool loadCudaKernelsIfTorchCudaLoaded() {
-  if (*kLibraryName == '\0') {
-    return false;
-  }
-  void* torchCuda = dlopen("libtorch_cuda.so", RTLD_LAZY | RTLD_NOLOAD);
-  if (torchCuda == nullptr) {
-    return false;
-  }
-  dlclose(torchCuda);
-  // Already mapped: the companion is being loaded (its dependency, this
-  // library, initializes first) and registers its kernels itself. Opening it
-  // again from here would run its initialization ahead of its own dependencies'.
-  const std::string path = cudaKernelsLibraryPath();
-  if (void* companion = dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD)) {
-    dlclose(companion);
-    return true;
-  }
-  return fileExists(path) && loadCudaKernels(nullptr);
-}
-
-} // namespace detail
 
 } // namespace tsopt::runtime

@@ -7,10 +7,10 @@
 /// not link it, so a CPU program never loads libtorch_cuda (about a second of
 /// startup and a few hundred MiB of mappings); it is loaded
 ///  - by loadCudaKernels() (the tsopt driver's --device=cuda), or
-///  - by libtsopt_runtime.so itself when it is loaded into a process where
-///    libtorch_cuda.so already is (Python: `import torch` of a CUDA build, then
-///    torch.ops.load_library(libtsopt_runtime.so)); silently nothing when the
-///    companion is absent.
+///  - by the catch-all kernels of libtsopt_runtime.so on their first CUDA tensor
+///    (Python: `import torch` of a CUDA build, then
+///    torch.ops.load_library(libtsopt_runtime.so)), which then call their op
+///    again; never while libtsopt_runtime.so itself is being loaded (docs/cuda.md).
 ///
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -30,11 +30,5 @@ bool loadCudaKernels(std::string* error = nullptr);
 /// The path loadCudaKernels() opens (whether or not it exists).
 std::string cudaKernelsLibraryPath();
 
-namespace detail {
-/// Called once by libtsopt_runtime.so's initialization after its op
-/// definitions: loads the companion when libtorch_cuda.so is already in the
-/// process and the companion exists; never reports anything.
-bool loadCudaKernelsIfTorchCudaLoaded();
-} // namespace detail
 
 } // namespace tsopt::runtime

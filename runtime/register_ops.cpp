@@ -5,11 +5,37 @@
 #include "runtime/load_cuda_kernels.h"
 #include "runtime/packed_layers.h"
 
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/custom_class.h>
 #include <torch/library.h>
 
+#include <atomic>
+
 namespace tsopt::runtime {
 namespace {
+
+/// Whether a catch-all kernel that received a CUDA tensor should call its op
+/// again: true once per process, when that first call has just loaded the
+/// CUDA kernels (loadCudaKernels), which the dispatcher then picks. The
+/// library cannot load them while it is itself being loaded: in Python, a
+/// library opened from another's initialization (torch.ops.load_library)
+/// crashed cuDNN's first convolution on an H200 (docs/cuda.md). Later calls,
+/// and a CUDA tensor that still reaches the catch-all kernel (autograd, no
+/// CUDA build), take the kernel's own ATen fallback.
+bool loadedCudaKernelsFor(const at::Tensor& input) {
+  static std::atomic<bool> tried{false};
+  return input.is_cuda() && !tried.exchange(true) && loadCudaKernels(nullptr);
+}
+
+/// Calls the op `name` through the dispatcher; `Signature` is the type of the
+/// catch-all kernel registered for it.
+template <typename Signature, typename... Arguments>
+at::Tensor callThroughDispatcher(const char* name, Arguments&&... arguments) {
+  return c10::Dispatcher::singleton()
+      .findSchemaOrThrow(name, "")
+      .typed<Signature>()
+      .call(std::forward<Arguments>(arguments)...);
+}
 
 c10::intrusive_ptr<ConvPacked> conv2dPrepack(at::Tensor weight, c10::optional<at::Tensor> bias,
                                              std::vector<int64_t> stride, std::vector<int64_t> padding,
@@ -21,6 +47,9 @@ c10::intrusive_ptr<ConvPacked> conv2dPrepack(at::Tensor weight, c10::optional<at
 
 at::Tensor conv2dAct(const at::Tensor& input, const c10::intrusive_ptr<ConvPacked>& packed,
                      c10::string_view activation, double alpha, double beta) {
+  if (loadedCudaKernelsFor(input)) {
+    return callThroughDispatcher<decltype(conv2dAct)>("tsopt::conv2d_act", input, packed, activation, alpha, beta);
+  }
   return packed->run(input, at::Tensor(), parseActivation(activation, alpha, beta));
 }
 
@@ -28,11 +57,19 @@ at::Tensor conv2dAct(const at::Tensor& input, const c10::intrusive_ptr<ConvPacke
 // so the kernel can write the result into it.
 at::Tensor conv2dAddAct(const at::Tensor& input, at::Tensor other, const c10::intrusive_ptr<ConvPacked>& packed,
                         c10::string_view activation, double alpha, double beta) {
+  if (loadedCudaKernelsFor(input)) {
+    return callThroughDispatcher<decltype(conv2dAddAct)>("tsopt::conv2d_add_act",
+                                                         input, std::move(other), packed, activation, alpha, beta);
+  }
   return packed->run(input, std::move(other), parseActivation(activation, alpha, beta));
 }
 
 at::Tensor conv2dActAdd(const at::Tensor& input, at::Tensor other, const c10::intrusive_ptr<ConvPacked>& packed,
                         c10::string_view activation, double alpha, double beta) {
+  if (loadedCudaKernelsFor(input)) {
+    return callThroughDispatcher<decltype(conv2dActAdd)>("tsopt::conv2d_act_add",
+                                                         input, std::move(other), packed, activation, alpha, beta);
+  }
   return packed->run(input, std::move(other), parseActivation(activation, alpha, beta),
                      ResidualAdd::AfterActivation);
 }
@@ -43,28 +80,47 @@ c10::intrusive_ptr<LinearPacked> linearPrepack(at::Tensor weight, c10::optional<
 
 at::Tensor linearAct(const at::Tensor& input, const c10::intrusive_ptr<LinearPacked>& packed,
                      c10::string_view activation, double alpha, double beta) {
+  if (loadedCudaKernelsFor(input)) {
+    return callThroughDispatcher<decltype(linearAct)>("tsopt::linear_act", input, packed, activation, alpha, beta);
+  }
   return packed->run(input, at::Tensor(), parseActivation(activation, alpha, beta));
 }
 
 at::Tensor linearAddAct(const at::Tensor& input, at::Tensor other, const c10::intrusive_ptr<LinearPacked>& packed,
                         c10::string_view activation, double alpha, double beta) {
+  if (loadedCudaKernelsFor(input)) {
+    return callThroughDispatcher<decltype(linearAddAct)>("tsopt::linear_add_act",
+                                                         input, std::move(other), packed, activation, alpha, beta);
+  }
   return packed->run(input, std::move(other), parseActivation(activation, alpha, beta));
 }
 
 at::Tensor linearActAdd(const at::Tensor& input, at::Tensor other, const c10::intrusive_ptr<LinearPacked>& packed,
                         c10::string_view activation, double alpha, double beta) {
+  if (loadedCudaKernelsFor(input)) {
+    return callThroughDispatcher<decltype(linearActAdd)>("tsopt::linear_act_add",
+                                                         input, std::move(other), packed, activation, alpha, beta);
+  }
   return packed->run(input, std::move(other), parseActivation(activation, alpha, beta),
                      ResidualAdd::AfterActivation);
 }
 
 at::Tensor attentionOp(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
                        const c10::optional<at::Tensor>& mask, double scale, bool permuteOutput) {
+  if (loadedCudaKernelsFor(query)) {
+    return callThroughDispatcher<decltype(attentionOp)>("tsopt::attention",
+                                                        query, keyT, value, mask, scale, permuteOutput);
+  }
   return attention(query, keyT, value, mask, scale, permuteOutput);
 }
 
 at::Tensor addLayerNormOp(const at::Tensor& input, const at::Tensor& other, std::vector<int64_t> normalizedShape,
                           const c10::optional<at::Tensor>& weight, const c10::optional<at::Tensor>& bias,
                           double eps) {
+  if (loadedCudaKernelsFor(input)) {
+    return callThroughDispatcher<decltype(addLayerNormOp)>("tsopt::add_layer_norm",
+                                                           input, other, std::move(normalizedShape), weight, bias, eps);
+  }
   return addLayerNormReference(input, other, normalizedShape, weight, bias, eps);
 }
 
@@ -118,8 +174,3 @@ TORCH_LIBRARY(tsopt, m) {
         addLayerNormOp);
 }
 
-namespace {
-// After TORCH_LIBRARY above (initializers of one file run in order): the CUDA
-// kernels the companion registers then find their ops defined.
-const bool kCudaKernelsLoaded = tsopt::runtime::detail::loadCudaKernelsIfTorchCudaLoaded();
-} // namespace

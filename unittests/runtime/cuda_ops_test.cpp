@@ -42,19 +42,27 @@ TEST(CudaKernelsTest, EveryFusedOpHasACudaKernel) {
 }
 
 /// Python: `import torch` (a CUDA build), then load libtsopt_runtime.so alone:
-/// the runtime loads its companion, and every fused op has a CUDA kernel.
-TEST(CudaKernelsTest, LoadingTheRuntimeFromPythonRegistersTheCudaKernels) {
+/// it does not load its companion while it is being loaded (that broke cuDNN on
+/// a GPU), the first CUDA call does; loading the companion registers every
+/// fused op's CUDA kernel.
+TEST(CudaKernelsTest, LoadingTheLibrariesFromPythonRegistersTheCudaKernels) {
   std::string ops;
   for (const std::string& name : registeredOperators()) {
     if (!isPrepack(name)) {
       ops += "'" + name + "',";
     }
   }
-  const std::string script = "import sys, torch\n"
-                             "torch.ops.load_library('" TSOPT_TEST_RUNTIME_LIBRARY "')\n"
-                             "missing = [op for op in [" + ops + "] if 'CUDA:' not in torch._C._dispatch_dump(op)]\n"
-                             "print('missing CUDA kernels:', missing)\n"
-                             "sys.exit(1 if missing else 0)\n";
+  const std::string script =
+      "import os, sys, torch\n"
+      "runtime = '" TSOPT_TEST_RUNTIME_LIBRARY "'\n"
+      "ops = [" + ops + "]\n"
+      "cuda = lambda: [op for op in ops if 'CUDA:' in torch._C._dispatch_dump(op)]\n"
+      "torch.ops.load_library(runtime)\n"
+      "early = cuda()\n"
+      "torch.ops.load_library(os.path.join(os.path.dirname(runtime), 'libtsopt_runtime_cuda.so'))\n"
+      "missing = [op for op in ops if op not in cuda()]\n"
+      "print('CUDA kernels at the runtime load:', early, 'missing after the companion:', missing)\n"
+      "sys.exit(1 if early or missing else 0)\n";
   const std::string command = "'" TSOPT_TEST_PYTHON "' -c \"" + script + "\" 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   ASSERT_NE(pipe, nullptr);
