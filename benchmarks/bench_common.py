@@ -7,6 +7,7 @@ import ctypes
 import ctypes.util
 import os
 import statistics
+import subprocess
 import sys
 import time
 from typing import Callable, Dict, List, Sequence
@@ -130,3 +131,17 @@ def calls_per_round(function: Callable[[], object], target_seconds: float, warmu
 
 def summary(times: Sequence[float]) -> Dict[str, float]:
     return {"median": statistics.median(times), "min": min(times), "max": max(times), "samples": len(times)}
+
+
+def load_runtime(path: str) -> str:
+    """Loads tsopt's runtime library once a child process survived loading it (one built for another
+    LibTorch aborts the process); why it cannot be loaded, or ''."""
+    if not os.path.isfile(path):
+        return "no runtime library at %s" % path
+    probe = subprocess.run([sys.executable, "-c", "import sys, torch; torch.ops.load_library(sys.argv[1])", path],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        lines = [line for line in probe.stderr.splitlines() if line.strip() and "Warning" not in line]
+        return "loading %s fails (exit code %d): %s" % (path, probe.returncode, lines[-1] if lines else "")
+    torch.ops.load_library(path)
+    return ""

@@ -261,21 +261,8 @@ class Tsopt:
         self.binary = args.tsopt
         self.available = os.access(self.binary, os.X_OK)
         self.note = "" if self.available else "tsopt columns skipped: no executable at %s" % self.binary
-        self.runtime_error = self.load_runtime(args.runtime_lib) if self.available else ""
+        self.runtime_error = bench_common.load_runtime(args.runtime_lib) if self.available else ""
         self.pipelines = {}
-
-    @staticmethod
-    def load_runtime(path: str) -> str:
-        """Loads the runtime library once a child process survived loading it; why it cannot be loaded, or ''."""
-        if not os.path.isfile(path):
-            return "no runtime library at %s" % path
-        probe = subprocess.run([sys.executable, "-c", "import sys, torch; torch.ops.load_library(sys.argv[1])", path],
-                               capture_output=True, text=True)
-        if probe.returncode != 0:
-            lines = [line for line in probe.stderr.splitlines() if line.strip() and "Warning" not in line]
-            return "loading %s fails (exit code %d): %s" % (path, probe.returncode, lines[-1] if lines else "")
-        torch.ops.load_library(path)
-        return ""
 
     def config(self) -> dict:
         return {"binary": self.binary, "available": self.available, "note": self.note,

@@ -279,20 +279,6 @@ def tsopt_version(binary: str) -> str:
         return "?"
 
 
-def load_runtime(path: str) -> str:
-    """Loads the runtime library once a child process survived loading it (one built for another
-    LibTorch aborts the process); why it cannot be loaded, or ''."""
-    if not os.path.isfile(path):
-        return "no runtime library at %s" % path
-    probe = subprocess.run([sys.executable, "-c", "import sys, torch; torch.ops.load_library(sys.argv[1])", path],
-                           capture_output=True, text=True)
-    if probe.returncode != 0:
-        lines = [line for line in probe.stderr.splitlines() if line.strip() and "Warning" not in line]
-        return "loading %s fails (exit code %d): %s" % (path, probe.returncode, lines[-1] if lines else "")
-    torch.ops.load_library(path)
-    return ""
-
-
 # --- models, inputs and the tsopt archives -----------------------------------------------------------------------
 
 def make_inputs(model: str, batch: int) -> Tuple[torch.Tensor, ...]:
@@ -622,7 +608,7 @@ def main(argv) -> int:
         if not os.access(args.tsopt, os.X_OK):
             tsopt_ready = "no tsopt executable at %s" % args.tsopt
         else:
-            tsopt_ready = load_runtime(args.runtime_lib)
+            tsopt_ready = bench_common.load_runtime(args.runtime_lib)
     report = Report(args, machine(args), cases, tsopt_ready)
     report.info["tsopt_version"] = tsopt_version(args.tsopt) if "tsopt" in args.variants else "-"
     print("gpu_benchmarks: %s, torch %s; %d cases; budget %.0f s" % (

@@ -19,4 +19,18 @@ template <> __device__ __forceinline__ __nv_bfloat16 fromFloat<__nv_bfloat16>(fl
   return __float2bfloat16_rn(value);
 }
 
+/// Calls `launch(T{})` with T the element type `type` names (float, __half or
+/// __nv_bfloat16): a kernel's launcher picks its instantiation with it.
+template <typename Launch> cudaError_t withElementType(ElementType type, Launch&& launch) {
+  switch (type) {
+  case ElementType::Float:
+    return launch(float{});
+  case ElementType::Half:
+    return launch(__half{});
+  case ElementType::BFloat16:
+    return launch(__nv_bfloat16{});
+  }
+  return cudaErrorInvalidValue;
+}
+
 } // namespace tsopt::runtime::cuda

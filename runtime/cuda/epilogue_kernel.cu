@@ -76,15 +76,7 @@ cudaError_t launchEpilogue(const EpilogueArguments& arguments, ElementType type,
   if (arguments.channels <= 0 || arguments.inner <= 0) {
     return cudaErrorInvalidValue;
   }
-  switch (type) {
-  case ElementType::Float:
-    return launch<float>(arguments, stream);
-  case ElementType::Half:
-    return launch<__half>(arguments, stream);
-  case ElementType::BFloat16:
-    return launch<__nv_bfloat16>(arguments, stream);
-  }
-  return cudaErrorInvalidValue;
+  return withElementType(type, [&](auto element) { return launch<decltype(element)>(arguments, stream); });
 }
 
 } // namespace tsopt::runtime::cuda

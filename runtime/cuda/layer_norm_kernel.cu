@@ -87,15 +87,7 @@ cudaError_t launchAddLayerNorm(const AddLayerNormArguments& arguments, ElementTy
   if (arguments.columns <= 0 || arguments.rows > 2147483647) {
     return cudaErrorInvalidValue;
   }
-  switch (type) {
-  case ElementType::Float:
-    return launch<float>(arguments, stream);
-  case ElementType::Half:
-    return launch<__half>(arguments, stream);
-  case ElementType::BFloat16:
-    return launch<__nv_bfloat16>(arguments, stream);
-  }
-  return cudaErrorInvalidValue;
+  return withElementType(type, [&](auto element) { return launch<decltype(element)>(arguments, stream); });
 }
 
 } // namespace tsopt::runtime::cuda
