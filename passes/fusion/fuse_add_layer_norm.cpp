@@ -1,6 +1,7 @@
 #include "passes/fusion/fuse_add_layer_norm.h"
 
 #include "passes/core/graph_utils.h"
+#include "passes/core/value_replacement.h"
 #include "passes/fusion/layer_chain_fusion.h"
 
 #include <torch/csrc/jit/ir/constants.h>
@@ -70,13 +71,7 @@ bool FuseAddLayerNormPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph,
         1));
     call->copyMetadata(layerNorm);
     call->output()->setType(layerNorm->output()->type());
-    const std::string name = layerNorm->output()->hasDebugName() ? layerNorm->output()->debugName() : "";
-    layerNorm->output()->replaceAllUsesWith(call->output());
-    layerNorm->destroy();
-    add->destroy();
-    if (!name.empty()) {
-      call->output()->setDebugName(name);
-    }
+    replaceAndDestroy(layerNorm->output(), call->output(), {layerNorm, add});
     ++fused;
     changed = true;
   }

@@ -1,6 +1,7 @@
 #include "passes/fusion/fuse_attention.h"
 
 #include "passes/core/graph_utils.h"
+#include "passes/core/value_replacement.h"
 #include "passes/fusion/layer_chain_fusion.h"
 
 #include <torch/csrc/jit/ir/constants.h>
@@ -242,18 +243,9 @@ void emitAttention(torch::jit::Graph& graph, const AttentionMatch& match) {
   Node* call = graph.insertNode(graph.create(c10::Symbol::fromQualString("tsopt::attention"), inputs, 1));
   call->copyMetadata(match.softmax);
   call->output()->setType(c10::TensorType::get());
-  Value* replaced = last->output();
-  const std::string debugName = replaced->hasDebugName() ? replaced->debugName() : "";
-  replaced->replaceAllUsesWith(call->output());
-  for (Node* node :
-       {match.permute, match.context, match.softmax, match.maskAdd, match.fill, match.scaling, match.scores}) {
-    if (node != nullptr) {
-      node->destroy();
-    }
-  }
-  if (!debugName.empty()) {
-    call->output()->setDebugName(debugName);
-  }
+  replaceAndDestroy(last->output(), call->output(),
+                    {match.permute, match.context, match.softmax, match.maskAdd, match.fill, match.scaling,
+                     match.scores});
 }
 
 } // namespace

@@ -2,6 +2,7 @@
 
 #include "passes/core/error.h"
 #include "passes/core/graph_utils.h"
+#include "passes/core/value_replacement.h"
 #include "runtime/activation.h"
 #include "runtime/packed_layers.h"
 
@@ -205,16 +206,8 @@ void emitFusedCall(torch::jit::Graph& graph, const Chain& chain, c10::Symbol op,
   // The fused op may return another memory layout than the last node did
   // (propagate-layout relies on that), so the traced strides would be wrong.
   call->output()->setType(c10::TensorType::get());
-  Value* replaced = chain.last->output();
-  std::string name = replaced->hasDebugName() ? replaced->debugName() : "";
-  replaced->replaceAllUsesWith(call->output());
   std::vector<Node*> nodes = chain.nodes();
-  for (auto node = nodes.rbegin(); node != nodes.rend(); ++node) {
-    (*node)->destroy();
-  }
-  if (!name.empty()) {
-    call->output()->setDebugName(name);
-  }
+  replaceAndDestroy(chain.last->output(), call->output(), std::vector<Node*>(nodes.rbegin(), nodes.rend()));
 }
 
 } // namespace

@@ -2,6 +2,7 @@
 
 #include "passes/core/error.h"
 #include "passes/core/graph_utils.h"
+#include "passes/core/value_replacement.h"
 #include "passes/core/node_hashing.h"
 #include "passes/quantization/precision_casts.h"
 
@@ -145,12 +146,7 @@ bool ConvertHalfPass::convertConstants(torch::jit::Graph& graph, at::ScalarType 
     }
     torch::jit::WithInsertPoint guard(node);
     Value* converted = graph.insertConstant(saturatingCast(*tensor, half));
-    const std::string name = node->output()->hasDebugName() ? node->output()->debugName() : "";
-    node->output()->replaceAllUsesWith(converted);
-    node->destroy();
-    if (!name.empty()) {
-      converted->setDebugName(name);
-    }
+    replaceAndDestroy(node->output(), converted, {node});
     ++constants;
     changed = true;
   }

@@ -1,6 +1,7 @@
 #include "passes/quantization/weighted_layers.h"
 
 #include "passes/core/graph_utils.h"
+#include "passes/core/value_replacement.h"
 #include "passes/core/ir_matchers.h"
 
 #include <torch/csrc/jit/ir/constants.h>
@@ -89,17 +90,11 @@ void destroyIfDeadConstant(torch::jit::Value* value) {
 }
 
 void replaceWeightedLayer(const WeightedLayer& layer, torch::jit::Value* result) {
-  torch::jit::Value* replaced = layer.node->output();
-  const std::string name = replaced->hasDebugName() ? replaced->debugName() : "";
-  replaced->replaceAllUsesWith(result);
-  layer.node->destroy();
+  replaceAndDestroy(layer.node->output(), result, {layer.node});
   for (torch::jit::Value* parameter : {layer.weightValue, layer.biasValue}) {
     if (parameter != nullptr) {
       destroyIfDeadConstant(parameter);
     }
-  }
-  if (!name.empty()) {
-    result->setDebugName(name);
   }
 }
 
