@@ -20,6 +20,7 @@
 #include <ATen/cuda/CUDAContextLight.h>
 #include <c10/core/GradMode.h>
 #include <c10/util/accumulate.h>
+#include <c10/util/hash.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/custom_class.h>
@@ -27,7 +28,12 @@
 
 #include <cublasLt.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <vector>
 
 namespace tsopt::runtime::cuda {
@@ -234,6 +240,9 @@ struct LtDescriptors {
   cublasLtMatmulDesc_t matmul = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulPreference_t preference = nullptr;
+  LtDescriptors() = default;
+  LtDescriptors(const LtDescriptors&) = delete;
+  LtDescriptors& operator=(const LtDescriptors&) = delete;
   ~LtDescriptors() {
     if (preference != nullptr) {
       cublasLtMatmulPreferenceDestroy(preference);
@@ -249,6 +258,107 @@ struct LtDescriptors {
   }
 };
 
+/// What decides a matmul's descriptors and algorithm: everything but the
+/// operands' addresses (their alignments aside) and the bias pointer.
+struct LtPlanKey {
+  int64_t rows = 0, inFeatures = 0, outFeatures = 0;
+  at::ScalarType type = at::kFloat;
+  cublasComputeType_t computeType = CUBLAS_COMPUTE_32F;
+  cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  uint32_t alignments[4] = {};
+  c10::DeviceIndex device = 0;
+
+  bool operator==(const LtPlanKey& other) const {
+    return rows == other.rows && inFeatures == other.inFeatures && outFeatures == other.outFeatures &&
+           type == other.type && computeType == other.computeType && epilogue == other.epilogue &&
+           std::equal(std::begin(alignments), std::end(alignments), std::begin(other.alignments)) &&
+           device == other.device;
+  }
+};
+
+struct LtPlanKeyHash {
+  size_t operator()(const LtPlanKey& key) const {
+    size_t hash = c10::get_hash(key.rows, key.inFeatures, key.outFeatures, static_cast<int>(key.type),
+                                static_cast<int>(key.computeType), static_cast<int>(key.epilogue), key.device);
+    for (uint32_t alignment : key.alignments) {
+      hash = c10::hash_combine(hash, alignment);
+    }
+    return hash;
+  }
+};
+
+/// One matmul shape's descriptors and the algorithm cuBLASLt's heuristic chose
+/// for it. Creating the descriptors and asking the heuristic cost tens of
+/// microseconds per call, as much as the matmul itself at batch 1, so they are
+/// made once per shape. The bias pointer is the one per-call attribute: it is
+/// set and the matmul enqueued under `mutex`.
+struct LtPlan {
+  LtDescriptors descriptors;
+  cublasLtMatmulHeuristicResult_t heuristic = {};
+  std::mutex mutex;
+};
+
+/// The column-major view of row-major tensors: outᵀ (N, rows) = weight (N, K) ·
+/// inputᵀ (K, rows), with weight stored as a (K, N) column-major matrix, hence
+/// transposed. Null when cuBLASLt has no algorithm for it.
+std::unique_ptr<LtPlan> makeLtPlan(const LtPlanKey& key, cublasLtHandle_t handle) {
+  auto plan = std::make_unique<LtPlan>();
+  LtDescriptors& descriptors = plan->descriptors;
+  const cudaDataType_t dataType = cudaTypeOf(key.type);
+  const cublasOperation_t transposed = CUBLAS_OP_T;
+  const cublasOperation_t plain = CUBLAS_OP_N;
+  const uint64_t workspaceBytes = kLtWorkspaceBytes;
+  const cublasLtMatmulPreferenceAttributes_t alignmentAttributes[4] = {
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+  bool ok = cublasLtMatmulDescCreate(&descriptors.matmul, key.computeType, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulDescSetAttribute(descriptors.matmul, CUBLASLT_MATMUL_DESC_TRANSA, &transposed,
+                                           sizeof(transposed)) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulDescSetAttribute(descriptors.matmul, CUBLASLT_MATMUL_DESC_TRANSB, &plain, sizeof(plain)) ==
+                CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulDescSetAttribute(descriptors.matmul, CUBLASLT_MATMUL_DESC_EPILOGUE, &key.epilogue,
+                                           sizeof(key.epilogue)) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatrixLayoutCreate(&descriptors.a, dataType, key.inFeatures, key.outFeatures, key.inFeatures) ==
+                CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatrixLayoutCreate(&descriptors.b, dataType, key.inFeatures, key.rows, key.inFeatures) ==
+                CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatrixLayoutCreate(&descriptors.c, dataType, key.outFeatures, key.rows, key.outFeatures) ==
+                CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulPreferenceCreate(&descriptors.preference) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulPreferenceSetAttribute(descriptors.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                 &workspaceBytes, sizeof(workspaceBytes)) == CUBLAS_STATUS_SUCCESS;
+  for (size_t operand = 0; ok && operand < 4; ++operand) {
+    ok = cublasLtMatmulPreferenceSetAttribute(descriptors.preference, alignmentAttributes[operand],
+                                              &key.alignments[operand],
+                                              sizeof(key.alignments[operand])) == CUBLAS_STATUS_SUCCESS;
+  }
+  int found = 0;
+  ok = ok && cublasLtMatmulAlgoGetHeuristic(handle, descriptors.matmul, descriptors.a, descriptors.b, descriptors.c,
+                                            descriptors.c, descriptors.preference, 1, &plan->heuristic,
+                                            &found) == CUBLAS_STATUS_SUCCESS;
+  return ok && found > 0 ? std::move(plan) : nullptr;
+}
+
+/// The plan of `key`, made on first use and kept for the process (a model has
+/// a few dozen shapes; the table is emptied if it ever outgrows kMaxLtPlans).
+/// Null when cuBLASLt has none; that answer is kept too.
+std::shared_ptr<LtPlan> ltPlanFor(const LtPlanKey& key, cublasLtHandle_t handle) {
+  constexpr size_t kMaxLtPlans = 4096;
+  static std::mutex tableMutex;
+  static std::unordered_map<LtPlanKey, std::shared_ptr<LtPlan>, LtPlanKeyHash> table;
+  std::lock_guard<std::mutex> lock(tableMutex);
+  auto found = table.find(key);
+  if (found != table.end()) {
+    return found->second;
+  }
+  if (table.size() >= kMaxLtPlans) {
+    table.clear();
+  }
+  std::shared_ptr<LtPlan> plan = makeLtPlan(key, handle);
+  table.emplace(key, plan);
+  return plan;
+}
+
 /// out (rows, N) = input (rows, K) · weightᵀ [+ bias] [+ residual], then relu
 /// or gelu (tanh) when `activation` names one, as one cuBLASLt matmul: the
 /// residual is C with beta = 1 (added before the epilogue's activation).
@@ -256,85 +366,45 @@ struct LtDescriptors {
 /// algorithm or fails (the caller then takes ATen's path).
 bool runLtMatmul(const at::Tensor& input, const at::Tensor& weight, const at::Tensor* bias,
                  const at::Tensor& residual, ActivationKind activation, at::Tensor& out) {
-  const int64_t outFeatures = weight.size(0);
-  const int64_t inFeatures = weight.size(1);
-  const int64_t rows = input.numel() / inFeatures;
   const at::ScalarType type = input.scalar_type();
-  const cudaDataType_t dataType = cudaTypeOf(type);
-  const cublasComputeType_t computeType = type == at::kFloat && at::globalContext().allowTF32CuBLAS()
-                                              ? CUBLAS_COMPUTE_32F_FAST_TF32
-                                              : CUBLAS_COMPUTE_32F;
-  LtDescriptors descriptors;
-  if (cublasLtMatmulDescCreate(&descriptors.matmul, computeType, CUDA_R_32F) != CUBLAS_STATUS_SUCCESS) {
-    return false;
-  }
-  // Column-major view of row-major tensors: outᵀ (N, rows) = weight (N, K) · inputᵀ (K, rows),
-  // with weight stored as a (K, N) column-major matrix, hence transposed.
-  const cublasOperation_t transposed = CUBLAS_OP_T;
-  const cublasOperation_t plain = CUBLAS_OP_N;
-  cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  LtPlanKey key;
+  key.outFeatures = weight.size(0);
+  key.inFeatures = weight.size(1);
+  key.rows = input.numel() / key.inFeatures;
+  key.type = type;
+  key.computeType = type == at::kFloat && at::globalContext().allowTF32CuBLAS() ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                                                 : CUBLAS_COMPUTE_32F;
   if (activation == ActivationKind::Relu) {
-    epilogue = bias != nullptr ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+    key.epilogue = bias != nullptr ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
   } else if (activation == ActivationKind::GeluTanh) {
-    epilogue = bias != nullptr ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+    key.epilogue = bias != nullptr ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
   } else if (bias != nullptr) {
-    epilogue = CUBLASLT_EPILOGUE_BIAS;
-  }
-  const void* biasPointer = bias != nullptr ? bias->data_ptr() : nullptr;
-  bool ok = cublasLtMatmulDescSetAttribute(descriptors.matmul, CUBLASLT_MATMUL_DESC_TRANSA, &transposed,
-                                           sizeof(transposed)) == CUBLAS_STATUS_SUCCESS &&
-            cublasLtMatmulDescSetAttribute(descriptors.matmul, CUBLASLT_MATMUL_DESC_TRANSB, &plain, sizeof(plain)) ==
-                CUBLAS_STATUS_SUCCESS &&
-            cublasLtMatmulDescSetAttribute(descriptors.matmul, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
-                                           sizeof(epilogue)) == CUBLAS_STATUS_SUCCESS;
-  if (ok && bias != nullptr) {
-    ok = cublasLtMatmulDescSetAttribute(descriptors.matmul, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &biasPointer,
-                                        sizeof(biasPointer)) == CUBLAS_STATUS_SUCCESS;
-  }
-  ok = ok &&
-       cublasLtMatrixLayoutCreate(&descriptors.a, dataType, inFeatures, outFeatures, inFeatures) ==
-           CUBLAS_STATUS_SUCCESS &&
-       cublasLtMatrixLayoutCreate(&descriptors.b, dataType, inFeatures, rows, inFeatures) == CUBLAS_STATUS_SUCCESS &&
-       cublasLtMatrixLayoutCreate(&descriptors.c, dataType, outFeatures, rows, outFeatures) ==
-           CUBLAS_STATUS_SUCCESS &&
-       cublasLtMatmulPreferenceCreate(&descriptors.preference) == CUBLAS_STATUS_SUCCESS;
-  if (!ok) {
-    return false;
+    key.epilogue = CUBLASLT_EPILOGUE_BIAS;
   }
   const void* cPointer = residual.defined() ? residual.data_ptr() : out.data_ptr();
-  const uint64_t workspaceBytes = kLtWorkspaceBytes;
-  const uint32_t alignmentA = alignmentOf(weight.data_ptr());
-  const uint32_t alignmentB = alignmentOf(input.data_ptr());
-  const uint32_t alignmentC = alignmentOf(cPointer);
-  const uint32_t alignmentD = alignmentOf(out.data_ptr());
-  ok = cublasLtMatmulPreferenceSetAttribute(descriptors.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                            &workspaceBytes, sizeof(workspaceBytes)) == CUBLAS_STATUS_SUCCESS &&
-       cublasLtMatmulPreferenceSetAttribute(descriptors.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
-                                            &alignmentA, sizeof(alignmentA)) == CUBLAS_STATUS_SUCCESS &&
-       cublasLtMatmulPreferenceSetAttribute(descriptors.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                                            &alignmentB, sizeof(alignmentB)) == CUBLAS_STATUS_SUCCESS &&
-       cublasLtMatmulPreferenceSetAttribute(descriptors.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-                                            &alignmentC, sizeof(alignmentC)) == CUBLAS_STATUS_SUCCESS &&
-       cublasLtMatmulPreferenceSetAttribute(descriptors.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
-                                            &alignmentD, sizeof(alignmentD)) == CUBLAS_STATUS_SUCCESS;
-  if (!ok) {
-    return false;
-  }
+  key.alignments[0] = alignmentOf(weight.data_ptr());
+  key.alignments[1] = alignmentOf(input.data_ptr());
+  key.alignments[2] = alignmentOf(cPointer);
+  key.alignments[3] = alignmentOf(out.data_ptr());
+  key.device = input.device().index();
   cublasLtHandle_t handle = at::cuda::getCurrentCUDABlasLtHandle();
-  cublasLtMatmulHeuristicResult_t heuristic = {};
-  int found = 0;
-  if (cublasLtMatmulAlgoGetHeuristic(handle, descriptors.matmul, descriptors.a, descriptors.b, descriptors.c,
-                                     descriptors.c, descriptors.preference, 1, &heuristic, &found) !=
-          CUBLAS_STATUS_SUCCESS ||
-      found == 0) {
+  const std::shared_ptr<LtPlan> plan = ltPlanFor(key, handle);
+  if (!plan) {
     return false;
   }
-  at::Tensor workspace = at::empty({static_cast<int64_t>(workspaceBytes)}, input.options().dtype(at::kByte));
+  at::Tensor workspace = at::empty({static_cast<int64_t>(kLtWorkspaceBytes)}, input.options().dtype(at::kByte));
   const float alpha = 1.f;
   const float beta = residual.defined() ? 1.f : 0.f;
+  const void* biasPointer = bias != nullptr ? bias->data_ptr() : nullptr;
+  std::lock_guard<std::mutex> lock(plan->mutex);
+  LtDescriptors& descriptors = plan->descriptors;
+  if (bias != nullptr && cublasLtMatmulDescSetAttribute(descriptors.matmul, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                        &biasPointer, sizeof(biasPointer)) != CUBLAS_STATUS_SUCCESS) {
+    return false;
+  }
   return cublasLtMatmul(handle, descriptors.matmul, &alpha, weight.data_ptr(), descriptors.a, input.data_ptr(),
                         descriptors.b, &beta, cPointer, descriptors.c, out.data_ptr(), descriptors.c,
-                        &heuristic.algo, workspace.data_ptr(), workspaceBytes,
+                        &plan->heuristic.algo, workspace.data_ptr(), kLtWorkspaceBytes,
                         c10::cuda::getCurrentCUDAStream()) == CUBLAS_STATUS_SUCCESS;
 }
 
