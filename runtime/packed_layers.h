@@ -70,6 +70,8 @@ public:
   State state() const;
 
   /// The layer as given (on its device), for the CUDA kernels (runtime/cuda/).
+  /// The weight is (out, in); in float32 on a GPU its storage is column-major
+  /// (a transposed view of (in, out) memory), elsewhere contiguous.
   const at::Tensor& weight() const { return weight_; }
   const c10::optional<at::Tensor>& bias() const { return bias_; }
   const Conv2dParams& params() const { return params_; }
@@ -116,6 +118,8 @@ public:
   State state() const;
 
   /// The layer as given (on its device), for the CUDA kernels (runtime/cuda/).
+  /// The weight is (out, in); in float32 on a GPU its storage is column-major
+  /// (a transposed view of (in, out) memory), elsewhere contiguous.
   const at::Tensor& weight() const { return weight_; }
   const c10::optional<at::Tensor>& bias() const { return bias_; }
 

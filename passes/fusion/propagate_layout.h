@@ -14,6 +14,8 @@ namespace tsopt {
 /// size queries) and
 /// converts back to contiguous wherever a value reaches any other user or
 /// leaves the graph or a block, so those see the layout they saw before.
+/// Float32 convolutions on a GPU stay contiguous (NCHW): cuDNN runs few of
+/// them in NHWC and would transpose around each (`cuda-float32` changes that).
 /// Needs: fused convolutions (run fuse-conv-act / fuse-conv-add-act first);
 /// otherwise a no-op. Never fires when a value that would need a conversion is
 /// written in place (a copy would break the aliasing the graph relies on).
@@ -25,6 +27,9 @@ public:
   bool runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) override;
 
 private:
+  Option<bool> cudaFloat32ChannelsLast{this, "cuda-float32",
+                                       "Also chain float32 convolutions on a GPU (cuDNN mostly transposes them)",
+                                       false};
   Statistic toChannelsLast{this, "to-channels-last", "Conversions to channels-last where chains start"};
   Statistic toContiguous{this, "to-contiguous", "Conversions to contiguous where values leave chains"};
 };

@@ -30,7 +30,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -265,12 +267,14 @@ struct LtPlanKey {
   at::ScalarType type = at::kFloat;
   cublasComputeType_t computeType = CUBLAS_COMPUTE_32F;
   cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  bool columnMajorWeight = false;
   uint32_t alignments[4] = {};
   c10::DeviceIndex device = 0;
 
   bool operator==(const LtPlanKey& other) const {
     return rows == other.rows && inFeatures == other.inFeatures && outFeatures == other.outFeatures &&
            type == other.type && computeType == other.computeType && epilogue == other.epilogue &&
+           columnMajorWeight == other.columnMajorWeight &&
            std::equal(std::begin(alignments), std::end(alignments), std::begin(other.alignments)) &&
            device == other.device;
   }
@@ -279,7 +283,8 @@ struct LtPlanKey {
 struct LtPlanKeyHash {
   size_t operator()(const LtPlanKey& key) const {
     size_t hash = c10::get_hash(key.rows, key.inFeatures, key.outFeatures, static_cast<int>(key.type),
-                                static_cast<int>(key.computeType), static_cast<int>(key.epilogue), key.device);
+                                static_cast<int>(key.computeType), static_cast<int>(key.epilogue), key.columnMajorWeight,
+                                key.device);
     for (uint32_t alignment : key.alignments) {
       hash = c10::hash_combine(hash, alignment);
     }
@@ -287,38 +292,86 @@ struct LtPlanKeyHash {
   }
 };
 
-/// One matmul shape's descriptors and the algorithm cuBLASLt's heuristic chose
-/// for it. Creating the descriptors and asking the heuristic cost tens of
-/// microseconds per call, as much as the matmul itself at batch 1, so they are
-/// made once per shape. The bias pointer is the one per-call attribute: it is
-/// set and the matmul enqueued under `mutex`.
+/// One matmul shape's descriptors and the algorithms cuBLASLt's heuristic
+/// offers for it, best guess first. Creating the descriptors and asking the
+/// heuristic cost tens of microseconds per call, as much as the matmul itself
+/// at batch 1, so they are made once per shape. The heuristic's first guess is
+/// often not the fastest (float32 on an H200: a split-K kernel plus a separate
+/// epilogue kernel, twice the time of the best): the first call outside a
+/// CUDA-graph capture times the candidates and keeps the fastest, as
+/// cudnn.benchmark does for convolutions. The bias pointer is the one per-call
+/// attribute: it is set and the matmul enqueued under `mutex`.
 struct LtPlan {
   LtDescriptors descriptors;
-  cublasLtMatmulHeuristicResult_t heuristic = {};
+  std::vector<cublasLtMatmulHeuristicResult_t> candidates;
+  size_t chosen = 0;
+  bool tuned = false;
   std::mutex mutex;
 };
 
-/// The column-major view of row-major tensors: outᵀ (N, rows) = weight (N, K) ·
-/// inputᵀ (K, rows), with weight stored as a (K, N) column-major matrix, hence
-/// transposed. Null when cuBLASLt has no algorithm for it.
+/// A 2-D tensor stored column by column (the transpose of a contiguous one), not also contiguous.
+bool isColumnMajor(const at::Tensor& matrix) { return !matrix.is_contiguous() && matrix.t().is_contiguous(); }
+
+bool isCapturing(cudaStream_t stream) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  return cudaStreamIsCapturing(stream, &status) != cudaSuccess || status != cudaStreamCaptureStatusNone;
+}
+
+/// The index of the fastest of `count` ways to do the same work, each
+/// enqueued on `stream` by `run(index)` (false: that way failed), timed with
+/// CUDA events over a few runs after one warm-up run. 0 when timing fails.
+size_t fastest(size_t count, cudaStream_t stream, const std::function<bool(size_t)>& run) {
+  constexpr int kTimedRuns = 3;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  if (cudaEventCreate(&start) != cudaSuccess || cudaEventCreate(&stop) != cudaSuccess) {
+    cudaEventDestroy(start);
+    (void)cudaGetLastError();
+    return 0;
+  }
+  size_t best = 0;
+  float bestMs = std::numeric_limits<float>::infinity();
+  for (size_t index = 0; index < count; ++index) {
+    bool ok = run(index) && cudaEventRecord(start, stream) == cudaSuccess;
+    for (int repeat = 0; ok && repeat < kTimedRuns; ++repeat) {
+      ok = run(index);
+    }
+    float ms = 0.f;
+    ok = ok && cudaEventRecord(stop, stream) == cudaSuccess && cudaEventSynchronize(stop) == cudaSuccess &&
+         cudaEventElapsedTime(&ms, start, stop) == cudaSuccess;
+    if (ok && ms < bestMs) {
+      bestMs = ms;
+      best = index;
+    }
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return best;
+}
+
+/// The column-major view of row-major tensors: outᵀ (N, rows) = weight (N, K)
+/// · inputᵀ (K, rows). A row-major weight is a (K, N) column-major matrix,
+/// hence transposed ("TN"); a column-major one (LinearPacked's float32 layout
+/// on a GPU) is (N, K) as it is ("NN"). Null when cuBLASLt has no algorithm.
 std::unique_ptr<LtPlan> makeLtPlan(const LtPlanKey& key, cublasLtHandle_t handle) {
   auto plan = std::make_unique<LtPlan>();
   LtDescriptors& descriptors = plan->descriptors;
   const cudaDataType_t dataType = cudaTypeOf(key.type);
-  const cublasOperation_t transposed = CUBLAS_OP_T;
+  const cublasOperation_t weightOperation = key.columnMajorWeight ? CUBLAS_OP_N : CUBLAS_OP_T;
   const cublasOperation_t plain = CUBLAS_OP_N;
+  const uint64_t weightRows = key.columnMajorWeight ? key.outFeatures : key.inFeatures;
+  const uint64_t weightColumns = key.columnMajorWeight ? key.inFeatures : key.outFeatures;
   const uint64_t workspaceBytes = kLtWorkspaceBytes;
   const cublasLtMatmulPreferenceAttributes_t alignmentAttributes[4] = {
       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
   bool ok = cublasLtMatmulDescCreate(&descriptors.matmul, key.computeType, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS &&
-            cublasLtMatmulDescSetAttribute(descriptors.matmul, CUBLASLT_MATMUL_DESC_TRANSA, &transposed,
-                                           sizeof(transposed)) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulDescSetAttribute(descriptors.matmul, CUBLASLT_MATMUL_DESC_TRANSA, &weightOperation,
+                                           sizeof(weightOperation)) == CUBLAS_STATUS_SUCCESS &&
             cublasLtMatmulDescSetAttribute(descriptors.matmul, CUBLASLT_MATMUL_DESC_TRANSB, &plain, sizeof(plain)) ==
                 CUBLAS_STATUS_SUCCESS &&
             cublasLtMatmulDescSetAttribute(descriptors.matmul, CUBLASLT_MATMUL_DESC_EPILOGUE, &key.epilogue,
                                            sizeof(key.epilogue)) == CUBLAS_STATUS_SUCCESS &&
-            cublasLtMatrixLayoutCreate(&descriptors.a, dataType, key.inFeatures, key.outFeatures, key.inFeatures) ==
+            cublasLtMatrixLayoutCreate(&descriptors.a, dataType, weightRows, weightColumns, weightRows) ==
                 CUBLAS_STATUS_SUCCESS &&
             cublasLtMatrixLayoutCreate(&descriptors.b, dataType, key.inFeatures, key.rows, key.inFeatures) ==
                 CUBLAS_STATUS_SUCCESS &&
@@ -332,11 +385,15 @@ std::unique_ptr<LtPlan> makeLtPlan(const LtPlanKey& key, cublasLtHandle_t handle
                                               &key.alignments[operand],
                                               sizeof(key.alignments[operand])) == CUBLAS_STATUS_SUCCESS;
   }
+  constexpr int kCandidates = 8;
+  plan->candidates.resize(kCandidates);
   int found = 0;
   ok = ok && cublasLtMatmulAlgoGetHeuristic(handle, descriptors.matmul, descriptors.a, descriptors.b, descriptors.c,
-                                            descriptors.c, descriptors.preference, 1, &plan->heuristic,
-                                            &found) == CUBLAS_STATUS_SUCCESS;
-  return ok && found > 0 ? std::move(plan) : nullptr;
+                                            descriptors.c, descriptors.preference, kCandidates,
+                                            plan->candidates.data(), &found) == CUBLAS_STATUS_SUCCESS;
+  plan->candidates.resize(ok ? static_cast<size_t>(found) : 0);
+  plan->tuned = plan->candidates.size() == 1;
+  return plan->candidates.empty() ? nullptr : std::move(plan);
 }
 
 /// The plan of `key`, made on first use and kept for the process (a model has
@@ -386,6 +443,7 @@ bool runLtMatmul(const at::Tensor& input, const at::Tensor& weight, const at::Te
   key.alignments[1] = alignmentOf(input.data_ptr());
   key.alignments[2] = alignmentOf(cPointer);
   key.alignments[3] = alignmentOf(out.data_ptr());
+  key.columnMajorWeight = isColumnMajor(weight);
   key.device = input.device().index();
   cublasLtHandle_t handle = at::cuda::getCurrentCUDABlasLtHandle();
   const std::shared_ptr<LtPlan> plan = ltPlanFor(key, handle);
@@ -396,16 +454,25 @@ bool runLtMatmul(const at::Tensor& input, const at::Tensor& weight, const at::Te
   const float alpha = 1.f;
   const float beta = residual.defined() ? 1.f : 0.f;
   const void* biasPointer = bias != nullptr ? bias->data_ptr() : nullptr;
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   std::lock_guard<std::mutex> lock(plan->mutex);
   LtDescriptors& descriptors = plan->descriptors;
   if (bias != nullptr && cublasLtMatmulDescSetAttribute(descriptors.matmul, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                                         &biasPointer, sizeof(biasPointer)) != CUBLAS_STATUS_SUCCESS) {
     return false;
   }
-  return cublasLtMatmul(handle, descriptors.matmul, &alpha, weight.data_ptr(), descriptors.a, input.data_ptr(),
-                        descriptors.b, &beta, cPointer, descriptors.c, out.data_ptr(), descriptors.c,
-                        &plan->heuristic.algo, workspace.data_ptr(), kLtWorkspaceBytes,
-                        c10::cuda::getCurrentCUDAStream()) == CUBLAS_STATUS_SUCCESS;
+  const auto launch = [&](const cublasLtMatmulAlgo_t& algo) {
+    return cublasLtMatmul(handle, descriptors.matmul, &alpha, weight.data_ptr(), descriptors.a, input.data_ptr(),
+                          descriptors.b, &beta, cPointer, descriptors.c, out.data_ptr(), descriptors.c, &algo,
+                          workspace.data_ptr(), kLtWorkspaceBytes, stream) == CUBLAS_STATUS_SUCCESS;
+  };
+  if (!plan->tuned && !isCapturing(stream)) {
+    // out is written, C (the residual) only read: every run computes the same out.
+    plan->chosen = fastest(plan->candidates.size(), stream,
+                           [&](size_t candidate) { return launch(plan->candidates[candidate].algo); });
+    plan->tuned = true;
+  }
+  return launch(plan->candidates[plan->chosen].algo);
 }
 
 std::vector<int64_t> linearOutputSizes(const at::Tensor& input, int64_t outFeatures) {
@@ -417,7 +484,7 @@ std::vector<int64_t> linearOutputSizes(const at::Tensor& input, int64_t outFeatu
 bool linearApplies(const at::Tensor& input, const at::Tensor& residual, const LinearPacked& packed) {
   const at::Tensor& weight = packed.weight();
   if (!isLeadOperand(input) || input.dim() < 1 || !input.is_contiguous() ||
-      !isOperand(weight, input.scalar_type(), input.device()) || !weight.is_contiguous() ||
+      !isOperand(weight, input.scalar_type(), input.device()) || !(weight.is_contiguous() || isColumnMajor(weight)) ||
       input.size(-1) != weight.size(1)) {
     return false;
   }

@@ -413,5 +413,31 @@ TEST_F(CudaOpsTest, PackedLayersKeepTheirWeightsOnTheDevice) {
   EXPECT_TRUE(at::equal(restored.weight(), weight));
 }
 
+TEST_F(CudaOpsTest, LinearWeightsAreColumnMajorInFloat32OnTheGpu) {
+  at::Tensor weight = at::randn({48, 64}, cuda());
+  LinearPacked linear(weight, at::randn({48}, cuda()));
+  EXPECT_FALSE(linear.weight().is_contiguous());
+  EXPECT_TRUE(linear.weight().t().is_contiguous());
+  EXPECT_TRUE(at::equal(linear.weight(), weight));
+  LinearPacked restored(linear.state());
+  EXPECT_TRUE(at::equal(restored.weight(), weight));
+  LinearPacked half(weight.to(at::kHalf), c10::nullopt);
+  EXPECT_TRUE(half.weight().is_contiguous());
+  LinearPacked onCpu(linear.weight().cpu(), c10::nullopt);
+  EXPECT_TRUE(onCpu.weight().is_contiguous());
+}
+
+TEST_F(CudaOpsTest, LinearKeepsItsTunedAlgorithmAcrossCalls) {
+  // The first call of a shape times cuBLASLt's candidates; later calls reuse the choice.
+  auto packed = c10::make_intrusive<LinearPacked>(at::randn({768, 3072}, cuda()) / 50.0, at::randn({768}, cuda()));
+  at::Tensor input = at::randn({2, 128, 3072}, cuda());
+  const Activation gelu = parseActivation("gelu_tanh", 0.0, 0.0);
+  at::Tensor expected = packed->runReference(input, at::Tensor(), gelu);
+  for (int call = 0; call < 3; ++call) {
+    SCOPED_TRACE(::testing::Message() << "call " << call);
+    expectClose(callLayerOp("linear", input, at::Tensor(), packed, gelu, ResidualAdd::None), expected, at::kFloat);
+  }
+}
+
 } // namespace
 } // namespace tsopt::runtime

@@ -7,6 +7,8 @@
 # (O1,convert-half{dtype=...},O2), all with --device=cuda:
 #   - the fusion statistics (which tsopt:: ops, how many) equal those of -O2
 #     on the CPU in float32: fusion is the same on both devices;
+#   - the convolution chains of the convnet stay NCHW in float32 on the GPU
+#     and go channels-last in half precision (propagate-layout);
 #   - compare_half.py: outputs within the dtype's tolerance of the float32 CPU
 #     original (fp32 on the GPU is held to fp16's: cuDNN may use TF32).
 # Prints one line per check and "convert-half-gpu: ok" when all pass; exits 1
@@ -43,6 +45,15 @@ for model in convnet bert; do
       exit 1
     fi
     echo "$model.$dtype: fusion as on $reference: $(paste -sd ';' "$out/$model.$dtype.fusion")"
+    if [[ $model == convnet ]]; then
+      to_nhwc=$({ grep -E '^ *[0-9]+ propagate-layout - Conversions to channels-last' "$out/$model.$dtype.stats" ||
+                  echo 0; } | awk '{print $1}')
+      if [[ ($dtype == fp32 && $to_nhwc != 0) || ($dtype != fp32 && $to_nhwc == 0) ]]; then
+        echo "convert-half-gpu: $model $dtype on cuda: $to_nhwc conversions to channels-last (float32: none; half: some)"
+        exit 1
+      fi
+      echo "$model.$dtype: $to_nhwc conversions to channels-last"
+    fi
     "$python" "$inputs/compare_half.py" "$runtime" "$out" "$model" "$dtype" "$tolerance" cuda
   done
 done
