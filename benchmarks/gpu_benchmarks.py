@@ -15,12 +15,17 @@ post-LN; sequence 128, the last quarter padding). Variants, all on --device:
   ofi            torch.jit.trace on the device, torch.jit.freeze, torch.jit.optimize_for_inference
   inductor       torch.compile(backend="inductor", mode="default", dynamic=False), freezing on;
                  compiled per model, dtype and batch by its first call
+  inductor-reduce-overhead
+                 the same with mode="reduce-overhead" (CUDA graphs)
   inductor-max-autotune
                  the same with mode="max-autotune" (only with --max-autotune)
   tsopt          torch.jit.trace on the CPU in fp32, torch.jit.save, then
                  `tsopt ARCHIVE <--tsopt-fp32-args | --tsopt-fp16-args> [--device=cuda] -o OUT`,
                  torch.ops.load_library(--runtime-lib), torch.jit.load(OUT, map_location=device).
                  The fp16 archive takes the fp32 inputs and returns fp32: its casts are in the graph.
+  tsopt-cuda-graph
+                 the same with the capture-cuda-graph pass at the end of the pipeline
+                 (--tsopt-cuda-graph-fp32-args, --tsopt-cuda-graph-fp16-args)
 
 Run order: every archive is traced and every tsopt call made first (tsopt calls
 in parallel, before anything is timed); then each case (model, batch, dtype),
@@ -77,11 +82,20 @@ warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
 MODELS = ("resnet18", "bert_base_seq128", "resnet50", "mobilenet_v2")  # priority order: the goals' models first
 BERT_SEQUENCE = 128
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
-VARIANTS = ("eager", "ofi", "inductor", "inductor-max-autotune", "tsopt")
+VARIANTS = ("eager", "ofi", "inductor", "inductor-reduce-overhead", "inductor-max-autotune", "tsopt",
+            "tsopt-cuda-graph")
 VARIANT_TITLES = {"eager": "eager", "ofi": "freeze+ofi", "inductor": "torch.compile",
-                  "inductor-max-autotune": "torch.compile max-autotune", "tsopt": "tsopt"}
-COMPILED = {"inductor": "default", "inductor-max-autotune": "max-autotune"}  # variant -> torch.compile mode
+                  "inductor-reduce-overhead": "torch.compile reduce-overhead",
+                  "inductor-max-autotune": "torch.compile max-autotune", "tsopt": "tsopt",
+                  "tsopt-cuda-graph": "tsopt + CUDA graph"}
+# variant -> torch.compile mode ("reduce-overhead" and "max-autotune" replay CUDA graphs)
+COMPILED = {"inductor": "default", "inductor-reduce-overhead": "reduce-overhead",
+            "inductor-max-autotune": "max-autotune"}
+TSOPT_VARIANTS = ("tsopt", "tsopt-cuda-graph")
+PEERS = ("eager", "ofi", "inductor", "inductor-reduce-overhead", "inductor-max-autotune")
 DEFAULT_FP16_ARGS = "--passes=O1,convert-half{dtype=fp16},O2"
+DEFAULT_GRAPH_FP32_ARGS = "--passes=O2,capture-cuda-graph"
+DEFAULT_GRAPH_FP16_ARGS = "--passes=O1,convert-half{dtype=fp16},O2,capture-cuda-graph"
 # Largest error allowed against eager fp32 (TF32 off), relative to the reference output's largest magnitude.
 TOLERANCE = {"fp32": 1e-3, "fp32-tf32": 1e-2, "fp16": 5e-2}
 # The issue's goals: tsopt's speed-up over eager per model, and over freeze+optimize_for_inference on every case.
@@ -157,7 +171,7 @@ def parse_args(argv):
     parser.add_argument("--models", help="comma-separated, from %s (default: all, in that order)" % ", ".join(MODELS))
     parser.add_argument("--batches", help="comma-separated (default: 1,8)")
     parser.add_argument("--dtypes", help="comma-separated, from fp32, fp16 (default: both)")
-    parser.add_argument("--variants", default="eager,ofi,inductor,tsopt",
+    parser.add_argument("--variants", default="eager,ofi,inductor,inductor-reduce-overhead,tsopt,tsopt-cuda-graph",
                         help="comma-separated, from %s (default: all but max-autotune; eager is always run)"
                              % ", ".join(VARIANTS))
     parser.add_argument("--max-autotune", action="store_true",
@@ -165,6 +179,10 @@ def parse_args(argv):
     parser.add_argument("--tsopt-fp32-args", default="-O2", help="tsopt options for fp32 (default: -O2)")
     parser.add_argument("--tsopt-fp16-args", default=DEFAULT_FP16_ARGS,
                         help="tsopt options for fp16 (default: %s)" % DEFAULT_FP16_ARGS)
+    parser.add_argument("--tsopt-cuda-graph-fp32-args", default=DEFAULT_GRAPH_FP32_ARGS,
+                        help="tsopt options of the CUDA-graph variant for fp32 (default: %s)" % DEFAULT_GRAPH_FP32_ARGS)
+    parser.add_argument("--tsopt-cuda-graph-fp16-args", default=DEFAULT_GRAPH_FP16_ARGS,
+                        help="... for fp16 (default: %s)" % DEFAULT_GRAPH_FP16_ARGS)
     parser.add_argument("--tsopt-device-arg", default=None,
                         help="driver option that puts the module on the device (default: --device=cuda on cuda, "
                              "none on cpu; '' for none)")
@@ -294,14 +312,15 @@ def to_device(inputs, device: str, dtype: torch.dtype):
     return tuple(x.to(device=device, dtype=dtype if x.is_floating_point() else x.dtype) for x in inputs)
 
 
-def tsopt_options(args, dtype: str) -> List[str]:
-    options = shlex.split(args.tsopt_fp32_args if dtype == "fp32" else args.tsopt_fp16_args)
+def tsopt_options(args, dtype: str, variant: str = "tsopt") -> List[str]:
+    prefix = "tsopt_cuda_graph_" if variant == "tsopt-cuda-graph" else "tsopt_"
+    options = shlex.split(getattr(args, prefix + ("fp32_args" if dtype == "fp32" else "fp16_args")))
     return options + ([args.tsopt_device_arg] if args.tsopt_device_arg else [])
 
 
-def run_tsopt(args, archive: str, dtype: str, out: str):
+def run_tsopt(args, archive: str, dtype: str, out: str, variant: str = "tsopt"):
     """(output path, seconds, pipeline) of `tsopt ARCHIVE OPTIONS -o OUT`; raises with tsopt's error line."""
-    command = [args.tsopt, archive, *tsopt_options(args, dtype), "--dump-pass-pipeline", "-o", out]
+    command = [args.tsopt, archive, *tsopt_options(args, dtype, variant), "--dump-pass-pipeline", "-o", out]
     # The calls run side by side: each gets its share of the CPUs.
     environment = dict(os.environ, OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 1) // max(1, args.tsopt_jobs))))
     start = time.perf_counter()
@@ -322,7 +341,8 @@ def run_tsopt(args, archive: str, dtype: str, out: str):
 def prepare(args, cases, work_dir: str, tsopt_ready: str):
     """The eager modules (CPU, fp32), the inputs, and for the tsopt variant the traced archives and
     every tsopt output, made in parallel before anything is timed. Returns (modules, inputs, tsopt
-    results: (model, batch, dtype) -> (out, seconds, pipeline) or an exception)."""
+    results: (variant, model, batch, dtype) -> (out, seconds, pipeline) or an exception)."""
+    tsopt_variants = [name for name in TSOPT_VARIANTS if name in args.variants]
     modules, inputs, archives, outputs = {}, {}, {}, {}
     for model, batch, dtype in cases:
         if model not in modules:
@@ -331,7 +351,7 @@ def prepare(args, cases, work_dir: str, tsopt_ready: str):
             print("built %-17s %.1f s" % (model, time.perf_counter() - start), flush=True)
         if (model, batch) not in inputs:
             inputs[model, batch] = make_inputs(model, batch)
-        if "tsopt" not in args.variants or tsopt_ready or (model, batch) in archives:
+        if not tsopt_variants or tsopt_ready or (model, batch) in archives:
             continue
         path = os.path.join(work_dir, "%s_b%d.pt" % (model, batch))
         try:
@@ -341,19 +361,19 @@ def prepare(args, cases, work_dir: str, tsopt_ready: str):
             archives[model, batch] = path
         except Exception as exception:  # noqa: BLE001 - reported in the tsopt cells
             archives[model, batch] = exception
-    if "tsopt" not in args.variants:
+    if not tsopt_variants:
         return modules, inputs, outputs
     jobs = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.tsopt_jobs)) as pool:
-        for model, batch, dtype in cases:
+        for (model, batch, dtype), variant in [(case, name) for case in cases for name in tsopt_variants]:
             archive = archives.get((model, batch))
             if tsopt_ready:
-                outputs[model, batch, dtype] = RuntimeError(tsopt_ready)
+                outputs[variant, model, batch, dtype] = RuntimeError(tsopt_ready)
             elif isinstance(archive, Exception):
-                outputs[model, batch, dtype] = RuntimeError("tracing failed: " + error_text(archive))
+                outputs[variant, model, batch, dtype] = RuntimeError("tracing failed: " + error_text(archive))
             else:
-                out = os.path.join(work_dir, "%s_b%d.%s.tsopt.pt" % (model, batch, dtype))
-                jobs[model, batch, dtype] = pool.submit(run_tsopt, args, archive, dtype, out)
+                out = os.path.join(work_dir, "%s_b%d.%s.%s.pt" % (model, batch, dtype, variant))
+                jobs[variant, model, batch, dtype] = pool.submit(run_tsopt, args, archive, dtype, out, variant)
         start = time.perf_counter()
         for key, job in jobs.items():
             try:
@@ -402,14 +422,14 @@ def compiled_variant(name: str, module, device_inputs, cap_s: float, sync) -> Va
                    note="mode=%s, dynamic=False, freezing on" % COMPILED[name])
 
 
-def tsopt_variant(result, device: str, cpu_inputs) -> Variant:
+def tsopt_variant(result, device: str, cpu_inputs, name: str = "tsopt") -> Variant:
     if isinstance(result, Exception):
         raise result
     out, seconds, _ = result
     start = time.perf_counter()
     module = torch.jit.load(out, map_location=device).eval()
     inputs = to_device(cpu_inputs, device, torch.float32)  # fp16 archives cast inside the graph
-    return Variant("tsopt", lambda: module(*inputs), setup_s={"tsopt": seconds, "load": time.perf_counter() - start})
+    return Variant(name, lambda: module(*inputs), setup_s={"tsopt": seconds, "load": time.perf_counter() - start})
 
 
 # --- timing and checking -----------------------------------------------------------------------------------------
@@ -542,10 +562,11 @@ def run_case(args, case, modules, inputs, tsopt_outputs, references, budget: Bud
             variants.append(eager_variant(module, device_inputs))
         elif name == "ofi":
             variants.append(attempt(name, lambda: ofi_variant(module, device_inputs)))
-        elif name == "tsopt":
-            variants.append(attempt(name, lambda: tsopt_variant(tsopt_outputs[case], device, cpu_inputs)))
+        elif name in TSOPT_VARIANTS:
+            variants.append(attempt(name, lambda: tsopt_variant(tsopt_outputs[(name,) + case], device, cpu_inputs,
+                                                                name)))
         elif name in COMPILED:
-            cap = args.compile_cap_seconds if name == "inductor" else args.max_autotune_cap_seconds
+            cap = args.max_autotune_cap_seconds if name == "inductor-max-autotune" else args.compile_cap_seconds
             allowance = budget.compile_allowance(remaining)
             if allowance < MIN_COMPILE_SLACK_S:
                 variants.append(Variant(name, skipped="budget: %.0f s left, needed by the remaining cases" %
@@ -604,22 +625,24 @@ def main(argv) -> int:
     if args.command is None:
         args.command = " ".join(["python3 benchmarks/gpu_benchmarks.py"] + [shlex.quote(arg) for arg in argv])
     tsopt_ready = ""
-    if "tsopt" in args.variants:
+    if any(name in TSOPT_VARIANTS for name in args.variants):
         if not os.access(args.tsopt, os.X_OK):
             tsopt_ready = "no tsopt executable at %s" % args.tsopt
         else:
             tsopt_ready = bench_common.load_runtime(args.runtime_lib)
     report = Report(args, machine(args), cases, tsopt_ready)
-    report.info["tsopt_version"] = tsopt_version(args.tsopt) if "tsopt" in args.variants else "-"
+    report.info["tsopt_version"] = (tsopt_version(args.tsopt) if any(name in TSOPT_VARIANTS for name in args.variants)
+                                    else "-")
     print("gpu_benchmarks: %s, torch %s; %d cases; budget %.0f s" % (
         report.info.get("gpu"), torch.__version__, len(cases), args.budget_seconds), flush=True)
     if tsopt_ready:
         print("gpu_benchmarks: tsopt unavailable: " + tsopt_ready, flush=True)
     try:
         modules, inputs, tsopt_outputs = prepare(args, cases, work_dir, tsopt_ready)
-        report.pipelines = {dtype: next((value[2] for key, value in tsopt_outputs.items()
-                                         if key[2] == dtype and not isinstance(value, Exception)), "")
-                            for dtype in args.dtypes}
+        report.pipelines = {(variant, dtype): next((value[2] for key, value in tsopt_outputs.items()
+                                                    if (key[0], key[3]) == (variant, dtype)
+                                                    and not isinstance(value, Exception)), "")
+                            for variant in TSOPT_VARIANTS for dtype in args.dtypes}
         report.prepare_s = elapsed()
         report.write()
         budget = Budget(args.budget_seconds)
@@ -670,11 +693,18 @@ class Report:
     def done_cases(self):
         return [case for case in self.cases if self.row(case, "eager") is not None]
 
-    def ratio(self, case, over: str) -> Optional[float]:
-        tsopt, other = self.row(case, "tsopt"), self.row(case, over)
+    def ratio(self, case, over: str, tsopt_name: str = "tsopt") -> Optional[float]:
+        tsopt, other = self.row(case, tsopt_name), self.row(case, over)
         if not tsopt or not other or "median_ms" not in tsopt or "median_ms" not in other:
             return None
         return other["median_ms"] / tsopt["median_ms"]
+
+    def best_tsopt(self, case) -> str:
+        """The faster tsopt variant of a case whose output passed the check (else the first measured)."""
+        measured = [self.row(case, name) for name in TSOPT_VARIANTS if name in self.args.variants]
+        measured = [row for row in measured if row and "median_ms" in row]
+        passing = [row for row in measured if row["ok"]] or measured
+        return min(passing, key=lambda row: row["median_ms"])["variant"] if passing else "tsopt"
 
     def cell(self, case, variant: str) -> str:
         row = self.row(case, variant)
@@ -688,33 +718,36 @@ class Report:
         text = "%s ms · %.3g TFLOP/s" % (format_ms(row["median_ms"]), gflop / row["median_ms"])
         return text if row["ok"] else "**mismatch** (rel. error %.1e) %s" % (row["max_rel"], text)
 
-    def ratio_cell(self, case, over: str) -> str:
-        ratio = self.ratio(case, over)
+    def ratio_cell(self, case, over: str, tsopt_name: str = "tsopt") -> str:
+        ratio = self.ratio(case, over, tsopt_name)
         if ratio is None:
             return "–"
-        tsopt, other = self.row(case, "tsopt"), self.row(case, over)
+        tsopt, other = self.row(case, tsopt_name), self.row(case, over)
         flag = "" if tsopt["ok"] and other["ok"] else " (mismatch)"
         return "%.2fx%s" % (ratio, flag)
 
     def goal_lines(self) -> List[str]:
-        lines = ["| goal | model | batch | dtype | tsopt speed-up | met |", "|---|---|---:|---|---:|---|"]
 
-        def add(goal: str, case, over: str, target: float):
-            ratio, tsopt = self.ratio(case, over), self.row(case, "tsopt")
+        def add(goal: str, case, over: str, target: float, tsopt_name: str):
+            ratio, tsopt = self.ratio(case, over, tsopt_name), self.row(case, tsopt_name)
             if ratio is None:
                 verdict, text = "not measured", "–"
             else:
                 ok = tsopt["ok"] and self.row(case, over)["ok"]
                 verdict = ("**yes**" if ratio >= target else "no") if ok else "no (output mismatch)"
                 text = "%.2fx" % ratio
-            lines.append("| %s | %s | %d | %s | %s | %s |" % (goal, case[0], case[1], case[2], text, verdict))
+            lines.append("| %s | %s | %s | %d | %s | %s | %s |" % (
+                goal, VARIANT_TITLES[tsopt_name], case[0], case[1], case[2], text, verdict))
 
-        for case in self.cases:
-            if case[0] in GOALS_VS_EAGER:
-                add(">= %.2fx eager" % GOALS_VS_EAGER[case[0]], case, "eager", GOALS_VS_EAGER[case[0]])
-        if "ofi" in self.args.variants:
+        lines = ["| goal | variant | model | batch | dtype | speed-up | met |", "|---|---|---|---:|---|---:|---|"]
+        for tsopt_name in [name for name in TSOPT_VARIANTS if name in self.args.variants]:
             for case in self.cases:
-                add(">= %.1fx freeze+ofi" % GOAL_VS_OFI, case, "ofi", GOAL_VS_OFI)
+                if case[0] in GOALS_VS_EAGER:
+                    add(">= %.2fx eager" % GOALS_VS_EAGER[case[0]], case, "eager", GOALS_VS_EAGER[case[0]],
+                        tsopt_name)
+            if "ofi" in self.args.variants:
+                for case in self.cases:
+                    add(">= %.1fx freeze+ofi" % GOAL_VS_OFI, case, "ofi", GOAL_VS_OFI, tsopt_name)
         return lines
 
     def write(self) -> None:
@@ -748,22 +781,25 @@ class Report:
         lines += ["", "## Latency", "",
                   "Median latency of one forward call (device-synchronized after every call), and the achieved "
                   "TFLOP/s (the FLOP counts of `examples/models/gflop_per_sample.json` times the batch). "
-                  "Speed-ups are tsopt's, in the same dtype: the other variant's median over tsopt's "
-                  "(> 1: tsopt is faster).", ""]
+                  "Speed-ups are those of the faster tsopt variant (whose output passed the check), in the same "
+                  "dtype: the other variant's median over tsopt's (> 1: tsopt is faster).", ""]
         header = ["model", "batch", "dtype"] + [VARIANT_TITLES[name] for name in variants]
-        others = [name for name in ("eager", "ofi", "inductor", "inductor-max-autotune")
-                  if name in variants] if "tsopt" in variants else []
-        header += ["tsopt vs %s" % VARIANT_TITLES[name] for name in others]
+        has_tsopt = any(name in TSOPT_VARIANTS for name in variants)
+        others = [name for name in PEERS if name in variants] if has_tsopt else []
+        header += (["faster tsopt"] if has_tsopt else []) + ["vs %s" % VARIANT_TITLES[name] for name in others]
         lines += ["| " + " | ".join(header) + " |", "|---|---:|---|" + "---:|" * (len(header) - 3)]
         for case in done:
             cells = [case[0], str(case[1]), case[2]] + [self.cell(case, name) for name in variants]
-            cells += [self.ratio_cell(case, name) for name in others]
+            if has_tsopt:
+                best = self.best_tsopt(case)
+                cells += [VARIANT_TITLES[best]] + [self.ratio_cell(case, name, best) for name in others]
             lines.append("| " + " | ".join(cells) + " |")
         if not done:
             lines.append("| (no case finished yet) |" + " |" * (len(header) - 1))
-        if "tsopt" in variants:
+        if has_tsopt:
             lines += ["", "## Goals (issue 12)", "",
-                      "tsopt against eager and freeze+`optimize_for_inference`, each in the same dtype, from the "
+                      "Each tsopt variant against eager and freeze+`optimize_for_inference`, each in the same dtype, "
+                      "from the "
                       "medians above; a variant whose output is beyond the tolerance meets no goal.", ""]
             lines += self.goal_lines()
         lines += ["", "## Output check", "",
@@ -845,9 +881,16 @@ class Report:
                 "- torch.compile: `torch.compile(module_copy, backend=\"inductor\", mode=...)`, `dynamic=False`, "
                 "`torch._inductor.config.freezing = True`; compiled anew for each model, dtype and batch (the first "
                 "call, timed as the compile, cold caches unless an earlier run left them); caps: default mode %.0f "
-                "s, max-autotune %.0f s%s." % (args.compile_cap_seconds, args.max_autotune_cap_seconds,
+                "s (reduce-overhead too), max-autotune %.0f s%s." % (args.compile_cap_seconds,
+                                                                   args.max_autotune_cap_seconds,
                                              "" if args.max_autotune else " (max-autotune not run: no "
                                              "`--max-autotune`)"))
+        if "tsopt-cuda-graph" in args.variants:
+            lines.append(
+                "- tsopt + CUDA graph: the same, with OPTIONS `%s` for fp32 and `%s` for fp16: the forward replays a "
+                "CUDA graph captured on its first calls (inputs copied into static buffers, outputs copied out; "
+                "docs/cuda.md)." % (" ".join(tsopt_options(args, "fp32", "tsopt-cuda-graph")),
+                                    " ".join(tsopt_options(args, "fp16", "tsopt-cuda-graph"))))
         if "tsopt" in args.variants:
             lines.append(
                 "- tsopt: `torch.jit.trace` on the CPU in fp32, `torch.jit.save`, then `tsopt ARCHIVE OPTIONS -o "
@@ -856,9 +899,10 @@ class Report:
                 "returns fp32 outputs**: the casts are inside its graph (and inside its timed latency), where eager "
                 "fp16 is handed half inputs and returns half." % (
                     " ".join(tsopt_options(args, "fp32")), " ".join(tsopt_options(args, "fp16")), args.device))
-            for dtype, pipeline in sorted(self.pipelines.items()):
+            for (variant, dtype), pipeline in sorted(self.pipelines.items()):
                 if pipeline:
-                    lines.append("  - the %s pipeline as tsopt spelled it: `%s`" % (dtype, pipeline))
+                    lines.append("  - %s, the %s pipeline as tsopt spelled it: `%s`" % (VARIANT_TITLES[variant], dtype,
+                                                                                      pipeline))
         lines.append(
             "- Budget: %.0f s for the whole run. torch.compile variants are built only while the time left covers "
             "the remaining cases' other variants (each case's cost measured as the run goes); cases run in the "
