@@ -3,8 +3,9 @@
 # binary and runtime library of a build folder and writes docs/benchmarks-gpu.md:
 # ResNet-18, ResNet-50, MobileNetV2 and BERT-base seq 128 at batch 1 and 8, fp32
 # and fp16; eager, freeze + optimize_for_inference, torch.compile (default and
-# reduce-overhead) and tsopt (with and without capture-cuda-graph), side by side, within a time budget (default 270 s; the report is rewritten after
-# every case, so a run that is stopped still leaves one). Nothing is built here:
+# reduce-overhead) and tsopt (with and without capture-cuda-graph), side by side,
+# within a time budget (default 270 s; the report is rewritten after every case,
+# so a run that is stopped still leaves one). Nothing is built here:
 # build the tree first (scripts/build.sh, or cmake into --build-dir).
 #
 #   scripts/run_gpu_benchmarks.sh                                   on a GPU machine, build/ and .venv/
