@@ -35,11 +35,13 @@ struct MklPackedApi {
 };
 
 /// The functions in the library that defines ATen's own symbols (libtorch_cpu),
-/// which is loaded already: RTLD_NOLOAD never loads anything.
+/// which is loaded already: RTLD_NOLOAD never loads anything. Only on Intel
+/// CPUs, unless TSOPT_LINEAR_GEMM says otherwise (mkl: always; onednn: never).
 MklPackedApi findApi() {
   MklPackedApi api;
   const char* setting = std::getenv("TSOPT_LINEAR_GEMM");
-  if (setting != nullptr && std::string(setting) == "onednn") {
+  const std::string choice = setting != nullptr ? setting : "";
+  if (choice == "onednn" || (choice != "mkl" && !isIntelCpu())) {
     return api;
   }
   Dl_info info{};
@@ -68,6 +70,14 @@ int asMklInt(int64_t value) {
 }
 
 } // namespace
+
+bool isIntelCpu() {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_cpu_is("intel");
+#else
+  return false;
+#endif
+}
 
 bool packedGemmAvailable() { return api().complete(); }
 

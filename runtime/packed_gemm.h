@@ -10,7 +10,9 @@
 ///
 /// So the runtime looks the functions up in the LibTorch it is loaded with, at
 /// first use: one binary serves both lines, and where they are missing (or
-/// TSOPT_LINEAR_GEMM=onednn) linear layers stay on oneDNN. MKL's threads are
+/// TSOPT_LINEAR_GEMM=onednn) linear layers stay on oneDNN. MKL is used on Intel
+/// CPUs only: it chooses its kernels by vendor, and on AMD's it was much slower
+/// than oneDNN (TSOPT_LINEAR_GEMM=mkl uses it anyway). MKL's threads are
 /// OpenMP's, so at::set_num_threads applies to them too.
 ///
 //===----------------------------------------------------------------------===//
@@ -25,7 +27,14 @@
 
 namespace tsopt::runtime {
 
-/// Whether the packed sgemm is in the process and not turned off.
+/// Whether the CPU is Intel's. MKL picks its kernels by vendor, not by the
+/// instruction sets the CPU has: on an AMD EPYC with AVX2 its packed sgemm ran
+/// BERT-base's linear layers at 14 rows in 1.5-1.7x the time of oneDNN's
+/// inner product, which dispatches on instruction sets (docs/fusion.md).
+bool isIntelCpu();
+
+/// Whether the packed sgemm is in the process, the CPU is Intel's and
+/// TSOPT_LINEAR_GEMM does not turn it off (onednn) or on regardless (mkl).
 bool packedGemmAvailable();
 
 /// A float32 (out_features, in_features) weight in MKL's packed format, for

@@ -202,8 +202,10 @@ TEST(LinearPackedTest, KernelMatchesAtenForEveryActivationAndRank) {
 TEST(LinearPackedTest, KernelFollowsRowCountAndLibTorch) {
   const char* setting = std::getenv("TSOPT_LINEAR_GEMM");
   const bool onednnForced = setting != nullptr && std::string(setting) == "onednn";
+  const bool mklForced = setting != nullptr && std::string(setting) == "mkl";
   // PyPI's LibTorch links MKL and exports its packed sgemm; Debian's has OpenBLAS.
-  EXPECT_EQ(packedGemmAvailable(), at::hasMKL() && !onednnForced);
+  // MKL serves Intel CPUs unless forced.
+  EXPECT_EQ(packedGemmAvailable(), at::hasMKL() && !onednnForced && (mklForced || isIntelCpu()));
   LinearPacked packed(at::randn({24, 16}), at::randn({24}));
   const bool mkl = packedGemmAvailable();
   // Without MKL a small product goes to ATen's addmm, unless oneDNN is forced.
