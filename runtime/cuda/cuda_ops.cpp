@@ -12,6 +12,7 @@
 #include "runtime/activation.h"
 #include "runtime/add_layer_norm.h"
 #include "runtime/attention.h"
+#include "runtime/cuda/cudnn_fused_conv.h"
 #include "runtime/cuda/kernels.h"
 #include "runtime/packed_layers.h"
 
@@ -177,6 +178,11 @@ at::Tensor convCuda(const at::Tensor& input, const at::Tensor& residual, const C
   const at::Tensor& weight =
       format == at::MemoryFormat::ChannelsLast ? packed.channelsLastWeight() : packed.weight();
   const Conv2dParams& params = packed.params();
+  // cuDNN's graph API first: the convolution and its whole epilogue in one kernel, when cuDNN has an engine for it.
+  at::Tensor fused;
+  if (runCudnnFusedConv(input, weight, definedOrNull(packed.bias()), residual, where, activation, params, fused)) {
+    return fused;
+  }
   const bool residualBefore = residual.defined() && where == ResidualAdd::BeforeActivation;
   if (activation.kind == ActivationKind::Relu && (!residual.defined() || residualBefore) &&
       fusedConvReluAvailable(input.scalar_type())) {

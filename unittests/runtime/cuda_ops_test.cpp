@@ -4,6 +4,7 @@
 #include "runtime/activation.h"
 #include "runtime/add_layer_norm.h"
 #include "runtime/attention.h"
+#include "runtime/cuda/cudnn_fused_conv.h"
 #include "runtime/load_cuda_kernels.h"
 #include "runtime/packed_layers.h"
 #include "runtime/register_ops.h"
@@ -13,8 +14,15 @@
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <dlfcn.h>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <sys/wait.h>
 #include <vector>
@@ -73,6 +81,68 @@ TEST(CudaKernelsTest, LoadingTheLibrariesFromPythonRegistersTheCudaKernels) {
   }
   const int status = pclose(pipe);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
+}
+
+/// runCudnnFusedConv, found in the loaded companion (the tests do not link it); null if it is missing.
+cuda::RunCudnnFusedConvFunction cudnnFusedConv() {
+  std::string error;
+  if (!loadCudaKernels(&error)) {
+    return nullptr;
+  }
+  void* library = dlopen(cudaKernelsLibraryPath().c_str(), RTLD_NOW | RTLD_NOLOAD);
+  return library == nullptr ? nullptr
+                            : reinterpret_cast<cuda::RunCudnnFusedConvFunction>(
+                                  dlsym(library, cuda::kRunCudnnFusedConvSymbol));
+}
+
+/// Sets (or, with nullopt, unsets) an environment variable while it lives.
+class ScopedEnvironment {
+public:
+  ScopedEnvironment(const char* name, std::optional<std::string> value) : name_(name) {
+    if (const char* old = std::getenv(name)) {
+      old_ = old;
+    }
+    apply(value);
+  }
+  ~ScopedEnvironment() { apply(old_); }
+
+private:
+  void apply(const std::optional<std::string>& value) {
+    if (value) {
+      setenv(name_, value->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(CudaKernelsTest, CudnnFusionSwitchOffDeclinesEveryCall) {
+  cuda::RunCudnnFusedConvFunction fusedConv = cudnnFusedConv();
+  ASSERT_NE(fusedConv, nullptr) << cuda::kRunCudnnFusedConvSymbol << " not found in " << cudaKernelsLibraryPath();
+  // CPU operands: declined in any case, for a reason the switch takes precedence over.
+  at::Tensor input = at::randn({1, 4, 5, 5});
+  at::Tensor weight = at::randn({4, 4, 3, 3});
+  const Conv2dParams params{{1, 1}, {1, 1}, {1, 1}, 1};
+  const Activation relu = parseActivation("relu", 0, 0);
+  at::Tensor out;
+  std::string reason;
+  {
+    ScopedEnvironment off("TSOPT_CUDNN_FUSION", "0");
+    EXPECT_FALSE(cuda::cudnnFusionEnabled());
+    EXPECT_FALSE(fusedConv(input, weight, nullptr, at::Tensor(), ResidualAdd::None, relu, params, out, &reason));
+    EXPECT_EQ(reason, "TSOPT_CUDNN_FUSION=0");
+  }
+  for (const char* on : {"1", ""}) {
+    ScopedEnvironment environment("TSOPT_CUDNN_FUSION", std::string(on));
+    EXPECT_TRUE(cuda::cudnnFusionEnabled()) << "TSOPT_CUDNN_FUSION='" << on << "'";
+  }
+  ScopedEnvironment unset("TSOPT_CUDNN_FUSION", std::nullopt);
+  EXPECT_TRUE(cuda::cudnnFusionEnabled());
+  EXPECT_FALSE(fusedConv(input, weight, nullptr, at::Tensor(), ResidualAdd::None, relu, params, out, &reason));
+  EXPECT_NE(reason, "TSOPT_CUDNN_FUSION=0");
+  EXPECT_FALSE(out.defined()) << "a declined call leaves out untouched";
 }
 
 /// Tolerances against a float32 reference (ATen, TF32 off) computed from the
@@ -298,6 +368,111 @@ TEST_F(CudaOpsTest, ConvMatchesAtenForEveryDtypeLayoutActivationAndResidual) {
       }
     }
   }
+}
+
+/// runCudnnFusedConv itself, for every activation, dtype, layout and residual
+/// position on a few layers: what cuDNN fuses must match ATen; what it
+/// declines is reported (with cuDNN's reason), not failed: which graphs its
+/// runtime-fusion engines take depends on the GPU and the cuDNN release.
+TEST_F(CudaOpsTest, CudnnFusedConvMatchesAtenOrDeclines) {
+  cuda::RunCudnnFusedConvFunction fusedConv = cudnnFusedConv();
+  ASSERT_NE(fusedConv, nullptr);
+  ScopedEnvironment on("TSOPT_CUDNN_FUSION", std::nullopt);
+  struct Layer {
+    const char* name;
+    int64_t inChannels, outChannels, kernel;
+    Conv2dParams params;
+    bool bias;
+  };
+  const std::vector<Layer> layers = {{"3x3", 32, 32, 3, {{1, 1}, {1, 1}, {1, 1}, 1}, true},
+                                     {"3x3 stride 2", 32, 48, 3, {{2, 2}, {1, 1}, {1, 1}, 1}, true},
+                                     {"3x3 groups 4 dilation 2", 32, 32, 3, {{1, 1}, {2, 2}, {2, 2}, 4}, false},
+                                     {"1x1", 32, 64, 1, {{1, 1}, {0, 0}, {1, 1}, 1}, true}};
+  std::map<std::string, std::vector<std::string>> declined;
+  std::map<std::string, int> fused;
+  const auto start = std::chrono::steady_clock::now();
+  for (at::ScalarType type : kTypes) {
+    for (const Layer& layer : layers) {
+      const int64_t fanIn = layer.inChannels / layer.params.groups * layer.kernel * layer.kernel;
+      at::Tensor weight = (at::randn({layer.outChannels, layer.inChannels / layer.params.groups, layer.kernel,
+                                      layer.kernel},
+                                     cuda()) /
+                           std::sqrt(double(fanIn)))
+                              .to(type);
+      c10::optional<at::Tensor> bias;
+      if (layer.bias) {
+        bias = at::randn({layer.outChannels}, cuda(type));
+      }
+      auto reference = c10::make_intrusive<ConvPacked>(weight.to(at::kFloat), floatOrNull(bias), layer.params);
+      for (at::MemoryFormat format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
+        const char* layout = format == at::MemoryFormat::ChannelsLast ? "nhwc" : "nchw";
+        at::Tensor input = at::randn({2, layer.inChannels, 9, 10}, cuda(type)).contiguous(format);
+        at::Tensor formatWeight = weight.contiguous(format);
+        at::Tensor plain = reference->runReference(input.to(at::kFloat), at::Tensor(), Activation{});
+        for (const Activation& activation : everyActivation()) {
+          for (ResidualAdd where : kResiduals) {
+            std::ostringstream combination;
+            combination << type << " " << layout << " " << layer.name << " " << nameOf(activation)
+                        << opSuffix(where);
+            SCOPED_TRACE(combination.str());
+            at::Tensor residual =
+                where == ResidualAdd::None ? at::Tensor() : at::randn(plain.sizes(), cuda(type)).contiguous(format);
+            at::Tensor out;
+            std::string reason;
+            if (!fusedConv(input, formatWeight, bias ? &*bias : nullptr, residual, where, activation, layer.params,
+                           out, &reason)) {
+              EXPECT_FALSE(reason.empty());
+              declined[reason].push_back(combination.str());
+              continue;
+            }
+            ++fused[std::string(c10::toString(type)) + " " + layout];
+            at::Tensor expected = reference->runReference(
+                input.to(at::kFloat), residual.defined() ? residual.to(at::kFloat) : residual, activation, where);
+            expectClose(out, expected, type);
+            EXPECT_TRUE(out.is_contiguous(format)) << "the result has the input's memory format";
+            // The second call of a graph runs its kept plan.
+            at::Tensor again;
+            ASSERT_TRUE(fusedConv(input, formatWeight, bias ? &*bias : nullptr, residual, where, activation,
+                                  layer.params, again, &reason))
+                << reason;
+            expectClose(again, expected, type);
+          }
+        }
+      }
+    }
+  }
+  // A CUDA error left set would make this kernel's launch check throw.
+  EXPECT_NO_THROW(at::ones({4}, cuda()).add_(1).sum().item<float>()) << "no CUDA error left set";
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << "[ cuDNN graph ] " << seconds << " s; fused:";
+  for (const auto& [group, count] : fused) {
+    std::cout << " " << group << " " << count << ";";
+  }
+  std::cout << "\n";
+  for (const auto& [reason, combinations] : declined) {
+    std::cout << "[ cuDNN graph ] declined " << combinations.size() << " (e.g. " << combinations.front()
+              << "): " << reason << "\n";
+  }
+}
+
+TEST_F(CudaOpsTest, CudnnFusionSwitchOffKeepsConvCorrect) {
+  cuda::RunCudnnFusedConvFunction fusedConv = cudnnFusedConv();
+  ASSERT_NE(fusedConv, nullptr);
+  ScopedEnvironment off("TSOPT_CUDNN_FUSION", "0");
+  at::Tensor weight = (at::randn({16, 16, 3, 3}, cuda()) / 12.0).to(at::kHalf);
+  at::Tensor bias = at::randn({16}, cuda(at::kHalf));
+  const Conv2dParams params{{1, 1}, {1, 1}, {1, 1}, 1};
+  auto packed = c10::make_intrusive<ConvPacked>(weight, bias, params);
+  at::Tensor input = at::randn({2, 16, 8, 8}, cuda(at::kHalf)).contiguous(at::MemoryFormat::ChannelsLast);
+  const Activation silu = parseActivation("silu", 0, 0);
+  at::Tensor out;
+  std::string reason;
+  EXPECT_FALSE(fusedConv(input, weight.contiguous(at::MemoryFormat::ChannelsLast), &bias, at::Tensor(),
+                         ResidualAdd::None, silu, params, out, &reason));
+  EXPECT_EQ(reason, "TSOPT_CUDNN_FUSION=0");
+  auto reference = c10::make_intrusive<ConvPacked>(weight.to(at::kFloat), bias.to(at::kFloat), params);
+  expectClose(callLayerOp("conv2d", input, at::Tensor(), packed, silu, ResidualAdd::None),
+              reference->runReference(input.to(at::kFloat), at::Tensor(), silu), at::kHalf);
 }
 
 TEST_F(CudaOpsTest, ConvResidualInTheOtherMemoryFormat) {
