@@ -609,7 +609,7 @@ bool runFusedConv(const at::Tensor& input, const at::Tensor& weight, const at::T
                   ResidualAdd where, const Activation& activation, const Conv2dParams& params, at::Tensor& out,
                   std::string& reason, bool& calledCuda) {
   if (!cudnnFusionEnabled()) {
-    reason = "TSOPT_CUDNN_FUSION=0";
+    reason = "TSOPT_CUDNN_FUSION is not 1";
     return false;
   }
   cudnnPointwiseMode_t unused = CUDNN_POINTWISE_IDENTITY;

@@ -43,7 +43,7 @@ namespace tsopt::runtime::cuda {
 /// in the input's memory format and the result is true.
 ///
 /// False, `out` untouched and the reason in `*reason` (when not null) when:
-/// TSOPT_CUDNN_FUSION=0; cuDNN is unavailable or disabled
+/// TSOPT_CUDNN_FUSION is not 1; cuDNN is unavailable or disabled
 /// (torch.backends.cudnn.enabled); the activation has no cuDNN mode; the
 /// operands are not as above; cuDNN offers no engine for the graph; any cuDNN
 /// or CUDA call fails. The finalized execution plan of a graph (shapes,
@@ -54,12 +54,13 @@ bool runCudnnFusedConv(const at::Tensor& input, const at::Tensor& weight, const 
                        const at::Tensor& residual, ResidualAdd where, const Activation& activation,
                        const Conv2dParams& params, at::Tensor& out, std::string* reason = nullptr);
 
-/// False when the environment sets TSOPT_CUDNN_FUSION=0 (for A/B
-/// measurements): runCudnnFusedConv then declines every call. Read on every
-/// call.
+/// True only when the environment sets TSOPT_CUDNN_FUSION=1: the graph path
+/// is opt-in until it has run on a GPU (it was written and compiled on a
+/// machine without one; docs/cuda.md). Otherwise runCudnnFusedConv declines
+/// every call. Read on every call.
 inline bool cudnnFusionEnabled() {
   const char* value = std::getenv("TSOPT_CUDNN_FUSION");
-  return value == nullptr || std::string_view(value) != "0";
+  return value != nullptr && std::string_view(value) == "1";
 }
 
 /// runCudnnFusedConv under a C name, for code that loads

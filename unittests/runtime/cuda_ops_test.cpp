@@ -128,17 +128,15 @@ TEST(CudaKernelsTest, CudnnFusionSwitchOffDeclinesEveryCall) {
   const Activation relu = parseActivation("relu", 0, 0);
   at::Tensor out;
   std::string reason;
-  {
-    ScopedEnvironment off("TSOPT_CUDNN_FUSION", "0");
-    EXPECT_FALSE(cuda::cudnnFusionEnabled());
+  // Opt-in until verified on a GPU: only "1" turns it on.
+  for (std::optional<std::string> off : {std::optional<std::string>("0"), std::optional<std::string>(""),
+                                         std::optional<std::string>()}) {
+    ScopedEnvironment environment("TSOPT_CUDNN_FUSION", off);
+    EXPECT_FALSE(cuda::cudnnFusionEnabled()) << "TSOPT_CUDNN_FUSION='" << off.value_or("(unset)") << "'";
     EXPECT_FALSE(fusedConv(input, weight, nullptr, at::Tensor(), ResidualAdd::None, relu, params, out, &reason));
-    EXPECT_EQ(reason, "TSOPT_CUDNN_FUSION=0");
+    EXPECT_EQ(reason, "TSOPT_CUDNN_FUSION is not 1");
   }
-  for (const char* on : {"1", ""}) {
-    ScopedEnvironment environment("TSOPT_CUDNN_FUSION", std::string(on));
-    EXPECT_TRUE(cuda::cudnnFusionEnabled()) << "TSOPT_CUDNN_FUSION='" << on << "'";
-  }
-  ScopedEnvironment unset("TSOPT_CUDNN_FUSION", std::nullopt);
+  ScopedEnvironment on("TSOPT_CUDNN_FUSION", std::string("1"));
   EXPECT_TRUE(cuda::cudnnFusionEnabled());
   EXPECT_FALSE(fusedConv(input, weight, nullptr, at::Tensor(), ResidualAdd::None, relu, params, out, &reason));
   EXPECT_NE(reason, "TSOPT_CUDNN_FUSION=0");
@@ -377,7 +375,7 @@ TEST_F(CudaOpsTest, ConvMatchesAtenForEveryDtypeLayoutActivationAndResidual) {
 TEST_F(CudaOpsTest, CudnnFusedConvMatchesAtenOrDeclines) {
   cuda::RunCudnnFusedConvFunction fusedConv = cudnnFusedConv();
   ASSERT_NE(fusedConv, nullptr);
-  ScopedEnvironment on("TSOPT_CUDNN_FUSION", std::nullopt);
+  ScopedEnvironment on("TSOPT_CUDNN_FUSION", std::string("1"));
   struct Layer {
     const char* name;
     int64_t inChannels, outChannels, kernel;
@@ -469,7 +467,7 @@ TEST_F(CudaOpsTest, CudnnFusionSwitchOffKeepsConvCorrect) {
   std::string reason;
   EXPECT_FALSE(fusedConv(input, weight.contiguous(at::MemoryFormat::ChannelsLast), &bias, at::Tensor(),
                          ResidualAdd::None, silu, params, out, &reason));
-  EXPECT_EQ(reason, "TSOPT_CUDNN_FUSION=0");
+  EXPECT_EQ(reason, "TSOPT_CUDNN_FUSION is not 1");
   auto reference = c10::make_intrusive<ConvPacked>(weight.to(at::kFloat), bias.to(at::kFloat), params);
   expectClose(callLayerOp("conv2d", input, at::Tensor(), packed, silu, ResidualAdd::None),
               reference->runReference(input.to(at::kFloat), at::Tensor(), silu), at::kHalf);
