@@ -5,6 +5,8 @@
 
 #include <ATen/Functions.h>
 #include <cstdlib>
+#include <memory>
+#include <mutex>
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
@@ -66,6 +68,14 @@ constexpr int64_t kSmallWeightBytes = 128 * 1024;
 /// row count), so inputs of varying length never multiply the weights' memory.
 constexpr size_t kMaxPackedRowCounts = 4;
 
+/// From 2 to 24 rows, where MKL's packed sgemm is not used, the panel kernel
+/// (packed_gemm.h) runs the layer instead of oneDNN 2.6's inner product:
+/// BERT-base's layers with weights from memory, one thread, AMD EPYC (AVX2):
+/// 1.5-2.5x faster at 2-4 rows, 1.0-1.6x at 14-24 (768 x 3072 gains most);
+/// at 1 row and from 32 rows on, mixed (docs/fusion.md).
+constexpr int64_t kPanelGemmMinRows = 2;
+constexpr int64_t kPanelGemmMaxRows = 24;
+
 namespace {
 /// Without MKL (Debian's LibTorch), products up to this many multiply-adds
 /// (no residual, or one added before the activation) go to ATen's addmm on a
@@ -91,6 +101,10 @@ bool isSmallWeight(const at::Tensor& weight) {
 bool usesPackedGemm(int64_t rows, const at::Tensor& weight, const Activation& activation) {
   return (rows >= kPackedGemmMinRows || (isSmallWeight(weight) && appliedInLoop(activation))) &&
          packedGemmAvailable();
+}
+
+bool usesPanelGemm(int64_t rows) {
+  return rows >= kPanelGemmMinRows && rows <= kPanelGemmMaxRows && !packedGemmAvailable() && !onednnForced() && panelGemmAvailable();
 }
 } // namespace
 
@@ -213,6 +227,12 @@ struct LinearPacked::Kernel {
     return packed;
   }
 
+  /// The weight in the panel kernel's layout, packed on first use.
+  const PanelGemmWeights& panelGemm() {
+    std::call_once(panelPacked, [this] { panel = std::make_unique<PanelGemmWeights>(denseWeight); });
+    return *panel;
+  }
+
   at::Tensor denseWeight;
   PackedWeights innerProductWeights;
   PackedWeights matmulWeights;
@@ -221,6 +241,8 @@ struct LinearPacked::Kernel {
   PrimitiveCache<LinearPrimitive> primitives;
   std::mutex gemmsMutex;
   std::unordered_map<int64_t, std::shared_ptr<const PackedGemmWeights>> gemms;  ///< Per row count.
+  std::once_flag panelPacked;
+  std::unique_ptr<const PanelGemmWeights> panel;
 };
 
 LinearPacked::LinearPacked(at::Tensor weight, c10::optional<at::Tensor> bias)
@@ -268,6 +290,9 @@ std::string LinearPacked::algorithmFor(const at::Tensor& input) const {
   if (kernel_->usesBlasGemm(rows, Activation{}, ResidualAdd::None)) {
     return "aten-addmm";
   }
+  if (usesPanelGemm(rows)) {
+    return "panel-gemm";
+  }
   return rows >= kMatmulMinRows ? "onednn-matmul" : "onednn-inner-product";
 }
 
@@ -287,17 +312,28 @@ at::Tensor LinearPacked::run(const at::Tensor& input, at::Tensor residual, const
     kernel_->runBlasGemm(src, dst, rows, accumulate, activation);
     return dst;
   }
-  if (auto gemm = usesPackedGemm(rows, weight_, activation) ? kernel_->packedFor(rows) : nullptr) {
-    const float* biasData = kernel_->bias ? kernel_->bias->data_ptr<float>() : nullptr;
+  const float* biasData = kernel_->bias ? kernel_->bias->data_ptr<float>() : nullptr;
+  // MKL's sgemm and the panel kernel accumulate only before the activation: a
+  // residual added after it takes a fresh output added to the residual.
+  const auto accumulating = [&](const auto& gemm) -> at::Tensor {
     if (post == ResidualAdd::AfterActivation) {
-      // sgemm can only accumulate before the activation: run it into a fresh
-      // output and add that to the residual.
       at::Tensor activated = emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous);
-      gemm->run(src.data_ptr<float>(), activated, biasData, false, activation);
+      gemm(activated, false);
       return dst.add_(activated);
     }
-    gemm->run(src.data_ptr<float>(), dst, biasData, accumulate, activation);
+    gemm(dst, accumulate);
     return dst;
+  };
+  if (auto gemm = usesPackedGemm(rows, weight_, activation) ? kernel_->packedFor(rows) : nullptr) {
+    return accumulating([&](at::Tensor& out, bool sum) {
+      gemm->run(src.data_ptr<float>(), out, biasData, sum, activation);
+    });
+  }
+  if (usesPanelGemm(rows)) {
+    const PanelGemmWeights& panel = kernel_->panelGemm();
+    return accumulating([&](at::Tensor& out, bool sum) {
+      panel.run(src.data_ptr<float>(), rows, out, biasData, sum, activation);
+    });
   }
 
   ProblemKey key{{rows}, at::get_num_threads(), activation, post};

@@ -5,6 +5,7 @@
 #include <c10/util/Exception.h>
 
 #include <dlfcn.h>
+#include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
@@ -93,33 +94,175 @@ PackedGemmWeights::PackedGemmWeights(const at::Tensor& weight, int64_t rows)
              inFeatures_, reinterpret_cast<float*>(packed_.data_ptr()));
 }
 
+namespace {
+
+/// Presets the (rows, columns) output to the bias (added to what it holds when
+/// `accumulate`): the product is then added on top. Plain loops, not ATen ops:
+/// at a few rows the dispatch of a bias copy would cost more than the product
+/// (benchmarks/small_models.py).
+void presetBias(float* c, int64_t rows, int64_t columns, const float* bias, bool accumulate) {
+  if (bias == nullptr) {
+    return;
+  }
+  for (int64_t row = 0; row < rows; ++row) {
+    float* line = c + row * columns;
+    if (accumulate) {
+      for (int64_t column = 0; column < columns; ++column) {
+        line[column] += bias[column];
+      }
+    } else {
+      std::memcpy(line, bias, sizeof(float) * static_cast<size_t>(columns));
+    }
+  }
+}
+
+void finishActivation(at::Tensor& out, const Activation& activation) {
+  if (appliedInLoop(activation)) {
+    applyActivationInLoop(out.data_ptr<float>(), out.numel(), activation);
+  } else {
+    applyActivationInPlace(out, activation);
+  }
+}
+
+} // namespace
+
 void PackedGemmWeights::run(const float* input, at::Tensor& out, const float* bias, bool accumulate,
                             const Activation& activation) const {
   TORCH_CHECK(out.is_contiguous() && out.numel() == static_cast<int64_t>(rows_) * outFeatures_,
               "tsopt: packed sgemm needs a dense output of the packed row count");
-  // Plain loops, not ATen ops: at a few rows the dispatch of a bias copy and an
-  // activation would cost more than the product (benchmarks/small_models.py).
   float* c = out.data_ptr<float>();
-  if (bias != nullptr) {
-    for (int row = 0; row < rows_; ++row) {
-      float* line = c + static_cast<int64_t>(row) * outFeatures_;
-      if (accumulate) {
-        for (int column = 0; column < outFeatures_; ++column) {
-          line[column] += bias[column];
-        }
-      } else {
-        std::memcpy(line, bias, sizeof(float) * static_cast<size_t>(outFeatures_));
-      }
-    }
-  }
+  presetBias(c, rows_, outFeatures_, bias, accumulate);
   const float beta = bias != nullptr || accumulate ? 1.0f : 0.0f;
   api().compute(kRowMajor, kNoTrans, kPacked, rows_, outFeatures_, inFeatures_, input, inFeatures_,
                 reinterpret_cast<const float*>(packed_.data_ptr()), inFeatures_, beta, c, outFeatures_);
-  if (appliedInLoop(activation)) {
-    applyActivationInLoop(c, out.numel(), activation);
-  } else {
-    applyActivationInPlace(out, activation);
+  finishActivation(out, activation);
+}
+
+// --- the panel kernel ---------------------------------------------------------
+
+namespace {
+
+constexpr int64_t kPanelColumns = 16;  ///< Two AVX2 vectors.
+constexpr int64_t kRowBlock = 6;       ///< 6 x 2 accumulators + 2 weight vectors + 1 broadcast: 15 of 16 registers.
+/// Input features per pass over the row blocks: 256 x 16 floats of a panel
+/// (16 KiB) stay in L1 while every row block uses them.
+constexpr int64_t kDepthChunk = 256;
+constexpr int64_t kPrefetchSteps = 16;  ///< Panel rows (one cache line each) prefetched ahead.
+
+/// c (rows x 16, leading dimension ldc) += a (rows x depth, lda) · panel
+/// (depth x 16, dense), for Rows <= kRowBlock; `columns` < 16 at the right
+/// edge, whose c is read and written through a scratch line.
+template <int Rows, bool Prefetch>
+__attribute__((target("avx2,fma"))) void panelBlock(const float* a, int64_t lda, const float* panel, int64_t depth,
+                                                    float* c, int64_t ldc, int64_t columns) {
+  // Named accumulators, not an array: GCC 12 kept an array's copy in memory
+  // too and stored every accumulator on every step.
+  __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+  alignas(32) float edge[Rows][kPanelColumns] = {};
+  const auto line = [&](int row) { return columns < kPanelColumns ? edge[row] : c + row * ldc; };
+  for (int row = 0; columns < kPanelColumns && row < Rows; ++row) {
+    std::memcpy(edge[row], c + row * ldc, sizeof(float) * static_cast<size_t>(columns));
   }
+#define TSOPT_PANEL_ROWS(STEP) STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5)
+#define TSOPT_PANEL_LOAD(R)                                                                                       \
+  if constexpr (Rows > R) {                                                                                       \
+    c##R##0 = _mm256_loadu_ps(line(R));                                                                           \
+    c##R##1 = _mm256_loadu_ps(line(R) + 8);                                                                       \
+  }
+#define TSOPT_PANEL_FMA(R)                                                                                        \
+  if constexpr (Rows > R) {                                                                                       \
+    const __m256 x = _mm256_broadcast_ss(a + R * lda + k);                                                        \
+    c##R##0 = _mm256_fmadd_ps(x, low, c##R##0);                                                                  \
+    c##R##1 = _mm256_fmadd_ps(x, high, c##R##1);                                                                  \
+  }
+#define TSOPT_PANEL_STORE(R)                                                                                      \
+  if constexpr (Rows > R) {                                                                                       \
+    _mm256_storeu_ps(line(R), c##R##0);                                                                           \
+    _mm256_storeu_ps(line(R) + 8, c##R##1);                                                                       \
+  }
+  TSOPT_PANEL_ROWS(TSOPT_PANEL_LOAD)
+  for (int64_t k = 0; k < depth; ++k) {
+    if (Prefetch) {
+      _mm_prefetch(reinterpret_cast<const char*>(panel + (k + kPrefetchSteps) * kPanelColumns), _MM_HINT_T0);
+    }
+    const __m256 low = _mm256_load_ps(panel + k * kPanelColumns);
+    const __m256 high = _mm256_load_ps(panel + k * kPanelColumns + 8);
+    TSOPT_PANEL_ROWS(TSOPT_PANEL_FMA)
+  }
+  TSOPT_PANEL_ROWS(TSOPT_PANEL_STORE)
+#undef TSOPT_PANEL_STORE
+#undef TSOPT_PANEL_FMA
+#undef TSOPT_PANEL_LOAD
+#undef TSOPT_PANEL_ROWS
+  for (int row = 0; columns < kPanelColumns && row < Rows; ++row) {
+    std::memcpy(c + row * ldc, edge[row], sizeof(float) * static_cast<size_t>(columns));
+  }
+}
+
+using PanelBlockFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t);
+/// [prefetch][rows]: the first row block of a chunk brings the panel in from
+/// memory (prefetching ahead); the others find it in L1.
+constexpr PanelBlockFn kPanelBlocks[2][kRowBlock + 1] = {
+    {nullptr, panelBlock<1, false>, panelBlock<2, false>, panelBlock<3, false>, panelBlock<4, false>,
+     panelBlock<5, false>, panelBlock<6, false>},
+    {nullptr, panelBlock<1, true>, panelBlock<2, true>, panelBlock<3, true>, panelBlock<4, true>,
+     panelBlock<5, true>, panelBlock<6, true>}};
+
+} // namespace
+
+bool panelGemmAvailable() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool available = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return available;
+#else
+  return false;
+#endif
+}
+
+PanelGemmWeights::PanelGemmWeights(const at::Tensor& weight)
+    : outFeatures_(weight.size(0)), inFeatures_(weight.size(1)),
+      panels_((outFeatures_ + kPanelColumns - 1) / kPanelColumns) {
+  TORCH_CHECK(panelGemmAvailable(), "tsopt: the panel kernel needs AVX2 and FMA");
+  TORCH_CHECK(weight.dim() == 2 && weight.scalar_type() == at::kFloat && weight.device().is_cpu(),
+              "tsopt: the panel kernel needs a float32 CPU weight");
+  // Panel p holds columns [16p, 16p + 16) of weightᵀ, row k after row k: the
+  // kernel streams it front to back. The last panel is padded with zeros.
+  at::Tensor padded = at::zeros({panels_ * kPanelColumns, inFeatures_}, weight.options());
+  padded.narrow(0, 0, outFeatures_).copy_(weight);
+  packed_ = padded.view({panels_, kPanelColumns, inFeatures_}).transpose(1, 2).contiguous();
+}
+
+void PanelGemmWeights::run(const float* input, int64_t rows, at::Tensor& out, const float* bias, bool accumulate,
+                           const Activation& activation) const {
+  TORCH_CHECK(out.is_contiguous() && out.numel() == rows * outFeatures_,
+              "tsopt: the panel kernel needs a dense output of the input's row count");
+  float* c = out.data_ptr<float>();
+  if (bias == nullptr && !accumulate) {
+    std::memset(c, 0, sizeof(float) * static_cast<size_t>(out.numel()));
+  }
+  presetBias(c, rows, outFeatures_, bias, accumulate);
+  const float* panels = packed_.data_ptr<float>();
+  const int64_t panelSize = inFeatures_ * kPanelColumns;
+  // Panels split between threads; each thread runs every row block over a
+  // chunk of a panel while the chunk is in L1, so the weight is read from
+  // memory once, in order.
+  const int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, panelSize * rows));
+  at::parallel_for(0, panels_, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t panel = begin; panel < end; ++panel) {
+      const int64_t column = panel * kPanelColumns;
+      const int64_t columns = std::min(kPanelColumns, outFeatures_ - column);
+      for (int64_t k = 0; k < inFeatures_; k += kDepthChunk) {
+        const int64_t depth = std::min(kDepthChunk, inFeatures_ - k);
+        for (int64_t row = 0; row < rows; row += kRowBlock) {
+          const int64_t block = std::min(kRowBlock, rows - row);
+          kPanelBlocks[row == 0][block](input + row * inFeatures_ + k, inFeatures_,
+                                        panels + panel * panelSize + k * kPanelColumns, depth,
+                                        c + row * outFeatures_ + column, outFeatures_, columns);
+        }
+      }
+    }
+  });
+  finishActivation(out, activation);
 }
 
 } // namespace tsopt::runtime

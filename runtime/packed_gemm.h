@@ -59,4 +59,30 @@ private:
   at::Tensor packed_;  ///< Bytes, as MKL laid them out.
 };
 
+/// Whether the CPU runs the panel kernel below (AVX2 and FMA).
+bool panelGemmAvailable();
+
+/// A float32 (out_features, in_features) weight in panels of 16 output
+/// features, each stored input feature after input feature, for products with
+/// few rows, where a layer is a stream of its weights from memory (BERT at 14
+/// tokens, batch 1). The kernel holds up to 6 rows x 16 columns of the output
+/// in AVX2 registers, runs every 6-row block of a panel while the panel is in
+/// cache, and splits the panels between threads: the weight is read once per
+/// call, in order. Any row count; used where MKL is not (packedGemmAvailable()).
+class PanelGemmWeights {
+public:
+  /// Packs `weight` (float32, 2-D, on the CPU); only when panelGemmAvailable().
+  explicit PanelGemmWeights(const at::Tensor& weight);
+
+  /// As PackedGemmWeights::run, for `rows` rows.
+  void run(const float* input, int64_t rows, at::Tensor& out, const float* bias, bool accumulate,
+           const Activation& activation) const;
+
+private:
+  int64_t outFeatures_;
+  int64_t inFeatures_;
+  int64_t panels_;
+  at::Tensor packed_;  ///< (panels, in_features, 16)
+};
+
 } // namespace tsopt::runtime

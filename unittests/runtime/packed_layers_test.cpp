@@ -208,12 +208,16 @@ TEST(LinearPackedTest, KernelFollowsRowCountAndLibTorch) {
   EXPECT_EQ(packedGemmAvailable(), at::hasMKL() && !onednnForced && (mklForced || isIntelCpu()));
   LinearPacked packed(at::randn({24, 16}), at::randn({24}));
   const bool mkl = packedGemmAvailable();
+  // Without MKL, few rows go to the panel kernel where the CPU has AVX2 (unless oneDNN is forced).
+  const bool panel = !mkl && !onednnForced && panelGemmAvailable();
+  const auto fewRows = [&](const char* onednn) { return panel ? "panel-gemm" : onednn; };
   // Without MKL a small product goes to ATen's addmm, unless oneDNN is forced.
   auto small = [&](const char* onednn) { return mkl ? "mkl-packed-sgemm" : onednnForced ? onednn : "aten-addmm"; };
   // Below 8 rows only a weight that stays in cache goes to MKL.
   LinearPacked large(at::randn({256, 256}), at::randn({256}));
-  EXPECT_EQ(large.algorithmFor(at::randn({4, 256})), "onednn-inner-product");
-  EXPECT_EQ(large.algorithmFor(at::randn({8, 256})), mkl ? "mkl-packed-sgemm" : "onednn-inner-product");
+  EXPECT_EQ(large.algorithmFor(at::randn({4, 256})), fewRows("onednn-inner-product"));
+  EXPECT_EQ(large.algorithmFor(at::randn({8, 256})), mkl ? "mkl-packed-sgemm" : fewRows("onednn-inner-product"));
+  EXPECT_EQ(large.algorithmFor(at::randn({1024, 256})), mkl ? "mkl-packed-sgemm" : "onednn-matmul");
   EXPECT_EQ(packed.algorithmFor(at::randn({4, 16})), small("onednn-inner-product"));
   EXPECT_EQ(packed.algorithmFor(at::randn({2, 4, 16})), small("onednn-inner-product"));
   EXPECT_EQ(packed.algorithmFor(at::randn({2, 64, 16})), small("onednn-matmul"));
@@ -227,6 +231,32 @@ TEST(LinearPackedTest, KernelFollowsRowCountAndLibTorch) {
   EXPECT_EQ(packed.algorithmFor(fifth), mkl || onednnForced ? "onednn-inner-product" : "aten-addmm");
   expectClose(packed.run(fifth, at::Tensor(), {}), packed.runReference(fifth, at::Tensor(), {}));
   EXPECT_EQ(packed.algorithmFor(at::randn({9, 16})), small("onednn-inner-product"));
+}
+
+TEST(LinearPackedTest, PanelKernelMatchesAtenAtEveryRowCountAndEdge) {
+  if (!panelGemmAvailable()) {
+    GTEST_SKIP() << "no AVX2 and FMA: the panel kernel never runs here";
+  }
+  // Row counts around the 6-row blocks, output features around the 16-column
+  // panels, input features around the 256-deep chunks; bias, residual, activation.
+  for (int64_t outFeatures : {1, 15, 16, 17, 40}) {
+    for (int64_t inFeatures : {3, 256, 300}) {
+      const at::Tensor weight = at::randn({outFeatures, inFeatures});
+      const at::Tensor bias = at::randn({outFeatures});
+      const PanelGemmWeights gemm(weight);
+      for (int64_t rows : {1, 5, 6, 7, 13}) {
+        SCOPED_TRACE(::testing::Message() << rows << " x " << inFeatures << " -> " << outFeatures);
+        const at::Tensor input = at::randn({rows, inFeatures});
+        const at::Tensor residual = at::randn({rows, outFeatures});
+        at::Tensor out = residual.clone();
+        gemm.run(input.data_ptr<float>(), rows, out, bias.data_ptr<float>(), true, parseActivation("relu", 0, 0));
+        expectClose(out, at::relu(at::linear(input, weight, bias) + residual));
+        at::Tensor plain = at::empty({rows, outFeatures});
+        gemm.run(input.data_ptr<float>(), rows, plain, nullptr, false, Activation{});
+        expectClose(plain, at::linear(input, weight));
+      }
+    }
+  }
 }
 
 TEST(LinearPackedTest, NonContiguousInputsAndFallbacks) {
