@@ -68,11 +68,12 @@ constexpr int64_t kSmallWeightBytes = 128 * 1024;
 /// row count), so inputs of varying length never multiply the weights' memory.
 constexpr size_t kMaxPackedRowCounts = 4;
 
-/// From 2 to 24 rows, where MKL's packed sgemm is not used, the panel kernel
-/// (packed_gemm.h) runs the layer instead of oneDNN 2.6's inner product:
-/// BERT-base's layers with weights from memory, one thread, AMD EPYC (AVX2):
-/// 1.5-2.5x faster at 2-4 rows, 1.0-1.6x at 14-24 (768 x 3072 gains most);
-/// at 1 row and from 32 rows on, mixed (docs/fusion.md).
+/// From 2 to 24 rows the panel kernel (packed_gemm.h) runs the layer, except
+/// on Intel CPUs with MKL, whose packed sgemm keeps them. BERT-base's layers
+/// with weights from memory, one thread, AMD EPYC (AVX2): 1.5-2.5x faster than
+/// oneDNN 2.6's inner product at 2-4 rows, 1.0-1.6x at 14-24, twice as fast as
+/// MKL at 8; at 1 row and from 32 rows on, mixed; from 128 rows MKL is as fast
+/// as or faster than oneDNN there (docs/fusion.md).
 constexpr int64_t kPanelGemmMinRows = 2;
 constexpr int64_t kPanelGemmMaxRows = 24;
 
@@ -104,7 +105,9 @@ bool usesPackedGemm(int64_t rows, const at::Tensor& weight, const Activation& ac
 }
 
 bool usesPanelGemm(int64_t rows) {
-  return rows >= kPanelGemmMinRows && rows <= kPanelGemmMaxRows && !packedGemmAvailable() && !onednnForced() && panelGemmAvailable();
+  static const bool preferred = panelGemmAvailable() && linearGemmChoice().empty() &&
+                                !(packedGemmAvailable() && isIntelCpu());
+  return preferred && rows >= kPanelGemmMinRows && rows <= kPanelGemmMaxRows;
 }
 } // namespace
 
@@ -284,14 +287,14 @@ std::string LinearPacked::algorithmFor(const at::Tensor& input) const {
     return "aten";
   }
   const int64_t rows = rowsOf(input);
-  if (usesPackedGemm(rows, weight_, Activation{}) && kernel_->hasPackFor(rows)) {
-    return "mkl-packed-sgemm";
-  }
   if (kernel_->usesBlasGemm(rows, Activation{}, ResidualAdd::None)) {
     return "aten-addmm";
   }
   if (usesPanelGemm(rows)) {
     return "panel-gemm";
+  }
+  if (usesPackedGemm(rows, weight_, Activation{}) && kernel_->hasPackFor(rows)) {
+    return "mkl-packed-sgemm";
   }
   return rows >= kMatmulMinRows ? "onednn-matmul" : "onednn-inner-product";
 }
@@ -324,15 +327,15 @@ at::Tensor LinearPacked::run(const at::Tensor& input, at::Tensor residual, const
     gemm(dst, accumulate);
     return dst;
   };
-  if (auto gemm = usesPackedGemm(rows, weight_, activation) ? kernel_->packedFor(rows) : nullptr) {
-    return accumulating([&](at::Tensor& out, bool sum) {
-      gemm->run(src.data_ptr<float>(), out, biasData, sum, activation);
-    });
-  }
   if (usesPanelGemm(rows)) {
     const PanelGemmWeights& panel = kernel_->panelGemm();
     return accumulating([&](at::Tensor& out, bool sum) {
       panel.run(src.data_ptr<float>(), rows, out, biasData, sum, activation);
+    });
+  }
+  if (auto gemm = usesPackedGemm(rows, weight_, activation) ? kernel_->packedFor(rows) : nullptr) {
+    return accumulating([&](at::Tensor& out, bool sum) {
+      gemm->run(src.data_ptr<float>(), out, biasData, sum, activation);
     });
   }
 

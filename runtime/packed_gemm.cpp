@@ -36,13 +36,10 @@ struct MklPackedApi {
 };
 
 /// The functions in the library that defines ATen's own symbols (libtorch_cpu),
-/// which is loaded already: RTLD_NOLOAD never loads anything. Only on Intel
-/// CPUs, unless TSOPT_LINEAR_GEMM says otherwise (mkl: always; onednn: never).
+/// which is loaded already: RTLD_NOLOAD never loads anything.
 MklPackedApi findApi() {
   MklPackedApi api;
-  const char* setting = std::getenv("TSOPT_LINEAR_GEMM");
-  const std::string choice = setting != nullptr ? setting : "";
-  if (choice == "onednn" || (choice != "mkl" && !isIntelCpu())) {
+  if (linearGemmChoice() == "onednn") {
     return api;
   }
   Dl_info info{};
@@ -71,6 +68,11 @@ int asMklInt(int64_t value) {
 }
 
 } // namespace
+
+std::string linearGemmChoice() {
+  const char* setting = std::getenv("TSOPT_LINEAR_GEMM");
+  return setting != nullptr ? setting : "";
+}
 
 bool isIntelCpu() {
 #if defined(__x86_64__) || defined(__i386__)

@@ -10,9 +10,10 @@
 ///
 /// So the runtime looks the functions up in the LibTorch it is loaded with, at
 /// first use: one binary serves both lines, and where they are missing (or
-/// TSOPT_LINEAR_GEMM=onednn) linear layers stay on oneDNN. MKL is used on Intel
-/// CPUs only: it chooses its kernels by vendor, and on AMD's it was much slower
-/// than oneDNN (TSOPT_LINEAR_GEMM=mkl uses it anyway). MKL's threads are
+/// TSOPT_LINEAR_GEMM=onednn) linear layers stay on oneDNN. MKL chooses its
+/// kernels by CPU vendor: on an AMD EPYC it was twice as slow as the panel
+/// kernel below at 8 rows, and as fast as or faster than oneDNN from 128 rows,
+/// so there few rows go to the panel kernel (linear_packed.cpp). MKL's threads are
 /// OpenMP's, so at::set_num_threads applies to them too.
 ///
 //===----------------------------------------------------------------------===//
@@ -24,17 +25,19 @@
 #include <c10/util/Optional.h>
 
 #include <cstdint>
+#include <string>
 
 namespace tsopt::runtime {
 
-/// Whether the CPU is Intel's. MKL picks its kernels by vendor, not by the
-/// instruction sets the CPU has: on an AMD EPYC with AVX2 its packed sgemm ran
-/// BERT-base's linear layers at 14 rows in 1.5-1.7x the time of oneDNN's
-/// inner product, which dispatches on instruction sets (docs/fusion.md).
+/// TSOPT_LINEAR_GEMM: "onednn" (every layer on oneDNN), "mkl" (MKL wherever
+/// it is used, never the panel kernel), or "" (the default choice).
+std::string linearGemmChoice();
+
+/// Whether the CPU is Intel's: MKL picks its kernels by vendor, not by the
+/// instruction sets the CPU has.
 bool isIntelCpu();
 
-/// Whether the packed sgemm is in the process, the CPU is Intel's and
-/// TSOPT_LINEAR_GEMM does not turn it off (onednn) or on regardless (mkl).
+/// Whether MKL's packed sgemm is in the process and not turned off (TSOPT_LINEAR_GEMM=onednn).
 bool packedGemmAvailable();
 
 /// A float32 (out_features, in_features) weight in MKL's packed format, for

@@ -202,33 +202,38 @@ TEST(LinearPackedTest, KernelMatchesAtenForEveryActivationAndRank) {
 TEST(LinearPackedTest, KernelFollowsRowCountAndLibTorch) {
   const char* setting = std::getenv("TSOPT_LINEAR_GEMM");
   const bool onednnForced = setting != nullptr && std::string(setting) == "onednn";
-  const bool mklForced = setting != nullptr && std::string(setting) == "mkl";
   // PyPI's LibTorch links MKL and exports its packed sgemm; Debian's has OpenBLAS.
-  // MKL serves Intel CPUs unless forced.
-  EXPECT_EQ(packedGemmAvailable(), at::hasMKL() && !onednnForced && (mklForced || isIntelCpu()));
+  EXPECT_EQ(packedGemmAvailable(), at::hasMKL() && !onednnForced);
   LinearPacked packed(at::randn({24, 16}), at::randn({24}));
   const bool mkl = packedGemmAvailable();
-  // Without MKL, few rows go to the panel kernel where the CPU has AVX2 (unless oneDNN is forced).
-  const bool panel = !mkl && !onednnForced && panelGemmAvailable();
-  const auto fewRows = [&](const char* onednn) { return panel ? "panel-gemm" : onednn; };
+  // 2 to 24 rows go to the panel kernel where the CPU has AVX2, unless MKL
+  // serves an Intel CPU or TSOPT_LINEAR_GEMM chooses.
+  const bool panel = panelGemmAvailable() && setting == nullptr && !(mkl && isIntelCpu());
+  const auto fewRows = [&](const char* other) { return panel ? "panel-gemm" : other; };
   // Without MKL a small product goes to ATen's addmm, unless oneDNN is forced.
-  auto small = [&](const char* onednn) { return mkl ? "mkl-packed-sgemm" : onednnForced ? onednn : "aten-addmm"; };
+  auto small = [&](const char* onednn) {
+    return mkl ? fewRows("mkl-packed-sgemm") : onednnForced ? onednn : "aten-addmm";
+  };
   // Below 8 rows only a weight that stays in cache goes to MKL.
   LinearPacked large(at::randn({256, 256}), at::randn({256}));
   EXPECT_EQ(large.algorithmFor(at::randn({4, 256})), fewRows("onednn-inner-product"));
-  EXPECT_EQ(large.algorithmFor(at::randn({8, 256})), mkl ? "mkl-packed-sgemm" : fewRows("onednn-inner-product"));
+  EXPECT_EQ(large.algorithmFor(at::randn({8, 256})), fewRows(mkl ? "mkl-packed-sgemm" : "onednn-inner-product"));
   EXPECT_EQ(large.algorithmFor(at::randn({1024, 256})), mkl ? "mkl-packed-sgemm" : "onednn-matmul");
+  EXPECT_EQ(large.algorithmFor(at::randn({1, 256})), "onednn-inner-product");
   EXPECT_EQ(packed.algorithmFor(at::randn({4, 16})), small("onednn-inner-product"));
   EXPECT_EQ(packed.algorithmFor(at::randn({2, 4, 16})), small("onednn-inner-product"));
-  EXPECT_EQ(packed.algorithmFor(at::randn({2, 64, 16})), small("onednn-matmul"));
+  EXPECT_EQ(packed.algorithmFor(at::randn({2, 64, 16})),
+            mkl ? "mkl-packed-sgemm" : onednnForced ? "onednn-matmul" : "aten-addmm");
   EXPECT_EQ(packed.algorithmFor(at::randn({4, 15})), "aten");
-  // MKL packs per row count: four row counts get packs, a fifth runs on oneDNN.
+  // MKL packs per row count: four row counts get packs, a fifth runs on oneDNN
+  // (the panel kernel takes them all where it serves these rows).
   for (int64_t rows : {8, 9, 10, 11}) {
     at::Tensor input = at::randn({rows, 16});
     expectClose(packed.run(input, at::Tensor(), {}), packed.runReference(input, at::Tensor(), {}));
   }
   at::Tensor fifth = at::randn({12, 16});
-  EXPECT_EQ(packed.algorithmFor(fifth), mkl || onednnForced ? "onednn-inner-product" : "aten-addmm");
+  EXPECT_EQ(packed.algorithmFor(fifth),
+            mkl ? fewRows("onednn-inner-product") : onednnForced ? "onednn-inner-product" : "aten-addmm");
   expectClose(packed.run(fifth, at::Tensor(), {}), packed.runReference(fifth, at::Tensor(), {}));
   EXPECT_EQ(packed.algorithmFor(at::randn({9, 16})), small("onednn-inner-product"));
 }
