@@ -2,6 +2,7 @@
 
 #include "runtime/add_layer_norm.h"
 #include "runtime/attention.h"
+#include "runtime/cuda_graph_cache.h"
 #include "runtime/load_cuda_kernels.h"
 #include "runtime/packed_layers.h"
 
@@ -9,6 +10,7 @@
 #include <torch/custom_class.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <atomic>
 
 namespace tsopt::runtime {
@@ -30,7 +32,7 @@ bool loadedCudaKernelsFor(const at::Tensor& input) {
 /// Calls the op `name` through the dispatcher; `Signature` is the type of the
 /// catch-all kernel registered for it.
 template <typename Signature, typename... Arguments>
-at::Tensor callThroughDispatcher(const char* name, Arguments&&... arguments) {
+decltype(auto) callThroughDispatcher(const char* name, Arguments&&... arguments) {
   return c10::Dispatcher::singleton()
       .findSchemaOrThrow(name, "")
       .typed<Signature>()
@@ -124,13 +126,24 @@ at::Tensor addLayerNormOp(const at::Tensor& input, const at::Tensor& other, std:
   return addLayerNormReference(input, other, normalizedShape, weight, bias, eps);
 }
 
+// Calls the method uncaptured: on the CPU, and for CUDA tensors where the CUDA
+// kernels are not loaded (the first CUDA call loads them and calls again).
+std::vector<at::Tensor> cudaGraphRun(const c10::intrusive_ptr<CudaGraphCache>& cache, const c10::IValue& module,
+                                     c10::string_view method, std::vector<at::Tensor> inputs) {
+  auto cudaInput = std::find_if(inputs.begin(), inputs.end(), [](const at::Tensor& input) { return input.is_cuda(); });
+  if (cudaInput != inputs.end() && loadedCudaKernelsFor(*cudaInput)) {
+    return callThroughDispatcher<CudaGraphRunFn>("tsopt::cuda_graph_run", cache, module, method, std::move(inputs));
+  }
+  return callMethod(module, method, inputs);
+}
+
 } // namespace
 
 std::vector<std::string> registeredOperators() {
   return {"tsopt::conv2d_prepack", "tsopt::conv2d_act",     "tsopt::conv2d_add_act",
           "tsopt::conv2d_act_add", "tsopt::linear_prepack", "tsopt::linear_act",
           "tsopt::linear_add_act", "tsopt::linear_act_add", "tsopt::attention",
-          "tsopt::add_layer_norm"};
+          "tsopt::add_layer_norm", "tsopt::cuda_graph_run"};
 }
 
 } // namespace tsopt::runtime
@@ -143,6 +156,13 @@ TORCH_LIBRARY(tsopt, m) {
   m.class_<LinearPacked>("LinearPacked")
       .def_pickle([](const c10::intrusive_ptr<LinearPacked>& self) { return self->state(); },
                   [](LinearPacked::State state) { return c10::make_intrusive<LinearPacked>(state); });
+  // Captured graphs are never pickled: a loaded module captures anew.
+  m.class_<CudaGraphCache>("CudaGraphCache")
+      .def(torch::init<int64_t>())
+      .def("max_graphs", &CudaGraphCache::maxGraphs)
+      .def("captured_graphs", &CudaGraphCache::capturedGraphs)
+      .def_pickle([](const c10::intrusive_ptr<CudaGraphCache>& self) { return self->maxGraphs(); },
+                  [](int64_t maxGraphs) { return c10::make_intrusive<CudaGraphCache>(maxGraphs); });
 
   m.def("conv2d_prepack(Tensor weight, Tensor? bias, int[] stride, int[] padding, int[] dilation, int groups) "
         "-> __torch__.torch.classes.tsopt.ConvPacked",
@@ -172,5 +192,10 @@ TORCH_LIBRARY(tsopt, m) {
   m.def("add_layer_norm(Tensor input, Tensor other, int[] normalized_shape, Tensor? weight, Tensor? bias, "
         "float eps) -> Tensor",
         addLayerNormOp);
+  // Conservative alias analysis: the op runs the method, whatever it reads or writes.
+  m.def(torch::schema("cuda_graph_run(__torch__.torch.classes.tsopt.CudaGraphCache cache, Any module, str method, "
+                      "Tensor[] inputs) -> Tensor[]",
+                      c10::AliasAnalysisKind::CONSERVATIVE),
+        cudaGraphRun);
 }
 

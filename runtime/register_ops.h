@@ -3,6 +3,7 @@
 /// Loading libtsopt_runtime registers, through TORCH_LIBRARY(tsopt, ...):
 ///
 ///   classes  tsopt.ConvPacked, tsopt.LinearPacked (picklable; see packed_layers.h)
+///            tsopt.CudaGraphCache(max_graphs) (picklable; see cuda_graph_cache.h)
 ///   ops      tsopt::conv2d_prepack(weight, bias, stride, padding, dilation, groups) -> ConvPacked
 ///            tsopt::conv2d_act(input, packed, activation, alpha, beta)
 ///            tsopt::conv2d_add_act(input, other, packed, activation, alpha, beta)
@@ -13,11 +14,14 @@
 ///            tsopt::linear_act_add(input, other, packed, activation, alpha, beta)
 ///            tsopt::attention(query, key_t, value, mask, scale, permute_output)
 ///            tsopt::add_layer_norm(input, other, normalized_shape, weight, bias, eps)
+///            tsopt::cuda_graph_run(cache, module, method, inputs) -> Tensor[]
 ///
 /// `*_add_act` computes activation(layer(input) + other), `*_act_add`
 /// activation(layer(input)) + other; see activation.h for
 /// the activation names; attention.h for tsopt::attention; add_layer_norm.h
-/// for tsopt::add_layer_norm (layer_norm(input + other, ...)). From Python: torch.ops.load_library(path to the library).
+/// for tsopt::add_layer_norm (layer_norm(input + other, ...)); cuda_graph_cache.h
+/// for tsopt::cuda_graph_run (a module's method, replayed from a captured CUDA
+/// graph on the GPU). From Python: torch.ops.load_library(path to the library).
 ///
 //===----------------------------------------------------------------------===//
 #pragma once

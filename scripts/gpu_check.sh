@@ -4,7 +4,7 @@
 #   1. builds tsopt against that torch (TSOPT_CUDA on) into build-gpu/;
 #   2. runs the GPU unit tests (the CUDA kernels against ATen, per dtype);
 #   3. optimizes zoo models with --device=cuda, fp32 (-O2) and fp16, each with
-#      --check-equivalence on the GPU;
+#      --check-equivalence on the GPU; runs capture-cuda-graph end to end;
 #   4. runs the GPU benchmarks (scripts/run_gpu_benchmarks.sh), which write
 #      docs/benchmarks-gpu.md.
 # Every step logs to OUT (default gpu-check/); a failing step is reported and
@@ -88,6 +88,9 @@ done
 # (what lit's quantization/convert-half-cuda.test checks where lit runs).
 step convert-half-gpu lit_tests/quantization/Inputs/convert_half_gpu.sh $build/ir_tools/tsopt \
   $build/runtime/libtsopt_runtime.so "$python" "$out/convert-half-gpu"
+# A captured module in stock PyTorch (what lit's fusion/capture-cuda-graph-cuda.test checks).
+step capture-cuda-graph env PYTHONPATH=examples/models "$python" lit_tests/fusion/Inputs/capture_cuda_graph_gpu.py \
+  $build/runtime/libtsopt_runtime.so $build/ir_tools/tsopt "$out/capture-cuda-graph"
 # A CUDA-packed archive loads in Python through the runtime library alone.
 step python-load "$python" - "$build/runtime/libtsopt_runtime.so" "$out/resnet18-fp32.pt" <<'EOF'
 import sys, torch
@@ -96,7 +99,7 @@ module = torch.jit.load(sys.argv[2], map_location="cuda")
 out = module(torch.randn(2, 3, 224, 224, device="cuda"))
 print("python-load: output", tuple(out.shape), out.device, out.dtype)
 EOF
-rm -rf "$out"/*.pt "$out/convert-half-gpu"
+rm -rf "$out"/*.pt "$out/convert-half-gpu" "$out/capture-cuda-graph"
 
 if [[ $skip_bench == 0 ]]; then
   # shellcheck disable=SC2086
