@@ -233,15 +233,8 @@ cudaDataType_t cudaTypeOf(at::ScalarType type) {
   }
 }
 
-/// The largest power of two, up to 256, that divides the address.
-uint32_t alignmentOf(const void* pointer) {
-  const auto address = reinterpret_cast<uintptr_t>(pointer);
-  uint32_t alignment = 256;
-  while (alignment > 1 && address % alignment != 0) {
-    alignment /= 2;
-  }
-  return alignment;
-}
+/// An operand's alignment as cuBLASLt's preferences take it: up to 256 bytes.
+uint32_t alignmentOf(const void* pointer) { return alignmentUpTo(pointer, 256); }
 
 /// cuBLASLt descriptors, destroyed with the object.
 struct LtDescriptors {

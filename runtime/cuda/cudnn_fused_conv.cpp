@@ -9,6 +9,7 @@
 ///
 //===----------------------------------------------------------------------===//
 #include "runtime/cuda/cudnn_fused_conv.h"
+#include "runtime/cuda/kernels.h"
 
 #include "runtime/packed_layers.h"
 
@@ -150,15 +151,8 @@ Sizes denseStrides(const Sizes& sizes, at::MemoryFormat format) {
   return {channels * height * width, height * width, width, 1};
 }
 
-/// The largest power of two, up to 16, that divides the address (cuDNN's byte alignment).
-int64_t alignmentOf(const void* pointer) {
-  const auto address = reinterpret_cast<uintptr_t>(pointer);
-  int64_t alignment = 16;
-  while (alignment > 1 && address % alignment != 0) {
-    alignment /= 2;
-  }
-  return alignment;
-}
+/// An operand's byte alignment as cuDNN's tensor descriptors take it: up to 16.
+int64_t alignmentOf(const void* pointer) { return alignmentUpTo(pointer, 16); }
 
 /// Everything that decides the graph and its plan, none of the addresses.
 struct FusedConvProblem {

@@ -17,6 +17,17 @@ namespace tsopt::runtime::cuda {
 
 enum class ElementType { Float, Half, BFloat16 };
 
+/// The largest power of two, up to `most`, that divides the address: the
+/// alignment cuBLASLt and cuDNN are told an operand has.
+inline uint32_t alignmentUpTo(const void* pointer, uint32_t most) {
+  const auto address = reinterpret_cast<uintptr_t>(pointer);
+  uint32_t alignment = most;
+  while (alignment > 1 && address % alignment != 0) {
+    alignment /= 2;
+  }
+  return alignment;
+}
+
 /// runtime/activation.h's ActivationKind, mapped one to one by cuda_ops.cpp.
 enum class EpilogueActivation { None, Relu, Clamp, Silu, Hardswish, Gelu, GeluTanh, Sigmoid, Tanh };
 

@@ -242,6 +242,15 @@ at::Tensor callAddLayerNorm(const at::Tensor& input, const at::Tensor& other, st
       .call(input, other, std::move(shape), weight, bias, eps);
 }
 
+/// A convolution weight on the GPU in `type`, scaled by its fan-in so that outputs stay near 1.
+at::Tensor randomConvWeight(int64_t inChannels, int64_t outChannels, int64_t kernel, int64_t groups,
+                            at::ScalarType type) {
+  const int64_t fanIn = inChannels / groups * kernel * kernel;
+  return (at::randn({outChannels, inChannels / groups, kernel, kernel}, at::TensorOptions().device(at::kCUDA)) /
+          std::sqrt(double(fanIn)))
+      .to(type);
+}
+
 c10::optional<at::Tensor> floatOrNull(const c10::optional<at::Tensor>& tensor) {
   return tensor ? c10::optional<at::Tensor>(tensor->to(at::kFloat)) : c10::nullopt;
 }
@@ -331,15 +340,11 @@ TEST_F(CudaOpsTest, ConvMatchesAtenForEveryDtypeLayoutActivationAndResidual) {
       {8, 24, 1, {{1, 1}, {0, 0}, {1, 1}, 1}, true}};
   for (at::ScalarType type : kTypes) {
     for (const Layer& layer : layers) {
-      const int64_t fanIn = layer.inChannels / layer.params.groups * layer.kernel * layer.kernel;
-      at::Tensor weight = (at::randn({layer.outChannels, layer.inChannels / layer.params.groups, layer.kernel,
-                                      layer.kernel},
-                                     cuda()) /
-                           std::sqrt(double(fanIn)))
-                              .to(type);
+      const at::Tensor weight = randomConvWeight(layer.inChannels, layer.outChannels, layer.kernel,
+                                                 layer.params.groups, type);
       c10::optional<at::Tensor> bias;
       if (layer.bias) {
-        bias = at::randn({layer.outChannels}, cuda(type));
+        bias = at::randn({layer.outChannels}, at::TensorOptions().device(at::kCUDA).dtype(type));
       }
       auto packed = c10::make_intrusive<ConvPacked>(weight, bias, layer.params);
       auto reference = c10::make_intrusive<ConvPacked>(weight.to(at::kFloat), floatOrNull(bias), layer.params);
@@ -391,15 +396,11 @@ TEST_F(CudaOpsTest, CudnnFusedConvMatchesAtenOrDeclines) {
   const auto start = std::chrono::steady_clock::now();
   for (at::ScalarType type : kTypes) {
     for (const Layer& layer : layers) {
-      const int64_t fanIn = layer.inChannels / layer.params.groups * layer.kernel * layer.kernel;
-      at::Tensor weight = (at::randn({layer.outChannels, layer.inChannels / layer.params.groups, layer.kernel,
-                                      layer.kernel},
-                                     cuda()) /
-                           std::sqrt(double(fanIn)))
-                              .to(type);
+      const at::Tensor weight = randomConvWeight(layer.inChannels, layer.outChannels, layer.kernel,
+                                                 layer.params.groups, type);
       c10::optional<at::Tensor> bias;
       if (layer.bias) {
-        bias = at::randn({layer.outChannels}, cuda(type));
+        bias = at::randn({layer.outChannels}, at::TensorOptions().device(at::kCUDA).dtype(type));
       }
       auto reference = c10::make_intrusive<ConvPacked>(weight.to(at::kFloat), floatOrNull(bias), layer.params);
       for (at::MemoryFormat format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
