@@ -4,7 +4,6 @@
 #include "runtime/packed_layers.h"
 
 #include <ATen/Functions.h>
-#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <ATen/Parallel.h>
@@ -88,10 +87,7 @@ constexpr int64_t kSmallProductMacs = 256 * 1024;
 
 /// TSOPT_LINEAR_GEMM=onednn: every call on oneDNN (tests of its kernels).
 bool onednnForced() {
-  static const bool forced = [] {
-    const char* setting = std::getenv("TSOPT_LINEAR_GEMM");
-    return setting != nullptr && std::string(setting) == "onednn";
-  }();
+  static const bool forced = linearGemmChoice() == "onednn";
   return forced;
 }
 

@@ -311,10 +311,6 @@ struct LtPlan {
 /// A 2-D tensor stored column by column (the transpose of a contiguous one), not also contiguous.
 bool isColumnMajor(const at::Tensor& matrix) { return !matrix.is_contiguous() && matrix.t().is_contiguous(); }
 
-bool isCapturing(cudaStream_t stream) {
-  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-  return cudaStreamIsCapturing(stream, &status) != cudaSuccess || status != cudaStreamCaptureStatusNone;
-}
 
 /// The index of the fastest of `count` ways to do the same work, each
 /// enqueued on `stream` by `run(index)` (false: that way failed), timed with

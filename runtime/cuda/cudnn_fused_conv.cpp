@@ -673,9 +673,7 @@ bool runFusedConv(const at::Tensor& input, const at::Tensor& weight, const at::T
 
   // ATen's handle of this thread and device, bound to the current stream.
   cudnnHandle_t handle = at::native::getCudnnHandle();
-  cudaStreamCaptureStatus captureStatus = cudaStreamCaptureStatusNone;
-  const bool capturing = cudaStreamIsCapturing(c10::cuda::getCurrentCUDAStream(), &captureStatus) != cudaSuccess ||
-                         captureStatus != cudaStreamCaptureStatusNone;
+  const bool capturing = isCapturing(c10::cuda::getCurrentCUDAStream());
   const std::shared_ptr<FusedConvPlan> plan = fusedConvPlanFor(problem, input.device().index(), handle, capturing);
   if (plan == nullptr) {
     reason = "the graph's first call is inside a CUDA graph capture";

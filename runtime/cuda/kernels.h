@@ -17,6 +17,13 @@ namespace tsopt::runtime::cuda {
 
 enum class ElementType { Float, Half, BFloat16 };
 
+/// Whether work enqueued on `stream` now would be captured into a CUDA graph
+/// (true also when the query fails: callers then skip what a capture forbids).
+inline bool isCapturing(cudaStream_t stream) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  return cudaStreamIsCapturing(stream, &status) != cudaSuccess || status != cudaStreamCaptureStatusNone;
+}
+
 /// The largest power of two, up to `most`, that divides the address: the
 /// alignment cuBLASLt and cuDNN are told an operand has.
 inline uint32_t alignmentUpTo(const void* pointer, uint32_t most) {

@@ -251,6 +251,14 @@ at::Tensor randomConvWeight(int64_t inChannels, int64_t outChannels, int64_t ker
       .to(type);
 }
 
+/// A bias of `channels` values on the GPU in `type`, or none.
+c10::optional<at::Tensor> randomBias(bool present, int64_t channels, at::ScalarType type) {
+  if (!present) {
+    return c10::nullopt;
+  }
+  return at::randn({channels}, at::TensorOptions().device(at::kCUDA).dtype(type));
+}
+
 c10::optional<at::Tensor> floatOrNull(const c10::optional<at::Tensor>& tensor) {
   return tensor ? c10::optional<at::Tensor>(tensor->to(at::kFloat)) : c10::nullopt;
 }
@@ -342,10 +350,7 @@ TEST_F(CudaOpsTest, ConvMatchesAtenForEveryDtypeLayoutActivationAndResidual) {
     for (const Layer& layer : layers) {
       const at::Tensor weight = randomConvWeight(layer.inChannels, layer.outChannels, layer.kernel,
                                                  layer.params.groups, type);
-      c10::optional<at::Tensor> bias;
-      if (layer.bias) {
-        bias = at::randn({layer.outChannels}, at::TensorOptions().device(at::kCUDA).dtype(type));
-      }
+      const c10::optional<at::Tensor> bias = randomBias(layer.bias, layer.outChannels, type);
       auto packed = c10::make_intrusive<ConvPacked>(weight, bias, layer.params);
       auto reference = c10::make_intrusive<ConvPacked>(weight.to(at::kFloat), floatOrNull(bias), layer.params);
       for (at::MemoryFormat format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
@@ -398,10 +403,7 @@ TEST_F(CudaOpsTest, CudnnFusedConvMatchesAtenOrDeclines) {
     for (const Layer& layer : layers) {
       const at::Tensor weight = randomConvWeight(layer.inChannels, layer.outChannels, layer.kernel,
                                                  layer.params.groups, type);
-      c10::optional<at::Tensor> bias;
-      if (layer.bias) {
-        bias = at::randn({layer.outChannels}, at::TensorOptions().device(at::kCUDA).dtype(type));
-      }
+      const c10::optional<at::Tensor> bias = randomBias(layer.bias, layer.outChannels, type);
       auto reference = c10::make_intrusive<ConvPacked>(weight.to(at::kFloat), floatOrNull(bias), layer.params);
       for (at::MemoryFormat format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
         const char* layout = format == at::MemoryFormat::ChannelsLast ? "nhwc" : "nchw";
