@@ -3,6 +3,7 @@
 #include "runtime/add_layer_norm.h"
 #include "runtime/attention.h"
 #include "runtime/cuda_graph_cache.h"
+#include "runtime/linear_dynamic.h"
 #include "runtime/load_cuda_kernels.h"
 #include "runtime/packed_layers.h"
 
@@ -107,6 +108,23 @@ at::Tensor linearActAdd(const at::Tensor& input, at::Tensor other, const c10::in
                      ResidualAdd::AfterActivation);
 }
 
+at::Tensor linearDynamicAct(const at::Tensor& input, const c10::intrusive_ptr<LinearDynamicPacked>& packed,
+                            c10::string_view activation, double alpha, double beta) {
+  return packed->run(input, at::Tensor(), parseActivation(activation, alpha, beta));
+}
+
+at::Tensor linearDynamicAddAct(const at::Tensor& input, at::Tensor other,
+                               const c10::intrusive_ptr<LinearDynamicPacked>& packed, c10::string_view activation,
+                               double alpha, double beta) {
+  return packed->run(input, std::move(other), parseActivation(activation, alpha, beta));
+}
+
+at::Tensor linearDynamicActAdd(const at::Tensor& input, at::Tensor other,
+                               const c10::intrusive_ptr<LinearDynamicPacked>& packed, c10::string_view activation,
+                               double alpha, double beta) {
+  return packed->run(input, std::move(other), parseActivation(activation, alpha, beta), ResidualAdd::AfterActivation);
+}
+
 at::Tensor attentionOp(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
                        const c10::optional<at::Tensor>& mask, double scale, bool permuteOutput) {
   if (loadedCudaKernelsFor(query)) {
@@ -143,7 +161,8 @@ std::vector<std::string> registeredOperators() {
   return {"tsopt::conv2d_prepack", "tsopt::conv2d_act",     "tsopt::conv2d_add_act",
           "tsopt::conv2d_act_add", "tsopt::linear_prepack", "tsopt::linear_act",
           "tsopt::linear_add_act", "tsopt::linear_act_add", "tsopt::attention",
-          "tsopt::add_layer_norm", "tsopt::cuda_graph_run"};
+          "tsopt::add_layer_norm", "tsopt::cuda_graph_run", "tsopt::linear_dynamic_act",
+          "tsopt::linear_dynamic_add_act", "tsopt::linear_dynamic_act_add"};
 }
 
 } // namespace tsopt::runtime
@@ -156,6 +175,9 @@ TORCH_LIBRARY(tsopt, m) {
   m.class_<LinearPacked>("LinearPacked")
       .def_pickle([](const c10::intrusive_ptr<LinearPacked>& self) { return self->state(); },
                   [](LinearPacked::State state) { return c10::make_intrusive<LinearPacked>(state); });
+  m.class_<LinearDynamicPacked>("LinearDynamicPacked")
+      .def_pickle([](const c10::intrusive_ptr<LinearDynamicPacked>& self) { return self->state(); },
+                  [](LinearDynamicPacked::State state) { return c10::make_intrusive<LinearDynamicPacked>(state); });
   // Captured graphs are never pickled: a loaded module captures anew.
   m.class_<CudaGraphCache>("CudaGraphCache")
       .def(torch::init<int64_t>())
@@ -186,6 +208,20 @@ TORCH_LIBRARY(tsopt, m) {
   m.def("linear_act_add(Tensor input, Tensor other, __torch__.torch.classes.tsopt.LinearPacked packed, "
         "str activation, float alpha, float beta) -> Tensor",
         linearActAdd);
+  m.def("linear_dynamic_prepack(Tensor weight, Tensor? bias, bool reduce_range) "
+        "-> __torch__.torch.classes.tsopt.LinearDynamicPacked",
+        [](const at::Tensor& weight, c10::optional<at::Tensor> bias, bool reduceRange) {
+          return c10::make_intrusive<LinearDynamicPacked>(weight, std::move(bias), reduceRange);
+        });
+  m.def("linear_dynamic_act(Tensor input, __torch__.torch.classes.tsopt.LinearDynamicPacked packed, str activation, "
+        "float alpha, float beta) -> Tensor",
+        linearDynamicAct);
+  m.def("linear_dynamic_add_act(Tensor input, Tensor other, __torch__.torch.classes.tsopt.LinearDynamicPacked packed, "
+        "str activation, float alpha, float beta) -> Tensor",
+        linearDynamicAddAct);
+  m.def("linear_dynamic_act_add(Tensor input, Tensor other, __torch__.torch.classes.tsopt.LinearDynamicPacked packed, "
+        "str activation, float alpha, float beta) -> Tensor",
+        linearDynamicActAdd);
   m.def("attention(Tensor query, Tensor key_t, Tensor value, Tensor? mask, float scale, bool permute_output) "
         "-> Tensor",
         attentionOp);

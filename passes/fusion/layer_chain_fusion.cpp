@@ -4,6 +4,7 @@
 #include "passes/core/graph_utils.h"
 #include "passes/core/value_replacement.h"
 #include "runtime/activation.h"
+#include "runtime/linear_dynamic.h"
 #include "runtime/packed_layers.h"
 
 #include <torch/csrc/jit/ir/constants.h>
@@ -173,8 +174,13 @@ std::string describeChain(const Chain& chain, c10::Symbol op) {
   return text + " into " + op.toQualString();
 }
 
-c10::IValue packLayer(const Chain& chain, FusedLayerKind kind, const std::optional<Conv2dMatch>& conv,
+c10::IValue packLayer(const Chain& chain, const ChainPolicy& policy, const std::optional<Conv2dMatch>& conv,
                       const std::optional<LayerMatch>& linear) {
+  const FusedLayerKind kind = policy.layer;
+  if (kind == FusedLayerKind::LinearDynamicInt8) {
+    return c10::IValue(
+        c10::make_intrusive<runtime::LinearDynamicPacked>(linear->weight, toC10(linear->bias), policy.reduceRange));
+  }
   if (kind == FusedLayerKind::Conv2d) {
     return c10::IValue(c10::make_intrusive<runtime::ConvPacked>(
         conv->layer.weight, toC10(conv->layer.bias),
@@ -185,8 +191,10 @@ c10::IValue packLayer(const Chain& chain, FusedLayerKind kind, const std::option
 
 c10::Symbol fusedOp(FusedLayerKind kind, const Chain& chain) {
   const char* suffix = chain.residual == nullptr ? "_act" : chain.addAfterActivation ? "_act_add" : "_add_act";
-  return c10::Symbol::fromQualString(std::string(kind == FusedLayerKind::Conv2d ? "tsopt::conv2d" : "tsopt::linear") +
-                                     suffix);
+  const char* layer = kind == FusedLayerKind::Conv2d   ? "tsopt::conv2d"
+                      : kind == FusedLayerKind::Linear ? "tsopt::linear"
+                                                       : "tsopt::linear_dynamic";
+  return c10::Symbol::fromQualString(std::string(layer) + suffix);
 }
 
 /// Replaces the chain by `op(input, [residual,] packed, activation, alpha, beta)`
@@ -208,6 +216,26 @@ void emitFusedCall(torch::jit::Graph& graph, const Chain& chain, c10::Symbol op,
   call->output()->setType(c10::TensorType::get());
   std::vector<Node*> nodes = chain.nodes();
   replaceAndDestroy(chain.last->output(), call->output(), std::vector<Node*>(nodes.rbegin(), nodes.rend()));
+}
+
+/// What a dynamic int8 layer needs beyond a float32 linear's: a CPU weight
+/// (the kernel is oneDNN's), no gradient, enough elements to pay for the
+/// per-call quantization.
+bool dynamicInt8Applies(const LayerMatch& layer, const ChainPolicy& policy, std::string& whyNot) {
+  if (!layer.weight.device().is_cpu()) {
+    whyNot = "weight is on " + layer.weight.device().str() + " (the int8 kernel runs on the cpu)";
+    return false;
+  }
+  if (layer.weight.requires_grad() || (layer.bias && layer.bias->requires_grad())) {
+    whyNot = "weight or bias requires grad (training-mode leftover; freeze an eval-mode module)";
+    return false;
+  }
+  if (layer.weight.numel() < policy.minWeightElements) {
+    whyNot = "weight has " + std::to_string(layer.weight.numel()) + " elements, fewer than min-size " +
+             std::to_string(policy.minWeightElements);
+    return false;
+  }
+  return true;
 }
 
 } // namespace
@@ -388,7 +416,9 @@ bool fuseLayerChains(torch::jit::Graph& graph, PassContext& context, const Chain
     std::optional<LayerMatch> linearMatch;
     std::optional<Chain> chain;
     if (conv ? bool(convMatch = matchFusibleConv2d(node, whyNot)) : bool(linearMatch = matchFusibleLinear(node, whyNot))) {
-      chain = findChain(node, policy, whyNot);
+      if (policy.layer != FusedLayerKind::LinearDynamicInt8 || dynamicInt8Applies(*linearMatch, policy, whyNot)) {
+        chain = findChain(node, policy, whyNot);
+      }
     }
     if (!chain) {
       ++skipped;
@@ -399,7 +429,7 @@ bool fuseLayerChains(torch::jit::Graph& graph, PassContext& context, const Chain
     if (!context.shouldRewrite(describeChain(*chain, op))) {
       continue;
     }
-    emitFusedCall(graph, *chain, op, packLayer(*chain, policy.layer, convMatch, linearMatch));
+    emitFusedCall(graph, *chain, op, packLayer(*chain, policy, convMatch, linearMatch));
     ++fused;
     changed = true;
   }

@@ -73,7 +73,10 @@ std::optional<Conv2dMatch> matchFusibleConv2d(torch::jit::Node* node, std::strin
 /// device the kernels take.
 std::optional<LayerMatch> matchFusibleLinear(torch::jit::Node* node, std::string& whyNot);
 
-enum class FusedLayerKind { Conv2d, Linear };
+/// Linear chains become tsopt::linear_* (float32) or, for
+/// LinearDynamicInt8, tsopt::linear_dynamic_* (int8 weights, activations
+/// quantized per call: runtime/linear_dynamic.h).
+enum class FusedLayerKind { Conv2d, Linear, LinearDynamicInt8 };
 
 /// Which chains a fusion pass rewrites.
 struct ChainPolicy {
@@ -82,6 +85,8 @@ struct ChainPolicy {
   bool requireAdd = false;    ///< Rewrite only chains that have one.
   bool loneLayers = false;    ///< Also rewrite a layer with nothing to absorb (activation "none").
   std::set<std::string> activations;  ///< Activations it may absorb.
+  bool reduceRange = false;           ///< LinearDynamicInt8: 7-bit activations.
+  int64_t minWeightElements = 0;      ///< LinearDynamicInt8: leave smaller layers alone.
 };
 
 /// Rewrites every chain `policy` accepts, asking context.shouldRewrite first;

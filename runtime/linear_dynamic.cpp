@@ -1,0 +1,329 @@
+#include "runtime/linear_dynamic.h"
+
+#include "runtime/onednn_common.h"
+#include "runtime/output_pool.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace tsopt::runtime {
+namespace {
+
+using Format = dnnl::memory::format_tag;
+using DataType = dnnl::memory::data_type;
+constexpr int64_t kStateVersion = 1;
+
+int64_t rowsOf(const at::Tensor& input) { return input.numel() / input.size(-1); }
+
+std::vector<int64_t> outputSizes(at::IntArrayRef input, int64_t outFeatures) {
+  std::vector<int64_t> sizes(input.begin(), input.end() - 1);
+  sizes.push_back(outFeatures);
+  return sizes;
+}
+
+int32_t quantMaxOf(bool reduceRange) { return reduceRange ? 127 : 255; }
+
+bool hasAvx2() {
+  static const bool available = __builtin_cpu_supports("avx2");
+  return available;
+}
+
+__attribute__((target("avx2"))) void minMaxAvx2(const float* data, int64_t count, float& min, float& max) {
+  __m256 low = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+  __m256 high = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    __m256 v = _mm256_loadu_ps(data + i);
+    low = _mm256_min_ps(low, v);
+    high = _mm256_max_ps(high, v);
+  }
+  alignas(32) float lows[8];
+  alignas(32) float highs[8];
+  _mm256_store_ps(lows, low);
+  _mm256_store_ps(highs, high);
+  for (int lane = 0; lane < 8; ++lane) {
+    min = std::min(min, lows[lane]);
+    max = std::max(max, highs[lane]);
+  }
+  for (; i < count; ++i) {
+    min = std::min(min, data[i]);
+    max = std::max(max, data[i]);
+  }
+}
+
+void minMaxOf(const float* data, int64_t count, float& min, float& max) {
+  min = std::numeric_limits<float>::infinity();
+  max = -std::numeric_limits<float>::infinity();
+  if (hasAvx2()) {
+    minMaxAvx2(data, count, min, max);
+    return;
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    min = std::min(min, data[i]);
+    max = std::max(max, data[i]);
+  }
+}
+
+uint8_t quantizeOne(float value, float inverseScale, int32_t zeroPoint, int32_t quantMax) {
+  const float rounded = std::nearbyint(value * inverseScale) + static_cast<float>(zeroPoint);
+  return static_cast<uint8_t>(std::min(std::max(rounded, 0.f), static_cast<float>(quantMax)));
+}
+
+__attribute__((target("avx2"))) void quantizeAvx2(const float* input, int64_t count, float inverseScale,
+                                                  int32_t zeroPoint, int32_t quantMax, uint8_t* output) {
+  const __m256 inverse = _mm256_set1_ps(inverseScale);
+  const __m256i zero = _mm256_set1_epi32(zeroPoint);
+  const __m256i upper = _mm256_set1_epi8(static_cast<char>(quantMax));
+  // packs/packus interleave the two 128-bit lanes; this puts the 4-byte groups back in order.
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  int64_t i = 0;
+  for (; i + 32 <= count; i += 32) {
+    __m256i a = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(input + i), inverse)), zero);
+    __m256i b = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(input + i + 8), inverse)), zero);
+    __m256i c = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(input + i + 16), inverse)), zero);
+    __m256i d = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(input + i + 24), inverse)), zero);
+    __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+    bytes = _mm256_min_epu8(_mm256_permutevar8x32_epi32(bytes, order), upper);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(output + i), bytes);
+  }
+  for (; i < count; ++i) {
+    output[i] = quantizeOne(input[i], inverseScale, zeroPoint, quantMax);
+  }
+}
+
+/// A buffer per thread that only grows: a fresh allocation per call costs page faults.
+at::Tensor& threadTensor(int slot, int64_t bytes) {
+  thread_local std::array<at::Tensor, 3> buffers;
+  at::Tensor& buffer = buffers[static_cast<size_t>(slot)];
+  if (!buffer.defined() || buffer.numel() < bytes) {
+    buffer = at::empty({bytes}, at::kByte);
+  }
+  return buffer;
+}
+
+} // namespace
+
+DynamicQuantParams dynamicQuantParams(float min, float max, bool reduceRange) {
+  // fbgemm's ChooseQuantizationParams, which quantized::linear_dynamic calls.
+  min = std::min(min, 0.f);
+  max = std::max(max, 0.f);
+  const int32_t quantMax = quantMaxOf(reduceRange);
+  double scale = (static_cast<double>(max) - min) / quantMax;
+  if (static_cast<float>(scale) == 0.f || std::isinf(1.f / static_cast<float>(scale))) {
+    scale = 0.1;
+  }
+  const double fromMin = -min / scale;
+  const double fromMax = quantMax - max / scale;
+  const double fromMinError = -std::abs(min / scale);
+  const double fromMaxError = quantMax - std::abs(max / scale);
+  const double initial = fromMinError < fromMaxError ? fromMin : fromMax;
+  DynamicQuantParams params;
+  params.scale = static_cast<float>(scale);
+  params.zeroPoint = static_cast<int32_t>(std::nearbyint(std::min<double>(std::max(initial, 0.0), quantMax)));
+  return params;
+}
+
+bool reduceRangeByDefault() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return !(__builtin_cpu_supports("avx512vnni") || __builtin_cpu_supports("avxvnni"));
+#else
+  return false;
+#endif
+}
+
+void quantizeToUint8(const float* input, int64_t count, const DynamicQuantParams& params, int32_t quantMax,
+                     uint8_t* output) {
+  const float inverseScale = 1.f / params.scale;
+  if (hasAvx2()) {
+    quantizeAvx2(input, count, inverseScale, params.zeroPoint, quantMax, output);
+    return;
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    output[i] = quantizeOne(input[i], inverseScale, params.zeroPoint, quantMax);
+  }
+}
+
+/// A matmul primitive for one row count and epilogue.
+struct DynamicPrimitive : PreparedPrimitive<dnnl::primitive> {};
+
+/// The oneDNN side: the int8 weight seen as (in, out), reordered once per
+/// layout a primitive asks for, and its column sums for the zero-point term.
+struct LinearDynamicPacked::Kernel {
+  Kernel(const at::Tensor& weight, const c10::optional<at::Tensor>& bias, const at::Tensor& scales)
+      : weights(weight, dnnl::memory::desc({weight.size(1), weight.size(0)}, DataType::s8, Format::ba)),
+        columnSums(weight.sum(1, false, at::kFloat).contiguous()),
+        bias(bias ? bias->contiguous() : at::zeros({weight.size(0)})),
+        scales(scales.contiguous()),
+        inFeatures(weight.size(1)),
+        outFeatures(weight.size(0)) {}
+
+  DynamicPrimitive prepare(int64_t rows, const Activation& activation, ResidualAdd residual) {
+    dnnl::memory::desc src({rows, inFeatures}, DataType::u8, Format::ab);
+    dnnl::memory::desc dst({rows, outFeatures}, DataType::f32, Format::ab);
+    dnnl::memory::desc anyWeights({inFeatures, outFeatures}, DataType::s8, Format::any);
+    dnnl::memory::desc biasDesc({1, outFeatures}, DataType::f32, Format::ab);
+    bool sumSeparately = false;
+    using Desc = dnnl::matmul::primitive_desc;
+    Desc pd = fusedPrimitiveDesc<Desc>(
+        [&](dnnl::primitive_attr attr) {
+          attr.set_output_scales(1 << 1, {DNNL_RUNTIME_F32_VAL});
+          return Desc(dnnl::matmul::desc(src, anyWeights, biasDesc, dst), attr, cpuEngine());
+        },
+        activation, residual, sumSeparately);
+    DynamicPrimitive result;
+    result.sumSeparately = sumSeparately;
+    result.primitive = dnnl::matmul(pd);
+    std::lock_guard<std::mutex> lock(weightsMutex);
+    result.weights = weights.in(pd.weights_desc());
+    result.src = src;
+    result.dst = pd.dst_desc();
+    result.scratchpad = pd.scratchpad_desc();
+    return result;
+  }
+
+  PackedWeights weights;
+  std::mutex weightsMutex;
+  at::Tensor columnSums;  ///< float32 (out): sum over k of qw[n, k].
+  at::Tensor bias;        ///< float32 (out), zeros without a bias.
+  at::Tensor scales;      ///< float32 (out).
+  int64_t inFeatures;
+  int64_t outFeatures;
+  PrimitiveCache<DynamicPrimitive> primitives;
+};
+
+namespace {
+
+/// Symmetric per-output-channel int8, as PerChannelMinMaxObserver(qint8,
+/// per_channel_symmetric): scale max|w| / 127.5 (at least float epsilon).
+std::pair<at::Tensor, at::Tensor> quantizeWeight(const at::Tensor& weight) {
+  at::Tensor scales = (std::get<0>(weight.abs().max(1)) / 127.5).clamp_min(std::numeric_limits<float>::epsilon());
+  at::Tensor quantized = at::round(weight / scales.unsqueeze(1)).clamp(-128, 127).to(at::kChar).contiguous();
+  return {quantized, scales.contiguous()};
+}
+
+} // namespace
+
+LinearDynamicPacked::LinearDynamicPacked(const at::Tensor& weight, c10::optional<at::Tensor> bias, bool reduceRange)
+    : bias_(std::move(bias)), reduceRange_(reduceRange) {
+  TORCH_CHECK(weight.dim() == 2 && weight.scalar_type() == at::kFloat && weight.device().is_cpu(),
+              "tsopt.LinearDynamicPacked: expected a 2-D float32 CPU weight");
+  TORCH_CHECK(!bias_ || (bias_->dim() == 1 && bias_->size(0) == weight.size(0) &&
+                         bias_->scalar_type() == at::kFloat),
+              "tsopt.LinearDynamicPacked: the bias needs one float32 value per output feature");
+  std::tie(weight_, scales_) = quantizeWeight(weight.detach());
+  if (bias_) {
+    bias_ = bias_->detach().contiguous();
+  }
+  if (weight_.numel() > 0) {
+    kernel_ = std::make_unique<Kernel>(weight_, bias_, scales_);
+  }
+}
+
+LinearDynamicPacked::LinearDynamicPacked(const State& state)
+    : weight_(std::get<1>(state).contiguous()), scales_(std::get<2>(state).contiguous()), bias_(std::get<3>(state)),
+      reduceRange_(std::get<4>(state)) {
+  TORCH_CHECK(std::get<0>(state) == kStateVersion, "tsopt.LinearDynamicPacked: unknown serialized format version ",
+              std::get<0>(state));
+  TORCH_CHECK(weight_.dim() == 2 && weight_.scalar_type() == at::kChar && scales_.dim() == 1 &&
+                  scales_.size(0) == weight_.size(0),
+              "tsopt.LinearDynamicPacked: malformed state");
+  if (weight_.numel() > 0) {
+    kernel_ = std::make_unique<Kernel>(weight_, bias_, scales_);
+  }
+}
+
+LinearDynamicPacked::~LinearDynamicPacked() = default;
+
+LinearDynamicPacked::State LinearDynamicPacked::state() const {
+  return State{kStateVersion, weight_, scales_, bias_, reduceRange_};
+}
+
+bool LinearDynamicPacked::kernelApplies(const at::Tensor& input, const at::Tensor& residual) const {
+  if (!kernel_ || !isPlainFloat(input) || input.dim() < 1 || needsAutograd(input) || input.numel() == 0 ||
+      input.size(-1) != weight_.size(1)) {
+    return false;
+  }
+  return !residual.defined() || (isPlainFloat(residual) && !needsAutograd(residual) &&
+                                 residual.sizes() == outputSizes(input.sizes(), weight_.size(0)));
+}
+
+at::Tensor LinearDynamicPacked::runReference(const at::Tensor& input, const at::Tensor& residual,
+                                             const Activation& activation, ResidualAdd where) const {
+  at::Tensor contiguous = input.contiguous();
+  at::Tensor floats = contiguous.to(at::kFloat);
+  float min = 0.f;
+  float max = 0.f;
+  if (floats.numel() > 0) {
+    min = floats.min().item<float>();
+    max = floats.max().item<float>();
+  }
+  const DynamicQuantParams params = dynamicQuantParams(min, max, reduceRange_);
+  at::Tensor quantized =
+      at::clamp(at::round(floats * (1.f / params.scale)) + static_cast<double>(params.zeroPoint), 0, quantMaxOf(reduceRange_));
+  at::Tensor dequantized = ((quantized - static_cast<double>(params.zeroPoint)) * params.scale).to(input.scalar_type());
+  at::Tensor weight = (weight_.to(at::kFloat) * scales_.unsqueeze(1)).to(input.scalar_type());
+  c10::optional<at::Tensor> bias = bias_ ? c10::optional<at::Tensor>(bias_->to(input.scalar_type())) : c10::nullopt;
+  return applyEpilogue(at::linear(dequantized, weight, bias), residual, activation,
+                       residual.defined() ? where : ResidualAdd::None);
+}
+
+at::Tensor LinearDynamicPacked::run(const at::Tensor& input, at::Tensor residual, const Activation& activation,
+                                    ResidualAdd where) {
+  if (!kernelApplies(input, residual)) {
+    return runReference(input, residual, activation, where);
+  }
+  const int64_t rows = rowsOf(input);
+  const int64_t outFeatures = weight_.size(0);
+  const bool accumulate = residual.defined();
+  const ResidualAdd post = accumulate ? where : ResidualAdd::None;
+  at::Tensor src = input.contiguous();
+  const std::vector<int64_t> outSizes = outputSizes(input.sizes(), outFeatures);
+  at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::Contiguous)
+                              : emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous);
+
+  float min = 0.f;
+  float max = 0.f;
+  minMaxOf(src.data_ptr<float>(), src.numel(), min, max);
+  const DynamicQuantParams params = dynamicQuantParams(min, max, reduceRange_);
+  at::Tensor& quantized = threadTensor(0, src.numel());
+  quantizeToUint8(src.data_ptr<float>(), src.numel(), params, quantMaxOf(reduceRange_),
+                  quantized.data_ptr<uint8_t>());
+
+  // Per call: the output scales sx * sw[n] and the bias b[n] / (sx * sw[n]) - zx * colsum[n].
+  at::Tensor& perCall = threadTensor(1, 2 * outFeatures * static_cast<int64_t>(sizeof(float)));
+  float* callScales = reinterpret_cast<float*>(perCall.data_ptr<uint8_t>());
+  float* callBias = callScales + outFeatures;
+  const float* weightScales = kernel_->scales.data_ptr<float>();
+  const float* bias = kernel_->bias.data_ptr<float>();
+  const float* columnSums = kernel_->columnSums.data_ptr<float>();
+  const float zeroPoint = static_cast<float>(params.zeroPoint);
+  for (int64_t n = 0; n < outFeatures; ++n) {
+    callScales[n] = params.scale * weightScales[n];
+    callBias[n] = bias[n] / callScales[n] - zeroPoint * columnSums[n];
+  }
+
+  ProblemKey key{{rows}, at::get_num_threads(), activation, post};
+  auto prepared = kernel_->primitives.get(key, [&] { return kernel_->prepare(rows, activation, post); });
+  at::Tensor out = prepared->sumSeparately ? emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous) : dst;
+  dnnl::memory::desc vector({outFeatures}, DataType::f32, Format::a);
+  dnnl::memory::desc biasDesc({1, outFeatures}, DataType::f32, Format::ab);
+  std::unordered_map<int, dnnl::memory> args{
+      {DNNL_ARG_SRC, dnnl::memory(prepared->src, cpuEngine(), quantized.data_ptr())},
+      {DNNL_ARG_WEIGHTS, prepared->weights},
+      {DNNL_ARG_BIAS, dnnl::memory(biasDesc, cpuEngine(), callBias)},
+      {DNNL_ARG_ATTR_OUTPUT_SCALES, dnnl::memory(vector, cpuEngine(), callScales)},
+      {DNNL_ARG_DST, viewAsMemory(out, prepared->dst)}};
+  addScratchpad(prepared->scratchpad, args);
+  prepared->primitive.execute(threadStream(), args);
+  return prepared->sumSeparately ? dst.add_(out) : dst;
+}
+
+} // namespace tsopt::runtime

@@ -1,0 +1,106 @@
+// tsopt.LinearDynamicPacked against ATen: the quantization parameters and the
+// uint8 rounding against ATen's own, the fused kernel against the same
+// arithmetic in ATen ops (runReference) and against float32 at::linear.
+#include "runtime/linear_dynamic.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace tsopt::runtime {
+namespace {
+
+double cosine(const at::Tensor& a, const at::Tensor& b) {
+  return at::cosine_similarity(a.to(at::kDouble).flatten(), b.to(at::kDouble).flatten(), 0).item<double>();
+}
+
+TEST(LinearDynamicTest, QuantParamsMatchAten) {
+  at::manual_seed(0);
+  for (bool reduceRange : {true, false}) {
+    for (const at::Tensor& x : {at::randn({64}), at::rand({64}) + 0.5, -at::rand({64}), at::zeros({8})}) {
+      auto [scale, zeroPoint] = at::_choose_qparams_per_tensor(x, reduceRange);
+      DynamicQuantParams params = dynamicQuantParams(x.min().item<float>(), x.max().item<float>(), reduceRange);
+      EXPECT_FLOAT_EQ(params.scale, static_cast<float>(scale));
+      EXPECT_EQ(params.zeroPoint, zeroPoint);
+    }
+  }
+}
+
+// Exact, except where x * (1 / scale) and ATen's rounding differ at a tie: at most one level, rarely.
+TEST(LinearDynamicTest, Uint8RoundingMatchesQuantizePerTensor) {
+  at::manual_seed(1);
+  at::Tensor x = at::randn({1000 + 7}) * 3;
+  for (bool reduceRange : {true, false}) {
+    DynamicQuantParams params = dynamicQuantParams(x.min().item<float>(), x.max().item<float>(), reduceRange);
+    at::Tensor expected = at::quantize_per_tensor(x, params.scale, params.zeroPoint, at::kQUInt8).int_repr();
+    at::Tensor actual = at::empty({x.numel()}, at::kByte);
+    quantizeToUint8(x.data_ptr<float>(), x.numel(), params, reduceRange ? 127 : 255, actual.data_ptr<uint8_t>());
+    at::Tensor difference = (actual.to(at::kInt) - expected.to(at::kInt)).abs();
+    EXPECT_LE(difference.max().item<int>(), 1);
+    EXPECT_LE(difference.sum().item<int>(), 2);
+  }
+}
+
+struct Shape {
+  int64_t rows, in, out;
+};
+
+// Kernel and reference do the same integer arithmetic; they differ by float
+// rounding in the accumulation and the folded bias: 1e-4 relative, 2e-4 absolute.
+TEST(LinearDynamicTest, KernelMatchesAtenReference) {
+  at::manual_seed(2);
+  const std::vector<Activation> activations = {{ActivationKind::None}, {ActivationKind::Relu}, {ActivationKind::Gelu},
+                                               {ActivationKind::GeluTanh}, {ActivationKind::Clamp, -0.5, 0.5}};
+  for (const Shape& shape : std::vector<Shape>{{1, 64, 48}, {5, 96, 130}, {128, 768, 256}, {33, 300, 64}}) {
+    at::Tensor weight = at::randn({shape.out, shape.in}) * 0.1;
+    for (bool withBias : {true, false}) {
+      c10::optional<at::Tensor> bias = withBias ? c10::optional<at::Tensor>(at::randn({shape.out})) : c10::nullopt;
+      LinearDynamicPacked packed(weight, bias, /*reduceRange=*/true);
+      at::Tensor input = at::randn({1, shape.rows, shape.in}) + 0.3;
+      ASSERT_TRUE(packed.kernelApplies(input, at::Tensor()));
+      at::Tensor residual = at::randn({1, shape.rows, shape.out});
+      for (const Activation& activation : activations) {
+        at::Tensor expected = packed.runReference(input, at::Tensor(), activation);
+        at::Tensor actual = packed.run(input, at::Tensor(), activation);
+        EXPECT_TRUE(at::allclose(actual, expected, 1e-4, 2e-4)) << (actual - expected).abs().max().item<double>();
+        for (ResidualAdd where : {ResidualAdd::BeforeActivation, ResidualAdd::AfterActivation}) {
+          expected = packed.runReference(input, residual, activation, where);
+          actual = packed.run(input, residual.clone(), activation, where);
+          EXPECT_TRUE(at::allclose(actual, expected, 1e-4, 2e-4)) << (actual - expected).abs().max().item<double>();
+        }
+      }
+      EXPECT_GT(cosine(packed.run(input, at::Tensor(), {}), at::linear(input, weight, bias)), 0.999);
+    }
+  }
+}
+
+TEST(LinearDynamicTest, EightBitActivationsStayCloseToFloat) {
+  at::manual_seed(3);
+  at::Tensor weight = at::randn({256, 512}) * 0.05;
+  at::Tensor input = at::randn({64, 512});
+  LinearDynamicPacked packed(weight, c10::nullopt, /*reduceRange=*/false);
+  EXPECT_GT(cosine(packed.run(input, at::Tensor(), {}), at::linear(input, weight)), 0.9995);
+}
+
+TEST(LinearDynamicTest, StateRoundTripGivesTheSameResults) {
+  at::manual_seed(4);
+  LinearDynamicPacked packed(at::randn({40, 70}), at::randn({40}), true);
+  LinearDynamicPacked restored(packed.state());
+  at::Tensor input = at::randn({9, 70});
+  EXPECT_TRUE(at::equal(packed.run(input, at::Tensor(), {}), restored.run(input, at::Tensor(), {})));
+  EXPECT_EQ(restored.weightInt8().scalar_type(), at::kChar);
+}
+
+TEST(LinearDynamicTest, AutogradAndOtherDtypesTakeTheReference) {
+  LinearDynamicPacked packed(at::randn({8, 16}), c10::nullopt, true);
+  at::Tensor input = at::randn({4, 16}).requires_grad_();
+  EXPECT_FALSE(packed.kernelApplies(input, at::Tensor()));
+  EXPECT_TRUE(packed.run(input, at::Tensor(), {}).requires_grad());
+  EXPECT_FALSE(packed.kernelApplies(at::randn({4, 16}, at::kDouble), at::Tensor()));
+  EXPECT_FALSE(packed.kernelApplies(at::randn({4, 16}), at::randn({1, 8})));  // broadcasting residual
+  EXPECT_THROW(LinearDynamicPacked(at::randn({8, 16}, at::kDouble), c10::nullopt, true), c10::Error);
+}
+
+} // namespace
+} // namespace tsopt::runtime
