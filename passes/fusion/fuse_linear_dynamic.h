@@ -16,7 +16,8 @@ namespace tsopt {
 /// (runtime/linear_dynamic.h). Changes numerics as quantize-dynamic does (the
 /// same weight and activation quantization); needs libtsopt_runtime to load.
 /// Needs: a frozen graph (constant float32 CPU weight and bias); otherwise a no-op.
-/// Never fires for float64 or CUDA weights, weights that require grad, layers
+/// Never fires in a graph with a dropout in training mode (or of unknown mode),
+/// for float64 or CUDA weights, weights that require grad, layers
 /// with fewer than min-size weight elements; never absorbs an add or an
 /// activation whose input has another use. With lone-linears (the default) a
 /// linear with nothing to fuse is rewritten too: the kernel alone measured
