@@ -6,6 +6,7 @@
 #include "ir_tools/tsopt/checks.h"
 #include "ir_tools/tsopt/driver_options.h"
 #include "ir_tools/tsopt/parsed_pipeline.h"
+#include "ir_tools/tsopt/sensitivity.h"
 #include "passes/builtin/levels.h"
 #include "passes/core/error.h"
 #include "passes/core/input_sets.h"
@@ -93,9 +94,10 @@ ParsedPipeline pipelineFor(const DriverOptions& options, const PassRegistry& reg
 }
 
 // --calibration-data fills the calibration inputs of every pass that
-// calibrates and was not given its own file.
-void giveCalibrationData(ParsedPipeline& pipeline, const std::string& path, std::ostream& err) {
-  if (!pipeline.setDefaultCalibrationData(path)) {
+// calibrates and was not given its own file; the sensitivity analysis runs on
+// them too (`measured`).
+void giveCalibrationData(ParsedPipeline& pipeline, const std::string& path, bool measured, std::ostream& err) {
+  if (!pipeline.setDefaultCalibrationData(path) && !measured) {
     err << "tsopt: warning: --calibration-data is unused: no pass of the pipeline calibrates (add calibrate)\n";
   }
 }
@@ -228,8 +230,12 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
   if (!input.module) {
     pipeline = pipelineFor(options, registry, /*hasModule=*/false);
   }
+  bool analyzesSensitivity = options.sensitivity || options.autoKeepFloat;
   if (options.calibrationData) {
-    giveCalibrationData(pipeline, *options.calibrationData, err);
+    giveCalibrationData(pipeline, *options.calibrationData, analyzesSensitivity, err);
+  }
+  if (analyzesSensitivity) {
+    runSensitivityAnalysis(options, pipeline, input, err);
   }
   if (options.dumpPassPipeline) {
     err << "# pipeline: " << pipeline.text() << "\n";

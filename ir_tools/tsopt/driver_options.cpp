@@ -6,6 +6,7 @@
 #include "passes/core/pass.h"
 #include "passes/core/string_utils.h"
 
+#include <algorithm>
 #include <regex>
 #include <sstream>
 
@@ -26,6 +27,15 @@ double parseCosine(const std::string& flag, const std::string& text) {
   double value = 0;
   if (!parseOptionValue(text, value, error) || value < -1 || value > 1) {
     throw Error(ErrorKind::Usage, "option '" + flag + "' needs a number from -1 to 1, got '" + text + "'");
+  }
+  return value;
+}
+
+int64_t parsePositiveCount(const std::string& flag, const std::string& text) {
+  std::string error;
+  int64_t value = 0;
+  if (!parseOptionValue(text, value, error) || value < 1) {
+    throw Error(ErrorKind::Usage, "option '" + flag + "' needs a positive integer, got '" + text + "'");
   }
   return value;
 }
@@ -112,6 +122,31 @@ FlagTable flags(DriverOptions& o) {
             "Input tuples saved with torch.save that the calibrate\n"
             "pass runs (static quantization); also the inputs of\n"
             "--check-equivalence when no other inputs are found"},
+           {"--sensitivity", FlagValue::Optional,
+            [&o](const Value& v) {
+              o.sensitivity = true;
+              o.sensitivityReport = v;
+            },
+            "--sensitivity[=FILE.json]",
+            "Before the run, measure each conv/linear layer's\n"
+            "int8 sensitivity: rerun the quantization pipeline\n"
+            "with only that layer int8, and with only that layer\n"
+            "float32 (2N+2 runs for N layers), and print the\n"
+            "output cosines, worst layer first; FILE.json gets\n"
+            "them too. Needs --calibration-data and a pipeline\n"
+            "with insert-observers or quantize-dynamic"},
+           {"--sensitivity-inputs", FlagValue::Required,
+            [&o](const Value& v) { o.sensitivityInputs = parsePositiveCount("--sensitivity-inputs", *v); },
+            "--sensitivity-inputs=K",
+            "Run each analysis and selection candidate once on\n"
+            "the first K calibration input sets (default: 4)"},
+           {"--auto-keep-float", FlagValue::None, enable(o.autoKeepFloat), "",
+            "Keep the fewest layers in float32 that reach\n"
+            "--min-cosine: the shortest worst-first prefix of\n"
+            "the --sensitivity ranking (binary search on its\n"
+            "length, up to 2+log2(N) more runs) becomes the\n"
+            "quantization pass's keep-float; prints the layers,\n"
+            "the cosine and the time against all int8"},
            {"--bisect", FlagValue::None, enable(o.bisect), "",
             "On a mismatch (or a cosine below --min-cosine), find\n"
             "the first bad pass, and in passes that count\n"
@@ -177,6 +212,15 @@ DriverOptions parseDriverOptions(const std::vector<std::string>& args) {
   parseFlags(args, flags(options), input, [&](const std::string& arg) { return parseLevel(arg, options); });
   if (options.minCosine && !options.checkEquivalence) {
     options.checkEquivalence = "";
+  }
+  if (options.autoKeepFloat && !options.minCosine) {
+    throw Error(ErrorKind::Usage, "--auto-keep-float needs --min-cosine=X (the accuracy to reach)");
+  }
+  bool sensitivityInputsGiven = std::any_of(args.begin(), args.end(), [](const std::string& arg) {
+    return arg.rfind("--sensitivity-inputs", 0) == 0;
+  });
+  if (sensitivityInputsGiven && !options.sensitivity && !options.autoKeepFloat) {
+    throw Error(ErrorKind::Usage, "--sensitivity-inputs needs --sensitivity or --auto-keep-float");
   }
   if (options.bisect && !options.checkEquivalence) {
     throw Error(ErrorKind::Usage, "--bisect needs --check-equivalence (it bisects on a mismatch)");

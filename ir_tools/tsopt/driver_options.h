@@ -38,6 +38,13 @@ struct DriverOptions {
   std::optional<double> minCosine;
   /// --calibration-data: inputs for the passes that calibrate (their calibration-data option).
   std::optional<std::string> calibrationData;
+  /// --sensitivity: per-layer int8 sensitivity table; sensitivityReport is its JSON file, when given.
+  bool sensitivity = false;
+  std::optional<std::string> sensitivityReport;
+  /// --sensitivity-inputs: how many calibration input sets the analysis runs.
+  int64_t sensitivityInputs = 4;
+  /// --auto-keep-float: keep the fewest layers in float32 that reach --min-cosine.
+  bool autoKeepFloat = false;
   bool bisect = false;
   std::optional<std::string> reproducerDir;
 };

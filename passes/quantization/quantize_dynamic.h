@@ -3,7 +3,19 @@
 
 #include "passes/core/pass.h"
 
+#include <string>
+#include <vector>
+
 namespace tsopt {
+
+/// Whether keep-float entry `entry` names the frozen weight constant
+/// `weightName`: "fc" and "fc.weight" name "self.fc.weight" (and its
+/// uniqued copies, "self.fc.weight.1"); an entry also names itself.
+bool keepFloatNamesWeight(const std::string& entry, const std::string& weightName);
+
+/// The keep-float entry that names just the layer of weight `weightName`: the
+/// submodule path of a frozen weight ("self.fc.weight" -> "fc"), else the name.
+std::string keepFloatEntryFor(const std::string& weightName);
 
 /// quantize-dynamic: rewrites aten::linear(x, W, b), and aten::matmul(x, C)
 /// with a constant 2-D C (as linear with W = Cᵀ), as PyTorch's
@@ -22,6 +34,10 @@ namespace tsopt {
 /// quantize_dynamic. Run it before fuse-linear-act, which would take the linears.
 /// The packed weights are for the engine in effect (option engine); a saved
 /// module packs them again on load, for the engine in effect at load time.
+/// keep-float leaves chosen layers in float32, named by their weight: freeze
+/// names a weight constant after its attribute ("self.encoder.0.fc.weight"), so
+/// an entry is a submodule path ("encoder.0.fc", or "encoder" for everything in
+/// it) or a full weight name; an entry that names no layer is an error.
 ///   %y = aten::linear(%x, %w, %b)
 ///   ==>   %y = quantized::linear_dynamic(%x, %packed, %reduce_range)
 class QuantizeDynamicPass final : public GraphPass {
@@ -39,6 +55,9 @@ private:
   Option<bool> matmul{this, "matmul", "Also rewrite aten::matmul with a constant 2-D right operand", true};
   Option<std::string> engine{this, "engine", "Quantized engine to pack for: current, onednn, fbgemm, qnnpack, x86",
                              "current"};
+  Option<std::vector<std::string>> keepFloat{
+      this, "keep-float",
+      "Layers to leave in float32, by the submodule path (e.g. encoder.0.fc) or name of their frozen weight", {}};
   Statistic quantized{this, "quantized", "Layers rewritten as quantized::linear_dynamic"};
   Statistic skipped{this, "skipped", "Layers left in float32 (--debug-only says why)"};
 };

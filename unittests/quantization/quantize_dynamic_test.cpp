@@ -1,3 +1,4 @@
+#include "passes/core/error.h"
 #include "passes/core/pass.h"
 #include "passes/quantization/quantize_dynamic.h"
 #include "quantization/layer_graph.h"
@@ -13,12 +14,16 @@ namespace {
 using torch::jit::Graph;
 using namespace testing_layers;
 
-bool quantize(std::shared_ptr<Graph>& graph, const std::string& options = "") {
+bool quantize(std::shared_ptr<Graph>& graph, const std::string& options = "", const std::string& keepFloat = "") {
   QuantizeDynamicPass pass;
   pass.setIdentity("quantize-dynamic", "");
   if (!options.empty()) {
     std::string error;
     EXPECT_TRUE(pass.findOption("min-size")->parse(options, error)) << error;
+  }
+  if (!keepFloat.empty()) {
+    std::string error;
+    EXPECT_TRUE(pass.findOption("keep-float")->parse(keepFloat, error)) << error;
   }
   PassContext context("quantize-dynamic", "forward", false, nullptr);
   return pass.runOnGraph(graph, context);
@@ -84,6 +89,44 @@ TEST(QuantizeDynamicTest, WeightsThatRequireGradStayFloat) {
   weight->t_(c10::attr::value, at::randn({64, 64}).requires_grad_());
   EXPECT_FALSE(quantize(graph));
   EXPECT_EQ(countKind(*graph, "aten::linear"), 1u);
+}
+
+TEST(QuantizeDynamicTest, KeepFloatLeavesTheNamedLayerInFloat32) {
+  auto graph = layerGraph(at::randn({64, 64}), std::nullopt, false);
+  graph->nodes().front()->output()->setDebugName("self.encoder.fc.weight");
+  EXPECT_FALSE(quantize(graph, "", "encoder.fc"));
+  EXPECT_FALSE(quantize(graph, "", "encoder"));
+  EXPECT_FALSE(quantize(graph, "", "encoder.fc.weight"));
+  EXPECT_EQ(countKind(*graph, "aten::linear"), 1u);
+  EXPECT_TRUE(quantize(graph));
+}
+
+TEST(QuantizeDynamicTest, KeepFloatNamingNoLayerIsAnError) {
+  auto graph = layerGraph(at::randn({64, 64}), std::nullopt, false);
+  graph->nodes().front()->output()->setDebugName("self.encoder.fc.weight");
+  try {
+    quantize(graph, "", "encoder.f");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("keep-float: no layer's weight is named by 'encoder.f'"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
+TEST(QuantizeDynamicTest, KeepFloatNamesFrozenWeightsByTheirSubmodule) {
+  EXPECT_TRUE(keepFloatNamesWeight("fc", "self.fc.weight"));
+  EXPECT_TRUE(keepFloatNamesWeight("seq", "self.seq.2.weight"));
+  EXPECT_TRUE(keepFloatNamesWeight("fc.weight", "self.fc.weight.1"));
+  EXPECT_TRUE(keepFloatNamesWeight("w", "w"));
+  EXPECT_FALSE(keepFloatNamesWeight("fc", "self.fc2.weight"));
+  EXPECT_FALSE(keepFloatNamesWeight("seq.1", "self.seq.12.weight"));
+  EXPECT_EQ(keepFloatEntryFor("self.seq.2.weight"), "seq.2");
+  EXPECT_EQ(keepFloatEntryFor("self.conv1.weight_fused_bn"), "conv1");
+  EXPECT_EQ(keepFloatEntryFor("self.fc.weight.1"), "fc.weight.1");
+  EXPECT_EQ(keepFloatEntryFor("w.3"), "w.3");
+  EXPECT_TRUE(keepFloatNamesWeight(keepFloatEntryFor("self.fc.weight.1"), "self.fc.weight.1"));
+  EXPECT_FALSE(keepFloatNamesWeight(keepFloatEntryFor("self.fc.weight.1"), "self.fc.weight"));
 }
 
 } // namespace
