@@ -75,6 +75,12 @@ config.substitutions.append(("%my_opt", example_products["my-opt"]))
 # The LibTorch line: "libtorch-1.13" or "libtorch-2", for the few behaviours that differ.
 config.available_features.add("libtorch-1.13" if config.torch_version.startswith("1.13") else "libtorch-2")
 
+# x86 CPUs without VNNI sum int8 products in pairs into int16 (8-bit activations overflow).
+with open("/proc/cpuinfo") as cpuinfo:
+    cpu_flags = set(cpuinfo.read().split())
+if "avx2" in cpu_flags and not cpu_flags & {"avx512_vnni", "avx_vnni"}:
+    config.available_features.add("x86-without-vnni")
+
 # GPU tests (REQUIRES: cuda): where the build has the CUDA kernels (TSOPT_CUDA)
 # and this build's Python sees a GPU; elsewhere lit reports them UNSUPPORTED.
 def cuda_available():

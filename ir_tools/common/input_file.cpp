@@ -1,6 +1,7 @@
 #include "ir_tools/common/input_file.h"
 
 #include "passes/core/error.h"
+#include "passes/quantization/quantization_params.h"
 #include "passes/core/string_utils.h"
 #include "passes/core/verifier.h"
 
@@ -409,6 +410,13 @@ std::string where(const std::string& path, size_t firstLine, const Location& loc
 }
 
 torch::jit::Module loadArchive(const std::string& path, const std::string& bytes, std::optional<c10::Device> device) {
+  // int8 weights are packed while loading, for the engine in effect: the one
+  // the archive was quantized for, when it says.
+  std::optional<QEngineScope> engineScope;
+  if (std::optional<QuantizationRecord> record = readQuantizationRecord(path, bytes)) {
+    checkMachineRuns(*record, path);
+    engineScope.emplace(parseQEngine(record->engine, path));
+  }
   try {
     std::istringstream stream(bytes);
     c10::optional<c10::Device> mapLocation;
@@ -490,6 +498,7 @@ LoadedInput loadInput(const std::string& path, bool splitInputFile, std::optiona
       throw Error(ErrorKind::Usage, path + ": --split-input-file needs IR text, not a TorchScript archive");
     }
     input.module = loadArchive(path, bytes, device);
+    input.quantization = readQuantizationRecord(path, bytes);
     input.archiveBytes = std::move(bytes);
     return input;
   }

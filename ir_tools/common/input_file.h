@@ -7,6 +7,8 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include "ir_tools/common/quantization_record.h"
+
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/ir/ir.h>
 
@@ -30,6 +32,8 @@ struct LoadedInput {
   std::vector<IRCase> cases;                 ///< Set for IR text.
   /// Where the archive's tensors were loaded (--device); unset: where they were saved.
   std::optional<c10::Device> device;
+  /// What the archive says it was quantized for (see quantization_record.h).
+  std::optional<QuantizationRecord> quantization;
 
   /// A new, independent load of the archive (the original, for comparisons).
   torch::jit::Module freshModule() const;

@@ -53,8 +53,9 @@ void writeTextAtomically(const std::string& path, const std::string& text) {
   });
 }
 
-void saveModuleAtomically(const std::string& path, const torch::jit::Module& module) {
-  writeFileAtomically(path, [&](const std::string& tempPath) { module.save(tempPath); });
+void saveModuleAtomically(const std::string& path, const torch::jit::Module& module,
+                          const torch::jit::ExtraFilesMap& extraFiles) {
+  writeFileAtomically(path, [&](const std::string& tempPath) { module.save(tempPath, extraFiles); });
 }
 
 void writeOutput(const std::string& path, const std::string& text, std::ostream& stdoutStream) {

@@ -15,7 +15,9 @@ namespace tsopt {
 void writeFileAtomically(const std::string& path, const std::function<void(const std::string& tempPath)>& write);
 
 void writeTextAtomically(const std::string& path, const std::string& text);
-void saveModuleAtomically(const std::string& path, const torch::jit::Module& module);
+/// torch.jit.save, with `extraFiles` (name -> content) as the archive's extra files.
+void saveModuleAtomically(const std::string& path, const torch::jit::Module& module,
+                          const torch::jit::ExtraFilesMap& extraFiles = {});
 
 /// A tool's -o: `text` to `stdoutStream` (flushed) when `path` is "-", else
 /// to the file, written whole or not at all.

@@ -247,7 +247,11 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
   if (input.module) {
     IRUnit unit = optimizeModule(checks, manager, input);
     if (writesArchive) {
-      saveModuleAtomically(options.output, *unit.module);
+      torch::jit::ExtraFilesMap extraFiles;
+      if (auto record = quantizationRecordFor(manager.passes(), *unit.module, input.quantization)) {
+        extraFiles[kQuantizationRecordFile] = record->toJson();
+      }
+      saveModuleAtomically(options.output, *unit.module, extraFiles);
     } else {
       writeOutput(options.output, unit.graph->toString(false), out);
     }
