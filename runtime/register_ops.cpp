@@ -161,8 +161,8 @@ std::vector<std::string> registeredOperators() {
   return {"tsopt::conv2d_prepack", "tsopt::conv2d_act",     "tsopt::conv2d_add_act",
           "tsopt::conv2d_act_add", "tsopt::linear_prepack", "tsopt::linear_act",
           "tsopt::linear_add_act", "tsopt::linear_act_add", "tsopt::attention",
-          "tsopt::add_layer_norm", "tsopt::cuda_graph_run", "tsopt::linear_dynamic_act",
-          "tsopt::linear_dynamic_add_act", "tsopt::linear_dynamic_act_add"};
+          "tsopt::add_layer_norm", "tsopt::cuda_graph_run", "tsopt::linear_dynamic_prepack",
+          "tsopt::linear_dynamic_act", "tsopt::linear_dynamic_add_act", "tsopt::linear_dynamic_act_add"};
 }
 
 } // namespace tsopt::runtime
