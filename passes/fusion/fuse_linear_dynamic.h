@@ -20,9 +20,11 @@ namespace tsopt {
 /// for float64 or CUDA weights, weights that require grad, layers
 /// with fewer than min-size weight elements; never absorbs an add or an
 /// activation whose input has another use. With lone-linears (the default) a
-/// linear with nothing to fuse is rewritten too: the kernel alone measured
-/// faster than quantized::linear_dynamic (docs/quantization.md). Run it before
-/// quantize-dynamic (which then takes what it left) and before fuse-linear-act.
+/// linear with nothing to fuse is rewritten too: alone the kernel measured level
+/// with quantized::linear_dynamic (1.00x, BERT-base's q/k/v at 128 rows, one
+/// thread; docs/quantization.md), so the whole model needs one pass; with
+/// lone-linears=false, quantize-dynamic after it takes those layers. Run it
+/// before quantize-dynamic and before fuse-linear-act.
 ///   %y = aten::linear(%x, %w, %b)   %z = aten::gelu(%y, "none")
 ///   ==>   %z = tsopt::linear_dynamic_act(%x, %packed, "gelu", 0., 0.)
 class FuseLinearDynamicPass final : public GraphPass {
