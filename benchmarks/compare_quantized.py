@@ -17,8 +17,12 @@ of MODEL.inputs.pt is timed. Variants, all batch 1:
   torch-int8        PyTorch's int8 path: for BERT, torch.ao.quantization.
                     quantize_dynamic(eager, {nn.Linear}, qint8) + trace + freeze
                     (per-tensor weights); for vision models, FX graph mode
-                    (prepare_fx / convert_fx with get_default_qconfig('onednn'),
-                    calibrated on --calibration) + trace + freeze
+                    (prepare_fx / convert_fx with get_default_qconfig(--engine),
+                    calibrated on --calibration) + trace + freeze; for onednn
+                    on an x86 CPU without VNNI, with 7-bit activations
+                    (fx_qconfig says why), and its 8-bit default timed too as
+                    torch-int8-onednn-8bit; --also-fx-engine x86 adds
+                    torch-int8-x86 (PyTorch 2.x's default engine)
   LABEL             each --tsopt archive, loaded with torch.jit.load (load
                     libtsopt_runtime with --runtime-lib for -O2 archives)
 Speed-ups are printed against eager best and torch-int8, and against one more
@@ -63,6 +67,8 @@ def parse_args(argv=None):
     parser.add_argument("--blas-threads-sweep", action="store_true",
                         help="also time eager with T OpenBLAS threads (20x slower on a busy machine)")
     parser.add_argument("--also-relative-to", metavar="LABEL", help="another variant to print speed-ups against")
+    parser.add_argument("--also-fx-engine", action="append", default=[], metavar="ENGINE",
+                        help="also time PyTorch's FX int8 packed for ENGINE (e.g. x86), with its default qconfig")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     args.model = args.model or os.path.basename(args.archive)[:-3]
@@ -81,14 +87,43 @@ def cosine(reference, candidate):
     return torch.nn.functional.cosine_similarity(reference, candidate, dim=0).item()
 
 
-def pytorch_int8(model, eager, inputs, calibration):
+def cpu_has_vnni():
+    """Whether int8 products accumulate straight into int32 (VNNI); without it,
+    x86 sums them in pairs into int16 (vpmaddubsw), which 8-bit activations
+    overflow."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = set(cpuinfo.read().split())
+    except OSError:
+        return True
+    return "avx2" not in flags or bool(flags & {"avx512_vnni", "avx_vnni"})
+
+
+def fx_qconfig(engine, reduce_range=None):
+    """PyTorch's default FX qconfig for `engine`, except that onednn's (8-bit
+    activations) gets 7 bits on x86 CPUs without VNNI unless `reduce_range` is
+    False: there 8-bit activations can overflow (on an AVX2 EPYC, torchvision's
+    ResNet-50 at its default initialization: logits cosine 0.03 with 8 bits,
+    0.9995 with 7; the zoo's ResNet-50, with tamer activations, loses nothing).
+    x86's and fbgemm's defaults use 7 bits already."""
+    from torch.ao.quantization import QConfig, get_default_qconfig
+    from torch.ao.quantization.observer import HistogramObserver, default_per_channel_weight_observer
+    if reduce_range is None:
+        reduce_range = engine == "onednn" and not cpu_has_vnni()
+    if engine == "onednn" and reduce_range:
+        return QConfig(activation=HistogramObserver.with_args(reduce_range=True),
+                       weight=default_per_channel_weight_observer)
+    return get_default_qconfig(engine)
+
+
+def pytorch_int8(model, eager, inputs, calibration, engine="onednn", reduce_range=None):
     if model.startswith("bert"):
         dynamic = torch.ao.quantization.quantize_dynamic(eager, {torch.nn.Linear}, dtype=torch.qint8)
         return torch.jit.freeze(torch.jit.trace(dynamic, inputs).eval())
-    from torch.ao.quantization import get_default_qconfig
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
     import copy
-    prepared = prepare_fx(copy.deepcopy(eager), {"": get_default_qconfig("onednn")}, example_inputs=inputs)
+    qconfig = fx_qconfig(engine, reduce_range)
+    prepared = prepare_fx(copy.deepcopy(eager), {"": qconfig}, example_inputs=inputs)
     for call in torch.load(calibration):
         prepared(*call)
     return torch.jit.freeze(torch.jit.trace(convert_fx(prepared), inputs).eval())
@@ -109,7 +144,16 @@ def main(argv=None):
             variants["eager-fp32 (%d/%d)" % pair] = (eager, pair)
         if not args.model.startswith("bert"):
             variants["torch-ofi"] = (torch.jit.optimize_for_inference(torch.jit.load(args.archive).eval()), (1, t))
-        variants["torch-int8"] = (pytorch_int8(args.model, eager, inputs, args.calibration), (1, t))
+        variants["torch-int8"] = (pytorch_int8(args.model, eager, inputs, args.calibration, args.engine), (1, t))
+        if not args.model.startswith("bert"):
+            for engine in args.also_fx_engine:
+                torch.backends.quantized.engine = engine
+                variants["torch-int8-" + engine] = (pytorch_int8(args.model, eager, inputs, args.calibration, engine),
+                                                    (1, t))
+            if args.engine == "onednn" and not cpu_has_vnni():
+                variants["torch-int8-onednn-8bit"] = (
+                    pytorch_int8(args.model, eager, inputs, args.calibration, "onednn", reduce_range=False), (1, t))
+            torch.backends.quantized.engine = args.engine
     for spec in args.tsopt:
         label, path = spec.split("=", 1)
         variants[label] = (torch.jit.load(path).eval(), (1, t))
