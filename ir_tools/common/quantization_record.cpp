@@ -1,6 +1,7 @@
 #include "ir_tools/common/quantization_record.h"
 
 #include "passes/core/error.h"
+#include "passes/core/reduce_range.h"
 #include "passes/core/pass.h"
 #include "passes/quantization/quantization_params.h"
 

@@ -3,21 +3,12 @@
 #include "passes/core/error.h"
 #include "passes/core/graph_utils.h"
 #include "passes/core/ir_matchers.h"
+#include "passes/core/reduce_range.h"
 #include "passes/fusion/layer_chain_fusion.h"
 #include "runtime/linear_dynamic.h"
 
 namespace tsopt {
 namespace {
-
-bool reduceRangeFor(const std::string& value, const std::string& owner) {
-  if (value == "true" || value == "false") {
-    return value == "true";
-  }
-  if (value != "auto") {
-    throw Error(ErrorKind::Usage, owner + ": reduce-range='" + value + "': expected auto, true or false");
-  }
-  return runtime::reduceRangeByDefault();
-}
 
 /// A dropout that drops (training mode) or may: an int8 layer has no backward.
 torch::jit::Node* trainingDropout(torch::jit::Graph& graph) {
@@ -43,7 +34,7 @@ bool FuseLinearDynamicPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph
   policy.fuseAdd = residualAdd;
   policy.loneLayers = loneLinears;
   policy.activations = checkedActivations(name(), activations);
-  policy.reduceRange = reduceRangeFor(reduceRange.value(), name());
+  policy.reduceRange = parseReduceRange(reduceRange.value(), name());
   policy.minWeightElements = minSize;
   return fuseLayerChains(*graph, context, policy, fused, skipped);
 }

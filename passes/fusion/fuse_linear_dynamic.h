@@ -2,6 +2,7 @@
 #pragma once
 
 #include "passes/core/pass.h"
+#include "passes/core/reduce_range.h"
 #include "runtime/activation.h"
 
 namespace tsopt {
@@ -39,11 +40,7 @@ private:
   Option<bool> residualAdd{this, "residual-add", "Also fuse a residual add after the linear", true};
   Option<bool> loneLinears{this, "lone-linears", "Also rewrite linears with nothing to fuse", true};
   Option<int64_t> minSize{this, "min-size", "Leave layers with fewer weight elements in float32", 4096};
-  Option<std::string> reduceRange{
-      this, "reduce-range",
-      "Quantize activations to 7 bits: true, false, or auto (true on x86 CPUs without VNNI, where 8-bit activations "
-      "saturate)",
-      "auto"};
+  Option<std::string> reduceRange{this, "reduce-range", kReduceRangeHelp, "auto"};
   Statistic fused{this, "fused", "Linear layers rewritten as tsopt::linear_dynamic_*"};
   Statistic skipped{this, "skipped", "Linear layers left alone (--debug-only says why)"};
 };

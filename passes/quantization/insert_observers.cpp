@@ -1,6 +1,7 @@
 #include "passes/quantization/insert_observers.h"
 
 #include "passes/core/error.h"
+#include "passes/core/reduce_range.h"
 #include "passes/quantization/module_queries.h"
 #include "passes/quantization/observers.h"
 #include "passes/quantization/quantization_params.h"

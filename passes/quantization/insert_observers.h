@@ -2,6 +2,7 @@
 #pragma once
 
 #include "passes/core/pass.h"
+#include "passes/core/reduce_range.h"
 
 namespace tsopt {
 
@@ -30,11 +31,7 @@ public:
   bool runOnModule(torch::jit::Module& module, PassContext& context) override;
 
 private:
-  Option<std::string> reduceRange{
-      this, "reduce-range",
-      "Observe activations for 7 bits: true, false, or auto (true on x86 CPUs without VNNI, where 8-bit activations "
-      "saturate)",
-      "auto"};
+  Option<std::string> reduceRange{this, "reduce-range", kReduceRangeHelp, "auto"};
   Option<std::string> activationObserver{
       this, "activation-observer",
       "Activation ranges: minmax (observed min and max) or histogram (least L2 error over a 2048-bin histogram)",

@@ -66,21 +66,6 @@ c10::QEngine parseQEngine(const std::string& name, const std::string& owner) {
                                     known + ")");
 }
 
-bool parseReduceRange(const std::string& value, const std::string& owner) {
-  if (value == "true" || value == "false") {
-    return value == "true";
-  }
-  if (value != "auto") {
-    throw Error(ErrorKind::Usage, owner + ": reduce-range='" + value + "': expected auto, true or false");
-  }
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  return !(__builtin_cpu_supports("avx512vnni") || __builtin_cpu_supports("avxvnni"));
-#else
-  return false;
-#endif
-}
-
 std::string qEngineName(c10::QEngine engine) {
   for (const auto& [name, candidate] : engineNames()) {
     if (candidate == engine) {

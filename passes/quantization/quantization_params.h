@@ -45,13 +45,6 @@ AffineParams affineParamsForRange(double min, double max, bool reduceRange);
 c10::QEngine parseQEngine(const std::string& name, const std::string& owner);
 std::string qEngineName(c10::QEngine engine);
 
-/// Whether activations take 7 bits, from a pass's `reduce-range` option: "true",
-/// "false", or "auto", which is true on an x86 CPU without VNNI. There int8
-/// products are summed in pairs into int16 (vpmaddubsw), which saturates with
-/// 8-bit activations; oneDNN and fbgemm both document it, and PyTorch's x86
-/// qconfigs reduce the range for it. Anything else is a usage error naming `owner`.
-bool parseReduceRange(const std::string& value, const std::string& owner);
-
 /// Makes `engine` the global quantized engine for the scope's lifetime: the
 /// prepack ops pack for the engine in effect when they run.
 class QEngineScope {

@@ -4,6 +4,7 @@
 #include "passes/quantization/weighted_layers.h"
 
 #include "passes/core/error.h"
+#include "passes/core/reduce_range.h"
 
 #include <torch/csrc/jit/ir/constants.h>
 

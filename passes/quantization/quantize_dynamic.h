@@ -2,6 +2,7 @@
 #pragma once
 
 #include "passes/core/pass.h"
+#include "passes/core/reduce_range.h"
 
 #include <string>
 #include <vector>
@@ -47,11 +48,7 @@ public:
 
 private:
   Option<int64_t> minSize{this, "min-size", "Leave layers with fewer weight elements in float32", 4096};
-  Option<std::string> reduceRange{
-      this, "reduce-range",
-      "Quantize activations to 7 bits: true, false, or auto (true on x86 CPUs without VNNI, where 8-bit activations "
-      "saturate)",
-      "auto"};
+  Option<std::string> reduceRange{this, "reduce-range", kReduceRangeHelp, "auto"};
   Option<bool> matmul{this, "matmul", "Also rewrite aten::matmul with a constant 2-D right operand", true};
   Option<std::string> engine{this, "engine", "Quantized engine to pack for: current, onednn, fbgemm, qnnpack, x86",
                              "current"};

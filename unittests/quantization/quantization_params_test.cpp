@@ -1,4 +1,5 @@
 #include "passes/core/error.h"
+#include "passes/core/reduce_range.h"
 #include "passes/quantization/quantization_params.h"
 
 #include <ATen/ATen.h>
