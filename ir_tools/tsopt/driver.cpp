@@ -5,6 +5,7 @@
 #include "ir_tools/common/output_file.h"
 #include "ir_tools/tsopt/checks.h"
 #include "ir_tools/tsopt/driver_options.h"
+#include "ir_tools/tsopt/node_diff.h"
 #include "ir_tools/tsopt/parsed_pipeline.h"
 #include "ir_tools/tsopt/sensitivity.h"
 #include "passes/builtin/levels.h"
@@ -142,6 +143,18 @@ std::optional<c10::Device> loadDevice(const DriverOptions& options) {
   return device;
 }
 
+/// --per-node: the drift of every matched intermediate value, before the
+/// output check, which may fail the run.
+void reportPerNodeDrift(const CheckContext& checks, EquivalenceSetup& setup, IRUnit& unit) {
+  const DriverOptions& options = checks.options;
+  NodeDiffReport report =
+      diffNodes(setup.reference, *unit.module, options.method, setup.inputs, setup.tolerance, options.minCosine);
+  printNodeDiff(report, static_cast<size_t>(options.perNodeRows), checks.err);
+  if (options.perNodeReport) {
+    writeOutput(*options.perNodeReport, nodeDiffJson(report), checks.err);
+  }
+}
+
 /// Optimizes the archive's method, checking the result when asked; returns
 /// the optimized unit.
 IRUnit optimizeModule(const CheckContext& checks, PassManager& manager, const LoadedInput& input) {
@@ -171,6 +184,9 @@ IRUnit optimizeModule(const CheckContext& checks, PassManager& manager, const Lo
       checks.err << (index == 0 ? " " : "; ") << specs[index].name << " as " << specs[index].describe();
     }
     checks.err << ", and raises an error for anything else\n";
+  }
+  if (equivalence && options.perNode) {
+    reportPerNodeDrift(checks, *equivalence, unit);
   }
   if (equivalence) {
     checkOptimizedModule(checks, *equivalence, unit, freshUnit);
@@ -223,6 +239,9 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
   }
   if (options.device && !input.module) {
     throw Error(ErrorKind::Usage, "--device needs a TorchScript archive input; IR text has no tensors to move");
+  }
+  if (options.perNode && !input.module) {
+    throw Error(ErrorKind::Usage, "--per-node needs a TorchScript archive input: IR text has no weights to run");
   }
   if (options.checkEquivalence && !input.module) {
     throw Error(ErrorKind::Usage, "--check-equivalence needs a TorchScript archive input, not IR text");

@@ -147,6 +147,22 @@ FlagTable flags(DriverOptions& o) {
             "length, up to 2+log2(N) more runs) becomes the\n"
             "quantization pass's keep-float; prints the layers,\n"
             "the cosine and the time against all int8"},
+           {"--per-node", FlagValue::Optional,
+            [&o](const Value& v) {
+              o.perNode = true;
+              o.perNodeReport = v;
+            },
+            "--per-node[=FILE.json]",
+            "With --check-equivalence: match the intermediate\n"
+            "values that survive optimization (by debug name,\n"
+            "source location or position), compare each one\n"
+            "(quantized values dequantized) and print the first\n"
+            "that drifts past the tolerance (--min-cosine when\n"
+            "given) and the largest drifts; FILE.json gets every\n"
+            "matched value (docs/cli.md)"},
+           {"--per-node-rows", FlagValue::Required,
+            [&o](const Value& v) { o.perNodeRows = parsePositiveCount("--per-node-rows", *v); },
+            "--per-node-rows=N", "Rows of the --per-node drift table (default: 10)"},
            {"--bisect", FlagValue::None, enable(o.bisect), "",
             "On a mismatch (or a cosine below --min-cosine), find\n"
             "the first bad pass, and in passes that count\n"
@@ -221,6 +237,15 @@ DriverOptions parseDriverOptions(const std::vector<std::string>& args) {
   });
   if (sensitivityInputsGiven && !options.sensitivity && !options.autoKeepFloat) {
     throw Error(ErrorKind::Usage, "--sensitivity-inputs needs --sensitivity or --auto-keep-float");
+  }
+  if (options.perNode && !options.checkEquivalence) {
+    throw Error(ErrorKind::Usage, "--per-node needs --check-equivalence (it compares the values of both runs)");
+  }
+  bool perNodeRowsGiven = std::any_of(args.begin(), args.end(), [](const std::string& arg) {
+    return arg.rfind("--per-node-rows", 0) == 0;
+  });
+  if (perNodeRowsGiven && !options.perNode) {
+    throw Error(ErrorKind::Usage, "--per-node-rows needs --per-node");
   }
   if (options.bisect && !options.checkEquivalence) {
     throw Error(ErrorKind::Usage, "--bisect needs --check-equivalence (it bisects on a mismatch)");

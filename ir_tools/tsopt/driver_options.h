@@ -47,6 +47,11 @@ struct DriverOptions {
   bool autoKeepFloat = false;
   bool bisect = false;
   std::optional<std::string> reproducerDir;
+  /// --per-node: compare matched intermediate values; perNodeReport is its JSON file, when given.
+  bool perNode = false;
+  std::optional<std::string> perNodeReport;
+  /// --per-node-rows: rows of the largest-drift table.
+  int64_t perNodeRows = 10;
 };
 
 /// Parses argv (without argv[0]). Throws tsopt::Error (Usage) naming the

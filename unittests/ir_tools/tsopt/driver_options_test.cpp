@@ -55,5 +55,17 @@ TEST(DriverOptionsTest, ListingNeedsNoInput) {
   EXPECT_TRUE(parseDriverOptions({"--help"}).help);
 }
 
+TEST(DriverOptionsTest, PerNodeNeedsCheckEquivalence) {
+  DriverOptions options = parseDriverOptions({"m.pt", "--check-equivalence", "--per-node=d.json", "--per-node-rows=3"});
+  EXPECT_TRUE(options.perNode);
+  EXPECT_EQ(options.perNodeReport.value(), "d.json");
+  EXPECT_EQ(options.perNodeRows, 3);
+  EXPECT_TRUE(parseDriverOptions({"m.pt", "--min-cosine=0.9", "--per-node"}).perNode);
+  EXPECT_EQ(usageError({"m.pt", "--per-node"}), "--per-node needs --check-equivalence (it compares the values of both runs)");
+  EXPECT_EQ(usageError({"m.pt", "--check-equivalence", "--per-node-rows=2"}), "--per-node-rows needs --per-node");
+  EXPECT_EQ(usageError({"m.pt", "--check-equivalence", "--per-node", "--per-node-rows=x"}),
+            "option '--per-node-rows' needs a positive integer, got 'x'");
+}
+
 } // namespace
 } // namespace tsopt
