@@ -16,6 +16,8 @@ config.test_exec_root = os.path.join(config.tsopt_obj_root, "lit_tests")
 config.substitutions.append(("%tsopt", config.tsopt_path))
 # tsdump is built next to tsopt, from the same library.
 config.substitutions.append(("%tsdump", os.path.join(os.path.dirname(config.tsopt_path), "tsdump")))
+# tsopt-reduce too; first, so that %tsopt does not eat its prefix.
+config.substitutions.insert(0, ("%tsopt_reduce", os.path.join(os.path.dirname(config.tsopt_path), "tsopt-reduce")))
 # The Python inputs import the model zoo's definitions and helpers
 # (examples/models: bert.py, zoo_common.py). PYTHONPATH is set per command, not
 # in config.environment: lit 14's internal shell sets it to lit's own folder for

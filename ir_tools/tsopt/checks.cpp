@@ -1,6 +1,7 @@
 #include "ir_tools/tsopt/checks.h"
 
 #include "ir_tools/tsopt/bisect.h"
+#include "ir_tools/tsopt/reduce_driver.h"
 #include "ir_tools/tsopt/reproducer.h"
 #include "passes/core/error.h"
 #include "passes/core/string_utils.h"
@@ -25,6 +26,30 @@ void verifyResult(const IRUnit& unit) {
   }
 }
 
+/// --reduce-reproducer: shrinks a bare graph on which `passText` alone fails to
+/// one where it fails the same way; returns the reproducer's note about it.
+std::string reduceForReproducer(const CheckContext& context, IRUnit& before, const std::string& passText,
+                                bool failedCheck) {
+  if (before.module || failedCheck) {
+    context.err << "tsopt: note: --reduce-reproducer reduces the IR text a pass fails on; "
+                << (before.module ? "an archive's" : "a failed check's") << " reproducer is written whole\n";
+    return "";
+  }
+  ParsedPipeline pass = ParsedPipeline::parse(passText, PassRegistry::global(), "--reproducer", false);
+  std::optional<PipelineFailure> failure = pipelineFailure(pass, before.graph);
+  if (!failure) {
+    context.err << "tsopt: note: --reduce-reproducer: '" << passText
+                << "' alone does not fail on the IR before it; the reproducer is written whole\n";
+    return "";
+  }
+  ReduceResult result = reduceGraph(before.graph, sameFailureTest(pass, *failure, ""));
+  context.err << "tsopt: reproducer reduced from " << result.nodesBefore << " to " << result.nodesAfter
+              << " nodes (" << result.tests << " tests)\n";
+  before.graph = result.graph;
+  return "Reduced by --reduce-reproducer from " + std::to_string(result.nodesBefore) + " to " +
+         std::to_string(result.nodesAfter) + " nodes (constants aside).";
+}
+
 /// Writes the IR before pass `passIndex` and a lit test rerunning `passText` on
 /// it. `equivalenceInputs` is set for a failed comparison (empty when its inputs
 /// were synthesized), unset for a failed pass.
@@ -34,6 +59,9 @@ void reportReproducer(const CheckContext& context, size_t passIndex, const std::
                       std::optional<double> minCosine = std::nullopt) {
   IRUnit before = unitBeforePass(context.pipeline, passIndex, freshUnit);
   ReproducerRequest request;
+  if (context.options.reduceReproducer) {
+    request.reduction = reduceForReproducer(context, before, passText, equivalenceInputs.has_value());
+  }
   request.directory = *context.options.reproducerDir;
   request.unitBeforePass = &before;
   request.passText = passText;

@@ -170,6 +170,10 @@ FlagTable flags(DriverOptions& o) {
            {"--reproducer", FlagValue::Required, [&o](const Value& v) { o.reproducerDir = *v; }, "--reproducer=DIR",
             "On a pass failure, verifier failure or mismatch, write\n"
             "the IR before the failing pass and a lit test rerunning it"},
+           {"--reduce-reproducer", FlagValue::None, enable(o.reduceReproducer), "",
+            "With --reproducer, on IR text: shrink the graph before\n"
+            "the failing pass to one that fails the same way\n"
+            "(same pass, same kind of failure), as tsopt-reduce"},
        }},
       {"INSTRUMENTATION (written to stderr)",
        {
@@ -249,6 +253,9 @@ DriverOptions parseDriverOptions(const std::vector<std::string>& args) {
   }
   if (options.bisect && !options.checkEquivalence) {
     throw Error(ErrorKind::Usage, "--bisect needs --check-equivalence (it bisects on a mismatch)");
+  }
+  if (options.reduceReproducer && !options.reproducerDir) {
+    throw Error(ErrorKind::Usage, "--reduce-reproducer needs --reproducer=DIR");
   }
   if (options.passes && options.level) {
     throw Error(ErrorKind::Usage, "give either --passes or -O<level>, not both");

@@ -47,6 +47,8 @@ struct DriverOptions {
   bool autoKeepFloat = false;
   bool bisect = false;
   std::optional<std::string> reproducerDir;
+  /// --reduce-reproducer: the reproducer of a bare graph holds it reduced (tsopt-reduce's engine).
+  bool reduceReproducer = false;
   /// --per-node: compare matched intermediate values; perNodeReport is its JSON file, when given.
   bool perNode = false;
   std::optional<std::string> perNodeReport;

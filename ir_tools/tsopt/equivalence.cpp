@@ -148,24 +148,6 @@ c10::IValue deepCopy(const c10::IValue& value) {
   return value.deepcopy();
 }
 
-at::Tensor synthesizeTensor(const c10::TensorType& type, const std::string& name) {
-  auto sizes = type.sizes().concrete_sizes();
-  auto dtype = type.scalarType();
-  if (!sizes || !dtype) {
-    throw Error(ErrorKind::Usage, "cannot synthesize input '" + name +
-                                      "': its type records no shape and dtype (a saved archive keeps only "
-                                      "'Tensor'); give --check-equivalence=INPUTS, a list of input tuples "
-                                      "saved with torch.save, or save them as MODEL.inputs.pt next to MODEL.pt");
-  }
-  if (at::isFloatingType(*dtype)) {
-    return at::randn(*sizes, at::TensorOptions().dtype(*dtype));
-  }
-  if (*dtype == at::kBool) {
-    return at::rand(*sizes) > 0.5;
-  }
-  return at::randint(0, 2, *sizes, at::TensorOptions().dtype(*dtype));
-}
-
 c10::IValue runMethod(torch::jit::Module& module, const std::string& methodName,
                       const std::vector<c10::IValue>& arguments, const char* which) {
   std::vector<c10::IValue> copies;
@@ -250,6 +232,24 @@ Tolerance toleranceFor(c10::ScalarType dtype, const ToleranceOverride& override)
   tolerance.rtol = override.rtol.value_or(tolerance.rtol);
   tolerance.atol = override.atol.value_or(tolerance.atol);
   return tolerance;
+}
+
+at::Tensor synthesizeTensor(const c10::TensorType& type, const std::string& name) {
+  auto sizes = type.sizes().concrete_sizes();
+  auto dtype = type.scalarType();
+  if (!sizes || !dtype) {
+    throw Error(ErrorKind::Usage, "cannot synthesize input '" + name +
+                                      "': its type records no shape and dtype (a saved archive keeps only "
+                                      "'Tensor'); give --check-equivalence=INPUTS, a list of input tuples "
+                                      "saved with torch.save, or save them as MODEL.inputs.pt next to MODEL.pt");
+  }
+  if (at::isFloatingType(*dtype)) {
+    return at::randn(*sizes, at::TensorOptions().dtype(*dtype));
+  }
+  if (*dtype == at::kBool) {
+    return at::rand(*sizes) > 0.5;
+  }
+  return at::randint(0, 2, *sizes, at::TensorOptions().dtype(*dtype));
 }
 
 std::vector<LeafComparison> compareOutputs(const c10::IValue& expected, const c10::IValue& actual,

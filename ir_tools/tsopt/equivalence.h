@@ -76,6 +76,11 @@ Top1Agreement top1Agreement(const at::Tensor& expected, const at::Tensor& actual
 std::vector<LeafComparison> compareOutputs(const c10::IValue& expected, const c10::IValue& actual,
                                            const ToleranceOverride& override);
 
+/// A random tensor of `type`'s shape and dtype (normal floats, integers in
+/// {0, 1}, random bools); throws tsopt::Error (Usage) naming input `name` when
+/// the type records no shape or dtype.
+at::Tensor synthesizeTensor(const c10::TensorType& type, const std::string& name);
+
 /// One input set made from the shapes and dtypes recorded on the method's
 /// graph inputs (random normal floats, integers in {0, 1}, random bools; fixed
 /// seed). Archives loaded from disk record only `Tensor`, so this mostly serves

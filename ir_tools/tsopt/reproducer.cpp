@@ -1,6 +1,7 @@
 #include "ir_tools/tsopt/reproducer.h"
 
 #include "ir_tools/common/output_file.h"
+#include "ir_tools/tsopt/reducer.h"
 #include "passes/core/error.h"
 
 #include <cerrno>
@@ -61,6 +62,9 @@ std::string writeReproducer(const ReproducerRequest& request) {
          << "# Failing pass: #" << request.passIndex + 1 << " '" << request.passText << "' of the pipeline '"
          << request.pipelineText << "'.\n"
          << "# This test fails until the bug is fixed.\n";
+  if (!request.reduction.empty()) {
+    header << "# " << request.reduction << "\n";
+  }
   std::string path;
   if (unit.module) {
     saveModuleAtomically(request.directory + "/reproducer.pt", *unit.module);
@@ -73,7 +77,7 @@ std::string writeReproducer(const ReproducerRequest& request) {
   } else {
     path = request.directory + "/reproducer.ir";
     header << "# RUN: %tsopt %s --passes='" << request.passText << "'" << check << "\n"
-           << unit.graph->toString(false);
+           << parseableGraphText(*unit.graph);
     writeTextAtomically(path, header.str());
   }
   return path;

@@ -20,6 +20,7 @@ struct ReproducerRequest {
   std::optional<std::string> equivalenceInputs;  ///< Inputs file of the check, copied along.
   std::optional<double> minCosine;               ///< The failure is an accuracy floor (--min-cosine).
   std::vector<std::string> plugins;              ///< Pass plugins the pipeline needs.
+  std::string reduction;  ///< How the IR was reduced (--reduce-reproducer), one line; empty when whole.
 };
 
 /// Writes DIR/reproducer.ir (bare graph) or DIR/reproducer.test plus

@@ -4,6 +4,7 @@
 #include "passes/core/plugin.h"
 
 #include <sstream>
+#include <stdexcept>
 
 namespace {
 
@@ -47,11 +48,45 @@ public:
   }
 };
 
+/// Throws on an aten::sigmoid of an aten::add: a crash that needs two nodes, for
+/// the reducer's tests to reduce a large graph down to.
+class CrashOnSigmoidOfAddPass final : public tsopt::GraphPass {
+public:
+  bool runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, tsopt::PassContext&) override {
+    for (auto* node : graph->nodes()) {
+      if (node->kind() == c10::Symbol::fromQualString("aten::sigmoid") &&
+          node->input(0)->node()->kind() == c10::Symbol::fromQualString("aten::add")) {
+        throw std::runtime_error("cannot handle the sigmoid of an add (%" + node->output()->debugName() + ")");
+      }
+    }
+    return false;
+  }
+};
+
+/// Makes every aten::tanh its own input: IR the verifier rejects.
+class BreakTanhPass final : public tsopt::GraphPass {
+public:
+  bool runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, tsopt::PassContext&) override {
+    bool changed = false;
+    for (auto* node : graph->nodes()) {
+      if (node->kind() == c10::Symbol::fromQualString("aten::tanh")) {
+        node->replaceInput(0, node->output());
+        changed = true;
+      }
+    }
+    return changed;
+  }
+};
+
 void registerTestPasses(tsopt::PassRegistry& registry) {
   registry.registerPass("test-plugin-count", "Counts nodes (test plugin)",
                         [] { return std::make_unique<CountNodesPass>(); }, "tsopt_test_plugin");
   registry.registerPass("test-miscompile-relu", "Rewrites relu into abs: wrong on purpose (test plugin)",
                         [] { return std::make_unique<MiscompileReluPass>(); }, "tsopt_test_plugin");
+  registry.registerPass("test-crash-sigmoid-of-add", "Throws on a sigmoid of an add (test plugin)",
+                        [] { return std::make_unique<CrashOnSigmoidOfAddPass>(); }, "tsopt_test_plugin");
+  registry.registerPass("test-break-tanh", "Leaves invalid IR at every tanh (test plugin)",
+                        [] { return std::make_unique<BreakTanhPass>(); }, "tsopt_test_plugin");
 }
 
 } // namespace

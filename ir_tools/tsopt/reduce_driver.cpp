@@ -1,0 +1,351 @@
+#include "ir_tools/tsopt/reduce_driver.h"
+
+#include "ir_tools/common/command_line.h"
+#include "ir_tools/common/input_file.h"
+#include "ir_tools/common/output_file.h"
+#include "ir_tools/tsopt/equivalence.h"
+#include "passes/builtin/levels.h"
+#include "passes/core/error.h"
+#include "passes/core/pass_manager.h"
+#include "passes/core/plugin.h"
+#include "passes/core/registry.h"
+#include "passes/core/verifier.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/jit/api/function_impl.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace tsopt {
+namespace {
+
+constexpr const char* kVerifierPrefix = "verifier failed after pass '";
+
+struct ReduceToolOptions {
+  std::string input;
+  std::string output = "-";
+  std::optional<std::string> passes;
+  std::vector<std::string> plugins;
+  std::string failure = "any";  ///< crash, verifier, any or mismatch.
+  std::string match;
+  std::optional<std::string> testCommand;
+  size_t maxRounds = ReduceOptions{}.maxRounds;
+  bool help = false;
+  bool version = false;
+};
+
+FlagTable flags(ReduceToolOptions& o) {
+  using Value = std::optional<std::string>;
+  return {
+      {"INTERESTINGNESS TEST (one of --passes and --test)",
+       {
+           {"--passes", FlagValue::Required, [&o](const Value& v) { o.passes = *v; }, "--passes=PIPELINE",
+            "Interesting: this pipeline fails on the candidate as it\n"
+            "fails on the input (same pass, same kind of failure)"},
+           {"--failure", FlagValue::Required,
+            [&o](const Value& v) {
+              if (*v != "crash" && *v != "verifier" && *v != "any" && *v != "mismatch") {
+                throw Error(ErrorKind::Usage, "--failure: unknown kind '" + *v +
+                                                  "' (use crash, verifier, any or mismatch)");
+              }
+              o.failure = *v;
+            },
+            "--failure=KIND",
+            "crash: a pass throws; verifier: a pass leaves invalid IR;\n"
+            "any (default): either; mismatch: the pipeline's result\n"
+            "computes other outputs (inputs made from the types)"},
+           {"--match", FlagValue::Required, [&o](const Value& v) { o.match = *v; }, "--match=TEXT",
+            "And the failure's message contains TEXT"},
+           {"--test", FlagValue::Required, [&o](const Value& v) { o.testCommand = *v; }, "--test=CMD",
+            "Interesting: the shell command 'CMD FILE' exits 0,\n"
+            "FILE holding the candidate IR"},
+           {"--load-pass-plugin", FlagValue::Required, [&o](const Value& v) { o.plugins.push_back(*v); },
+            "--load-pass-plugin=LIB", "Load a shared library that registers passes (repeatable)"},
+       }},
+      {"OUTPUT",
+       {
+           {"-o", FlagValue::Required, [&o](const Value& v) { o.output = *v; }, "-o FILE",
+            "Write the reduced IR to FILE (default: stdout)"},
+           {"--max-rounds", FlagValue::Required,
+            [&o](const Value& v) {
+              char* end = nullptr;
+              long rounds = std::strtol(v->c_str(), &end, 10);
+              if (*end != '\0' || rounds < 1) {
+                throw Error(ErrorKind::Usage, "--max-rounds: expected a positive integer, got '" + *v + "'");
+              }
+              o.maxRounds = static_cast<size_t>(rounds);
+            },
+            "--max-rounds=N", "Stop after N rounds of all reductions (default: 16)"},
+       }},
+      {"",
+       {
+           {"--help", FlagValue::None, [&o](const Value&) { o.help = true; }},
+           {"--version", FlagValue::None, [&o](const Value&) { o.version = true; }},
+       }},
+  };
+}
+
+ReduceToolOptions parseReduceOptions(const std::vector<std::string>& args) {
+  ReduceToolOptions options;
+  bool sawInput = false;
+  parseFlags(args, flags(options), [&](const std::string& arg) {
+    if (sawInput) {
+      throw Error(ErrorKind::Usage, "more than one input file: '" + options.input + "' and '" + arg + "'");
+    }
+    options.input = arg;
+    sawInput = true;
+  });
+  if (options.help || options.version) {
+    return options;
+  }
+  if (!sawInput) {
+    throw Error(ErrorKind::Usage, "no input file (use '-' for stdin; see --help)");
+  }
+  if (options.passes.has_value() == options.testCommand.has_value()) {
+    throw Error(ErrorKind::Usage, "give one interestingness test: --passes=PIPELINE or --test=CMD");
+  }
+  bool failureGiven = std::any_of(args.begin(), args.end(),
+                                  [](const std::string& arg) { return arg.rfind("--failure", 0) == 0; });
+  if (options.testCommand && (failureGiven || !options.match.empty())) {
+    throw Error(ErrorKind::Usage, "--failure and --match describe a pipeline's failure; --test decides alone");
+  }
+  return options;
+}
+
+std::string usage() {
+  ReduceToolOptions unused;
+  return "OVERVIEW: tsopt-reduce - shrink TorchScript IR that fails a test\n"
+         "\n"
+         "USAGE: tsopt-reduce INPUT (--passes=PIPELINE | --test=CMD) [options]\n"
+         "  INPUT is IR text (the graph(...) syntax); '-' reads stdin. The input\n"
+         "  must be interesting; the output is the smallest interesting graph found.\n"
+         "\n" +
+         flagHelp(flags(unused)) +
+         "EXIT CODES:\n"
+         "  0 reduced, 2 bad command line or pipeline, or a test the input does not\n"
+         "  pass, 3 bad input, 4 output could not be written\n";
+}
+
+const char* kindName(FailureKind kind) { return kind == FailureKind::Crash ? "crash" : "verifier failure"; }
+
+c10::IValue runGraph(const std::shared_ptr<torch::jit::Graph>& graph, const std::vector<c10::IValue>& inputs) {
+  torch::jit::GraphFunction function("forward", graph->copy(), nullptr);
+  torch::jit::Stack stack;
+  for (const c10::IValue& input : inputs) {
+    stack.push_back(input.isTensor() ? c10::IValue(input.toTensor().clone()) : input);
+  }
+  function.run(stack);
+  return stack.size() == 1 ? stack.front() : c10::ivalue::Tuple::create(stack);
+}
+
+/// A temporary folder for --test's candidates, removed with its contents.
+class TemporaryDirectory {
+public:
+  TemporaryDirectory() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/tsopt-reduce.XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) {
+      throw Error(ErrorKind::Output, pattern + ": cannot create a temporary folder: " + std::strerror(errno));
+    }
+    path_ = pattern;
+  }
+  ~TemporaryDirectory() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+private:
+  std::string path_;
+};
+
+std::string shellQuoted(const std::string& text) {
+  std::string quoted = "'";
+  for (char c : text) {
+    quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  }
+  return quoted + "'";
+}
+
+int run(const ReduceToolOptions& options, std::ostream& out, std::ostream& err) {
+  PassRegistry& registry = PassRegistry::global();
+  for (const std::string& plugin : options.plugins) {
+    loadPassPlugin(plugin, registry);
+  }
+  if (options.help) {
+    out << usage();
+    return 0;
+  }
+  if (options.version) {
+    out << versionLine("tsopt-reduce");
+    return 0;
+  }
+  std::optional<ParsedPipeline> pipeline;
+  if (options.passes) {
+    pipeline = ParsedPipeline::parse(*options.passes, registry, "--passes", /*hasModule=*/false);
+  }
+  LoadedInput input = loadInput(options.input, /*splitInputFile=*/false);
+  if (input.module) {
+    throw Error(ErrorKind::Usage, options.input + ": tsopt-reduce reads IR text; print the method's graph first "
+                                                  "(tsdump, or tsopt --reproducer for a failing pipeline)");
+  }
+  const std::shared_ptr<torch::jit::Graph>& graph = input.cases.front().graph;
+
+  std::optional<TemporaryDirectory> scratch;
+  InterestingnessTest isInteresting;
+  if (options.testCommand) {
+    scratch.emplace();
+    isInteresting = commandTest(*options.testCommand, scratch->path());
+    if (!isInteresting(graph)) {
+      throw Error(ErrorKind::Usage, "--test: '" + *options.testCommand + " FILE' does not exit 0 on the input; "
+                                    "nothing to reduce");
+    }
+  } else if (options.failure == "mismatch") {
+    std::string why;
+    if (!pipelineMismatches(*pipeline, graph, &why)) {
+      throw Error(ErrorKind::Usage, "--failure=mismatch: the pipeline's result matches the input's outputs" +
+                                        (why.empty() ? std::string() : " (" + why + ")") + "; nothing to reduce");
+    }
+    err << "tsopt-reduce: the input mismatches: " << why << "\n";
+    isInteresting = [&](const std::shared_ptr<torch::jit::Graph>& candidate) {
+      return pipelineMismatches(*pipeline, candidate);
+    };
+  } else {
+    std::optional<PipelineFailure> failure = pipelineFailure(*pipeline, graph);
+    if (!failure) {
+      throw Error(ErrorKind::Usage, "--passes: the pipeline does not fail on the input; nothing to reduce");
+    }
+    bool wanted = options.failure == "any" || (options.failure == "crash") == (failure->kind == FailureKind::Crash);
+    if (!wanted || failure->message.find(options.match) == std::string::npos) {
+      throw Error(ErrorKind::Usage, "the input fails, but not as asked (--failure=" + options.failure +
+                                        (options.match.empty() ? "" : ", --match=" + options.match) +
+                                        "): " + failure->message);
+    }
+    err << "tsopt-reduce: the input fails (" << kindName(failure->kind) << " in pass #" << failure->passIndex + 1
+        << "): " << failure->message << "\n";
+    isInteresting = sameFailureTest(*pipeline, *failure, options.match);
+  }
+
+  ReduceOptions reduceOptions;
+  reduceOptions.maxRounds = options.maxRounds;
+  ReduceResult result = reduceGraph(graph, isInteresting, reduceOptions);
+  err << "tsopt-reduce: " << result.nodesBefore << " -> " << result.nodesAfter << " nodes (constants aside), "
+      << graph->inputs().size() << " -> " << result.graph->inputs().size() << " inputs; " << result.tests
+      << " tests in " << result.rounds << (result.rounds == 1 ? " round" : " rounds") << "\n";
+  writeOutput(options.output, parseableGraphText(*result.graph), out);
+  return 0;
+}
+
+} // namespace
+
+std::optional<PipelineFailure> pipelineFailure(const ParsedPipeline& pipeline,
+                                               const std::shared_ptr<torch::jit::Graph>& graph) {
+  std::ostringstream log;
+  Instrumentation instrumentation;
+  instrumentation.verifyEach = true;
+  PassManager manager(instrumentation, log);
+  manager.addPasses(pipeline.instantiate());
+  IRUnit unit = IRUnit::fromGraph(graph->copy());
+  try {
+    manager.run(unit);
+    return std::nullopt;
+  } catch (const Error& error) {
+    if (error.kind() == ErrorKind::Usage || !manager.failedPass()) {
+      throw;
+    }
+    std::string message = error.what();
+    FailureKind kind = message.rfind(kVerifierPrefix, 0) == 0 ? FailureKind::Verifier : FailureKind::Crash;
+    return PipelineFailure{kind, *manager.failedPass(), message};
+  }
+}
+
+InterestingnessTest sameFailureTest(const ParsedPipeline& pipeline, const PipelineFailure& original,
+                                    const std::string& match) {
+  return [&pipeline, original, match](const std::shared_ptr<torch::jit::Graph>& candidate) {
+    std::optional<PipelineFailure> failure = pipelineFailure(pipeline, candidate);
+    return failure && failure->kind == original.kind && failure->passIndex == original.passIndex &&
+           failure->message.find(match) != std::string::npos;
+  };
+}
+
+bool pipelineMismatches(const ParsedPipeline& pipeline, const std::shared_ptr<torch::jit::Graph>& graph,
+                        std::string* why) {
+  std::vector<c10::IValue> inputs;
+  at::manual_seed(0);
+  for (const torch::jit::Value* value : graph->inputs()) {
+    auto tensorType = value->type()->cast<c10::TensorType>();
+    if (!tensorType || !tensorType->sizes().concrete_sizes() || !tensorType->scalarType()) {
+      if (why != nullptr) {
+        *why = "input '" + value->debugName() + "' has no complete tensor type to make a value from";
+      }
+      return false;
+    }
+    inputs.push_back(synthesizeTensor(*tensorType, value->debugName()));
+  }
+  c10::IValue expected;
+  try {
+    expected = runGraph(graph, inputs);
+  } catch (const std::exception&) {
+    if (why != nullptr) {
+      *why = "the graph itself does not run on inputs made from its types";
+    }
+    return false;
+  }
+  std::ostringstream log;
+  PassManager manager(Instrumentation{}, log);
+  manager.addPasses(pipeline.instantiate());
+  IRUnit unit = IRUnit::fromGraph(graph->copy());
+  try {
+    manager.run(unit);
+  } catch (const Error& error) {
+    if (why != nullptr) {
+      *why = std::string("the pipeline fails: ") + error.what();
+    }
+    return false;
+  }
+  c10::IValue actual;
+  try {
+    actual = runGraph(unit.graph, inputs);
+  } catch (const std::exception& error) {
+    if (why != nullptr) {
+      *why = "the optimized graph throws: " + std::string(error.what()).substr(0, 200);
+    }
+    return true;
+  }
+  for (const LeafComparison& leaf : compareOutputs(expected, actual, ToleranceOverride{})) {
+    if (!leaf.matches) {
+      if (why != nullptr) {
+        *why = leaf.path + ": " + leaf.problem;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+InterestingnessTest commandTest(const std::string& command, const std::string& directory) {
+  return [command, directory](const std::shared_ptr<torch::jit::Graph>& candidate) {
+    std::string path = directory + "/candidate.ir";
+    writeTextAtomically(path, parseableGraphText(*candidate));
+    int status = std::system((command + " " + shellQuoted(path) + " >/dev/null 2>&1").c_str());
+    return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  };
+}
+
+int runTsoptReduce(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  return runReportingErrors("tsopt-reduce", err, [&] { return run(parseReduceOptions(args), out, err); },
+                            ErrorKind::PassFailure);
+}
+
+int tsoptReduceMain(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  return runTsoptReduce(args, std::cout, std::cerr);
+}
+
+} // namespace tsopt

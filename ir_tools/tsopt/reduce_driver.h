@@ -1,0 +1,69 @@
+//===- reduce_driver.h - tsopt-reduce: shrink IR that fails a test --------===//
+///
+/// The tool around the reducer (reducer.h): reads IR text, decides what makes
+/// a candidate interesting, reduces, and writes the smallest interesting graph.
+/// The tests it offers:
+///   - `--passes=P` (with `--failure=crash|verifier|any`, `--match=TEXT`):
+///     the pipeline fails on the candidate the way it failed on the input: the
+///     same pass, the same kind of failure (the pass throws, or the verifier
+///     rejects what it left), and the message contains TEXT when given;
+///   - `--passes=P --failure=mismatch`: the candidate and the pipeline's result
+///     compute different outputs (or only the result throws) on inputs made
+///     from the candidate's input types, compared as --check-equivalence does;
+///   - `--test=CMD`: `CMD FILE` exits 0, FILE holding the candidate (as
+///     llvm-reduce's --test).
+/// A separate executable rather than a `tsopt --reduce` mode: its flags
+/// (--test, --failure, --match) mean nothing to the optimizer, and it runs the
+/// pipeline hundreds of times, which tsopt's instrumentation flags would
+/// only slow down.
+///
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "ir_tools/tsopt/parsed_pipeline.h"
+#include "ir_tools/tsopt/reducer.h"
+
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tsopt {
+
+enum class FailureKind {
+  Crash,     ///< A pass threw.
+  Verifier,  ///< A pass left a graph the verifier rejects.
+};
+
+/// How a pipeline failed on a graph: the pass (its index) and the message.
+struct PipelineFailure {
+  FailureKind kind = FailureKind::Crash;
+  size_t passIndex = 0;
+  std::string message;
+};
+
+/// Runs a fresh instance of `pipeline` on a copy of `graph`, verifying after
+/// every pass. Nothing when it succeeds. Rethrows usage errors (a module pass
+/// on a bare graph).
+std::optional<PipelineFailure> pipelineFailure(const ParsedPipeline& pipeline,
+                                               const std::shared_ptr<torch::jit::Graph>& graph);
+
+/// Interesting: the pipeline fails in the same pass with the same kind as
+/// `original`, and the message contains `match` when it is not empty.
+InterestingnessTest sameFailureTest(const ParsedPipeline& pipeline, const PipelineFailure& original,
+                                    const std::string& match);
+
+/// Interesting: the pipeline's result computes other outputs than the
+/// candidate (see the file comment); why, in `why`, when given.
+bool pipelineMismatches(const ParsedPipeline& pipeline, const std::shared_ptr<torch::jit::Graph>& graph,
+                        std::string* why = nullptr);
+
+/// Interesting: `command FILE` exits 0, FILE a candidate written in `directory`.
+InterestingnessTest commandTest(const std::string& command, const std::string& directory);
+
+int runTsoptReduce(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+/// argv-style entry point for main(); uses std::cout and std::cerr.
+int tsoptReduceMain(int argc, char** argv);
+
+} // namespace tsopt
