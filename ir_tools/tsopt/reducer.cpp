@@ -189,7 +189,7 @@ private:
 
 } // namespace
 
-size_t countNodes(const Graph& graph) {
+size_t countReducibleNodes(const Graph& graph) {
   size_t count = 0;
   visitNodes(graph.block(), [&](Node* node) { count += node->kind() != c10::prim::Constant; });
   return count;
@@ -382,7 +382,7 @@ ReduceResult reduceGraph(const std::shared_ptr<Graph>& graph, const Interestingn
       {[](const Graph& g) { return reduction::shrinkableConstants(g).size(); }, reduction::shrinkConstants},
   };
   ReduceResult result;
-  result.nodesBefore = countNodes(*start);
+  result.nodesBefore = countReducibleNodes(*start);
   for (bool changed = true; changed && result.rounds < options.maxRounds && reducer.tests() < options.maxTests;) {
     ++result.rounds;
     changed = false;
@@ -392,7 +392,7 @@ ReduceResult reduceGraph(const std::shared_ptr<Graph>& graph, const Interestingn
   }
   result.graph = reducer.current();
   result.tests = reducer.tests();
-  result.nodesAfter = countNodes(*result.graph);
+  result.nodesAfter = countReducibleNodes(*result.graph);
   return result;
 }
 

@@ -99,7 +99,8 @@ std::shared_ptr<torch::jit::Graph> shrinkConstants(const torch::jit::Graph& grap
 /// `<Tensor>` (read back with placeholder values, see input_file.h).
 std::string parseableGraphText(const torch::jit::Graph& graph);
 
-/// Nodes of all blocks, prim::Constant excepted: the size a reduction is judged by.
-size_t countNodes(const torch::jit::Graph& graph);
+/// Nodes of all blocks, prim::Constant excepted: the size a reduction is judged by
+/// (not graph_utils.h's countNodes, which counts constants too).
+size_t countReducibleNodes(const torch::jit::Graph& graph);
 
 } // namespace tsopt
