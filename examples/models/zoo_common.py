@@ -89,6 +89,19 @@ def output_tensors(output) -> List[torch.Tensor]:
     return []
 
 
+def worst_cosine(original, candidate, inputs: Inputs) -> float:
+    """The lowest cosine similarity (double precision) between the output
+    tensors of `original` and `candidate` over every input tuple; asserts that
+    each pair has the same shape and dtype."""
+    worst = 1.0
+    for call in inputs:
+        for expected, actual in zip(output_tensors(original(*call)), output_tensors(candidate(*call))):
+            assert expected.shape == actual.shape and expected.dtype == actual.dtype
+            cosine = torch.nn.functional.cosine_similarity(expected.double().flatten(), actual.double().flatten(), 0)
+            worst = min(worst, cosine.item())
+    return worst
+
+
 def trace(model: nn.Module, inputs: Inputs) -> torch.jit.ScriptModule:
     """Traces `model` in eval mode on the first input tuple; the tracer's own
     check reruns it on every tuple and compares with eager mode."""

@@ -178,13 +178,6 @@ void printAccuracyReport(const AccuracyReport& report, size_t inputSets, const s
   }
 }
 
-// Enough digits that a floor like 0.9999999 does not print as 1.
-std::string precise(double value) {
-  std::ostringstream text;
-  text << std::setprecision(10) << value;
-  return text.str();
-}
-
 // Why an accuracy report falls short of --min-cosine, or nothing.
 std::optional<std::string> belowMinCosine(const AccuracyReport& report, std::optional<double> minCosine) {
   if (!report.ok) {
@@ -195,7 +188,7 @@ std::optional<std::string> belowMinCosine(const AccuracyReport& report, std::opt
   }
   for (const LeafComparison& leaf : report.leaves) {
     if (std::isnan(leaf.cosine) || leaf.cosine < *minCosine) {
-      return leaf.path + ": cosine " + precise(leaf.cosine) + " is below --min-cosine=" + precise(*minCosine);
+      return leaf.path + ": cosine " + preciseText(leaf.cosine) + " is below --min-cosine=" + preciseText(*minCosine);
     }
   }
   return std::nullopt;
@@ -211,8 +204,8 @@ void checkAccuracy(const CheckContext& context, EquivalenceSetup& setup, IRUnit&
   std::optional<std::string> failure = belowMinCosine(report, options.minCosine);
   if (!failure) {
     if (options.minCosine) {
-      context.err << "tsopt: accuracy: worst cosine " << precise(report.worstCosine()) << " >= --min-cosine="
-                  << precise(*options.minCosine) << "\n";
+      context.err << "tsopt: accuracy: worst cosine " << preciseText(report.worstCosine()) << " >= --min-cosine="
+                  << preciseText(*options.minCosine) << "\n";
     }
     return;
   }

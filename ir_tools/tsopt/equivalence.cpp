@@ -8,6 +8,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <iomanip>
 #include <sstream>
 
 namespace tsopt {
@@ -367,6 +368,18 @@ AccuracyReport measureAccuracy(torch::jit::Module& reference, torch::jit::Module
     report.failure = thrown;
   }
   return report;
+}
+
+std::string cosineText(double cosine) {
+  std::ostringstream text;
+  text << std::fixed << std::setprecision(6) << cosine;
+  return text.str();
+}
+
+std::string preciseText(double value) {
+  std::ostringstream text;
+  text << std::setprecision(10) << value;
+  return text.str();
 }
 
 } // namespace tsopt

@@ -118,4 +118,9 @@ struct AccuracyReport {
 AccuracyReport measureAccuracy(torch::jit::Module& reference, torch::jit::Module& candidate,
                                const std::string& methodName, const InputSets& inputs, size_t callsPerSet = 2);
 
+/// A cosine as the accuracy reports print it: fixed, 6 decimals.
+std::string cosineText(double cosine);
+/// Enough digits (10 significant) that a floor like 0.9999999 does not print as 1.
+std::string preciseText(double value);
+
 } // namespace tsopt

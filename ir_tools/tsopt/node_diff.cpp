@@ -180,12 +180,6 @@ const char* matchedByName(MatchedBy by) {
   return "";
 }
 
-std::string formatCosine(double cosine) {
-  std::ostringstream text;
-  text << std::fixed << std::setprecision(6) << cosine;
-  return text.str();
-}
-
 std::string formatError(double error) {
   std::ostringstream text;
   text << std::setprecision(4) << error;
@@ -350,7 +344,7 @@ NodeDiffReport diffNodes(torch::jit::Module& original, torch::jit::Module& optim
   report.originalValues = candidates(*originalGraph).size();
   report.optimizedValues = candidates(*optimizedGraph).size();
   report.inputSets = inputs.size();
-  report.tolerance = minCosine ? "cosine below --min-cosine=" + formatCosine(*minCosine)
+  report.tolerance = minCosine ? "cosine below --min-cosine=" + cosineText(*minCosine)
                                : std::string("outside the tolerances of the exact check");
   std::vector<ValueMatch> matches = matchValues(*originalGraph, *optimizedGraph);
   if (matches.empty()) {
@@ -432,7 +426,7 @@ void printNodeDiff(const NodeDiffReport& report, size_t rows, std::ostream& err)
   if (first) {
     const NodeDrift& drift = report.values[*first];
     err << "tsopt: per-node: first drift (" << report.tolerance << "): " << describe(drift) << ": cosine "
-        << formatCosine(drift.cosine) << ", max abs error " << formatError(drift.maxAbsError) << "\n";
+        << cosineText(drift.cosine) << ", max abs error " << formatError(drift.maxAbsError) << "\n";
   } else {
     err << "tsopt: per-node: no matched value drifts (" << report.tolerance << ")\n";
   }
@@ -453,7 +447,7 @@ void printNodeDiff(const NodeDiffReport& report, size_t rows, std::ostream& err)
     const NodeDrift& drift = report.values[order[row]];
     err << "  " << std::setw(static_cast<int>(nameWidth)) << drift.name << "  "
         << std::setw(static_cast<int>(kindWidth)) << drift.originalKind << "  " << std::setw(9)
-        << formatCosine(drift.cosine) << "  " << std::setw(13) << formatError(drift.maxAbsError) << "  "
+        << cosineText(drift.cosine) << "  " << std::setw(13) << formatError(drift.maxAbsError) << "  "
         << drift.optimizedKind << (drift.drifts ? "  DRIFTS" : "") << "\n";
   }
   err << std::right;

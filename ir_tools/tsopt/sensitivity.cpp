@@ -213,18 +213,6 @@ private:
   size_t runs_ = 0;
 };
 
-std::string cosineText(double cosine) {
-  std::ostringstream text;
-  text << std::fixed << std::setprecision(6) << cosine;
-  return text.str();
-}
-
-std::string precise(double value) {
-  std::ostringstream text;
-  text << std::setprecision(10) << value;
-  return text.str();
-}
-
 struct Selection {
   KeepFloatChoice choice;
   std::vector<std::string> kept;
@@ -365,7 +353,7 @@ void runSensitivityAnalysis(const DriverOptions& options, ParsedPipeline& pipeli
     chosen.kept = keptPrefix(chosen.choice.keptLayers);
     if (chosen.choice.reached && !chosenFloatOnlyBecause.empty()) {
       throw Error(ErrorKind::PassFailure, "--auto-keep-float: only the float32 module reaches --min-cosine=" +
-                                              precise(*options.minCosine) + " (with every layer kept the pipeline "
+                                              preciseText(*options.minCosine) + " (with every layer kept the pipeline "
                                               "has nothing to quantize: " + chosenFloatOnlyBecause + ")");
     }
     if (chosen.choice.reached && chosen.choice.keptLayers > 0) {
@@ -383,16 +371,16 @@ void runSensitivityAnalysis(const DriverOptions& options, ParsedPipeline& pipeli
   }
   const KeepFloatChoice& choice = selection->choice;
   if (!choice.reached) {
-    throw Error(ErrorKind::PassFailure, "--auto-keep-float: cosine " + precise(choice.cosine) + " with all " +
+    throw Error(ErrorKind::PassFailure, "--auto-keep-float: cosine " + preciseText(choice.cosine) + " with all " +
                                             std::to_string(ranking.size()) +
                                             " layers in float32 is below --min-cosine=" +
-                                            precise(*options.minCosine));
+                                            preciseText(*options.minCosine));
   }
   err << "tsopt: auto-keep-float: kept " << choice.keptLayers << " of " << ranking.size()
       << " layers in float32, the first " << choice.keptLayers << " of the ranking (binary search on the prefix length, "
       << choice.measurements << " more runs): " << (selection->kept.empty() ? "none" : joined(selection->kept)) << "\n";
-  err << "tsopt: auto-keep-float: cosine " << precise(choice.cosine) << " >= --min-cosine="
-      << precise(*options.minCosine) << " (every layer int8: " << cosineText(allInt8.cosine) << ")\n";
+  err << "tsopt: auto-keep-float: cosine " << preciseText(choice.cosine) << " >= --min-cosine="
+      << preciseText(*options.minCosine) << " (every layer int8: " << cosineText(allInt8.cosine) << ")\n";
   if (selection->timed) {
     err << "tsopt: auto-keep-float: speed: " << std::fixed << std::setprecision(2) << selection->chosenMs
         << " ms against " << selection->int8Ms << " ms all int8 (" << std::setprecision(3)

@@ -15,17 +15,7 @@ import sys
 
 import torch
 
-from zoo_common import output_tensors
-
-
-def worst_cosine(original, quantized, inputs):
-    worst = 1.0
-    for call in inputs:
-        for expected, actual in zip(output_tensors(original(*call)), output_tensors(quantized(*call))):
-            assert expected.shape == actual.shape and expected.dtype == actual.dtype
-            cosine = torch.nn.functional.cosine_similarity(expected.double().flatten(), actual.double().flatten(), 0)
-            worst = min(worst, cosine.item())
-    return worst
+from zoo_common import worst_cosine
 
 
 def main(argv):
