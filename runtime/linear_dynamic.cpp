@@ -7,6 +7,7 @@
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <algorithm>
@@ -133,7 +134,11 @@ DynamicQuantParams dynamicQuantParams(float min, float max, bool reduceRange) {
 bool reduceRangeByDefault() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  return !(__builtin_cpu_supports("avx512vnni") || __builtin_cpu_supports("avxvnni"));
+  // AVX-VNNI is CPUID leaf 7, subleaf 1, EAX bit 4: clang 14 (the sanitizer
+  // build's compiler) has no "avxvnni" for __builtin_cpu_supports.
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool avxVnni = __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 4)) != 0;
+  return !(__builtin_cpu_supports("avx512vnni") || avxVnni);
 #else
   return false;
 #endif

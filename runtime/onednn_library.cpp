@@ -79,7 +79,7 @@ std::string& openError() {
 
 // What an empty slot runs: called in place of the oneDNN function, it throws
 // as that function's caller would see a C++ error.
-extern "C" __attribute__((visibility("hidden"))) [[noreturn]] void tsopt_onednn_unavailable() {
+extern "C" __attribute__((visibility("hidden"), noreturn)) void tsopt_onednn_unavailable() {
   TORCH_CHECK(false, "tsopt runtime: oneDNN (" TSOPT_DNNL_LIBRARY_NAME ") could not be opened: ", openError());
 }
 

@@ -1,0 +1,28 @@
+# TSOPT_SANITIZE and TSOPT_BUILD_FUZZERS: instrument tsopt's own code (never
+# LibTorch, which ASan and UBSan need not see) for the sanitizer build and the
+# fuzz targets of fuzz/ (docs/robustness.md). Both want clang: libFuzzer is
+# clang's, and GCC's libasan would mix badly with clang's fuzzer runtime.
+#
+#   cmake -B build-asan -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
+#         -DTSOPT_SANITIZE=address,undefined -DTSOPT_BUILD_FUZZERS=ON
+if(TSOPT_BUILD_FUZZERS AND NOT TSOPT_SANITIZE)
+  set(TSOPT_SANITIZE address,undefined CACHE STRING "" FORCE)
+endif()
+if(NOT TSOPT_SANITIZE)
+  return()
+endif()
+if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  message(FATAL_ERROR "TSOPT_SANITIZE=${TSOPT_SANITIZE} needs clang (-DCMAKE_CXX_COMPILER=clang++)")
+endif()
+# Every undefined behaviour is an error that stops the program, as a crash
+# would; frame pointers give ASan's reports whole stacks cheaply.
+# Only C++: the CUDA kernels (TSOPT_CUDA) are nvcc's and stay as they are.
+add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${TSOPT_SANITIZE};-fno-sanitize-recover=all;-fno-omit-frame-pointer;-gline-tables-only>")
+add_link_options(-fsanitize=${TSOPT_SANITIZE})
+if(TSOPT_BUILD_FUZZERS)
+  # Coverage feedback from the libraries too, not only from the fuzz entry points.
+  add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link>")
+endif()
+# ASan replaces malloc itself; jemalloc would hide every heap error from it.
+set(TSOPT_JEMALLOC OFF CACHE BOOL "" FORCE)
+message(STATUS "tsopt: built with -fsanitize=${TSOPT_SANITIZE} (fuzz targets: ${TSOPT_BUILD_FUZZERS})")
