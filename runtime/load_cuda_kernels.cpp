@@ -14,13 +14,9 @@ namespace {
 /// The companion's file name; empty when built without TSOPT_CUDA.
 constexpr const char* kLibraryName = TSOPT_CUDA_KERNELS_LIBRARY;
 
-/// The directory of the shared object this function is in (libtsopt_runtime.so).
+/// The directory of libtsopt_runtime.so.
 std::string runtimeDirectory() {
-  Dl_info info;
-  if (dladdr(reinterpret_cast<const void*>(&runtimeDirectory), &info) == 0 || info.dli_fname == nullptr) {
-    return ".";
-  }
-  std::string path = info.dli_fname;
+  std::string path = runtimeLibraryPath();
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
@@ -42,6 +38,14 @@ void*& libraryHandle() {
 }
 
 } // namespace
+
+std::string runtimeLibraryPath() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<const void*>(&runtimeLibraryPath), &info) == 0 || info.dli_fname == nullptr) {
+    return "";
+  }
+  return info.dli_fname;
+}
 
 std::string cudaKernelsLibraryPath() { return runtimeDirectory() + "/" + kLibraryName; }
 

@@ -30,5 +30,9 @@ bool loadCudaKernels(std::string* error = nullptr);
 /// The path loadCudaKernels() opens (whether or not it exists).
 std::string cudaKernelsLibraryPath();
 
+/// The path libtsopt_runtime.so was loaded from ("" if the loader cannot say):
+/// what the Python package hands torch.ops.load_library.
+std::string runtimeLibraryPath();
+
 
 } // namespace tsopt::runtime

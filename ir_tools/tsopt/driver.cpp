@@ -5,10 +5,10 @@
 #include "ir_tools/common/output_file.h"
 #include "ir_tools/tsopt/checks.h"
 #include "ir_tools/tsopt/driver_options.h"
+#include "ir_tools/tsopt/module_optimizer.h"
 #include "ir_tools/tsopt/node_diff.h"
 #include "ir_tools/tsopt/parsed_pipeline.h"
 #include "ir_tools/tsopt/sensitivity.h"
-#include "passes/builtin/levels.h"
 #include "passes/core/error.h"
 #include "passes/core/input_sets.h"
 #include "passes/core/input_specialization.h"
@@ -89,9 +89,7 @@ ParsedPipeline pipelineFor(const DriverOptions& options, const PassRegistry& reg
   if (options.passes) {
     return ParsedPipeline::parse(*options.passes, registry, "--passes", hasModule);
   }
-  int level = options.level.value_or(0);
-  return ParsedPipeline::parse(level == 0 ? "" : levelPipelineName(level), registry, "-O" + std::to_string(level),
-                               hasModule);
+  return levelPipeline(options.level.value_or(0), registry, hasModule);
 }
 
 // --calibration-data fills the calibration inputs of every pass that
@@ -111,12 +109,10 @@ IRUnit unitForMethod(const LoadedInput& input, const std::string& method) {
   }
 }
 
-/// --example-inputs: the first input tuple of the file, recorded on the
-/// method's graph (see input_specialization.h).
-std::vector<InputSpec> specializeToExample(const std::string& path, IRUnit& unit,
-                                          std::optional<c10::Device> device) {
+/// --example-inputs: the first input tuple of the file.
+ExampleInputs exampleFrom(const std::string& path, std::optional<c10::Device> device) {
   std::vector<c10::IValue> example = loadInputSets(path).front();
-  return specializeInputs(*unit.graph, device ? toDevice(InputSets{example}, *device).front() : example, path);
+  return {device ? toDevice(InputSets{example}, *device).front() : example, path, "--example-inputs"};
 }
 
 /// --device: the device the archive is loaded onto. A GPU needs the runtime's
@@ -160,15 +156,15 @@ void reportPerNodeDrift(const CheckContext& checks, EquivalenceSetup& setup, IRU
 IRUnit optimizeModule(const CheckContext& checks, PassManager& manager, const LoadedInput& input) {
   const DriverOptions& options = checks.options;
   IRUnit unit = unitForMethod(input, options.method);
-  std::vector<InputSpec> specs;
+  std::optional<ExampleInputs> example;
   if (options.exampleInputs) {
-    specs = specializeToExample(*options.exampleInputs, unit, input.device);
+    example = exampleFrom(*options.exampleInputs, input.device);
   }
   // Bisection reruns the pipeline on fresh copies: they carry the same types.
   auto freshUnit = [&] {
     IRUnit fresh = IRUnit::fromModule(input.freshModule(), options.method);
-    if (options.exampleInputs) {
-      specializeToExample(*options.exampleInputs, fresh, input.device);
+    if (example) {
+      specializeInputs(*fresh.graph, example->arguments, example->source);
     }
     return fresh;
   };
@@ -176,15 +172,7 @@ IRUnit optimizeModule(const CheckContext& checks, PassManager& manager, const Lo
   if (options.checkEquivalence) {
     equivalence = prepareEquivalence(options, input, checks.err);
   }
-  runPipeline(checks, manager, unit, freshUnit);
-  if (!specs.empty()) {
-    insertInputGuards(*unit.graph, specs);
-    checks.err << "tsopt: note: " << options.method << " is specialized by --example-inputs: it accepts only";
-    for (size_t index = 0; index < specs.size(); ++index) {
-      checks.err << (index == 0 ? " " : "; ") << specs[index].name << " as " << specs[index].describe();
-    }
-    checks.err << ", and raises an error for anything else\n";
-  }
+  optimizeMethod(checks, manager, unit, freshUnit, example);
   if (equivalence && options.perNode) {
     reportPerNodeDrift(checks, *equivalence, unit);
   }

@@ -205,19 +205,26 @@ FlagTable flags(DriverOptions& o) {
 }
 
 bool parseLevel(const std::string& arg, DriverOptions& options) {
+  std::optional<int> level = parseOptimizationLevel(arg);
+  if (level) {
+    options.level = level;
+  }
+  return level.has_value();
+}
+
+} // namespace
+
+std::optional<int> parseOptimizationLevel(const std::string& arg) {
   if (arg.size() != 3 || arg.rfind("-O", 0) != 0 || arg[2] < '0' || arg[2] > '9') {
-    return false;
+    return std::nullopt;
   }
   int level = arg[2] - '0';
   if (level > kMaxOptimizationLevel) {
     throw Error(ErrorKind::Usage, "unknown optimization level '" + arg + "' (use -O0 to -O" +
                                       std::to_string(kMaxOptimizationLevel) + ")");
   }
-  options.level = level;
-  return true;
+  return level;
 }
-
-} // namespace
 
 DriverOptions parseDriverOptions(const std::vector<std::string>& args) {
   DriverOptions options;

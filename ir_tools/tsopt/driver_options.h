@@ -60,6 +60,10 @@ struct DriverOptions {
 /// offending argument, with the nearest known option when one is close.
 DriverOptions parseDriverOptions(const std::vector<std::string>& args);
 
+/// The level of "-O<digit>", or nothing for any other argument. Throws
+/// tsopt::Error (Usage) for a level above kMaxOptimizationLevel.
+std::optional<int> parseOptimizationLevel(const std::string& arg);
+
 /// The --help text; its flag rows come from the flag table.
 std::string driverUsage();
 
