@@ -11,6 +11,8 @@
 #include <torch/csrc/jit/serialization/import.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -34,9 +36,27 @@ std::vector<std::string> splitLines(const std::string& text) {
   return lines;
 }
 
-std::string readAll(const std::string& path) {
+[[noreturn]] void throwTooLarge(const std::string& path, uint64_t maxBytes) {
+  throw Error(ErrorKind::Input, path + ": input is larger than " + std::to_string(maxBytes) +
+                                    " bytes (raise the limit with --max-input-size)");
+}
+
+/// The stream's bytes, failing as soon as they pass `maxBytes` (0: no limit).
+std::string readLimited(std::istream& stream, const std::string& path, uint64_t maxBytes) {
+  std::string bytes;
+  char buffer[1 << 16];
+  while (stream.read(buffer, sizeof buffer) || stream.gcount() > 0) {
+    bytes.append(buffer, static_cast<size_t>(stream.gcount()));
+    if (maxBytes != 0 && bytes.size() > maxBytes) {
+      throwTooLarge(path, maxBytes);
+    }
+  }
+  return bytes;
+}
+
+std::string readAll(const std::string& path, uint64_t maxBytes) {
   if (path == "-") {
-    return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    return readLimited(std::cin, path, maxBytes);
   }
   std::error_code ignored;
   if (std::filesystem::is_directory(path, ignored)) {
@@ -46,7 +66,12 @@ std::string readAll(const std::string& path) {
   if (!file) {
     throw Error(ErrorKind::Input, path + ": cannot open file");
   }
-  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  std::error_code noSize;
+  const uintmax_t size = std::filesystem::file_size(path, noSize);
+  if (!noSize && maxBytes != 0 && size > maxBytes) {
+    throwTooLarge(path, maxBytes);
+  }
+  std::string bytes = readLimited(file, path, maxBytes);
   if (file.bad()) {
     throw Error(ErrorKind::Input, path + ": cannot read file");
   }
@@ -402,6 +427,147 @@ Location textAfterReturn(const std::string& text) {
   return Location{};
 }
 
+// What parseIR cannot be trusted with: it recurses once per nested bracket and
+// block (deep nesting overflows the stack), LibTorch 1.13 reports a number out
+// of range as a bare "stoll", and a tensor constant's declared size is
+// allocated and filled while parsing. Checked on the text before parseIR sees it.
+struct TextLimitIssue {
+  Location location;
+  std::string message;
+};
+
+bool isIdentifierChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '%'; }
+
+/// The number literal starting at `at` (digits, optionally a fraction and an
+/// exponent), or an issue when it is out of the range of its type.
+std::optional<std::string> numberOutOfRange(const std::string& line, size_t at, size_t& end) {
+  end = at;
+  while (end < line.size() && std::isdigit(static_cast<unsigned char>(line[end]))) {
+    ++end;
+  }
+  bool isFloat = false;
+  if (end < line.size() && line[end] == '.') {
+    isFloat = true;
+    for (++end; end < line.size() && std::isdigit(static_cast<unsigned char>(line[end]));) {
+      ++end;
+    }
+  }
+  if (end < line.size() && (line[end] == 'e' || line[end] == 'E')) {
+    size_t exponent = end + 1;
+    exponent += exponent < line.size() && (line[exponent] == '-' || line[exponent] == '+') ? 1 : 0;
+    if (exponent < line.size() && std::isdigit(static_cast<unsigned char>(line[exponent]))) {
+      isFloat = true;
+      for (end = exponent; end < line.size() && std::isdigit(static_cast<unsigned char>(line[end]));) {
+        ++end;
+      }
+    }
+  }
+  const bool negative = at > 0 && line[at - 1] == '-';
+  const std::string literal = (negative ? "-" : "") + line.substr(at, end - at);
+  if (isFloat) {
+    errno = 0;
+    std::strtod(literal.c_str(), nullptr);
+    if (errno == ERANGE) {  // Overflow, or underflow (which LibTorch's std::stod rejects too).
+      return "float constant " + literal + " is out of the range of double";
+    }
+    return std::nullopt;
+  }
+  errno = 0;
+  std::strtoll(literal.c_str(), nullptr, 10);
+  if (errno == ERANGE) {
+    return "integer " + literal + " is out of the range of int64 (" +
+           std::to_string(std::numeric_limits<int64_t>::min()) + " to " +
+           std::to_string(std::numeric_limits<int64_t>::max()) + ")";
+  }
+  return std::nullopt;
+}
+
+/// Elements a tensor type `Float(2, 3, strides=...)` starting at `open` (its
+/// parenthesis) declares; saturates at UINT64_MAX.
+uint64_t declaredElements(const std::string& line, size_t open) {
+  uint64_t elements = 1;
+  size_t at = open + 1;
+  while (true) {
+    at = line.find_first_not_of(' ', at);
+    if (at == std::string::npos || !std::isdigit(static_cast<unsigned char>(line[at]))) {
+      return elements;
+    }
+    size_t end = at;
+    uint64_t dimension = 0;
+    for (; end < line.size() && std::isdigit(static_cast<unsigned char>(line[end])); ++end) {
+      const uint64_t digit = static_cast<uint64_t>(line[end] - '0');
+      dimension = dimension > (UINT64_MAX - digit) / 10 ? UINT64_MAX : dimension * 10 + digit;
+    }
+    elements = dimension != 0 && elements > UINT64_MAX / dimension ? UINT64_MAX : elements * dimension;
+    at = line.find_first_not_of(' ', end);
+    if (at == std::string::npos || line[at] != ',') {
+      return elements;
+    }
+    ++at;
+  }
+}
+
+std::optional<TextLimitIssue> checkTextLimits(const std::string& text, const InputLimits& limits) {
+  std::vector<std::string> lines = splitLines(text);
+  size_t brackets = 0;
+  size_t blocks = 0;
+  for (size_t index = 0; index < lines.size(); ++index) {
+    const std::string& line = lines[index];
+    auto issue = [&](size_t column, std::string message) {
+      return TextLimitIssue{Location{index + 1, column + 1}, std::move(message)};
+    };
+    const size_t first = line.find_first_not_of(" \t");
+    if (first != std::string::npos && line.compare(first, 5, "block") == 0 && ++blocks > limits.maxNesting) {
+      return issue(first, "blocks nested deeper than " + std::to_string(limits.maxNesting) + " levels");
+    }
+    if (first != std::string::npos && line.compare(first, 2, "->") == 0 && blocks > 0) {
+      --blocks;
+    }
+    char quote = 0;
+    for (size_t at = 0; at < line.size(); ++at) {
+      const char c = line[at];
+      if (quote != 0) {
+        at += c == '\\' ? 1 : 0;
+        quote = c == quote ? 0 : quote;
+        continue;
+      }
+      if (c == '#') {
+        break;
+      }
+      if (c == '"' || c == '\'') {
+        quote = c;
+      } else if (c == '(' || c == '[' || c == '{') {
+        if (++brackets > limits.maxNesting) {
+          return issue(at, "brackets nested deeper than " + std::to_string(limits.maxNesting) + " levels");
+        }
+        // A constant's tensor type: `%w : Float(2, 3, strides=...) = prim::Constant[...]`.
+        size_t typeStart = at;
+        while (typeStart > 0 && std::isalnum(static_cast<unsigned char>(line[typeStart - 1]))) {
+          --typeStart;
+        }
+        const bool tensorType = c == '(' && typeStart < at && typeStart >= 2 &&
+                                line.compare(typeStart - 2, 2, ": ") == 0 &&
+                                std::isupper(static_cast<unsigned char>(line[typeStart])) &&
+                                line.find("prim::Constant", at) != std::string::npos;
+        const uint64_t elements = tensorType ? declaredElements(line, at) : 0;
+        if (elements > limits.maxConstantElements) {
+          return issue(typeStart, "tensor constant of " + std::to_string(elements) + " elements is over the limit of " +
+                                      std::to_string(limits.maxConstantElements));
+        }
+      } else if (c == ')' || c == ']' || c == '}') {
+        brackets -= brackets > 0 ? 1 : 0;
+      } else if (std::isdigit(static_cast<unsigned char>(c)) && (at == 0 || !isIdentifierChar(line[at - 1]))) {
+        size_t end = at;
+        if (std::optional<std::string> message = numberOutOfRange(line, at, end)) {
+          return issue(at > 0 && line[at - 1] == '-' ? at - 1 : at, *message);
+        }
+        at = end - 1;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 std::string where(const std::string& path, size_t firstLine, const Location& location) {
   if (location.line == 0) {
     return path + ":" + std::to_string(firstLine) + ":1: ";
@@ -444,7 +610,10 @@ torch::jit::Module LoadedInput::freshModule() const { return loadArchive(path, a
 bool looksLikeArchive(const std::string& bytes) { return bytes.rfind("PK\x03\x04", 0) == 0; }
 
 std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& source, const std::string& path,
-                                                  size_t firstLine) {
+                                                  size_t firstLine, const InputLimits& limits) {
+  if (std::optional<TextLimitIssue> issue = checkTextLimits(source, limits)) {
+    throw Error(ErrorKind::Input, where(path, firstLine, issue->location) + issue->message);
+  }
   std::vector<size_t> removedAt;
   std::unordered_map<std::string, size_t> ranks;
   const std::string text =
@@ -455,6 +624,10 @@ std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& source, con
     torch::jit::parseIR(text, graph.get(), names, /*parse_tensor_constants=*/true);
     keepSourceNames(names);
     restoreRanks(ranks, names);
+  } catch (const std::out_of_range&) {
+    // LibTorch 1.13's std::stoll/stod, whose what() is only "stoll": a number
+    // checkTextLimits did not see as one.
+    throw Error(ErrorKind::Input, where(path, firstLine, Location{}) + "a number is out of the range of its type");
   } catch (const std::exception& error) {
     Location location;
     std::string message = parseErrorMessage(text, error.what(), location);
@@ -485,11 +658,19 @@ std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& source, con
   return graph;
 }
 
-LoadedInput loadInput(const std::string& path, bool splitInputFile, std::optional<c10::Device> device) {
+LoadedInput loadInput(const std::string& path, bool splitInputFile, std::optional<c10::Device> device,
+                      const InputLimits& limits) {
+  return loadInputBytes(path, readAll(path, limits.maxBytes), splitInputFile, device, limits);
+}
+
+LoadedInput loadInputBytes(const std::string& path, std::string bytes, bool splitInputFile,
+                           std::optional<c10::Device> device, const InputLimits& limits) {
+  if (limits.maxBytes != 0 && bytes.size() > limits.maxBytes) {
+    throwTooLarge(path, limits.maxBytes);
+  }
   LoadedInput input;
   input.path = path;
   input.device = device;
-  std::string bytes = readAll(path);
   if (bytes.empty()) {
     throw Error(ErrorKind::Input, path + ": empty input");
   }
@@ -513,7 +694,7 @@ LoadedInput loadInput(const std::string& path, bool splitInputFile, std::optiona
   size_t chunkStart = 1;
   auto flush = [&](size_t nextLine) {
     if (!isBlankOrComment(chunk)) {
-      input.cases.push_back(IRCase{parseGraphText(chunk, path, chunkStart), chunkStart});
+      input.cases.push_back(IRCase{parseGraphText(chunk, path, chunkStart, limits), chunkStart});
     }
     chunk.clear();
     chunkStart = nextLine;

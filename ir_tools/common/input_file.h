@@ -12,6 +12,7 @@
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/ir/ir.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +40,19 @@ struct LoadedInput {
   torch::jit::Module freshModule() const;
 };
 
+/// What an input may ask of the tool before it is rejected with one line
+/// (docs/robustness.md): pathological files fail fast instead of exhausting
+/// memory or the stack inside LibTorch.
+struct InputLimits {
+  /// Bytes of the file (tsopt --max-input-size); 0 means no limit.
+  uint64_t maxBytes = uint64_t(4) << 30;
+  /// Elements of one `value=<Tensor>` constant of IR text, which is allocated
+  /// and filled while parsing.
+  uint64_t maxConstantElements = uint64_t(1) << 28;
+  /// Nesting of IR text: brackets ( [ { inside one another, and blocks.
+  size_t maxNesting = 100;
+};
+
 /// Line separating cases in --split-input-file mode, as in mlir-opt.
 constexpr const char* kSplitMarker = "# -----";
 
@@ -48,12 +62,17 @@ constexpr const char* kSplitMarker = "# -----";
 /// An archive's tensors are loaded onto `device` when it is given (as
 /// torch.jit.load's map_location), else onto the devices they were saved from.
 LoadedInput loadInput(const std::string& path, bool splitInputFile,
-                      std::optional<c10::Device> device = std::nullopt);
+                      std::optional<c10::Device> device = std::nullopt, const InputLimits& limits = {});
+
+/// loadInput on `bytes` already read from `path` (which only names them in
+/// messages): what the fuzz targets call, without a file.
+LoadedInput loadInputBytes(const std::string& path, std::string bytes, bool splitInputFile,
+                           std::optional<c10::Device> device = std::nullopt, const InputLimits& limits = {});
 
 /// Parses IR text; `firstLine` is the line of `text` within the file, so errors
 /// name file lines. Throws tsopt::Error (Input) "PATH:LINE:COL: message".
 std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& text, const std::string& path,
-                                                  size_t firstLine = 1);
+                                                  size_t firstLine = 1, const InputLimits& limits = {});
 
 /// Whether `bytes` start like a zip archive (what torch.jit.save writes).
 bool looksLikeArchive(const std::string& bytes);

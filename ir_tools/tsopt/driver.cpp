@@ -218,7 +218,9 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
   ParsedPipeline pipeline = pipelineFor(options, registry, /*hasModule=*/true);
   bool writesArchive = hasSuffix(options.output, ".pt");
 
-  LoadedInput input = loadInput(options.input, options.splitInputFile, loadDevice(options));
+  InputLimits limits;
+  limits.maxBytes = options.maxInputSize.value_or(limits.maxBytes);
+  LoadedInput input = loadInput(options.input, options.splitInputFile, loadDevice(options), limits);
   if (writesArchive && !input.module) {
     throw Error(ErrorKind::Usage, options.output + ": a .pt output needs a TorchScript archive input");
   }

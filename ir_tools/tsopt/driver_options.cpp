@@ -40,6 +40,19 @@ int64_t parsePositiveCount(const std::string& flag, const std::string& text) {
   return value;
 }
 
+/// A byte count with an optional K, M or G suffix (powers of 1024).
+uint64_t parseByteSize(const std::string& flag, const std::string& text) {
+  static const std::regex pattern("([0-9]{1,12})([KMG]?)");
+  std::smatch match;
+  if (!std::regex_match(text, match, pattern)) {
+    throw Error(ErrorKind::Usage, "option '" + flag + "' needs a size in bytes (e.g. 512M, 8G; 0: no limit), got '" +
+                                      text + "'");
+  }
+  const std::string unit = match[2].str();
+  const int shift = unit == "K" ? 10 : unit == "M" ? 20 : unit == "G" ? 30 : 0;
+  return std::stoull(match[1].str()) << shift;
+}
+
 std::string parseDevice(const std::string& text) {
   static const std::regex pattern("cpu|cuda(:[0-9]+)?");
   if (!std::regex_match(text, pattern)) {
@@ -82,6 +95,11 @@ FlagTable flags(DriverOptions& o) {
             "Method of a module to optimize (default: forward)"},
            {"--split-input-file", FlagValue::None, enable(o.splitInputFile), "",
             "Run each '# -----'-separated case of IR text on its own"},
+           {"--max-input-size", FlagValue::Required,
+            [&o](const Value& v) { o.maxInputSize = parseByteSize("--max-input-size", *v); },
+            "--max-input-size=N",
+            "Reject an input file over N bytes (K, M, G suffixes;\n"
+            "default 4G; 0: no limit; docs/robustness.md)"},
            {"--example-inputs", FlagValue::Required, [&o](const Value& v) { o.exampleInputs = *v; },
             "--example-inputs=FILE",
             "Specialize the method to the ranks, dtypes and devices\n"

@@ -1,6 +1,7 @@
 //===- driver_options.h - The tsopt command line --------------------------===//
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,8 @@ struct DriverOptions {
   std::optional<int> level;           ///< -O<n>.
   std::string method = "forward";
   bool splitInputFile = false;
+  /// --max-input-size: bytes an input file may have; unset: InputLimits' default.
+  std::optional<uint64_t> maxInputSize;
   /// --example-inputs: input tuples saved with torch.save; the first specializes the method.
   std::optional<std::string> exampleInputs;
   /// --device: where the archive's tensors are loaded ("cpu", "cuda", "cuda:N"), checked by the parser.

@@ -14,7 +14,10 @@ InputSets loadInputSets(const std::string& path) {
   if (!file) {
     throw Error(ErrorKind::Input, path + ": cannot open inputs file");
   }
-  std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  return parseInputSets(path, std::vector<char>(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()));
+}
+
+InputSets parseInputSets(const std::string& path, const std::vector<char>& bytes) {
   c10::IValue loaded;
   try {
     loaded = torch::jit::pickle_load(bytes);

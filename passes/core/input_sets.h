@@ -20,6 +20,9 @@ using InputSets = std::vector<std::vector<c10::IValue>>;
 /// call; a single tuple of tensors is one call. Throws tsopt::Error (Input).
 InputSets loadInputSets(const std::string& path);
 
+/// loadInputSets on the file's bytes; `path` only names them in messages.
+InputSets parseInputSets(const std::string& path, const std::vector<char>& bytes);
+
 /// `value` with every tensor inside it (tuples, lists, dicts) moved to `device`.
 c10::IValue toDevice(const c10::IValue& value, c10::Device device);
 

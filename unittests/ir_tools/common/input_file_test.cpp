@@ -147,5 +147,56 @@ TEST_F(LoadInputTest, SplitInputFileKeepsFileLineNumbers) {
   EXPECT_EQ(input.cases[1].firstLine, 6u);
 }
 
+// InputLimits, through loadInputBytes (what the fuzz targets call): each
+// limit rejects the input one past it and accepts the one at it.
+std::string limitError(const std::string& text, const InputLimits& limits) {
+  return testing_tools::errorMessage(ErrorKind::Input, [&] { loadInputBytes("t.ir", text, false, {}, limits); });
+}
+
+TEST(InputLimitsTest, MaxBytes) {
+  const std::string text = "graph(%x : Tensor):\n  return (%x)\n";
+  InputLimits limits;
+  limits.maxBytes = text.size() - 1;
+  EXPECT_EQ(limitError(text, limits),
+            "t.ir: input is larger than " + std::to_string(text.size() - 1) + " bytes (raise the limit with --max-input-size)");
+  limits.maxBytes = text.size();
+  EXPECT_EQ(loadInputBytes("t.ir", text, false, {}, limits).cases.size(), 1u);
+}
+
+TEST(InputLimitsTest, Nesting) {
+  const std::string list = "graph():\n  %l : int[] = prim::Constant[value=[1, 2]]()\n  return (%l)\n";
+  InputLimits limits;
+  limits.maxNesting = 1;
+  EXPECT_EQ(limitError(list, limits), "t.ir:2:37: brackets nested deeper than 1 levels");
+  limits.maxNesting = 2;
+  EXPECT_EQ(loadInputBytes("t.ir", list, false, {}, limits).cases.size(), 1u);
+  // Brackets inside strings and comments do not count.
+  limits.maxNesting = 1;
+  EXPECT_EQ(loadInputBytes("t.ir", "graph():  # ((((\n  %s : str = prim::Constant[value=\"[[[[\"]()\n  return (%s)\n",
+                           false, {}, limits).cases.size(), 1u);
+}
+
+TEST(InputLimitsTest, TensorConstantElements) {
+  InputLimits limits;
+  limits.maxConstantElements = 6;
+  const std::string constant = "graph():\n  %w : Float(2, 4, strides=[4, 1], requires_grad=0, device=cpu) = "
+                               "prim::Constant[value=<Tensor>]()\n  return (%w)\n";
+  EXPECT_EQ(limitError(constant, limits), "t.ir:2:8: tensor constant of 8 elements is over the limit of 6");
+  limits.maxConstantElements = 8;
+  EXPECT_EQ(loadInputBytes("t.ir", constant, false, {}, limits).cases.size(), 1u);
+}
+
+TEST(InputFileTest, NumbersOutOfRangeNameThemselves) {
+  EXPECT_EQ(inputError("graph():\n  %c : int = prim::Constant[value=9223372036854775808]()\n  return (%c)\n"),
+            "t.ir:2:35: integer 9223372036854775808 is out of the range of int64 (-9223372036854775808 to "
+            "9223372036854775807)");
+  EXPECT_EQ(inputError("graph():\n  %c : float = prim::Constant[value=-2e308]()\n  return (%c)\n"),
+            "t.ir:2:37: float constant -2e308 is out of the range of double");
+  EXPECT_EQ(inputError("graph():\n  %c : float = prim::Constant[value=1e-400]()\n  return (%c)\n"),
+            "t.ir:2:37: float constant 1e-400 is out of the range of double");
+  EXPECT_NE(parseGraphText("graph():\n  %c : float = prim::Constant[value=1e-300]()\n  return (%c)\n", "t.ir"),
+            nullptr);
+}
+
 } // namespace
 } // namespace tsopt
