@@ -4,10 +4,12 @@
 #include "ir_tools/common/input_file.h"
 #include "ir_tools/common/output_file.h"
 #include "ir_tools/tsopt/checks.h"
+#include "ir_tools/tsopt/coverage_report.h"
 #include "ir_tools/tsopt/driver_options.h"
 #include "ir_tools/tsopt/module_optimizer.h"
 #include "ir_tools/tsopt/node_diff.h"
 #include "ir_tools/tsopt/parsed_pipeline.h"
+#include "ir_tools/tsopt/remark_output.h"
 #include "ir_tools/tsopt/sensitivity.h"
 #include "passes/core/error.h"
 #include "passes/core/input_sets.h"
@@ -19,6 +21,7 @@
 #include "runtime/load_cuda_kernels.h"
 
 #include <ATen/Context.h>
+#include <torch/csrc/jit/passes/inliner.h>
 
 #include <algorithm>
 #include <iostream>
@@ -115,6 +118,69 @@ ExampleInputs exampleFrom(const std::string& path, std::optional<c10::Device> de
   return {device ? toDevice(InputSets{example}, *device).front() : example, path, "--example-inputs"};
 }
 
+/// The -Rpass family, checked before the input is read.
+RemarkFilter remarkFilterFrom(const DriverOptions& options) {
+  RemarkFilter filter;
+  const std::pair<RemarkKind, const std::optional<std::string>*> patterns[] = {
+      {RemarkKind::Passed, &options.remarksPassed},
+      {RemarkKind::Missed, &options.remarksMissed},
+      {RemarkKind::Analysis, &options.remarksAnalysis}};
+  for (const auto& [kind, pattern] : patterns) {
+    if (*pattern) {
+      filter.setPattern(kind, remarkFlag(kind), **pattern);
+    }
+  }
+  return filter;
+}
+
+/// Op counts before and after the pipeline, summed over the graphs of a run.
+struct CoverageCounts {
+  OpCounts before;
+  OpCounts after;
+
+  void add(const torch::jit::Graph& original, const torch::jit::Graph& optimized) {
+    for (const auto& [kind, count] : countOps(original)) {
+      before[kind] += count;
+    }
+    for (const auto& [kind, count] : countOps(optimized)) {
+      after[kind] += count;
+    }
+  }
+};
+
+std::shared_ptr<torch::jit::Graph> inlinedGraph(torch::jit::Module& module, const std::string& method) {
+  std::shared_ptr<torch::jit::Graph> graph = module.get_method(method).graph()->copy();
+  torch::jit::Inline(*graph);
+  return graph;
+}
+
+/// --report=coverage of an archive: op counts of the original and the
+/// optimized method, inlined, and with --example-inputs their FLOPs.
+CoverageReport moduleCoverage(const DriverOptions& options, const LoadedInput& input, IRUnit& unit,
+                              const std::vector<Remark>& remarks) {
+  torch::jit::Module original = input.freshModule();
+  std::shared_ptr<torch::jit::Graph> originalGraph = inlinedGraph(original, options.method);
+  std::shared_ptr<torch::jit::Graph> optimizedGraph = inlinedGraph(*unit.module, options.method);
+  CoverageCounts counts;
+  counts.add(*originalGraph, *optimizedGraph);
+  CoverageReport report = coverageReport(counts.before, counts.after, remarks);
+  if (options.exampleInputs) {
+    std::vector<c10::IValue> example = exampleFrom(*options.exampleInputs, input.device).arguments;
+    report.flops = FlopCount{measureFlops(original, originalGraph, example),
+                             measureFlops(*unit.module, optimizedGraph, example)};
+  }
+  return report;
+}
+
+void writeCoverage(const DriverOptions& options, const CoverageReport& report, std::ostream& err) {
+  std::string text = *options.report == "coverage-json" ? coverageJson(report) : coverageText(report);
+  if (options.reportFile) {
+    writeTextAtomically(*options.reportFile, text);
+  } else {
+    err << text;
+  }
+}
+
 /// --device: the device the archive is loaded onto. A GPU needs the runtime's
 /// CUDA kernels (and with them LibTorch's CUDA library) and a device to run on.
 std::optional<c10::Device> loadDevice(const DriverOptions& options) {
@@ -183,13 +249,20 @@ IRUnit optimizeModule(const CheckContext& checks, PassManager& manager, const Lo
 }
 
 /// Optimizes each graph of IR text; returns their IR, split as the input was.
-std::string optimizeGraphs(const CheckContext& checks, PassManager& manager, const LoadedInput& input) {
+/// `remarks` (may be null) learns where each graph starts; `counts` gets each
+/// graph's op counts before and after.
+std::string optimizeGraphs(const CheckContext& checks, PassManager& manager, const LoadedInput& input,
+                           RemarkCollector* remarks, CoverageCounts& counts) {
   std::string text;
   for (size_t index = 0; index < input.cases.size(); ++index) {
     std::shared_ptr<torch::jit::Graph> original = input.cases[index].graph->copy();
     auto freshUnit = [&] { return IRUnit::fromGraph(original->copy()); };
     IRUnit unit = IRUnit::fromGraph(input.cases[index].graph);
+    if (remarks != nullptr) {
+      remarks->setFirstLine(input.cases[index].firstLine);
+    }
     runPipeline(checks, manager, unit, freshUnit);
+    counts.add(*original, *unit.graph);
     text += (index == 0 ? "" : std::string(kSplitMarker) + "\n") + unit.graph->toString(false);
   }
   return text;
@@ -213,6 +286,11 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
     return 0;
   }
   Instrumentation instrumentation = instrumentationFrom(options, registry);
+  RemarkFilter remarkFilter = remarkFilterFrom(options);
+  std::optional<RemarkFormat> remarksFormat;
+  if (options.remarksFile) {
+    remarksFormat = remarkFormatFor(options.remarksFormat, *options.remarksFile);
+  }
   // The pipeline is parsed before the input is read, so its errors come first,
   // and again for IR text, whose named pipelines expand without module passes.
   ParsedPipeline pipeline = pipelineFor(options, registry, /*hasModule=*/true);
@@ -250,11 +328,20 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
     err << "# pipeline: " << pipeline.text() << "\n";
   }
 
+  std::optional<RemarkCollector> remarks;
+  if (!remarkFilter.empty() || options.remarksFile || options.report) {
+    remarks.emplace(std::move(remarkFilter), options.input == "-" ? "<stdin>" : options.input, !input.module, err);
+    instrumentation.remarks = remarks->handler();
+  }
   PassManager manager(instrumentation, err);
   manager.addPasses(pipeline.instantiate());
   CheckContext checks{options, pipeline, err};
+  std::optional<CoverageReport> coverage;
   if (input.module) {
     IRUnit unit = optimizeModule(checks, manager, input);
+    if (options.report) {
+      coverage = moduleCoverage(options, input, unit, remarks->remarks());
+    }
     if (writesArchive) {
       torch::jit::ExtraFilesMap extraFiles;
       if (auto record = quantizationRecordFor(manager.passes(), *unit.module, input.quantization)) {
@@ -265,7 +352,19 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
       writeOutput(options.output, unit.graph->toString(false), out);
     }
   } else {
-    writeOutput(options.output, optimizeGraphs(checks, manager, input), out);
+    CoverageCounts counts;
+    writeOutput(options.output, optimizeGraphs(checks, manager, input, remarks ? &*remarks : nullptr, counts), out);
+    if (options.report) {
+      coverage = coverageReport(counts.before, counts.after, remarks->remarks());
+    }
+  }
+  if (options.remarksFile) {
+    const std::vector<Remark>& all = remarks->remarks();
+    writeTextAtomically(*options.remarksFile,
+                        *remarksFormat == RemarkFormat::Json ? remarksJson(all) : remarksYaml(all));
+  }
+  if (coverage) {
+    writeCoverage(options, *coverage, err);
   }
   if (options.timePasses) {
     manager.printTimingReport(err);

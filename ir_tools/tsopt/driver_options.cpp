@@ -61,6 +61,13 @@ std::string parseDevice(const std::string& text) {
   return text;
 }
 
+std::string parseReport(const std::string& text) {
+  if (text != "coverage" && text != "coverage-json") {
+    throw Error(ErrorKind::Usage, "option '--report': unknown report '" + text + "' (use coverage or coverage-json)");
+  }
+  return text;
+}
+
 /// The flags, writing into `o`, in the order --help lists them.
 FlagTable flags(DriverOptions& o) {
   using Value = std::optional<std::string>;
@@ -213,6 +220,30 @@ FlagTable flags(DriverOptions& o) {
            {"--debug-only", FlagValue::Required, appendTo(o.debugOnly), "--debug-only=P[,P]",
             "Print the named passes' debug output ('all' for every pass)"},
        }},
+      {"REMARKS AND REPORTS (written to stderr; docs/remarks.md)",
+       {
+           {"-Rpass", FlagValue::Required, [&o](const Value& v) { o.remarksPassed = *v; }, "-Rpass=REGEX",
+            "Print a remark for each rewrite of the passes whose\n"
+            "name REGEX finds ('fuse-' or '.*' for all)"},
+           {"-Rpass-missed", FlagValue::Required, [&o](const Value& v) { o.remarksMissed = *v; },
+            "-Rpass-missed=REGEX", "Print why those passes left a node alone"},
+           {"-Rpass-analysis", FlagValue::Required, [&o](const Value& v) { o.remarksAnalysis = *v; },
+            "-Rpass-analysis=REGEX", "Print the facts those passes found"},
+           {"--remarks-file", FlagValue::Required, [&o](const Value& v) { o.remarksFile = *v; },
+            "--remarks-file=FILE", "Write every remark of every pass to FILE, a record each"},
+           {"--remarks-format", FlagValue::Required, [&o](const Value& v) { o.remarksFormat = *v; },
+            "--remarks-format=FMT",
+            "yaml or json (default: json for FILE.json, else yaml)"},
+           {"--report", FlagValue::Required, [&o](const Value& v) { o.report = parseReport(*v); },
+            "--report=coverage",
+            "After the run, per op kind: nodes in tsopt kernels,\n"
+            "folded away and left on ATen (with the reasons of\n"
+            "the missed remarks), and the share of conv, linear\n"
+            "and matmul FLOPs in tsopt kernels when shapes are\n"
+            "known (--example-inputs); =coverage-json for JSON"},
+           {"--report-file", FlagValue::Required, [&o](const Value& v) { o.reportFile = *v; },
+            "--report-file=FILE", "Write the --report to FILE instead of stderr"},
+       }},
       // Not listed: the usage line and --help are the help.
       {"",
        {
@@ -281,6 +312,12 @@ DriverOptions parseDriverOptions(const std::vector<std::string>& args) {
   }
   if (options.reduceReproducer && !options.reproducerDir) {
     throw Error(ErrorKind::Usage, "--reduce-reproducer needs --reproducer=DIR");
+  }
+  if (!options.remarksFormat.empty() && !options.remarksFile) {
+    throw Error(ErrorKind::Usage, "--remarks-format needs --remarks-file=FILE");
+  }
+  if (options.reportFile && !options.report) {
+    throw Error(ErrorKind::Usage, "--report-file needs --report=coverage or --report=coverage-json");
   }
   if (options.passes && options.level) {
     throw Error(ErrorKind::Usage, "give either --passes or -O<level>, not both");

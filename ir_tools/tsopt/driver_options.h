@@ -57,6 +57,16 @@ struct DriverOptions {
   std::optional<std::string> perNodeReport;
   /// --per-node-rows: rows of the largest-drift table.
   int64_t perNodeRows = 10;
+  /// -Rpass, -Rpass-missed, -Rpass-analysis: regexes on pass names (compiled by the driver).
+  std::optional<std::string> remarksPassed;
+  std::optional<std::string> remarksMissed;
+  std::optional<std::string> remarksAnalysis;
+  /// --remarks-file and --remarks-format ("" picks by the file's extension).
+  std::optional<std::string> remarksFile;
+  std::string remarksFormat;
+  /// --report: "coverage" or "coverage-json"; reportFile writes it there instead of stderr.
+  std::optional<std::string> report;
+  std::optional<std::string> reportFile;
 };
 
 /// Parses argv (without argv[0]). Throws tsopt::Error (Usage) naming the

@@ -439,11 +439,11 @@ bool CanonicalizeActivationsPass::runOnGraph(std::shared_ptr<Graph>& graph, Pass
                                     found.kind.toQualString() + "(%" + found.x->debugName() + ")";
     std::string reason = whyKept(found, aliasDb);
     if (!reason.empty()) {
-      context.debug() << "kept " << describeNode(found.result->node()) << ": " << reason << "\n";
+      context.missed(found.result->node()) << reason;
       ++kept;
       continue;
     }
-    if (!context.shouldRewrite(description)) {
+    if (!context.shouldRewrite(description, found.result->node())) {
       continue;
     }
     auto replaced = replacements.find(found.x);

@@ -7,7 +7,7 @@ namespace tsopt {
 
 bool CommonSubexpressionEliminationPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
   size_t merged = eliminateCommonSubexpressions(graph, [&](torch::jit::Node* node, torch::jit::Node* earlier) {
-    return context.shouldRewrite("merge " + describeNode(node) + " into " + describeNode(earlier));
+    return context.shouldRewrite("merge " + describeNode(node) + " into " + describeNode(earlier), node);
   });
   mergedNodes += merged;
   return merged > 0;

@@ -195,7 +195,7 @@ bool PropagateRanksPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, P
   bool rankedInput = std::any_of(graph->inputs().begin(), graph->inputs().end(),
                                  [](const Value* input) { return rankOf(input).has_value(); });
   if (!rankedInput) {
-    context.debug() << "no graph input records a rank: nothing to propagate\n";
+    context.missedText() << "no graph input records a rank: nothing to propagate";
     return false;
   }
   size_t count = propagate(graph->block());

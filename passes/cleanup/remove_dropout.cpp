@@ -21,15 +21,12 @@ bool RemoveDropoutPass::removeInBlock(torch::jit::Block* block, PassContext& con
     if (behavior != DropoutBehavior::Identity) {
       bool known = behavior == DropoutBehavior::Drops;
       ++(known ? skippedTraining : skippedUnknownMode);
-      context.debug() << "kept " << node->kind().toQualString() << " producing %"
-                      << node->output()->debugName()
-                      << (known ? ": training mode with p > 0" : ": train flag or p is not a constant")
-                      << "\n";
+      context.missed(node) << (known ? "training mode with p > 0" : "train flag or p is not a constant");
       continue;
     }
     std::ostringstream what;
     what << "remove " << node->kind().toQualString() << " producing %" << node->output()->debugName();
-    if (!context.shouldRewrite(what.str())) {
+    if (!context.shouldRewrite(what.str(), node)) {
       continue;
     }
     node->output()->replaceAllUsesWith(node->input(0));

@@ -200,10 +200,10 @@ bool RemoveNoOpsPass::runOnGraph(std::shared_ptr<Graph>& graph, PassContext& con
     }
     if (!whyKept.empty()) {
       ++noOpsKept;
-      context.debug() << "kept " << describeNode(node) << ": " << whyKept << "\n";
+      context.missed(node) << whyKept;
       continue;
     }
-    if (!context.shouldRewrite("remove no-op " + describeNode(node))) {
+    if (!context.shouldRewrite("remove no-op " + describeNode(node), node)) {
       continue;
     }
     node->output()->replaceAllUsesWith(node->input(0));

@@ -1,5 +1,7 @@
 #include "passes/core/pass.h"
 
+#include "passes/core/graph_utils.h"
+
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -27,17 +29,66 @@ OptionBase* Pass::findOption(const std::string& name) const {
   return nullptr;
 }
 
-bool PassContext::shouldRewrite(const std::string& description) {
-  if (budget_ == nullptr) {
-    return true;
+PassContext::PassContext(std::string passName, std::string methodName, bool hasModule, std::ostream* debugStream,
+                         RewriteBudget* budget, RemarkHandler remarkHandler)
+    : passName_(std::move(passName)), methodName_(std::move(methodName)), hasModule_(hasModule),
+      debugStream_(debugStream), budget_(budget), remarkHandler_(std::move(remarkHandler)) {}
+
+bool PassContext::shouldRewrite(const std::string& description, const torch::jit::Node* node,
+                                const std::vector<torch::jit::Node*>& absorbed) {
+  if (budget_ != nullptr) {
+    ++budget_->used;
+    if (budget_->limit && budget_->used > *budget_->limit) {
+      debug() << "rewrite budget exhausted: skipped " << description << "\n";
+      return false;
+    }
+    budget_->lastAllowed = description;
   }
-  ++budget_->used;
-  if (budget_->limit && budget_->used > *budget_->limit) {
-    debug() << "rewrite budget exhausted: skipped " << description << "\n";
-    return false;
+  if (remarkHandler_) {
+    Remark remark = makeRemark(RemarkKind::Passed, passName_, remarkFunction(), node);
+    remark.message = description;
+    std::string kinds;
+    for (const torch::jit::Node* part : absorbed) {
+      if (!kinds.empty()) {
+        kinds += ',';
+      }
+      kinds += part->kind().toQualString();
+    }
+    if (!kinds.empty()) {
+      remark.args.emplace_back("absorbed", kinds);
+    }
+    remarkHandler_(remark);
   }
-  budget_->lastAllowed = description;
   return true;
+}
+
+RemarkBuilder PassContext::build(RemarkKind kind, const torch::jit::Node* node, std::string messagePrefix,
+                                 std::string debugPrefix) {
+  if (!remarksEnabled()) {
+    return RemarkBuilder(Remark{}, "", "", nullptr);
+  }
+  return RemarkBuilder(makeRemark(kind, passName_, remarkFunction(), node), std::move(messagePrefix),
+                       std::move(debugPrefix), this);
+}
+
+RemarkBuilder PassContext::missed(const torch::jit::Node* node) {
+  return build(RemarkKind::Missed, node, std::string("kept ") + node->kind().toQualString() + ": ",
+               "kept " + describeNode(node) + ": ");
+}
+
+RemarkBuilder PassContext::missedText(const torch::jit::Node* node) {
+  return build(RemarkKind::Missed, node, "", "");
+}
+
+RemarkBuilder PassContext::analysis(const torch::jit::Node* node) {
+  return build(RemarkKind::Analysis, node, "", "");
+}
+
+void PassContext::emit(Remark& remark, const std::string& debugLine) {
+  debug() << debugLine << "\n";
+  if (remarkHandler_) {
+    remarkHandler_(remark);
+  }
 }
 
 std::ostream& PassContext::debug() {

@@ -17,6 +17,8 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include "passes/core/remarks.h"
+
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/ir/ir.h>
 
@@ -148,35 +150,60 @@ struct RewriteBudget {
 };
 
 /// What a pass may need besides the IR it rewrites: the method being optimized,
-/// a debug stream that `--debug-only=<pass>` turns on, and the rewrite budget.
+/// a debug stream that `--debug-only=<pass>` turns on, the rewrite budget, and
+/// where its remarks go.
 class PassContext {
 public:
   PassContext(std::string passName, std::string methodName, bool hasModule, std::ostream* debugStream,
-              RewriteBudget* budget = nullptr)
-      : passName_(std::move(passName)), methodName_(std::move(methodName)), hasModule_(hasModule),
-        debugStream_(debugStream), budget_(budget) {}
+              RewriteBudget* budget = nullptr, RemarkHandler remarkHandler = nullptr);
 
   /// Passes that make discrete rewrites call this before each one, describing
   /// it ("fold %7 = aten::batch_norm into %5"), and skip the rewrite when it
   /// returns false. This is what lets --bisect name the first bad rewrite.
-  bool shouldRewrite(const std::string& description);
+  /// An allowed rewrite is a passed remark with `description` as its message,
+  /// about `node` (the anchor of the rewrite) when given; `absorbed` lists the
+  /// nodes a fusion folds into one kernel (the coverage report counts them).
+  bool shouldRewrite(const std::string& description, const torch::jit::Node* node = nullptr,
+                     const std::vector<torch::jit::Node*>& absorbed = {});
+
+  /// A missed remark about `node`: "kept <kind>: " and what is streamed in,
+  /// which says why the pass left the node alone. It is also the debug line
+  /// "kept %y = <kind>: ..." of --debug-only.
+  RemarkBuilder missed(const torch::jit::Node* node);
+  /// A missed remark written verbatim, for reasons that are not about one node
+  /// ("graph left alone: ...") or read better in their own words; `node` (may
+  /// be null) is the node that decided it.
+  RemarkBuilder missedText(const torch::jit::Node* node = nullptr);
+  /// A fact the pass found about `node` (may be null), written verbatim.
+  RemarkBuilder analysis(const torch::jit::Node* node = nullptr);
 
   const std::string& methodName() const { return methodName_; }
   /// Whether the graph is a module method's (false for bare IR text): a graph
   /// pass that would change a method's signature must refuse module graphs.
   bool hasModule() const { return hasModule_; }
   bool debugEnabled() const { return debugStream_ != nullptr; }
-  /// Stream for "why did the pattern not fire" messages, one message per call
-  /// (it starts with the pass name); discards text unless debugging is on for
-  /// the running pass.
+  /// Whether remarks are collected or debugging is on: a pass may skip work
+  /// that only feeds remarks when this is false.
+  bool remarksEnabled() const { return remarkHandler_ != nullptr || debugEnabled(); }
+  /// Stream for developer chatter, one message per call (it starts with the
+  /// pass name); discards text unless debugging is on for the running pass.
+  /// A reason for a skipped rewrite is a missed remark, not debug text.
   std::ostream& debug();
 
 private:
+  friend class RemarkBuilder;
+  void emit(Remark& remark, const std::string& debugLine);
+  /// The function remarks name: the method, none for a bare graph.
+  std::string remarkFunction() const { return hasModule_ ? methodName_ : ""; }
+  RemarkBuilder build(RemarkKind kind, const torch::jit::Node* node, std::string messagePrefix,
+                      std::string debugPrefix);
+
   std::string passName_;
   std::string methodName_;
   bool hasModule_;
   std::ostream* debugStream_;
   RewriteBudget* budget_;
+  RemarkHandler remarkHandler_;
 };
 
 class Pass {

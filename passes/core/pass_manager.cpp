@@ -119,7 +119,8 @@ bool PassManager::runOne(size_t index, IRUnit& unit) {
   budget.used = 0;
   budget.lastAllowed.clear();
   std::ostream* debugStream = selected(instrumentation_.debugOnly, pass.name()) ? &log_ : nullptr;
-  PassContext context(pass.name(), unit.methodName, unit.module.has_value(), debugStream, &budget);
+  PassContext context(pass.name(), unit.methodName, unit.module.has_value(), debugStream, &budget,
+                      instrumentation_.remarks);
   try {
     if (pass.kind() == PassKind::Module) {
       if (!unit.module) {

@@ -40,6 +40,7 @@ struct Instrumentation {
   bool verifyEach = false;
   bool timePasses = false;
   std::set<std::string> debugOnly;    ///< Passes whose debug stream is on (or "all").
+  RemarkHandler remarks;              ///< Receives every pass's remarks; unset: none are made.
 };
 
 class PassManager {

@@ -24,8 +24,9 @@
 
 namespace tsopt {
 
-/// Bumped whenever Pass, PassRegistry or PassPluginInfo change incompatibly.
-constexpr uint32_t kPluginApiVersion = 1;
+/// Bumped whenever Pass, PassContext, PassRegistry or PassPluginInfo change
+/// incompatibly (2: PassContext emits remarks).
+constexpr uint32_t kPluginApiVersion = 2;
 
 extern "C" {
 struct PassPluginInfo {

@@ -131,10 +131,10 @@ bool CanonicalizeConvolutionsPass::runOnGraph(std::shared_ptr<Graph>& graph, Pas
     }
     if (!replacement) {
       ++convolutionsKept;
-      context.debug() << "kept " << describeNode(node) << ": " << canonical.whyNot << "\n";
+      context.missed(node) << canonical.whyNot;
       continue;
     }
-    if (!context.shouldRewrite(describeNode(node) + " -> " + canonical.kind.toQualString())) {
+    if (!context.shouldRewrite(describeNode(node) + " -> " + canonical.kind.toQualString(), node)) {
       replacement->destroy();
       continue;
     }

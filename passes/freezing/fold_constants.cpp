@@ -70,7 +70,7 @@ bool FoldConstantsPass::poolIdenticalTensors(std::shared_ptr<Graph>& graph, Pass
     Value* value = node->output();
     if (aliasDb.hasWriters(value)) {
       ++keptWritten;
-      context.debug() << "not pooling %" << value->debugName() << ": it is written in place\n";
+      context.missedText(node) << "not pooling %" << value->debugName() << ": it is written in place";
       continue;
     }
     bool escapes = aliasDb.escapesScope({value});
@@ -84,8 +84,8 @@ bool FoldConstantsPass::poolIdenticalTensors(std::shared_ptr<Graph>& graph, Pass
     Value* kept = twin->node->output();
     if (escapes && twin->escapes) {
       ++keptEscaping;
-      context.debug() << "not pooling %" << value->debugName() << " into %" << kept->debugName()
-                      << ": both are returned from the graph, and callers would see one object twice\n";
+      context.missedText(node) << "not pooling %" << value->debugName() << " into %" << kept->debugName()
+                               << ": both are returned from the graph, and callers would see one object twice";
       continue;
     }
     if (!context.shouldRewrite("pool tensor constant %" + value->debugName() + " into identical %" +

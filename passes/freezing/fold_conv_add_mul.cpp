@@ -6,7 +6,7 @@ namespace tsopt {
 
 bool FoldConvAddMulPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
   FoldCounts counts;
-  bool changed = foldArithmeticIntoConvolutions(*graph, context, debugStreamOf(context), counts);
+  bool changed = foldArithmeticIntoConvolutions(*graph, context, missedRemarksOf(context), counts);
   folded += counts.folded;
   skipped += counts.skipped;
   return changed;

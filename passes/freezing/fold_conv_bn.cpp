@@ -6,7 +6,7 @@ namespace tsopt {
 
 bool FoldConvBatchNormPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
   FoldCounts counts;
-  bool changed = foldBatchNormsInto(*graph, context, debugStreamOf(context), matchConvolution, nullptr, counts);
+  bool changed = foldBatchNormsInto(*graph, context, missedRemarksOf(context), matchConvolution, nullptr, counts);
   folded += counts.folded;
   skipped += counts.skipped;
   return changed;

@@ -3,9 +3,9 @@
 #include "passes/core/error.h"
 #include "passes/freezing/layer_folding.h"
 
-#include <ostream>
-#include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace tsopt {
 
@@ -15,11 +15,13 @@ bool FoldLayersPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassC
   }
   bool changed = false;
   bool roundChanged = true;
-  std::ostringstream lastRoundSkips;
-  DebugStream buffered = [&lastRoundSkips]() -> std::ostream& { return lastRoundSkips; };
+  std::vector<std::pair<torch::jit::Node*, std::string>> lastRoundSkips;
+  SkipReporter buffered = [&lastRoundSkips](torch::jit::Node* node, const std::string& whyNot) {
+    lastRoundSkips.emplace_back(node, whyNot);
+  };
   for (int64_t round = 0; roundChanged && round < maxRounds.value(); ++round) {
     // Only the skips of the last round matter: earlier ones may fold later.
-    lastRoundSkips.str("");
+    lastRoundSkips.clear();
     FoldCounts norms;
     FoldCounts sums;
     roundChanged =
@@ -33,9 +35,9 @@ bool FoldLayersPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassC
       skipped += norms.skipped + sums.skipped;
     }
   }
-  std::istringstream skips(lastRoundSkips.str());
-  for (std::string line; std::getline(skips, line);) {
-    context.debug() << line << "\n";
+  // A node skipped in the last round is still in the graph: folds destroy only what they fold.
+  for (const auto& [node, whyNot] : lastRoundSkips) {
+    context.missed(node) << whyNot;
   }
   if (roundChanged) {
     context.debug() << "stopped after " << maxRounds.value()

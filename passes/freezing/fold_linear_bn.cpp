@@ -6,7 +6,7 @@ namespace tsopt {
 
 bool FoldLinearBatchNormPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
   FoldCounts counts;
-  bool changed = foldBatchNormsInto(*graph, context, debugStreamOf(context), matchLinear, linearOutputIs2D, counts);
+  bool changed = foldBatchNormsInto(*graph, context, missedRemarksOf(context), matchLinear, linearOutputIs2D, counts);
   folded += counts.folded;
   skipped += counts.skipped;
   return changed;

@@ -74,7 +74,7 @@ bool foldable(Node* node, const torch::jit::AliasDb& aliasDb) {
 
 bool FoldStaticShapesPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
   if (!assumeStaticShapes) {
-    context.debug() << "assume-static-shapes is off: nothing folded\n";
+    context.missedText() << "assume-static-shapes is off: nothing folded";
     return false;
   }
   torch::jit::AliasDb aliasDb(graph);
@@ -93,10 +93,10 @@ bool FoldStaticShapesPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph,
     }
     if (!value) {
       ++shapesKept;
-      context.debug() << "kept " << describeNode(node) << ": " << whyNot << "\n";
+      context.missed(node) << whyNot;
       continue;
     }
-    if (!context.shouldRewrite("fold " + describeNode(node) + " into a constant")) {
+    if (!context.shouldRewrite("fold " + describeNode(node) + " into a constant", node)) {
       continue;
     }
     WithInsertPoint here(node);
@@ -134,7 +134,7 @@ bool FoldStaticShapesPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph,
         }
         constants.push_back(*inserted);
       }
-      if (constants.size() != outputs->size() || !context.shouldRewrite("fold " + describeNode(user) + " into a constant")) {
+      if (constants.size() != outputs->size() || !context.shouldRewrite("fold " + describeNode(user) + " into a constant", user)) {
         for (Value* unused : constants) {
           unused->node()->destroy();
         }

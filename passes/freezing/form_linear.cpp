@@ -121,7 +121,7 @@ bool FormLinearPass::runOnGraph(std::shared_ptr<Graph>& graph, PassContext& cont
   bool changed = false;
   auto keep = [&](Node* node, const std::string& why) {
     ++linearsKept;
-    context.debug() << "kept " << describeNode(node) << ": " << why << "\n";
+    context.missed(node) << why;
   };
   for (Node* node : collectNodes(*graph)) {
     if (destroyed.count(node)) {
@@ -150,7 +150,7 @@ bool FormLinearPass::runOnGraph(std::shared_ptr<Graph>& graph, PassContext& cont
       continue;
     }
     Node* replaced = add ? add : node;
-    if (!context.shouldRewrite(describeNode(node) + (add ? " + " + describeNode(add) : "") + " -> aten::linear")) {
+    if (!context.shouldRewrite(describeNode(node) + (add ? " + " + describeNode(add) : "") + " -> aten::linear", node)) {
       continue;
     }
     Value* inputs[] = {node->input(addmm ? 1 : 0), constants.weight(transposedWeight, *weight),

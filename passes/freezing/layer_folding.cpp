@@ -199,8 +199,8 @@ bool isFlattenToMatrix(const Node* node) {
 
 } // namespace
 
-DebugStream debugStreamOf(PassContext& context) {
-  return [&context]() -> std::ostream& { return context.debug(); };
+SkipReporter missedRemarksOf(PassContext& context) {
+  return [&context](Node* node, const std::string& whyNot) { context.missed(node) << whyNot; };
 }
 
 std::optional<BatchNormMatch> matchEvalBatchNorm(Node* node, std::string& whyNot) {
@@ -315,7 +315,7 @@ bool foldableIntoLayer(const LayerMatch& layer, std::string& whyNot) {
   return layer.node->kind() != c10::aten::linear || linearOutputIs2D(layer, whyNot);
 }
 
-bool foldBatchNormsInto(torch::jit::Graph& graph, PassContext& context, const DebugStream& debug, LayerMatcher matcher,
+bool foldBatchNormsInto(torch::jit::Graph& graph, PassContext& context, const SkipReporter& reportSkip, LayerMatcher matcher,
                         const std::function<bool(const LayerMatch&, std::string&)>& admissible, FoldCounts& counts) {
   bool changed = false;
   for (Node* norm : collectNodes(graph, {c10::aten::batch_norm})) {
@@ -327,10 +327,10 @@ bool foldBatchNormsInto(torch::jit::Graph& graph, PassContext& context, const De
     }
     if (!layer || !channelsAgree(*layer, batchNorm->affine, whyNot)) {
       ++counts.skipped;
-      debug() << "kept " << describeNode(norm) << ": " << whyNot << "\n";
+      reportSkip(norm, whyNot);
       continue;
     }
-    if (!context.shouldRewrite("fold " + describeNode(norm) + " into " + describeNode(layer->node))) {
+    if (!context.shouldRewrite("fold " + describeNode(norm) + " into " + describeNode(layer->node), norm)) {
       continue;
     }
     foldIntoLayer(*layer, batchNorm->affine);
@@ -342,7 +342,7 @@ bool foldBatchNormsInto(torch::jit::Graph& graph, PassContext& context, const De
   return changed;
 }
 
-bool foldArithmeticIntoConvolutions(torch::jit::Graph& graph, PassContext& context, const DebugStream& debug,
+bool foldArithmeticIntoConvolutions(torch::jit::Graph& graph, PassContext& context, const SkipReporter& reportSkip,
                                     FoldCounts& counts) {
   bool changed = false;
   for (Node* node : collectNodes(graph, arithmeticSymbols())) {
@@ -353,10 +353,10 @@ bool foldArithmeticIntoConvolutions(torch::jit::Graph& graph, PassContext& conte
     auto fold = matchArithmetic(node, whyNot);
     if (!fold) {
       ++counts.skipped;
-      debug() << "kept " << describeNode(node) << ": " << whyNot << "\n";
+      reportSkip(node, whyNot);
       continue;
     }
-    if (!context.shouldRewrite("fold " + describeNode(node) + " into " + describeNode(fold->layer.node))) {
+    if (!context.shouldRewrite("fold " + describeNode(node) + " into " + describeNode(fold->layer.node), node)) {
       continue;
     }
     foldIntoLayer(fold->layer, fold->affine);

@@ -43,11 +43,11 @@ using LayerMatcher = std::optional<LayerMatch> (*)(torch::jit::Node*, std::strin
 /// `matcher` is matchConvolution or matchLinear.
 std::optional<LayerMatch> soleProducer(torch::jit::Value* value, LayerMatcher matcher, std::string& whyNot);
 
-/// What one run of a fold did; each skip also writes its reason, one line, to
-/// the stream `debug()` returns (PassContext::debug, or a buffer).
-using DebugStream = std::function<std::ostream&()>;
-/// PassContext::debug as a DebugStream.
-DebugStream debugStreamOf(PassContext& context);
+/// What one run of a fold did; each skip is also reported, with its reason,
+/// to a SkipReporter (a missed remark of the context, or a buffer).
+using SkipReporter = std::function<void(torch::jit::Node* node, const std::string& whyNot)>;
+/// PassContext::missed as a SkipReporter.
+SkipReporter missedRemarksOf(PassContext& context);
 
 struct FoldCounts {
   uint64_t folded = 0;
@@ -57,7 +57,7 @@ struct FoldCounts {
 /// The whole of fold-conv-bn and fold-linear-bn: folds every eval batch norm
 /// whose input is the sole use of a layer that `matcher` accepts and
 /// `admissible` (when given) approves, asking context.shouldRewrite first.
-bool foldBatchNormsInto(torch::jit::Graph& graph, PassContext& context, const DebugStream& debug, LayerMatcher matcher,
+bool foldBatchNormsInto(torch::jit::Graph& graph, PassContext& context, const SkipReporter& reportSkip, LayerMatcher matcher,
                         const std::function<bool(const LayerMatch&, std::string&)>& admissible, FoldCounts& counts);
 
 /// fold-linear-bn's admissibility: the linear's output is provably 2-D ([N, F]),
@@ -71,7 +71,7 @@ std::optional<LayerMatch> matchConvolutionOrLinear(torch::jit::Node* node, std::
 bool foldableIntoLayer(const LayerMatch& layer, std::string& whyNot);
 
 /// The whole of fold-conv-add-mul (see its header).
-bool foldArithmeticIntoConvolutions(torch::jit::Graph& graph, PassContext& context, const DebugStream& debug,
+bool foldArithmeticIntoConvolutions(torch::jit::Graph& graph, PassContext& context, const SkipReporter& reportSkip,
                                     FoldCounts& counts);
 
 /// Replaces the layer's weight and bias inputs by new constants. The old

@@ -197,7 +197,7 @@ bool CaptureCudaGraphPass::runOnModule(torch::jit::Module& module, PassContext& 
   std::shared_ptr<Graph> graph = torch::jit::toGraphFunction(method.function()).graph();
   std::string reason = refusalReason(module, uncapturedName, *graph);
   if (!reason.empty()) {
-    context.debug() << "method '" << name << "' left uncaptured: " << reason << "\n";
+    context.missedText() << "method '" << name << "' left uncaptured: " << reason;
     ++refused;
     return false;
   }

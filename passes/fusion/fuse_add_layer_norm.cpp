@@ -55,12 +55,13 @@ bool FuseAddLayerNormPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph,
     if (add == nullptr) {
       if (!whyNot.empty()) {
         ++skipped;
-        context.debug() << "kept " << describeNode(layerNorm) << ": " << whyNot << "\n";
+        context.missed(layerNorm) << whyNot;
       }
       continue;
     }
     if (!context.shouldRewrite("fuse " + describeNode(add) + ", " + describeNode(layerNorm) +
-                               " into tsopt::add_layer_norm")) {
+                                   " into tsopt::add_layer_norm",
+                               layerNorm, {add, layerNorm})) {
       continue;
     }
     torch::jit::WithInsertPoint guard(layerNorm);

@@ -257,10 +257,18 @@ bool FuseAttentionPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, Pa
     auto match = matchAttention(softmax, permuteOutput, whyNot);
     if (!match) {
       ++skipped;
-      context.debug() << "kept " << describeNode(softmax) << ": " << whyNot << "\n";
+      context.missed(softmax) << whyNot;
       continue;
     }
-    if (!context.shouldRewrite("fuse the attention around " + describeNode(softmax) + " into tsopt::attention")) {
+    std::vector<Node*> absorbed;
+    for (Node* part : {match->scores, match->scaling, match->maskAdd, match->fill, match->softmax, match->context,
+                       match->permute}) {
+      if (part != nullptr) {
+        absorbed.push_back(part);
+      }
+    }
+    if (!context.shouldRewrite("fuse the attention around " + describeNode(softmax) + " into tsopt::attention", softmax,
+                               absorbed)) {
       continue;
     }
     emitAttention(*graph, *match);

@@ -45,7 +45,7 @@ std::vector<LayerMatch> mergeableLinears(const std::vector<Node*>& linears, Pass
     }
     if (!layer) {
       ++skipped;
-      context.debug() << "kept " << describeNode(node) << ": " << whyNot << "\n";
+      context.missed(node) << whyNot;
       continue;
     }
     layers.push_back(*layer);
@@ -143,16 +143,15 @@ bool FuseConcatLinearPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph,
     }
     if (writtenInputs.count(key.first) != 0) {
       skipped += linears.size();
-      context.debug() << "kept " << linears.size() << " linears of %" << key.first->debugName()
-                      << ": the input is written in place\n";
+      context.missedText(linears.front()) << "kept " << linears.size() << " linears of %" << key.first->debugName()
+                                          << ": the input is written in place";
       continue;
     }
     std::vector<LayerMatch> layers = mergeableLinears(linears, context, skipped);
     if (layers.size() < 2) {
       skipped += layers.size();
       for (const LayerMatch& layer : layers) {
-        context.debug() << "kept " << describeNode(layer.node) << ": no other mergeable linear reads %"
-                        << key.first->debugName() << "\n";
+        context.missed(layer.node) << "no other mergeable linear reads %" << key.first->debugName();
       }
       continue;
     }
@@ -160,7 +159,7 @@ bool FuseConcatLinearPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph,
     for (const LayerMatch& layer : layers) {
       description += " " + describeNode(layer.node);
     }
-    if (!context.shouldRewrite(description)) {
+    if (!context.shouldRewrite(description, layers.front().node)) {
       continue;
     }
     mergeLinears(*graph, layers);

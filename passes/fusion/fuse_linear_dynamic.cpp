@@ -25,8 +25,8 @@ torch::jit::Node* trainingDropout(torch::jit::Graph& graph) {
 
 bool FuseLinearDynamicPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
   if (torch::jit::Node* dropout = trainingDropout(*graph)) {
-    context.debug() << "graph left alone: " << describeNode(dropout)
-                    << " is in training mode (quantize an eval-mode module)\n";
+    context.missedText(dropout) << "graph left alone: " << describeNode(dropout)
+                                << " is in training mode (quantize an eval-mode module)";
     return false;
   }
   ChainPolicy policy;

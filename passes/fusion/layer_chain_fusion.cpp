@@ -422,11 +422,11 @@ bool fuseLayerChains(torch::jit::Graph& graph, PassContext& context, const Chain
     }
     if (!chain) {
       ++skipped;
-      context.debug() << "kept " << describeNode(node) << ": " << whyNot << "\n";
+      context.missed(node) << whyNot;
       continue;
     }
     c10::Symbol op = fusedOp(policy.layer, *chain);
-    if (!context.shouldRewrite(describeChain(*chain, op))) {
+    if (!context.shouldRewrite(describeChain(*chain, op), node, chain->nodes())) {
       continue;
     }
     emitFusedCall(graph, *chain, op, packLayer(*chain, policy, convMatch, linearMatch));

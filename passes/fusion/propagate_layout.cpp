@@ -165,8 +165,8 @@ bool PropagateLayoutPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, 
           continue;
         }
         if (aliasDb.hasWriters(value)) {
-          context.debug() << "left the layout alone: %" << value->debugName() << " would need a copy for "
-                          << use.user->kind().toQualString() << " but is written in place\n";
+          context.missedText(use.user) << "left the layout alone: %" << value->debugName() << " would need a copy for "
+                                       << use.user->kind().toQualString() << " but is written in place";
           return false;
         }
         if (!isConversionTo(use.user, c10::MemoryFormat::Contiguous)) {

@@ -139,7 +139,7 @@ private:
   /// Reports each op once, however many rounds see it.
   bool keep(const Node* op, const std::string& reason) {
     if (reported_.insert(op).second) {
-      context_.debug() << "kept the view above " << describeNode(op) << ": " << reason << "\n";
+      context_.missedText(op) << "kept the view above " << describeNode(op) << ": " << reason;
       ++kept;
     }
     return false;
@@ -149,7 +149,7 @@ private:
     if (writable(view)) {
       return keep(op, "the view or the viewed value is written in place");
     }
-    if (!context_.shouldRewrite("move " + describeNode(view) + " below " + describeNode(op))) {
+    if (!context_.shouldRewrite("move " + describeNode(view) + " below " + describeNode(op), view)) {
       return false;
     }
     torch::jit::WithInsertPoint guard(op);
@@ -175,7 +175,7 @@ private:
     if (writable(view) || aliasDb_->hasWriters(residual)) {
       return keep(add, "an operand or the viewed value is written in place");
     }
-    if (!context_.shouldRewrite("move " + describeNode(view) + " below " + describeNode(add))) {
+    if (!context_.shouldRewrite("move " + describeNode(view) + " below " + describeNode(add), view)) {
       return false;
     }
     torch::jit::WithInsertPoint guard(add);

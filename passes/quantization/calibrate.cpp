@@ -28,7 +28,7 @@ bool CalibratePass::runOnModule(torch::jit::Module& module, PassContext& context
     }
     ++calls;
   }
-  context.debug() << "ran " << inputs.size() << " calibration calls from " << calibrationData.value() << "\n";
+  context.analysis() << "ran " << inputs.size() << " calibration calls from " << calibrationData.value();
   return true;
 }
 

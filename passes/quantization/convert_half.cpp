@@ -140,8 +140,8 @@ bool ConvertHalfPass::convertConstants(torch::jit::Graph& graph, at::ScalarType 
     }
     if (!whyNot.empty()) {
       ++keptConstants;
-      context.debug() << "kept " << describeNode(node) << " " << c10::toString(tensor->scalar_type()) << ": "
-                      << whyNot << "\n";
+      context.missedText(node).arg("reason", whyNot)
+          << "kept " << describeNode(node) << " " << c10::toString(tensor->scalar_type()) << ": " << whyNot;
       continue;
     }
     torch::jit::WithInsertPoint guard(node);
@@ -162,7 +162,7 @@ bool ConvertHalfPass::convertDtypeArguments(torch::jit::Graph& graph, at::Scalar
     }
     auto constant = torch::jit::toIValue(node->input(*index));
     if (!constant) {
-      context.debug() << "kept " << describeNode(node) << ": its dtype is not a constant\n";
+      context.missed(node) << "its dtype is not a constant";
       continue;
     }
     const bool explicitWide = constant->isInt() && isWideFloat(static_cast<at::ScalarType>(constant->toInt()));
@@ -190,7 +190,7 @@ bool ConvertHalfPass::castInputs(torch::jit::Graph& graph, at::ScalarType half, 
     }
     auto known = type->scalarType();
     if (known && !isWideFloat(*known)) {
-      context.debug() << "input %" << input->debugName() << " stays " << c10::toString(*known) << "\n";
+      context.analysis() << "input %" << input->debugName() << " stays " << c10::toString(*known);
       continue;
     }
     const std::vector<torch::jit::Use> uses = input->uses();
@@ -241,8 +241,8 @@ bool ConvertHalfPass::castOutputs(torch::jit::Graph& graph, PassContext& context
       graph.return_node()->replaceInput(index, cast);
       changed = true;
     } else if (!output->type()->cast<c10::TensorType>()) {
-      context.debug() << "output " << index << " (" << output->type()->repr_str()
-                      << ") is no tensor: tensors it holds stay in half precision\n";
+      context.analysis() << "output " << index << " (" << output->type()->repr_str()
+                         << ") is no tensor: tensors it holds stay in half precision";
     }
   }
   return changed;

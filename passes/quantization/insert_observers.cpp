@@ -19,11 +19,11 @@ bool InsertObserversPass::runOnModule(torch::jit::Module& module, PassContext& c
     throw Error(ErrorKind::PassFailure, name() + ": the module is in training mode; call .eval() before saving it");
   }
   if (countSubmodules(module) == 0) {
-    context.debug() << "the module has no submodules (frozen already?): nothing to observe\n";
+    context.missedText() << "the module has no submodules (frozen already?): nothing to observe";
     return false;
   }
   const bool reduce = parseReduceRange(reduceRange.value(), name());
-  context.debug() << "activations observed for " << (reduce ? 7 : 8) << " bits\n";
+  context.analysis() << "activations observed for " << (reduce ? 7 : 8) << " bits";
   torch::jit::Module activation;
   if (activationObserver.value() == "minmax") {
     activation = makeMinMaxObserver(reduce);
@@ -43,14 +43,14 @@ bool InsertObserversPass::runOnModule(torch::jit::Module& module, PassContext& c
                                         "' (give dotted paths such as layer1.0.conv1)");
     }
     qconfigs[path] = c10::nullopt;
-    context.debug() << "keeping " << path << " in float32\n";
+    context.missedText() << "keeping " << path << " in float32";
   }
   size_t before = countObservers(module);
   torch::jit::Module folded = torch::jit::FoldConvBatchNorm(module);
   torch::jit::Module observed = torch::jit::InsertObservers(folded, "forward", qconfigs, /*inplace=*/false);
   size_t inserted = countObservers(observed) - before;
   if (inserted == 0) {
-    context.debug() << "no quantizable op found: the module is unchanged\n";
+    context.missedText() << "no quantizable op found: the module is unchanged";
     return false;
   }
   module = observed;

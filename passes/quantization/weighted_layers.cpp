@@ -108,8 +108,8 @@ bool rewriteWeightedLayers(torch::jit::Graph& graph, PassContext& context, bool 
   }
   torch::jit::Node* leftover = findTrainingLeftover(graph);
   if (leftover != nullptr) {
-    context.debug() << "graph left alone: " << describeNode(leftover)
-                    << " is in training mode (" << verb << " an eval-mode module)\n";
+    context.missedText(leftover) << "graph left alone: " << describeNode(leftover) << " is in training mode ("
+                                 << verb << " an eval-mode module)";
   }
   bool changed = false;
   for (torch::jit::Node* node : collectNodes(graph, kinds)) {
@@ -125,11 +125,11 @@ bool rewriteWeightedLayers(torch::jit::Graph& graph, PassContext& context, bool 
       continue;
     }
     if (!whyNot.empty()) {
-      context.debug() << describeNode(node) << " stays float32: " << whyNot << "\n";
+      context.missedText(node).arg("reason", whyNot) << describeNode(node) << " stays float32: " << whyNot;
       ++skipped;
       continue;
     }
-    if (!context.shouldRewrite(verb + " " + describeNode(node))) {
+    if (!context.shouldRewrite(verb + " " + describeNode(node), node)) {
       continue;
     }
     rewrite(*layer);

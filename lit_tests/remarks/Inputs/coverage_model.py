@@ -1,0 +1,41 @@
+"""Writes the model of coverage.test: DIR/net.pt (scripted, eval mode) and
+DIR/example.pt (one input tuple, for --example-inputs).
+
+conv + batch norm + relu, and conv + batch norm + residual add + relu, fuse
+into tsopt kernels; a 1x1 conv without an activation and a matmul stay on
+ATen. Usage: coverage_model.py DIR
+"""
+import sys
+
+import torch
+import torch.nn as nn
+
+from zoo_common import randomize_batch_norms
+
+
+class CoverageNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(8)
+        self.head = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        z = torch.relu(self.bn2(self.conv2(y)) + y)
+        h = self.head(z).flatten(2)
+        return torch.matmul(h, h.transpose(1, 2))
+
+
+def main(directory):
+    torch.manual_seed(0)
+    model = CoverageNet().eval()
+    randomize_batch_norms(model)
+    torch.jit.script(model).save(f"{directory}/net.pt")
+    torch.save([(torch.randn(2, 3, 16, 16),)], f"{directory}/example.pt")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
