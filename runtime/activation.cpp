@@ -20,7 +20,11 @@ const struct {
     {"clamp", ActivationKind::Clamp},    {"silu", ActivationKind::Silu},
     {"hardswish", ActivationKind::Hardswish}, {"gelu", ActivationKind::Gelu},
     {"gelu_tanh", ActivationKind::GeluTanh}, {"sigmoid", ActivationKind::Sigmoid},
-    {"tanh", ActivationKind::Tanh},
+    {"tanh", ActivationKind::Tanh},      {"leaky_relu", ActivationKind::LeakyRelu},
+    {"elu", ActivationKind::Elu},        {"hardsigmoid", ActivationKind::Hardsigmoid},
+    {"mish", ActivationKind::Mish},      {"abs", ActivationKind::Abs},
+    {"exp", ActivationKind::Exp},        {"square", ActivationKind::Square},
+    {"log_sigmoid", ActivationKind::LogSigmoid}, {"softplus", ActivationKind::Softplus},
 };
 
 } // namespace
@@ -41,6 +45,11 @@ const std::vector<std::string>& activationNames() {
 Activation parseActivation(c10::string_view name, double alpha, double beta) {
   for (const auto& entry : kNames) {
     if (name == entry.name) {
+      // oneDNN has no threshold: past 16, log(1 + exp(beta x)) / beta and x
+      // agree to float32 rounding (the gap is exp(-beta x) / beta).
+      TORCH_CHECK(entry.kind != ActivationKind::Softplus || (alpha > 0.0 && beta >= kSoftplusMinThreshold),
+                  "tsopt: softplus needs beta > 0 and threshold >= ", kSoftplusMinThreshold, " (got ", alpha, ", ",
+                  beta, ")");
       return Activation{entry.kind, alpha, beta};
     }
   }
@@ -67,6 +76,24 @@ at::Tensor applyActivation(const at::Tensor& input, const Activation& activation
     return at::sigmoid(input);
   case ActivationKind::Tanh:
     return at::tanh(input);
+  case ActivationKind::LeakyRelu:
+    return at::leaky_relu(input, activation.alpha);
+  case ActivationKind::Elu:
+    return at::elu(input, activation.alpha);
+  case ActivationKind::Hardsigmoid:
+    return at::hardsigmoid(input);
+  case ActivationKind::Mish:
+    return at::mish(input);
+  case ActivationKind::Abs:
+    return at::abs(input);
+  case ActivationKind::Exp:
+    return at::exp(input);
+  case ActivationKind::Square:
+    return at::mul(input, input);
+  case ActivationKind::LogSigmoid:
+    return at::log_sigmoid(input);
+  case ActivationKind::Softplus:
+    return at::softplus(input, activation.alpha, activation.beta);
   }
   TORCH_CHECK(false, "tsopt: unhandled activation");
 }
@@ -130,6 +157,32 @@ void applyActivationInPlace(at::Tensor& tensor, const Activation& activation) {
     return;
   case ActivationKind::Tanh:
     at::tanh_(tensor);
+    return;
+  case ActivationKind::LeakyRelu:
+    at::leaky_relu_(tensor, activation.alpha);
+    return;
+  case ActivationKind::Elu:
+    at::elu_(tensor, activation.alpha);
+    return;
+  case ActivationKind::Hardsigmoid:
+    at::hardsigmoid_(tensor);
+    return;
+  case ActivationKind::Mish:
+    at::mish_(tensor);
+    return;
+  case ActivationKind::Abs:
+    at::abs_(tensor);
+    return;
+  case ActivationKind::Exp:
+    at::exp_(tensor);
+    return;
+  case ActivationKind::Square:
+    tensor.mul_(tensor);
+    return;
+  case ActivationKind::LogSigmoid:
+  case ActivationKind::Softplus:
+    // ATen has no in-place form of these two.
+    tensor.copy_(applyActivation(tensor, activation));
     return;
   }
   TORCH_CHECK(false, "tsopt: unhandled activation");

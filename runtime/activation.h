@@ -1,9 +1,14 @@
 //===- activation.h - Element-wise functions the fused kernels apply ------===//
 ///
 /// The `activation` argument of tsopt::conv2d_act, tsopt::linear_act and their
-/// `_add_` forms names one of these functions, with two float parameters that
-/// only "clamp" reads (alpha = lower bound, beta = upper bound; relu6 and
-/// hardtanh are clamps). "none" applies nothing.
+/// `_add_` forms names one of these functions, with two float parameters:
+///   clamp        alpha = lower bound, beta = upper bound (relu6 and hardtanh are clamps)
+///   leaky_relu   alpha = negative slope
+///   elu          alpha = ELU's alpha (scale and input_scale 1)
+///   softplus     alpha = beta, beta = threshold (log(1 + exp(beta x)) / beta, x above the threshold)
+/// The others read neither: relu, silu, hardswish, hardsigmoid, gelu, gelu_tanh,
+/// sigmoid, tanh, mish, abs, exp, square (x * x), log_sigmoid. "none" applies
+/// nothing.
 ///
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -16,7 +21,10 @@
 
 namespace tsopt::runtime {
 
-enum class ActivationKind { None, Relu, Clamp, Silu, Hardswish, Gelu, GeluTanh, Sigmoid, Tanh };
+enum class ActivationKind {
+  None, Relu, Clamp, Silu, Hardswish, Gelu, GeluTanh, Sigmoid, Tanh,
+  LeakyRelu, Elu, Hardsigmoid, Mish, Abs, Exp, Square, LogSigmoid, Softplus,
+};
 
 struct Activation {
   ActivationKind kind = ActivationKind::None;
@@ -38,7 +46,11 @@ enum class ResidualAdd { None, BeforeActivation, AfterActivation };
 /// options default to it).
 const std::vector<std::string>& activationNames();
 
-/// Parses an op's activation arguments; throws c10::Error for an unknown name.
+/// The smallest softplus threshold the fused kernels take (PyTorch's default is 20).
+constexpr double kSoftplusMinThreshold = 16.0;
+
+/// Parses an op's activation arguments; throws c10::Error for an unknown name
+/// or a softplus whose beta is not positive or threshold below kSoftplusMinThreshold.
 Activation parseActivation(c10::string_view name, double alpha, double beta);
 
 /// The activation computed by ATen, as the unfused graph computes it: the

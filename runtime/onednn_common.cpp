@@ -7,33 +7,78 @@
 #include <c10/util/hash.h>
 
 namespace tsopt::runtime {
-namespace {
 
-dnnl::algorithm eltwiseAlgorithm(ActivationKind kind) {
-  switch (kind) {
-  case ActivationKind::Relu:
-    return dnnl::algorithm::eltwise_relu;
-  case ActivationKind::Clamp:
-    return dnnl::algorithm::eltwise_clip_v2;
-  case ActivationKind::Silu:
-    return dnnl::algorithm::eltwise_swish;
-  case ActivationKind::Hardswish:
-    return dnnl::algorithm::eltwise_hardswish;
-  case ActivationKind::Gelu:
-    return dnnl::algorithm::eltwise_gelu_erf;
-  case ActivationKind::GeluTanh:
-    return dnnl::algorithm::eltwise_gelu_tanh;
-  case ActivationKind::Sigmoid:
-    return dnnl::algorithm::eltwise_logistic;
-  case ActivationKind::Tanh:
-    return dnnl::algorithm::eltwise_tanh;
+// One eltwise post-op for most activations; two where oneDNN 2.6 has
+// no single algorithm for PyTorch's function.
+void appendActivation(dnnl::post_ops& ops, const Activation& activation) {
+  using dnnl::algorithm;
+  const auto alpha = static_cast<float>(activation.alpha);
+  const auto beta = static_cast<float>(activation.beta);
+  switch (activation.kind) {
   case ActivationKind::None:
-    break;
+    return;
+  case ActivationKind::Relu:
+    ops.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+    return;
+  case ActivationKind::LeakyRelu:
+    ops.append_eltwise(1.f, algorithm::eltwise_relu, alpha, 0.f);
+    return;
+  case ActivationKind::Clamp:
+    ops.append_eltwise(1.f, algorithm::eltwise_clip_v2, alpha, beta);
+    return;
+  case ActivationKind::Silu:
+    // swish is x * sigmoid(alpha * x): silu is alpha = 1.
+    ops.append_eltwise(1.f, algorithm::eltwise_swish, 1.f, 0.f);
+    return;
+  case ActivationKind::Hardswish:
+    ops.append_eltwise(1.f, algorithm::eltwise_hardswish, 0.f, 0.f);
+    return;
+  case ActivationKind::Hardsigmoid:
+    // relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1): 2.6 has no hardsigmoid.
+    ops.append_eltwise(1.f, algorithm::eltwise_linear, 1.f / 6.f, 0.5f);
+    ops.append_eltwise(1.f, algorithm::eltwise_clip_v2, 0.f, 1.f);
+    return;
+  case ActivationKind::Gelu:
+    ops.append_eltwise(1.f, algorithm::eltwise_gelu_erf, 0.f, 0.f);
+    return;
+  case ActivationKind::GeluTanh:
+    ops.append_eltwise(1.f, algorithm::eltwise_gelu_tanh, 0.f, 0.f);
+    return;
+  case ActivationKind::Sigmoid:
+    ops.append_eltwise(1.f, algorithm::eltwise_logistic, 0.f, 0.f);
+    return;
+  case ActivationKind::Tanh:
+    ops.append_eltwise(1.f, algorithm::eltwise_tanh, 0.f, 0.f);
+    return;
+  case ActivationKind::Elu:
+    ops.append_eltwise(1.f, algorithm::eltwise_elu, alpha, 0.f);
+    return;
+  case ActivationKind::Mish:
+    ops.append_eltwise(1.f, algorithm::eltwise_mish, 0.f, 0.f);
+    return;
+  case ActivationKind::Abs:
+    ops.append_eltwise(1.f, algorithm::eltwise_abs, 0.f, 0.f);
+    return;
+  case ActivationKind::Exp:
+    ops.append_eltwise(1.f, algorithm::eltwise_exp, 0.f, 0.f);
+    return;
+  case ActivationKind::Square:
+    ops.append_eltwise(1.f, algorithm::eltwise_square, 0.f, 0.f);
+    return;
+  case ActivationKind::LogSigmoid:
+    ops.append_eltwise(1.f, algorithm::eltwise_logsigmoid, 0.f, 0.f);
+    return;
+  case ActivationKind::Softplus:
+    // log(1 + exp(beta x)) / beta. 2.6's soft_relu has no beta and no
+    // threshold: parseActivation admits only thresholds past which the two agree
+    // in float32. The 1 / beta is the soft_relu's scale, not a second linear
+    // post-op: 2.6's AVX2 kernels gave two linear post-ops the first one's alpha.
+    ops.append_eltwise(1.f, algorithm::eltwise_linear, alpha, 0.f);
+    ops.append_eltwise(1.f / alpha, algorithm::eltwise_soft_relu, 0.f, 0.f);
+    return;
   }
   TORCH_CHECK(false, "tsopt: no oneDNN post-op for this activation");
 }
-
-} // namespace
 
 bool isPlainFloat(const at::Tensor& tensor) {
   return tensor.defined() && tensor.device().is_cpu() && tensor.layout() == at::kStrided &&
@@ -57,12 +102,7 @@ dnnl::primitive_attr fusedAttr(const Activation& activation, ResidualAdd residua
   if (residual == ResidualAdd::BeforeActivation) {
     ops.append_sum(1.f);
   }
-  if (activation.kind != ActivationKind::None) {
-    // swish is x * sigmoid(alpha * x): silu is alpha = 1. The other
-    // algorithms ignore alpha and beta, except clip_v2 (lower, upper bound).
-    float alpha = activation.kind == ActivationKind::Silu ? 1.f : static_cast<float>(activation.alpha);
-    ops.append_eltwise(1.f, eltwiseAlgorithm(activation.kind), alpha, static_cast<float>(activation.beta));
-  }
+  appendActivation(ops, activation);
   if (residual == ResidualAdd::AfterActivation) {
     ops.append_sum(1.f);
   }

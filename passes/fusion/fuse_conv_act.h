@@ -7,8 +7,9 @@
 namespace tsopt {
 
 /// fuse-conv-act: a 2-D convolution followed by a supported activation (relu,
-/// relu6/hardtanh/clamp with constant bounds, silu, hardswish, gelu, sigmoid,
-/// tanh; in-place forms too) becomes one tsopt::conv2d_act call whose weights are
+/// relu6/hardtanh/clamp with constant bounds, silu, hardswish, hardsigmoid, gelu,
+/// sigmoid, tanh, leaky_relu, elu, softplus, mish, abs, exp, square or pow(x, 2),
+/// log_sigmoid; in-place forms too) becomes one tsopt::conv2d_act call whose weights are
 /// a tsopt.ConvPacked constant, packed for oneDNN on first use.
 /// Needs: a frozen graph (constant float32 weight and bias, or float16/bfloat16
 /// on CUDA, constant stride, padding, dilation, groups); otherwise a no-op. Never fires when the

@@ -8,7 +8,8 @@ namespace tsopt {
 
 /// fuse-linear-act: a linear layer (aten::linear), optionally followed by an
 /// aten::add of a residual tensor (alpha 1) and then by a supported activation
-/// (relu, clamp, silu, hardswish, gelu erf or tanh, sigmoid, tanh), or by the
+/// (relu, clamp, silu, hardswish, hardsigmoid, gelu erf or tanh, sigmoid, tanh,
+/// leaky_relu, elu, softplus, mish, abs, exp, square, log_sigmoid), or by the
 /// activation and then the residual add, becomes one tsopt::linear_act,
 /// linear_add_act or linear_act_add call: a oneDNN inner product on weights
 /// packed once, with bias, residual and activation applied as post-ops in the

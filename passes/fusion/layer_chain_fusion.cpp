@@ -283,7 +283,10 @@ std::optional<ActivationMatch> matchActivation(Node* node, std::string& whyNot) 
       {"aten::relu", "relu"},           {"aten::relu_", "relu"},         {"aten::silu", "silu"},
       {"aten::silu_", "silu"},          {"aten::hardswish", "hardswish"}, {"aten::hardswish_", "hardswish"},
       {"aten::sigmoid", "sigmoid"},     {"aten::sigmoid_", "sigmoid"},   {"aten::tanh", "tanh"},
-      {"aten::tanh_", "tanh"},
+      {"aten::tanh_", "tanh"},         {"aten::hardsigmoid", "hardsigmoid"}, {"aten::hardsigmoid_", "hardsigmoid"},
+      {"aten::mish", "mish"},           {"aten::mish_", "mish"},         {"aten::abs", "abs"},
+      {"aten::abs_", "abs"},            {"aten::exp", "exp"},            {"aten::exp_", "exp"},
+      {"aten::square", "square"},       {"aten::square_", "square"},     {"aten::log_sigmoid", "log_sigmoid"},
   };
   const std::string kind = node->kind().toQualString();
   ActivationMatch match{node, "", 0.0, 0.0};
@@ -315,6 +318,51 @@ std::optional<ActivationMatch> matchActivation(Node* node, std::string& whyNot) 
     match.name = "clamp";
     match.alpha = *lower;
     match.beta = *upper;
+    return match;
+  }
+  const double notANumber = std::numeric_limits<double>::quiet_NaN();
+  if ((kind == "aten::leaky_relu" || kind == "aten::leaky_relu_") && inputs == 2) {
+    std::optional<double> slope = constantBound(node->input(1), notANumber);
+    if (!slope || std::isnan(*slope)) {
+      whyNot = kind + " negative slope is not a constant number";
+      return std::nullopt;
+    }
+    match.name = "leaky_relu";
+    match.alpha = *slope;
+    return match;
+  }
+  if ((kind == "aten::elu" || kind == "aten::elu_") && inputs == 4) {
+    std::optional<double> alpha = constantBound(node->input(1), notANumber);
+    std::optional<double> scale = constantBound(node->input(2), notANumber);
+    std::optional<double> inputScale = constantBound(node->input(3), notANumber);
+    if (!alpha || std::isnan(*alpha) || scale != 1.0 || inputScale != 1.0) {
+      whyNot = kind + " is not alpha * (exp(x) - 1) with a constant alpha (scale and input_scale must be 1)";
+      return std::nullopt;
+    }
+    match.name = "elu";
+    match.alpha = *alpha;
+    return match;
+  }
+  if (kind == "aten::softplus" && inputs == 3) {
+    std::optional<double> beta = constantBound(node->input(1), notANumber);
+    std::optional<double> threshold = constantBound(node->input(2), notANumber);
+    if (!beta || !(*beta > 0.0) || !threshold || !(*threshold >= runtime::kSoftplusMinThreshold)) {
+      whyNot = kind + " needs a constant beta > 0 and a constant threshold >= " +
+               std::to_string(static_cast<int>(runtime::kSoftplusMinThreshold)) + " (the kernels have no threshold)";
+      return std::nullopt;
+    }
+    match.name = "softplus";
+    match.alpha = *beta;
+    match.beta = *threshold;
+    return match;
+  }
+  if ((kind == "aten::pow" || kind == "aten::pow_") && inputs == 2 && node->input(0)->type()->cast<c10::TensorType>()) {
+    std::optional<double> exponent = constantBound(node->input(1), notANumber);
+    if (exponent != 2.0) {
+      whyNot = kind + " has an exponent other than the constant 2";
+      return std::nullopt;
+    }
+    match.name = "square";
     return match;
   }
   if (kind == "aten::gelu" && (inputs == 1 || inputs == 2)) {

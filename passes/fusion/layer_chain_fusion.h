@@ -48,8 +48,10 @@ bool fusedKernelSupports(at::ScalarType dtype, const at::Device& device);
 torch::jit::Node* soleUserInBlock(torch::jit::Value* value, std::string& whyNot);
 
 /// aten::relu, relu6, hardtanh, clamp (constant scalar bounds), silu,
-/// hardswish, gelu (approximate "none" or "tanh"), sigmoid, tanh and their
-/// in-place forms, applied to their first input.
+/// hardswish, hardsigmoid, gelu (approximate "none" or "tanh"), sigmoid, tanh,
+/// leaky_relu (constant slope), elu (constant alpha; scale and input_scale 1),
+/// softplus (constant beta > 0, threshold >= 16), mish, abs, exp, square,
+/// pow(x, 2), log_sigmoid and their in-place forms, applied to their first input.
 std::optional<ActivationMatch> matchActivation(torch::jit::Node* node, std::string& whyNot);
 
 /// aten::add / add_ adding two tensors with alpha the constant 1, one of them

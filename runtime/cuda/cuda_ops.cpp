@@ -100,6 +100,24 @@ EpilogueActivation epilogueActivation(ActivationKind kind) {
     return EpilogueActivation::Sigmoid;
   case ActivationKind::Tanh:
     return EpilogueActivation::Tanh;
+  case ActivationKind::LeakyRelu:
+    return EpilogueActivation::LeakyRelu;
+  case ActivationKind::Elu:
+    return EpilogueActivation::Elu;
+  case ActivationKind::Hardsigmoid:
+    return EpilogueActivation::Hardsigmoid;
+  case ActivationKind::Mish:
+    return EpilogueActivation::Mish;
+  case ActivationKind::Abs:
+    return EpilogueActivation::Abs;
+  case ActivationKind::Exp:
+    return EpilogueActivation::Exp;
+  case ActivationKind::Square:
+    return EpilogueActivation::Square;
+  case ActivationKind::LogSigmoid:
+    return EpilogueActivation::LogSigmoid;
+  case ActivationKind::Softplus:
+    return EpilogueActivation::Softplus;
   }
   TORCH_CHECK(false, "tsopt: unhandled activation");
 }

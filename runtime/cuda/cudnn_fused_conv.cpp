@@ -192,7 +192,8 @@ struct PlanKeyHash {
   size_t operator()(const PlanKey& key) const { return c10::hash<PlanKey>()(key); }
 };
 
-/// cuDNN's pointwise mode for an activation; false when it has none (hardswish).
+/// cuDNN's pointwise mode for an activation; false when it has none (hardswish,
+/// and the ones whose parameters or form cuDNN's modes do not take).
 bool activationMode(ActivationKind kind, cudnnPointwiseMode_t& mode) {
   switch (kind) {
   case ActivationKind::Relu:
@@ -216,6 +217,15 @@ bool activationMode(ActivationKind kind, cudnnPointwiseMode_t& mode) {
     return true;
   case ActivationKind::None:
   case ActivationKind::Hardswish:
+  case ActivationKind::LeakyRelu:
+  case ActivationKind::Elu:
+  case ActivationKind::Hardsigmoid:
+  case ActivationKind::Mish:
+  case ActivationKind::Abs:
+  case ActivationKind::Exp:
+  case ActivationKind::Square:
+  case ActivationKind::LogSigmoid:
+  case ActivationKind::Softplus:
     return false;
   }
   return false;
@@ -608,7 +618,7 @@ bool runFusedConv(const at::Tensor& input, const at::Tensor& weight, const at::T
   }
   cudnnPointwiseMode_t unused = CUDNN_POINTWISE_IDENTITY;
   if (activation.kind != ActivationKind::None && !activationMode(activation.kind, unused)) {
-    reason = "cuDNN has no pointwise mode for this activation (hardswish)";
+    reason = "cuDNN has no pointwise mode for this activation";
     return false;
   }
   if (activation.kind == ActivationKind::Clamp && !(activation.alpha <= activation.beta)) {

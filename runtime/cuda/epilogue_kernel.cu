@@ -32,6 +32,25 @@ __device__ __forceinline__ float activate(float value, EpilogueActivation activa
     return 1.f / (1.f + expf(-value));
   case EpilogueActivation::Tanh:
     return tanhf(value);
+  case EpilogueActivation::LeakyRelu:
+    return value > 0.f || isnan(value) ? value : value * alpha;
+  case EpilogueActivation::Elu:
+    return value > 0.f || isnan(value) ? value : alpha * expm1f(value);
+  case EpilogueActivation::Hardsigmoid:
+    return isnan(value) ? value : fminf(fmaxf(value + 3.f, 0.f), 6.f) / 6.f;
+  case EpilogueActivation::Mish:
+    return value * tanhf(log1pf(expf(value)));
+  case EpilogueActivation::Abs:
+    return fabsf(value);
+  case EpilogueActivation::Exp:
+    return expf(value);
+  case EpilogueActivation::Square:
+    return value * value;
+  case EpilogueActivation::LogSigmoid:
+    // -softplus(-x), stable for large |x|.
+    return fminf(value, 0.f) - log1pf(expf(-fabsf(value)));
+  case EpilogueActivation::Softplus:
+    return value * alpha > beta ? value : log1pf(expf(value * alpha)) / alpha;
   }
   return value;
 }

@@ -36,7 +36,10 @@ inline uint32_t alignmentUpTo(const void* pointer, uint32_t most) {
 }
 
 /// runtime/activation.h's ActivationKind, mapped one to one by cuda_ops.cpp.
-enum class EpilogueActivation { None, Relu, Clamp, Silu, Hardswish, Gelu, GeluTanh, Sigmoid, Tanh };
+enum class EpilogueActivation {
+  None, Relu, Clamp, Silu, Hardswish, Gelu, GeluTanh, Sigmoid, Tanh,
+  LeakyRelu, Elu, Hardsigmoid, Mish, Abs, Exp, Square, LogSigmoid, Softplus,
+};
 
 /// out[i] = activation(out[i] + bias[channel(i)] [+ residual[i]]) [+ residual[i]]
 /// in place over `count` elements of a dense tensor, where channel(i) =
@@ -51,8 +54,8 @@ struct EpilogueArguments {
   int64_t channels = 1;
   int64_t inner = 1;
   EpilogueActivation activation = EpilogueActivation::None;
-  float alpha = 0.f;  ///< Clamp's lower bound.
-  float beta = 0.f;   ///< Clamp's upper bound.
+  float alpha = 0.f;  ///< As runtime/activation.h's Activation::alpha.
+  float beta = 0.f;   ///< As runtime/activation.h's Activation::beta.
   bool residualAfter = false;
 };
 

@@ -179,7 +179,13 @@ void expectClose(const at::Tensor& actual, const at::Tensor& expected, at::Scala
 std::vector<Activation> everyActivation() {
   std::vector<Activation> result{Activation{}};
   for (const std::string& name : activationNames()) {
-    result.push_back(name == "clamp" ? parseActivation(name, -0.5, 0.75) : parseActivation(name, 0.0, 0.0));
+    // The parameters each activation reads (activation.h); the rest take 0.
+    static const std::map<std::string, std::pair<double, double>> kParameters = {
+        {"clamp", {-0.5, 0.75}}, {"leaky_relu", {0.1, 0.0}}, {"elu", {0.7, 0.0}}, {"softplus", {1.5, 20.0}}};
+    auto parameters = kParameters.find(name);
+    result.push_back(parameters == kParameters.end()
+                         ? parseActivation(name, 0.0, 0.0)
+                         : parseActivation(name, parameters->second.first, parameters->second.second));
   }
   return result;
 }

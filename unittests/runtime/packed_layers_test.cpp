@@ -17,7 +17,11 @@ const std::vector<Activation> kActivations = {
     {ActivationKind::None},      {ActivationKind::Relu},      {ActivationKind::Clamp, 0.0, 6.0},
     {ActivationKind::Clamp, -0.5, 0.5}, {ActivationKind::Silu}, {ActivationKind::Hardswish},
     {ActivationKind::Gelu},      {ActivationKind::GeluTanh},  {ActivationKind::Sigmoid},
-    {ActivationKind::Tanh},
+    {ActivationKind::Tanh},      {ActivationKind::LeakyRelu, 0.01}, {ActivationKind::LeakyRelu, 0.3},
+    {ActivationKind::Elu, 1.0},  {ActivationKind::Elu, 0.4},       {ActivationKind::Hardsigmoid},
+    {ActivationKind::Mish},      {ActivationKind::Abs},            {ActivationKind::Exp},
+    {ActivationKind::Square},    {ActivationKind::LogSigmoid},     {ActivationKind::Softplus, 1.0, 20.0},
+    {ActivationKind::Softplus, 2.5, 16.0},
 };
 
 const std::vector<ResidualAdd> kResidualPlaces = {ResidualAdd::BeforeActivation, ResidualAdd::AfterActivation};
@@ -56,6 +60,7 @@ TEST(ConvPackedTest, KernelMatchesAtenForEveryActivationAndShape) {
         at::Tensor convolved = at::conv2d(input, weight, bias, c.stride, c.padding, c.dilation, c.groups);
         at::Tensor residual = at::randn_like(convolved);
         for (const Activation& activation : kActivations) {
+          SCOPED_TRACE("activation kind " + std::to_string(static_cast<int>(activation.kind)));
           expectClose(packed.run(input, at::Tensor(), activation), packed.runReference(input, at::Tensor(), activation));
           for (ResidualAdd where : kResidualPlaces) {
             expectClose(packed.run(input, residual, activation, where),
@@ -175,6 +180,19 @@ TEST(ConvPackedTest, RejectsInconsistentParameters) {
   EXPECT_THROW(ConvPacked(at::randn({5, 3, 3, 3}), c10::nullopt, {{1, 1}, {0, 0}, {1, 1}, 2}), c10::Error);
 }
 
+TEST(ActivationTest, ParsesEveryNameAndRefusesWhatTheKernelsCannotCompute) {
+  for (const std::string& name : activationNames()) {
+    const double alpha = name == "softplus" ? 1.0 : 0.0;
+    const double beta = name == "softplus" ? kSoftplusMinThreshold : 0.0;
+    EXPECT_NE(parseActivation(name, alpha, beta).kind, ActivationKind::None) << name;
+  }
+  // oneDNN's soft_relu has neither beta nor threshold: only thresholds past
+  // which the two functions agree in float32, and a positive beta.
+  EXPECT_THROW(parseActivation("softplus", 1.0, 10.0), c10::Error);
+  EXPECT_THROW(parseActivation("softplus", 0.0, 20.0), c10::Error);
+  EXPECT_THROW(parseActivation("softplus", -1.0, 20.0), c10::Error);
+}
+
 TEST(LinearPackedTest, KernelMatchesAtenForEveryActivationAndRank) {
   at::manual_seed(4);
   // Rows 1 and 5 run oneDNN's inner product; from 8 rows on, MKL's packed sgemm
@@ -189,6 +207,7 @@ TEST(LinearPackedTest, KernelMatchesAtenForEveryActivationAndRank) {
       ASSERT_TRUE(packed.kernelApplies(input, at::Tensor()));
       at::Tensor residual = at::randn_like(packed.runReference(input, at::Tensor(), {}));
       for (const Activation& activation : kActivations) {
+        SCOPED_TRACE("activation kind " + std::to_string(static_cast<int>(activation.kind)));
         expectClose(packed.run(input, at::Tensor(), activation), packed.runReference(input, at::Tensor(), activation));
         for (ResidualAdd where : kResidualPlaces) {
           expectClose(packed.run(input, residual, activation, where),
@@ -305,7 +324,8 @@ TEST(ActivationTest, ParsesTheOpsNamesAndRejectsOthers) {
   EXPECT_EQ(parseActivation("clamp", 0.0, 6.0), (Activation{ActivationKind::Clamp, 0.0, 6.0}));
   EXPECT_EQ(parseActivation("gelu_tanh", 0.0, 0.0).kind, ActivationKind::GeluTanh);
   EXPECT_EQ(parseActivation("none", 0.0, 0.0).kind, ActivationKind::None);
-  EXPECT_THROW(parseActivation("elu", 0.0, 0.0), c10::Error);
+  EXPECT_EQ(parseActivation("leaky_relu", 0.2, 0.0), (Activation{ActivationKind::LeakyRelu, 0.2, 0.0}));
+  EXPECT_THROW(parseActivation("selu", 0.0, 0.0), c10::Error);
 }
 
 } // namespace

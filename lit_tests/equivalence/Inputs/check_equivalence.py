@@ -189,6 +189,32 @@ class FusionTargets(nn.Module):
         return torch.tanh(self.head(t.mean(dim=1)))
 
 
+class MoreActivations(nn.Module):
+    """The activations fused since issue 17, each after a convolution or a
+    linear layer: leaky_relu, elu, softplus (beta 2), hardsigmoid, mish,
+    abs, exp, log_sigmoid, square (x ** 2), a residual add before a leaky_relu."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(6 if i else 3, 6, 3, padding=1) for i in range(6))
+        self.linears = nn.ModuleList(nn.Linear(6, 6) for _ in range(4))
+
+    def forward(self, x):
+        c = self.convs
+        y = F.leaky_relu(c[0](x), 0.2)
+        y = F.elu(c[1](y), alpha=0.5)
+        y = F.softplus(c[2](y), beta=2.0)
+        y = F.hardsigmoid(c[3](y))
+        y = F.mish(c[4](y))
+        y = F.leaky_relu(c[5](y) + y, 0.05)
+        t = y.mean(dim=(2, 3))
+        l = self.linears
+        t = torch.abs(l[0](t))
+        t = torch.exp(l[1](t) / 4)
+        t = F.logsigmoid(l[2](t))
+        return l[3](t) ** 2
+
+
 def build_models():
     conv = randomize_batch_norms(ConvNet()).eval()
     encoder = Encoder().eval()
@@ -198,6 +224,7 @@ def build_models():
     folding = randomize_batch_norms(FoldingTargets()).eval()
     fusion = randomize_batch_norms(FusionTargets()).eval()
     transpose = randomize_batch_norms(ScriptedTranspose()).eval()
+    activations = MoreActivations().eval()
     image = lambda: (torch.randn(2, 3, 16, 16),)
     tokens = lambda: (torch.randn(2, 7, 32), torch.zeros(2, 1, 1, 7).masked_fill(torch.rand(2, 1, 1, 7) > 0.7, -1e4))
     return {
@@ -207,6 +234,7 @@ def build_models():
         "inplace": (torch.jit.trace(inplace, (torch.randn(4, 10),)), lambda: (torch.randn(4, 10),)),
         "folding": (torch.jit.trace(folding, (torch.randn(2, 4, 5, 5),)), lambda: (torch.randn(2, 4, 5, 5),)),
         "fusion": (torch.jit.trace(fusion, image()), image),
+        "activations": (torch.jit.trace(activations, image()), image),
         "transpose": (torch.jit.script(transpose), lambda: (torch.randn(2, 4, 5, 5),)),
         "double": (torch.jit.trace(double, (torch.randn(2, 4, 9, dtype=torch.float64),)),
                    lambda: (torch.randn(2, 4, 9, dtype=torch.float64),)),
