@@ -34,7 +34,8 @@ def main(directory):
     model = CoverageNet().eval()
     randomize_batch_norms(model)
     torch.jit.script(model).save(f"{directory}/net.pt")
-    torch.save([(torch.randn(2, 3, 16, 16),)], f"{directory}/example.pt")
+    # A tuple of input tuples: LibTorch 1.13 cannot read a one-element list.
+    torch.save(((torch.randn(2, 3, 16, 16),),), f"{directory}/example.pt")
 
 
 if __name__ == "__main__":
