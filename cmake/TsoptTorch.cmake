@@ -23,6 +23,10 @@ elseif(TSOPT_TORCH STREQUAL "debian")
 else()
   message(FATAL_ERROR "TSOPT_TORCH=${TSOPT_TORCH}: expected 'pip' or 'debian'")
 endif()
+if(SKBUILD AND Python3_EXECUTABLE)
+  # `pip install .` (pyproject.toml): the interpreter that runs pip, whichever line.
+  set(_tsopt_default_python ${Python3_EXECUTABLE})
+endif()
 set(TSOPT_PYTHON ${_tsopt_default_python} CACHE FILEPATH "Python interpreter whose torch is the LibTorch tsopt builds against")
 
 execute_process(

@@ -23,6 +23,7 @@ DEBIAN_TORCH_PACKAGES=(
   libtorch-dev python3-torch                  # LibTorch 1.13 (C++) and torch for /usr/bin/python3
   libopenblas0-openmp                         # a BLAS for LibTorch (--no-install-recommends pulls in none)
   python3-torchvision                         # the model zoo (examples/models)
+  pybind11-dev                                # the Python package's extension (python/; the wheel's torch has its own)
 )
 case "$line" in
   pip) ;;

@@ -92,7 +92,7 @@ ParsedPipeline pipelineFor(const DriverOptions& options, const PassRegistry& reg
   if (options.passes) {
     return ParsedPipeline::parse(*options.passes, registry, "--passes", hasModule);
   }
-  return levelPipeline(options.level.value_or(0), registry, hasModule);
+  return parseLevelPipeline(options.level.value_or(0), registry, hasModule);
 }
 
 // --calibration-data fills the calibration inputs of every pass that

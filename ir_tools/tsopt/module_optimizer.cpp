@@ -8,7 +8,7 @@
 
 namespace tsopt {
 
-ParsedPipeline levelPipeline(int level, const PassRegistry& registry, bool hasModule) {
+ParsedPipeline parseLevelPipeline(int level, const PassRegistry& registry, bool hasModule) {
   std::string origin = "-O" + std::to_string(level);
   return ParsedPipeline::parse(level == 0 ? "" : levelPipelineName(level), registry, origin, hasModule);
 }
@@ -16,7 +16,7 @@ ParsedPipeline levelPipeline(int level, const PassRegistry& registry, bool hasMo
 ParsedPipeline parsePipelineSpec(const std::string& spec, const PassRegistry& registry, const std::string& origin,
                                  bool hasModule) {
   if (std::optional<int> level = parseOptimizationLevel(spec)) {
-    return levelPipeline(*level, registry, hasModule);
+    return parseLevelPipeline(*level, registry, hasModule);
   }
   return ParsedPipeline::parse(spec, registry, origin, hasModule);
 }

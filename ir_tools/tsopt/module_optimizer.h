@@ -21,7 +21,7 @@
 namespace tsopt {
 
 /// -O<level>'s pipeline (empty for -O0); throws tsopt::Error (Usage) for a level out of range.
-ParsedPipeline levelPipeline(int level, const PassRegistry& registry, bool hasModule);
+ParsedPipeline parseLevelPipeline(int level, const PassRegistry& registry, bool hasModule);
 
 /// "-O<digit>" is a level (the driver's flag), any other text a pipeline whose
 /// errors name `origin`. Throws tsopt::Error (Usage).

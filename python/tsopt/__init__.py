@@ -50,9 +50,10 @@ def _as_call(arguments) -> tuple:
 
 
 def _pickled(calls: List[tuple]) -> bytes:
-    """Input tuples as torch.save writes them, what the driver's input files hold."""
+    """Input tuples as torch.save writes them, what the driver's input files hold
+    (a tuple of them: LibTorch 1.13 cannot read a one-element list)."""
     buffer = io.BytesIO()
-    torch.save(calls, buffer)
+    torch.save(tuple(calls), buffer)
     return buffer.getvalue()
 
 
