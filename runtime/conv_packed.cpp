@@ -16,24 +16,27 @@ using Format = dnnl::memory::format_tag;
 using DataType = dnnl::memory::data_type;
 constexpr int64_t kStateVersion = 1;
 
-/// aten::conv2d's output size; a non-positive extent when the input is too small.
-std::vector<int64_t> outputSizes(at::IntArrayRef input, const at::Tensor& weight, const Conv2dParams& params) {
-  std::vector<int64_t> sizes{input[0], weight.size(0)};
+} // namespace
+
+std::vector<int64_t> conv2dOutputSizes(at::IntArrayRef input, at::IntArrayRef weight, const Conv2dParams& params) {
+  std::vector<int64_t> sizes{input[0], weight[0]};
   for (size_t dim = 0; dim < 2; ++dim) {
-    int64_t extent = input[2 + dim] + 2 * params.padding[dim] - params.dilation[dim] * (weight.size(2 + dim) - 1) - 1;
+    int64_t extent = input[2 + dim] + 2 * params.padding[dim] - params.dilation[dim] * (weight[2 + dim] - 1) - 1;
     sizes.push_back(extent < 0 ? 0 : extent / params.stride[dim] + 1);
   }
   return sizes;
 }
 
-dnnl::memory::dims weightDims(const at::Tensor& weight, int64_t groups) {
-  if (groups == 1) {
-    return dimsOf(weight.sizes());
+void checkConv2dParams(const char* owner, int64_t outChannels, const Conv2dParams& params) {
+  TORCH_CHECK(params.stride.size() == 2 && params.padding.size() == 2 && params.dilation.size() == 2, owner,
+              ": stride, padding and dilation need two values each");
+  TORCH_CHECK(params.groups >= 1 && outChannels % params.groups == 0, owner, ": ", outChannels,
+              " output channels do not split into ", params.groups, " groups");
+  for (size_t dim = 0; dim < 2; ++dim) {
+    TORCH_CHECK(params.stride[dim] >= 1 && params.dilation[dim] >= 1 && params.padding[dim] >= 0, owner,
+                ": stride and dilation must be positive, padding non-negative");
   }
-  return {groups, weight.size(0) / groups, weight.size(1), weight.size(2), weight.size(3)};
 }
-
-} // namespace
 
 /// A convolution primitive. Winograd convolutions compute on oneDNN's blocked
 /// layout: `blocked` is then set, with the reorders between the NHWC tensors
@@ -83,7 +86,7 @@ dnnl::reorder reorderBetween(const dnnl::memory::desc& from, const dnnl::memory:
 /// The oneDNN side of a float32 convolution.
 struct ConvPacked::Kernel {
   Kernel(const at::Tensor& weight, const c10::optional<at::Tensor>& bias, int64_t groups)
-      : weights(weight.contiguous(), dnnl::memory::desc(weightDims(weight, groups), DataType::f32,
+      : weights(weight.contiguous(), dnnl::memory::desc(convWeightDims(weight.sizes(), groups), DataType::f32,
                                                          groups == 1 ? Format::oihw : Format::goihw)),
         bias(bias ? c10::optional<at::Tensor>(bias->contiguous()) : c10::nullopt) {
     if (this->bias) {
@@ -94,7 +97,7 @@ struct ConvPacked::Kernel {
   dnnl::convolution_forward::desc describe(dnnl::algorithm algorithm, const dnnl::memory::desc& src,
                                            const dnnl::memory::desc& dst, const at::Tensor& weight,
                                            const Conv2dParams& params) const {
-    dnnl::memory::desc anyWeights(weightDims(weight, params.groups), DataType::f32, Format::any);
+    dnnl::memory::desc anyWeights(convWeightDims(weight.sizes(), params.groups), DataType::f32, Format::any);
     dnnl::memory::desc biasDesc =
         bias ? dnnl::memory::desc({weight.size(0)}, DataType::f32, Format::a) : dnnl::memory::desc();
     dnnl::memory::dims dilation{params.dilation[0] - 1, params.dilation[1] - 1};
@@ -154,15 +157,7 @@ struct ConvPacked::Kernel {
 ConvPacked::ConvPacked(at::Tensor weight, c10::optional<at::Tensor> bias, Conv2dParams params)
     : weight_(std::move(weight)), bias_(std::move(bias)), params_(std::move(params)) {
   TORCH_CHECK(weight_.dim() == 4, "tsopt.ConvPacked: expected a 4-D weight, got ", weight_.dim(), "-D");
-  TORCH_CHECK(params_.stride.size() == 2 && params_.padding.size() == 2 && params_.dilation.size() == 2,
-              "tsopt.ConvPacked: stride, padding and dilation need two values each");
-  TORCH_CHECK(params_.groups >= 1 && weight_.size(0) % params_.groups == 0,
-              "tsopt.ConvPacked: ", weight_.size(0), " output channels do not split into ", params_.groups,
-              " groups");
-  for (size_t dim = 0; dim < 2; ++dim) {
-    TORCH_CHECK(params_.stride[dim] >= 1 && params_.dilation[dim] >= 1 && params_.padding[dim] >= 0,
-                "tsopt.ConvPacked: stride and dilation must be positive, padding non-negative");
-  }
+  checkConv2dParams("tsopt.ConvPacked", weight_.size(0), params_);
   TORCH_CHECK(!bias_ || (bias_->dim() == 1 && bias_->size(0) == weight_.size(0)),
               "tsopt.ConvPacked: the bias needs one value per output channel");
   if (isPlainFloat(weight_) && (!bias_ || isPlainFloat(*bias_))) {
@@ -191,7 +186,7 @@ bool ConvPacked::kernelApplies(const at::Tensor& input, const at::Tensor& residu
       input.size(1) != weight_.size(1) * params_.groups) {
     return false;
   }
-  std::vector<int64_t> outSizes = outputSizes(input.sizes(), weight_, params_);
+  std::vector<int64_t> outSizes = conv2dOutputSizes(input.sizes(), weight_.sizes(), params_);
   if (outSizes[2] <= 0 || outSizes[3] <= 0) {
     return false;
   }
@@ -209,7 +204,7 @@ std::string ConvPacked::algorithmFor(const at::Tensor& input) {
   if (!kernelApplies(input, at::Tensor())) {
     return "aten";
   }
-  std::vector<int64_t> outSizes = outputSizes(input.sizes(), weight_, params_);
+  std::vector<int64_t> outSizes = conv2dOutputSizes(input.sizes(), weight_.sizes(), params_);
   Activation none;
   ProblemKey key{{input.size(0), input.size(1), input.size(2), input.size(3)}, at::get_num_threads(), none,
                  ResidualAdd::None};
@@ -228,7 +223,7 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
   const at::MemoryFormat format = input.suggest_memory_format();
   const bool accumulate = residual.defined();
   at::Tensor src = input.contiguous(at::MemoryFormat::ChannelsLast);
-  std::vector<int64_t> outSizes = outputSizes(input.sizes(), weight_, params_);
+  std::vector<int64_t> outSizes = conv2dOutputSizes(input.sizes(), weight_.sizes(), params_);
   at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::ChannelsLast)
                               : emptyOutput(outSizes, input.options(), at::MemoryFormat::ChannelsLast);
 

@@ -112,6 +112,13 @@ dnnl::primitive_attr fusedAttr(const Activation& activation, ResidualAdd residua
   return attr;
 }
 
+dnnl::memory::dims convWeightDims(at::IntArrayRef weightSizes, int64_t groups) {
+  if (groups == 1) {
+    return dimsOf(weightSizes);
+  }
+  return {groups, weightSizes[0] / groups, weightSizes[1], weightSizes[2], weightSizes[3]};
+}
+
 dnnl::memory viewAsMemory(const at::Tensor& tensor, const dnnl::memory::desc& desc) {
   return dnnl::memory(desc, cpuEngine(), tensor.data_ptr());
 }

@@ -40,6 +40,8 @@ dnnl::stream& threadStream();
 /// oneDNN applies post-ops in the order given, so the sum goes before or after
 /// the eltwise.
 dnnl::primitive_attr fusedAttr(const Activation& activation, ResidualAdd residual);
+/// Appends `activation` as an eltwise post-op (nothing for "none").
+void appendActivation(dnnl::post_ops& ops, const Activation& activation);
 
 /// The primitive descriptor `create(attr)` returns for fusedAttr(activation,
 /// residual). oneDNN 2.6 has no optimized kernel for a few layers (small
@@ -59,6 +61,10 @@ PrimitiveDesc fusedPrimitiveDesc(Create&& create, const Activation& activation, 
 /// TorchScript's interpreter does for a value's last use; no view shares its
 /// storage; it is dense in `format`); otherwise a copy in `format`.
 at::Tensor accumulatorFor(at::Tensor residual, at::MemoryFormat format);
+
+/// A convolution weight's dimensions for oneDNN: (out, in, kh, kw), or
+/// (groups, out / groups, in / groups, kh, kw) with groups.
+dnnl::memory::dims convWeightDims(at::IntArrayRef weightSizes, int64_t groups);
 
 /// A float32 tensor's memory seen by oneDNN, without a copy.
 dnnl::memory viewAsMemory(const at::Tensor& tensor, const dnnl::memory::desc& desc);
@@ -116,11 +122,12 @@ template <typename Primitive> struct PreparedPrimitive {
 };
 
 /// The primitives of one packed layer, created on first use of each problem.
-/// `Prepared` is a PreparedPrimitive or a struct extending one.
-template <typename Prepared> class PrimitiveCache {
+/// `Prepared` is a PreparedPrimitive or a struct extending one; `Key` a
+/// ProblemKey or a key extending one (the int8 kernels add quantization parameters).
+template <typename Prepared, typename Key = ProblemKey, typename KeyHash = ProblemKeyHash> class PrimitiveCache {
 public:
   template <typename Create>
-  std::shared_ptr<const Prepared> get(const ProblemKey& key, Create&& create) {
+  std::shared_ptr<const Prepared> get(const Key& key, Create&& create) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto found = entries_.find(key);
     if (found != entries_.end()) {
@@ -133,7 +140,7 @@ public:
 
 private:
   std::mutex mutex_;
-  std::unordered_map<ProblemKey, std::shared_ptr<const Prepared>, ProblemKeyHash> entries_;
+  std::unordered_map<Key, std::shared_ptr<const Prepared>, KeyHash> entries_;
 };
 
 } // namespace tsopt::runtime

@@ -39,6 +39,12 @@ struct Conv2dParams {
   int64_t groups = 1;
 };
 
+/// aten::conv2d's output sizes for an input and a weight of these sizes; a
+/// zero extent when the input is too small.
+std::vector<int64_t> conv2dOutputSizes(at::IntArrayRef input, at::IntArrayRef weight, const Conv2dParams& params);
+/// Throws c10::Error, naming `owner`, when `params` do not fit a convolution with `outChannels` outputs.
+void checkConv2dParams(const char* owner, int64_t outChannels, const Conv2dParams& params);
+
 class ConvPacked final : public torch::CustomClassHolder {
 public:
   /// What pickling stores: format version, weight, bias, stride, padding, dilation, groups.
@@ -127,6 +133,61 @@ private:
   struct Kernel;
   at::Tensor weight_;
   c10::optional<at::Tensor> bias_;
+  std::unique_ptr<Kernel> kernel_;
+};
+
+/// tsopt.QConvPacked: a static int8 2-D convolution (runtime/qconv_packed.cpp).
+/// It holds int8 weights with one scale per output channel (symmetric: zero
+/// point 0), a float32 bias and the parameters, which is all it pickles. run()
+/// takes a PyTorch quint8 per-tensor input and returns quint8 at the scale and
+/// zero point it is given, channels-last, as quantized::conv2d does: one oneDNN
+/// u8 x s8 primitive computes
+///   quantize(activation(clamp(conv2d(dequantize(input), weight) + bias, range)), out_scale, out_zero_point)
+/// where `range` is what uint8 at the convolution's own scale and zero point
+/// covers (the unfused chain saturates there before its activation), with the
+/// activation applied to the float32 result (output scales, clip and eltwise
+/// post-ops, then a linear post-op and uint8 saturation requantize), so the
+/// activations PyTorch runs in float32 between dequantize and quantize_per_tensor
+/// (SiLU, sigmoid) stay inside the int8 chain. Other inputs (not quint8
+/// per-tensor, not on the CPU, needing autograd, empty) take runReference.
+class QConvPacked final : public torch::CustomClassHolder {
+public:
+  /// What pickling stores: format version, int8 weight values, float64 weight
+  /// scales (one per output channel), bias, stride, padding, dilation, groups.
+  using State = std::tuple<int64_t, at::Tensor, at::Tensor, c10::optional<at::Tensor>, std::vector<int64_t>,
+                           std::vector<int64_t>, std::vector<int64_t>, int64_t>;
+
+  /// `weight` is a qint8 tensor quantized per tensor or per output channel
+  /// with zero points 0, as PyTorch's int8 convolutions pack it. Throws
+  /// c10::Error when it is not, or the parameters do not fit it.
+  QConvPacked(const at::Tensor& weight, c10::optional<at::Tensor> bias, Conv2dParams params);
+  explicit QConvPacked(const State& state);
+  ~QConvPacked() override;
+
+  /// The convolution's uint8 range and the output's parameters.
+  struct Quantization {
+    double convScale = 1.0;
+    int64_t convZeroPoint = 0;
+    double outScale = 1.0;
+    int64_t outZeroPoint = 0;
+  };
+
+  /// Throws c10::Error for a non-positive scale or a zero point outside [0, 255].
+  at::Tensor run(const at::Tensor& input, const Activation& activation, const Quantization& quantization);
+  /// The same through ATen ops on dequantized values: the fallback of run().
+  at::Tensor runReference(const at::Tensor& input, const Activation& activation,
+                          const Quantization& quantization) const;
+  /// Whether run() uses the oneDNN kernel for `input`.
+  bool kernelApplies(const at::Tensor& input) const;
+
+  State state() const;
+
+private:
+  struct Kernel;
+  at::Tensor weightValues_;  ///< int8, (out, in / groups, kh, kw), contiguous.
+  at::Tensor weightScales_;  ///< float64, one per output channel.
+  c10::optional<at::Tensor> bias_;
+  Conv2dParams params_;
   std::unique_ptr<Kernel> kernel_;
 };
 

@@ -77,6 +77,20 @@ at::Tensor conv2dActAdd(const at::Tensor& input, at::Tensor other, const c10::in
                      ResidualAdd::AfterActivation);
 }
 
+c10::intrusive_ptr<QConvPacked> qconv2dPrepack(const at::Tensor& weight, c10::optional<at::Tensor> bias,
+                                               std::vector<int64_t> stride, std::vector<int64_t> padding,
+                                               std::vector<int64_t> dilation, int64_t groups) {
+  return c10::make_intrusive<QConvPacked>(
+      weight, std::move(bias), Conv2dParams{std::move(stride), std::move(padding), std::move(dilation), groups});
+}
+
+at::Tensor qconv2dAct(const at::Tensor& input, const c10::intrusive_ptr<QConvPacked>& packed, double convScale,
+                      int64_t convZeroPoint, c10::string_view activation, double alpha, double beta, double outScale,
+                      int64_t outZeroPoint) {
+  return packed->run(input, parseActivation(activation, alpha, beta),
+                     QConvPacked::Quantization{convScale, convZeroPoint, outScale, outZeroPoint});
+}
+
 c10::intrusive_ptr<LinearPacked> linearPrepack(at::Tensor weight, c10::optional<at::Tensor> bias) {
   return c10::make_intrusive<LinearPacked>(std::move(weight), std::move(bias));
 }
@@ -162,7 +176,8 @@ std::vector<std::string> registeredOperators() {
           "tsopt::conv2d_act_add", "tsopt::linear_prepack", "tsopt::linear_act",
           "tsopt::linear_add_act", "tsopt::linear_act_add", "tsopt::attention",
           "tsopt::add_layer_norm", "tsopt::cuda_graph_run", "tsopt::linear_dynamic_prepack",
-          "tsopt::linear_dynamic_act", "tsopt::linear_dynamic_add_act", "tsopt::linear_dynamic_act_add"};
+          "tsopt::linear_dynamic_act", "tsopt::linear_dynamic_add_act", "tsopt::linear_dynamic_act_add",
+          "tsopt::qconv2d_prepack", "tsopt::qconv2d_act"};
 }
 
 } // namespace tsopt::runtime
@@ -175,6 +190,9 @@ TORCH_LIBRARY(tsopt, m) {
   m.class_<LinearPacked>("LinearPacked")
       .def_pickle([](const c10::intrusive_ptr<LinearPacked>& self) { return self->state(); },
                   [](LinearPacked::State state) { return c10::make_intrusive<LinearPacked>(state); });
+  m.class_<QConvPacked>("QConvPacked")
+      .def_pickle([](const c10::intrusive_ptr<QConvPacked>& self) { return self->state(); },
+                  [](QConvPacked::State state) { return c10::make_intrusive<QConvPacked>(state); });
   m.class_<LinearDynamicPacked>("LinearDynamicPacked")
       .def_pickle([](const c10::intrusive_ptr<LinearDynamicPacked>& self) { return self->state(); },
                   [](LinearDynamicPacked::State state) { return c10::make_intrusive<LinearDynamicPacked>(state); });
@@ -222,6 +240,12 @@ TORCH_LIBRARY(tsopt, m) {
   m.def("linear_dynamic_act_add(Tensor input, Tensor other, __torch__.torch.classes.tsopt.LinearDynamicPacked packed, "
         "str activation, float alpha, float beta) -> Tensor",
         linearDynamicActAdd);
+  m.def("qconv2d_prepack(Tensor weight, Tensor? bias, int[] stride, int[] padding, int[] dilation, int groups) "
+        "-> __torch__.torch.classes.tsopt.QConvPacked",
+        qconv2dPrepack);
+  m.def("qconv2d_act(Tensor input, __torch__.torch.classes.tsopt.QConvPacked packed, float conv_scale, "
+        "int conv_zero_point, str activation, float alpha, float beta, float out_scale, int out_zero_point) -> Tensor",
+        qconv2dAct);
   m.def("attention(Tensor query, Tensor key_t, Tensor value, Tensor? mask, float scale, bool permute_output) "
         "-> Tensor",
         attentionOp);

@@ -5,6 +5,7 @@
 ///   classes  tsopt.ConvPacked, tsopt.LinearPacked (picklable; see packed_layers.h)
 ///            tsopt.CudaGraphCache(max_graphs) (picklable; see cuda_graph_cache.h)
 ///            tsopt.LinearDynamicPacked (picklable; int8 weights; see linear_dynamic.h)
+///            tsopt.QConvPacked (picklable; static int8; see packed_layers.h)
 ///   ops      tsopt::conv2d_prepack(weight, bias, stride, padding, dilation, groups) -> ConvPacked
 ///            tsopt::conv2d_act(input, packed, activation, alpha, beta)
 ///            tsopt::conv2d_add_act(input, other, packed, activation, alpha, beta)
@@ -15,6 +16,9 @@
 ///            tsopt::linear_act_add(input, other, packed, activation, alpha, beta)
 ///            tsopt::linear_dynamic_prepack(weight, bias, reduce_range) -> LinearDynamicPacked
 ///            tsopt::linear_dynamic_act / _add_act / _act_add: as linear_*, dynamic int8, CPU only
+///            tsopt::qconv2d_prepack(weight, bias, stride, padding, dilation, groups) -> QConvPacked
+///            tsopt::qconv2d_act(input, packed, conv_scale, conv_zero_point, activation, alpha, beta,
+///              out_scale, out_zero_point): static int8 (quint8 in and out), CPU only
 ///            tsopt::attention(query, key_t, value, mask, scale, permute_output)
 ///            tsopt::add_layer_norm(input, other, normalized_shape, weight, bias, eps)
 ///            tsopt::cuda_graph_run(cache, module, method, inputs) -> Tensor[]

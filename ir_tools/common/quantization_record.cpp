@@ -17,8 +17,10 @@ namespace {
 
 bool blockHasQuantizedKernels(const torch::jit::Block& block) {
   static const c10::Symbol quantized = c10::Symbol::fromQualString("namespaces::quantized");
+  // tsopt's static int8 convolution (fuse-quantized-conv-act) sums int8 products as PyTorch's do.
+  static const c10::Symbol tsoptInt8Conv = c10::Symbol::fromQualString("tsopt::qconv2d_act");
   for (const torch::jit::Node* node : block.nodes()) {
-    if (node->kind().ns() == quantized) {
+    if (node->kind().ns() == quantized || node->kind() == tsoptInt8Conv) {
       return true;
     }
     for (const torch::jit::Block* inner : node->blocks()) {

@@ -43,7 +43,8 @@ struct QuantizationRecord {
   static QuantizationRecord fromJson(const std::string& text, const std::string& path);
 };
 
-/// Whether any method of `module` or of its submodules calls a quantized:: kernel.
+/// Whether any method of `module` or of its submodules calls a quantized:: kernel
+/// or tsopt::qconv2d_act.
 bool hasQuantizedKernels(const torch::jit::Module& module);
 
 /// The record for a module a pipeline produced: what its quantize-static or

@@ -1,0 +1,119 @@
+"""Checks tsopt::qconv2d_act against PyTorch's unfused int8 path.
+
+Usage: check_qconv_act.py LIBTSOPT_RUNTIME.so
+
+For each case (activation, groups, stride, padding, input zero point), the
+same quint8 input (7-bit activations, as on CPUs without VNNI) and the same
+per-channel qint8 weights go through
+  fused:    tsopt::qconv2d_act(qx, packed, conv_scale, conv_zero_point, act, ..., out_scale, out_zero_point)
+  unfused:  quantized::conv2d(qx, ..., conv_scale, conv_zero_point) -> dequantize -> act -> quantize_per_tensor
+  float:    conv2d(dequantize(qx), dequantized weights) + bias, clamped to the range uint8 covers at
+            conv_scale and conv_zero_point -> act -> quantize_per_tensor
+and compares the results. Tolerances: at most 1 output step (out_scale) from
+the float reference anywhere (the fused op rounds once); from the unfused path,
+at most 1 output step plus what the unfused path's own rounding of the
+convolution to uint8 can move the activation: conv_scale / 2 times the
+activation's largest slope (1; silu 1.1, hardswish 1.5, sigmoid 0.25), in
+dequantized units. Prints one line per case and "ok", or fails.
+"""
+import sys
+
+import torch
+import torch.nn.functional as F
+
+# name: (function, alpha, beta, largest slope)
+ACTIVATIONS = {
+    "none": (lambda x: x, 0.0, 0.0, 1.0),
+    "relu": (F.relu, 0.0, 0.0, 1.0),
+    "clamp": (lambda x: torch.clamp(x, 0.0, 6.0), 0.0, 6.0, 1.0),
+    "silu": (F.silu, 0.0, 0.0, 1.1),
+    "hardswish": (F.hardswish, 0.0, 0.0, 1.5),
+    "sigmoid": (torch.sigmoid, 0.0, 0.0, 0.25),
+}
+
+
+def qparams(tensor, levels=255):
+    low, high = min(float(tensor.min()), 0.0), max(float(tensor.max()), 0.0)
+    scale = max((high - low) / levels, 1e-8)
+    return scale, int(round(-low / scale))
+
+
+def check_case(activation, groups, stride, padding, zero_input, generator):
+    cin, cout = (16, 16) if groups > 1 else (8, 12)
+    x = torch.randn(2, cin, 9, 11, generator=generator)
+    if zero_input:
+        x = x.relu()
+    in_scale, in_zero = qparams(x, levels=127)
+    qx = torch.quantize_per_tensor(x, in_scale, in_zero, torch.quint8)
+    weight = torch.randn(cout, cin // groups, 3, 3, generator=generator) * 0.3
+    bias = torch.randn(cout, generator=generator)
+    wscales = weight.abs().amax(dim=(1, 2, 3)) / 127
+    qweight = torch.quantize_per_channel(weight, wscales.double(), torch.zeros(cout, dtype=torch.long), 0, torch.qint8)
+    fn, alpha, beta, slope = ACTIVATIONS[activation]
+    reference = F.conv2d(qx.dequantize(), qweight.dequantize(), bias, stride, padding, 1, groups)
+    # The convolution's range a little narrow, so that its saturation shows.
+    conv_scale, conv_zero = qparams(reference * 0.9)
+    reference = reference.clamp(-conv_zero * conv_scale, (255 - conv_zero) * conv_scale)
+    out_scale, out_zero = qparams(fn(reference))
+
+    packed = torch.ops.tsopt.qconv2d_prepack(qweight, bias, [stride] * 2, [padding] * 2, [1, 1], groups)
+    fused = torch.ops.tsopt.qconv2d_act(qx, packed, conv_scale, conv_zero, activation, alpha, beta, out_scale,
+                                        out_zero)
+    assert fused.dtype == torch.quint8 and fused.q_scale() == out_scale and fused.q_zero_point() == out_zero
+    assert fused.is_contiguous(memory_format=torch.channels_last)
+
+    pt_packed = torch.ops.quantized.conv2d_prepack(qweight, bias, [stride] * 2, [padding] * 2, [1, 1], groups)
+    conv = torch.ops.quantized.conv2d(qx, pt_packed, conv_scale, conv_zero)
+    unfused = torch.quantize_per_tensor(fn(conv.dequantize()), out_scale, out_zero, torch.quint8)
+    expected = torch.quantize_per_tensor(fn(reference), out_scale, out_zero, torch.quint8)
+
+    to_float = int((fused.int_repr().int() - expected.int_repr().int()).abs().max())
+    to_unfused = float((fused.dequantize() - unfused.dequantize()).abs().max())
+    bound = out_scale + slope * conv_scale / 2 + 1e-6
+    name = "%s groups=%d stride=%d padding=%d input-zero-point=%d" % (activation, groups, stride, padding, in_zero)
+    print("%s: max steps from float %d; from unfused %.3g <= %.3g" % (name, to_float, to_unfused, bound))
+    assert to_float <= 1, name
+    assert to_unfused <= bound, name
+
+    # A float input takes the reference path: the same values.
+    again = torch.ops.tsopt.qconv2d_act(qx.dequantize(), packed, conv_scale, conv_zero, activation, alpha, beta,
+                                        out_scale, out_zero)
+    assert int((again.int_repr().int() - expected.int_repr().int()).abs().max()) <= 1, name
+
+
+def main(library):
+    torch.ops.load_library(library)
+    torch.backends.quantized.engine = "onednn" if "onednn" in torch.backends.quantized.supported_engines else "fbgemm"
+    generator = torch.Generator().manual_seed(0)
+    for activation in ACTIVATIONS:
+        check_case(activation, 1, 1, 1, False, generator)
+    check_case("silu", 16, 1, 1, False, generator)
+    check_case("hardswish", 16, 2, 1, False, generator)
+    check_case("relu", 1, 2, 0, True, generator)
+
+    # Serializable: a scripted module holding the packed weights reloads.
+    x = torch.quantize_per_tensor(torch.rand(1, 8, 5, 5), 1 / 127, 0, torch.quint8)
+    qweight = torch.quantize_per_channel(torch.randn(4, 8, 1, 1), torch.full((4,), 0.01, dtype=torch.double),
+                                         torch.zeros(4, dtype=torch.long), 0, torch.qint8)
+    packed = torch.ops.tsopt.qconv2d_prepack(qweight, None, [1, 1], [0, 0], [1, 1], 1)
+    state = packed.__getstate__()
+    reloaded = torch.ops.tsopt.qconv2d_prepack(qweight, None, [1, 1], [0, 0], [1, 1], 1)
+    reloaded.__setstate__(state)
+    first = torch.ops.tsopt.qconv2d_act(x, packed, 0.05, 128, "none", 0.0, 0.0, 0.05, 128)
+    second = torch.ops.tsopt.qconv2d_act(x, reloaded, 0.05, 128, "none", 0.0, 0.0, 0.05, 128)
+    assert torch.equal(first.int_repr(), second.int_repr())
+
+    # NEGATIVE: a float weight, and an output zero point out of range, fail with one line.
+    for bad in (lambda: torch.ops.tsopt.qconv2d_prepack(torch.randn(4, 8, 1, 1), None, [1, 1], [0, 0], [1, 1], 1),
+                lambda: torch.ops.tsopt.qconv2d_act(x, packed, 0.05, 128, "none", 0.0, 0.0, 0.05, 300)):
+        try:
+            bad()
+        except RuntimeError as error:
+            print("error:", str(error).splitlines()[0])
+        else:
+            raise AssertionError("expected an error")
+    print("ok")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,244 @@
+//===- qconv_packed.cpp - Static int8 convolution with requantizing post-ops ===//
+//
+// tsopt.QConvPacked (packed_layers.h) on oneDNN 2.x's int8 convolution: u8
+// source with its zero point (a runtime argument, as the x64 kernels want
+// it), s8 weights reordered once per layout, and per output channel
+//   dst_u8 = saturate(round(act(scale[c] * (acc_s32 + bias'[c])) / out_scale + out_zero))
+// where scale[c] = in_scale * weight_scale[c] (output scales) and bias' the
+// float32 bias in accumulator units (oneDNN adds the bias before the output
+// scales); a clip post-op saturates to the convolution's own uint8 range
+// first, the activation is an eltwise post-op and the requantization an
+// eltwise_linear post-op, so the result leaves the primitive as uint8.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/onednn_common.h"
+#include "runtime/packed_layers.h"
+
+#include <ATen/Functions.h>
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+#include <c10/util/hash.h>
+
+namespace tsopt::runtime {
+namespace {
+
+using Format = dnnl::memory::format_tag;
+using DataType = dnnl::memory::data_type;
+constexpr int64_t kStateVersion = 1;
+
+/// A problem of the int8 kernel: the float kernels' key and the input's and
+/// output's quantization, which the primitive's attributes bake in.
+struct QuantizedProblemKey {
+  ProblemKey problem;
+  double inputScale = 0.0;
+  int64_t inputZeroPoint = 0;
+  QConvPacked::Quantization output;
+
+  bool operator==(const QuantizedProblemKey& other) const {
+    return problem == other.problem && inputScale == other.inputScale && inputZeroPoint == other.inputZeroPoint &&
+           output.convScale == other.output.convScale && output.convZeroPoint == other.output.convZeroPoint &&
+           output.outScale == other.output.outScale && output.outZeroPoint == other.output.outZeroPoint;
+  }
+};
+
+struct QuantizedProblemKeyHash {
+  size_t operator()(const QuantizedProblemKey& key) const {
+    return c10::get_hash(ProblemKeyHash()(key.problem), key.inputScale, key.inputZeroPoint, key.output.convScale,
+                         key.output.convZeroPoint, key.output.outScale, key.output.outZeroPoint);
+  }
+};
+
+/// The float32 range uint8 covers at `scale` and `zeroPoint`.
+std::pair<double, double> uint8Range(double scale, int64_t zeroPoint) {
+  return {scale * static_cast<double>(-zeroPoint), scale * static_cast<double>(255 - zeroPoint)};
+}
+
+/// Whether saturating to the convolution's range before the activation can
+/// change the result: not for none, relu and clamp requantized at the
+/// convolution's own parameters (the output saturates to the same range).
+bool needsConvRangeClip(ActivationKind kind, const QConvPacked::Quantization& quantization) {
+  const bool monotoneClamp = kind == ActivationKind::None || kind == ActivationKind::Relu ||
+                             kind == ActivationKind::Clamp;
+  return !(monotoneClamp && quantization.convScale == quantization.outScale &&
+           quantization.convZeroPoint == quantization.outZeroPoint);
+}
+
+/// A qint8 weight's int8 values.
+at::Tensor weightValues(const at::Tensor& weight) {
+  TORCH_CHECK(weight.dim() == 4 && weight.scalar_type() == at::kQInt8,
+              "tsopt.QConvPacked: expected a 4-D qint8 weight, got ", weight.dim(), "-D ", weight.scalar_type());
+  return weight.int_repr().contiguous();
+}
+
+/// The per-channel scales of a qint8 weight; its zero points must be 0 (oneDNN takes symmetric weights).
+at::Tensor symmetricWeightScales(const at::Tensor& weight) {
+  const at::QScheme scheme = weight.qscheme();
+  if (scheme == at::kPerTensorAffine || scheme == at::kPerTensorSymmetric) {
+    TORCH_CHECK(weight.q_zero_point() == 0, "tsopt.QConvPacked: the weight's zero point must be 0, got ",
+                weight.q_zero_point());
+    return at::full({weight.size(0)}, weight.q_scale(), at::kDouble);
+  }
+  TORCH_CHECK((scheme == at::kPerChannelAffine || scheme == at::kPerChannelSymmetric) &&
+                  weight.q_per_channel_axis() == 0,
+              "tsopt.QConvPacked: the weight must be quantized per tensor or per output channel");
+  TORCH_CHECK(weight.q_per_channel_zero_points().eq(0).all().item<bool>(),
+              "tsopt.QConvPacked: the weight's zero points must be 0");
+  return weight.q_per_channel_scales().to(at::kDouble).contiguous();
+}
+
+/// A prepared int8 convolution with what its attributes refer to.
+struct QConvPrimitive : PreparedPrimitive<dnnl::convolution_forward> {
+  at::Tensor bias;  ///< float32, in accumulator units; undefined without a bias.
+  dnnl::memory biasMemory;
+  at::Tensor sourceZeroPoint;  ///< int32 [1]; undefined for zero point 0.
+  dnnl::memory sourceZeroPointMemory;
+};
+
+} // namespace
+
+/// The oneDNN side of QConvPacked.
+struct QConvPacked::Kernel {
+  Kernel(const at::Tensor& values, int64_t groups)
+      : weights(values, dnnl::memory::desc(convWeightDims(values.sizes(), groups), DataType::s8,
+                                           groups == 1 ? Format::oihw : Format::goihw)) {}
+
+  QConvPrimitive prepare(const QConvPacked& layer, at::IntArrayRef inputSizes, at::IntArrayRef outSizes,
+                         const QuantizedProblemKey& key) {
+    const at::Tensor& values = layer.weightValues_;
+    const Conv2dParams& params = layer.params_;
+    at::Tensor scales = layer.weightScales_.mul(key.inputScale).to(at::kFloat).contiguous();
+    dnnl::primitive_attr attr;
+    attr.set_output_scales(1 << 1, std::vector<float>(scales.data_ptr<float>(), scales.data_ptr<float>() +
+                                                                                     scales.numel()));
+    if (key.inputZeroPoint != 0) {
+      attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    }
+    dnnl::post_ops ops;
+    if (needsConvRangeClip(key.problem.activation.kind, key.output)) {
+      auto [lower, upper] = uint8Range(key.output.convScale, key.output.convZeroPoint);
+      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, static_cast<float>(lower), static_cast<float>(upper));
+    }
+    appendActivation(ops, key.problem.activation);
+    ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, static_cast<float>(1.0 / key.output.outScale),
+                       static_cast<float>(key.output.outZeroPoint));
+    attr.set_post_ops(ops);
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+
+    QConvPrimitive prepared;
+    prepared.src = dnnl::memory::desc(dimsOf(inputSizes), DataType::u8, Format::nhwc);
+    prepared.dst = dnnl::memory::desc(dimsOf(outSizes), DataType::u8, Format::nhwc);
+    dnnl::memory::desc anyWeights(convWeightDims(values.sizes(), params.groups), DataType::s8, Format::any);
+    dnnl::memory::desc biasDesc;
+    if (layer.bias_) {
+      biasDesc = dnnl::memory::desc({values.size(0)}, DataType::f32, Format::a);
+      prepared.bias = layer.bias_->to(at::kFloat).div(scales).contiguous();
+      prepared.biasMemory = viewAsMemory(prepared.bias, biasDesc);
+    }
+    dnnl::memory::dims dilation{params.dilation[0] - 1, params.dilation[1] - 1};
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                         prepared.src, anyWeights, biasDesc, prepared.dst, dimsOf(params.stride),
+                                         dilation, dimsOf(params.padding), dimsOf(params.padding));
+    dnnl::convolution_forward::primitive_desc pd(desc, attr, cpuEngine());
+    prepared.primitive = dnnl::convolution_forward(pd);
+    prepared.weights = weights.in(pd.weights_desc());
+    prepared.scratchpad = pd.scratchpad_desc();
+    if (key.inputZeroPoint != 0) {
+      prepared.sourceZeroPoint = at::full({1}, key.inputZeroPoint, at::kInt);
+      prepared.sourceZeroPointMemory =
+          viewAsMemory(prepared.sourceZeroPoint, dnnl::memory::desc({1}, DataType::s32, Format::a));
+    }
+    return prepared;
+  }
+
+  PackedWeights weights;
+  PrimitiveCache<QConvPrimitive, QuantizedProblemKey, QuantizedProblemKeyHash> primitives;
+};
+
+QConvPacked::QConvPacked(const at::Tensor& weight, c10::optional<at::Tensor> bias, Conv2dParams params)
+    // List-initialization evaluates left to right: weightValues checks the weight first.
+    : QConvPacked(State{kStateVersion, weightValues(weight), symmetricWeightScales(weight), std::move(bias), std::move(params.stride),
+                        std::move(params.padding), std::move(params.dilation), params.groups}) {}
+
+QConvPacked::QConvPacked(const State& state)
+    : weightValues_(std::get<1>(state)), weightScales_(std::get<2>(state)), bias_(std::get<3>(state)),
+      params_{std::get<4>(state), std::get<5>(state), std::get<6>(state), std::get<7>(state)} {
+  TORCH_CHECK(std::get<0>(state) == kStateVersion, "tsopt.QConvPacked: unknown serialized format version ",
+              std::get<0>(state));
+  TORCH_CHECK(weightValues_.dim() == 4 && weightValues_.scalar_type() == at::kChar && weightValues_.is_contiguous(),
+              "tsopt.QConvPacked: expected contiguous 4-D int8 weight values");
+  TORCH_CHECK(weightScales_.dim() == 1 && weightScales_.size(0) == weightValues_.size(0) &&
+                  weightScales_.scalar_type() == at::kDouble,
+              "tsopt.QConvPacked: expected one float64 weight scale per output channel");
+  checkConv2dParams("tsopt.QConvPacked", weightValues_.size(0), params_);
+  TORCH_CHECK(!bias_ || (bias_->dim() == 1 && bias_->size(0) == weightValues_.size(0) && isPlainFloat(*bias_)),
+              "tsopt.QConvPacked: the bias needs one float32 value per output channel");
+  if (weightValues_.device().is_cpu()) {
+    kernel_ = std::make_unique<Kernel>(weightValues_, params_.groups);
+  }
+}
+
+QConvPacked::~QConvPacked() = default;
+
+QConvPacked::State QConvPacked::state() const {
+  return State{kStateVersion,   weightValues_,   weightScales_,     bias_,
+               params_.stride, params_.padding, params_.dilation, params_.groups};
+}
+
+bool QConvPacked::kernelApplies(const at::Tensor& input) const {
+  if (!kernel_ || !input.defined() || !input.device().is_cpu() || input.scalar_type() != at::kQUInt8 ||
+      input.qscheme() != at::kPerTensorAffine || input.dim() != 4 || input.numel() == 0 ||
+      input.size(1) != weightValues_.size(1) * params_.groups) {
+    return false;
+  }
+  std::vector<int64_t> outSizes = conv2dOutputSizes(input.sizes(), weightValues_.sizes(), params_);
+  return outSizes[2] > 0 && outSizes[3] > 0;
+}
+
+at::Tensor QConvPacked::runReference(const at::Tensor& input, const Activation& activation,
+                                     const Quantization& quantization) const {
+  at::Tensor weight = weightValues_.to(at::kFloat).mul(weightScales_.to(at::kFloat).view({-1, 1, 1, 1}));
+  at::Tensor result = at::conv2d(input.is_quantized() ? input.dequantize() : input, weight, bias_, params_.stride,
+                                 params_.padding, params_.dilation, params_.groups);
+  auto [lower, upper] = uint8Range(quantization.convScale, quantization.convZeroPoint);
+  return at::quantize_per_tensor(applyActivation(result.clamp(lower, upper), activation), quantization.outScale,
+                                 quantization.outZeroPoint, at::kQUInt8)
+      .contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+at::Tensor QConvPacked::run(const at::Tensor& input, const Activation& activation,
+                            const Quantization& quantization) {
+  for (auto [scale, zeroPoint] : {std::pair(quantization.convScale, quantization.convZeroPoint),
+                                  std::pair(quantization.outScale, quantization.outZeroPoint)}) {
+    TORCH_CHECK(scale > 0.0 && zeroPoint >= 0 && zeroPoint <= 255,
+                "tsopt::qconv2d_act: uint8 needs a positive scale and a zero point in [0, 255], got ", scale,
+                " and ", zeroPoint);
+  }
+  if (!kernelApplies(input)) {
+    return runReference(input, activation, quantization);
+  }
+  at::Tensor src = input.contiguous(at::MemoryFormat::ChannelsLast);
+  std::vector<int64_t> outSizes = conv2dOutputSizes(input.sizes(), weightValues_.sizes(), params_);
+  at::Tensor dst = at::_empty_affine_quantized(outSizes, input.options(), quantization.outScale,
+                                               quantization.outZeroPoint, at::MemoryFormat::ChannelsLast);
+  QuantizedProblemKey key{
+      {{input.size(0), input.size(1), input.size(2), input.size(3)}, at::get_num_threads(), activation,
+       ResidualAdd::None},
+      input.q_scale(), input.q_zero_point(), quantization};
+  auto prepared =
+      kernel_->primitives.get(key, [&] { return kernel_->prepare(*this, input.sizes(), outSizes, key); });
+
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, viewAsMemory(src, prepared->src)},
+                                             {DNNL_ARG_WEIGHTS, prepared->weights},
+                                             {DNNL_ARG_DST, viewAsMemory(dst, prepared->dst)}};
+  if (prepared->bias.defined()) {
+    args.emplace(DNNL_ARG_BIAS, prepared->biasMemory);
+  }
+  if (prepared->sourceZeroPoint.defined()) {
+    args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, prepared->sourceZeroPointMemory);
+  }
+  addScratchpad(prepared->scratchpad, args);
+  prepared->primitive.execute(threadStream(), args);
+  return dst;
+}
+
+} // namespace tsopt::runtime
