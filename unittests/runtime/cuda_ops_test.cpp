@@ -31,8 +31,11 @@ namespace tsopt::runtime {
 namespace {
 
 bool isPrepack(const std::string& name) { return name.size() > 8 && name.substr(name.size() - 8) == "_prepack"; }
-/// The dynamic int8 linear ops run on the CPU only (fuse-linear-dynamic fires on CPU weights only).
-bool isCpuOnly(const std::string& name) { return name.rfind("tsopt::linear_dynamic", 0) == 0; }
+/// The dynamic int8 linear ops and the static int8 convolution run on the CPU only
+/// (fuse-linear-dynamic fires on CPU weights only; quantized tensors live on the CPU).
+bool isCpuOnly(const std::string& name) {
+  return name.rfind("tsopt::linear_dynamic", 0) == 0 || name.rfind("tsopt::qconv2d", 0) == 0;
+}
 
 TEST(CudaKernelsTest, CompanionLibraryLoads) {
   std::string error;
