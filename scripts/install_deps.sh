@@ -14,6 +14,7 @@ PACKAGES=(
   python3-venv                                # the virtual environment of the pip line
   libdnnl-dev                                 # oneDNN 2.6, the runtime's kernels (both lines)
   llvm-14-tools                               # lit and FileCheck
+  clang-14 libclang-rt-14-dev                 # the sanitizer build and libFuzzer (scripts/fuzz_smoke.sh)
   libgtest-dev libgmock-dev libbenchmark-dev  # unit tests and benchmarks
   graphviz                                    # dot, to render the driver's graph dumps
   libjemalloc-dev                             # the drivers' allocator (TSOPT_JEMALLOC, docs/scaling.md)

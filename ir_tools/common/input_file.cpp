@@ -643,7 +643,13 @@ std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& source, con
     }
     throw Error(ErrorKind::Input, where(path, firstLine, location) + message);
   }
-  fillPlaceholderTensors(text, *graph);
+  try {
+    fillPlaceholderTensors(text, *graph);
+  } catch (const std::exception& error) {
+    // E.g. strides that reach past the tensor's sizes (setStorage's check).
+    throw Error(ErrorKind::Input, where(path, firstLine, firstIncompleteTensorConstant(text)) +
+                                      "bad tensor constant: " + tsopt::firstLine(error.what()));
+  }
   restoreNonFiniteFloats(source, *graph);
   Location trailing = textAfterReturn(source);
   if (trailing.line != 0) {

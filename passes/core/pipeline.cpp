@@ -140,7 +140,9 @@ std::string quoteIfNeeded(const std::string& value) {
       plain = false;
     }
   }
-  return plain ? value : "'" + value + "'";
+  // Quoted with the quote it does not contain (the lexer has no escapes).
+  const char quote = value.find('\'') == std::string::npos ? '\'' : '"';
+  return plain ? value : quote + value + quote;
 }
 
 } // namespace
