@@ -53,6 +53,7 @@
   X(dnnl_primitive_attr_set_output_scales)                                                                             \
   X(dnnl_primitive_attr_set_post_ops)                                                                                  \
   X(dnnl_primitive_attr_set_scratchpad_mode)                                                                           \
+  X(dnnl_primitive_attr_set_zero_points)                                                                               \
   X(dnnl_primitive_create)                                                                                             \
   X(dnnl_primitive_desc_destroy)                                                                                       \
   X(dnnl_primitive_desc_iterator_create)                                                                               \
