@@ -2,6 +2,7 @@
 
 #include "passes/core/graph_utils.h"
 
+#include <c10/util/StringUtil.h>
 #include <torch/csrc/jit/ir/constants.h>
 
 #include <algorithm>
@@ -50,6 +51,17 @@ bool constantParameters(Node* node, LayerMatch& layer, std::string& whyNot) {
   return true;
 }
 
+/// A bias with one value per output channel: the graph fails at run time
+/// otherwise, and no fold or fusion may pack it.
+bool biasMatches(const LayerMatch& layer, int64_t outChannels, std::string& whyNot) {
+  if (layer.bias && (layer.bias->dim() != 1 || layer.bias->size(0) != outChannels)) {
+    whyNot = "bias of shape " + c10::str(layer.bias->sizes()) + " does not match the " + std::to_string(outChannels) +
+             " output channels";
+    return false;
+  }
+  return true;
+}
+
 } // namespace
 
 std::optional<LayerMatch> matchConvolution(Node* node, std::string& whyNot) {
@@ -80,6 +92,14 @@ std::optional<LayerMatch> matchConvolution(Node* node, std::string& whyNot) {
     if (!constantParameters(node, layer, whyNot)) {
       return std::nullopt;
     }
+    if (layer.weight.dim() < 2) {
+      whyNot = "weight has fewer than 2 dimensions";
+      return std::nullopt;
+    }
+    const int64_t outChannels = layer.layout.transposed ? layer.weight.size(1) * *groups : layer.weight.size(0);
+    if (!biasMatches(layer, outChannels, whyNot)) {
+      return std::nullopt;
+    }
     return layer;
   }
   whyNot = "not a convolution";
@@ -97,6 +117,9 @@ std::optional<LayerMatch> matchLinear(Node* node, std::string& whyNot) {
   }
   if (layer.weight.dim() != 2) {
     whyNot = "weight is not 2-D";
+    return std::nullopt;
+  }
+  if (!biasMatches(layer, layer.weight.size(0), whyNot)) {
     return std::nullopt;
   }
   return layer;

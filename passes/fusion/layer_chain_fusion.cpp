@@ -75,12 +75,6 @@ bool kernelParameters(const LayerMatch& layer, std::string& whyNot) {
     whyNot = "bias and weight differ in dtype or device";
     return false;
   }
-  // The graph would fail at run time; the packed layers refuse such a bias.
-  if (layer.bias && (layer.weight.dim() == 0 || layer.bias->dim() != 1 || layer.bias->size(0) != layer.weight.size(0))) {
-    whyNot = "bias of shape " + c10::str(layer.bias->sizes()) + " does not match the weight's " +
-             c10::str(layer.weight.sizes());
-    return false;
-  }
   return true;
 }
 
