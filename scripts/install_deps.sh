@@ -25,6 +25,7 @@ DEBIAN_TORCH_PACKAGES=(
   libopenblas0-openmp                         # a BLAS for LibTorch (--no-install-recommends pulls in none)
   python3-torchvision                         # the model zoo (examples/models)
   pybind11-dev                                # the Python package's extension (python/; the wheel's torch has its own)
+  python3-pytest                              # the Python package's tests (ctest python_api) on this line
 )
 case "$line" in
   pip) ;;
