@@ -125,7 +125,13 @@ private:
     if (atEnd()) {
       fail(open, "unbalanced '{': missing '}' for the options of '" + passName + "'");
     }
-    return text_.substr(start, pos_ - start);
+    std::string value = text_.substr(start, pos_ - start);
+    // A quoted value holds one quote kind at most; so must a bare one, or
+    // printPipeline could not quote it (the syntax has no escapes).
+    if (value.find('\'') != std::string::npos && value.find('"') != std::string::npos) {
+      fail(start, "an option value cannot hold both ' and \" (pipeline text has no escapes)");
+    }
+    return value;
   }
 
   const std::string& text_;
@@ -140,7 +146,8 @@ std::string quoteIfNeeded(const std::string& value) {
       plain = false;
     }
   }
-  // Quoted with the quote it does not contain (the lexer has no escapes).
+  // Quoted with the quote it does not contain: the lexer has no escapes, and
+  // refuses a value holding both.
   const char quote = value.find('\'') == std::string::npos ? '\'' : '"';
   return plain ? value : quote + value + quote;
 }

@@ -74,6 +74,23 @@ TEST_F(PipelineTest, PrintedPipelineParsesBackToTheSameText) {
   EXPECT_EQ(printPipeline(buildPipeline(printed, registry)), printed);
 }
 
+TEST_F(PipelineTest, ValuesWithQuotesPrintInTheOtherQuote) {
+  for (const char* label : {"a'b", "'a", "say \"hi\"", "x'y z", "{}"}) {
+    auto passes = buildPipeline(std::string("fuse-conv-act{label=") + (std::string(label).find('\'') == std::string::npos
+                                                                         ? std::string("'") + label + "'"
+                                                                         : std::string("\"") + label + "\"") + "}",
+                                registry);
+    EXPECT_EQ(static_cast<OptionsPass&>(*passes[0]).label.value(), label);
+    std::string printed = printPipeline(passes);
+    auto again = buildPipeline(printed, registry);
+    EXPECT_EQ(static_cast<OptionsPass&>(*again[0]).label.value(), label) << printed;
+    EXPECT_EQ(printPipeline(again), printed);
+  }
+  // A bare value may hold one quote kind; it prints quoted in the other.
+  auto bare = buildPipeline("fuse-conv-act{label=it's}", registry);
+  EXPECT_EQ(printPipeline(bare), "fuse-conv-act{flag=false count=1 activations=relu label=\"it's\"}");
+}
+
 TEST_F(PipelineTest, UnknownPassNamesColumnAndSuggestion) {
   EXPECT_EQ(errorOf("dce,fuse-conv-ac"), "--passes:5: unknown pass 'fuse-conv-ac'; did you mean 'fuse-conv-act'?");
   EXPECT_EQ(errorOf("zzzzzzzzzz"), "--passes:1: unknown pass 'zzzzzzzzzz'");
@@ -102,6 +119,8 @@ TEST_F(PipelineTest, SyntaxErrors) {
   EXPECT_EQ(errorOf("fuse-conv-act{count={1}}"), "--passes:21: unexpected '{' inside the options of 'fuse-conv-act'");
   EXPECT_EQ(errorOf("fuse-conv-act{flag flag}"), "--passes:20: option 'flag' given twice");
   EXPECT_EQ(errorOf("fuse-conv-act{label='x}"), "--passes:21: unterminated quoted value");
+  EXPECT_EQ(errorOf("fuse-conv-act{label=a'b\"c}"),
+            "--passes:21: an option value cannot hold both ' and \" (pipeline text has no escapes)");
   EXPECT_EQ(errorOf("dce cse"), "--passes:5: expected ',' or end of pipeline, found 'c'");
 }
 
