@@ -46,6 +46,7 @@
   X(dnnl_post_ops_append_eltwise)                                                                                      \
   X(dnnl_post_ops_append_sum)                                                                                          \
   X(dnnl_post_ops_append_sum_v2)                                                                                       \
+  X(dnnl_post_ops_append_sum_v3)                                                                                       \
   X(dnnl_post_ops_create)                                                                                              \
   X(dnnl_post_ops_destroy)                                                                                             \
   X(dnnl_primitive_attr_create)                                                                                        \

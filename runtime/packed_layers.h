@@ -142,9 +142,12 @@ private:
 /// takes a PyTorch quint8 per-tensor input and returns quint8 at the scale and
 /// zero point it is given, channels-last, as quantized::conv2d does: one oneDNN
 /// u8 x s8 primitive computes
-///   quantize(activation(clamp(conv2d(dequantize(input), weight) + bias, range)), out_scale, out_zero_point)
+///   quantize(activation(clamp(conv2d(dequantize(input), weight) + bias, range) [+ dequantize(residual)]),
+///            out_scale, out_zero_point)
 /// where `range` is what uint8 at the convolution's own scale and zero point
-/// covers (the unfused chain saturates there before its activation), with the
+/// covers (the unfused chain saturates there before its activation or
+/// quantized::add), the residual a quint8 tensor of the output's sizes (a sum
+/// post-op with its scale and zero point), with the
 /// activation applied to the float32 result (output scales, clip and eltwise
 /// post-ops, then a linear post-op and uint8 saturation requantize), so the
 /// activations PyTorch runs in float32 between dequantize and quantize_per_tensor
@@ -172,13 +175,15 @@ public:
     int64_t outZeroPoint = 0;
   };
 
-  /// Throws c10::Error for a non-positive scale or a zero point outside [0, 255].
-  at::Tensor run(const at::Tensor& input, const Activation& activation, const Quantization& quantization);
+  /// No residual when it is undefined. Throws c10::Error for a non-positive
+  /// scale, a zero point outside [0, 255] or a residual of other sizes than the output's.
+  at::Tensor run(const at::Tensor& input, const at::Tensor& residual, const Activation& activation,
+                 const Quantization& quantization);
   /// The same through ATen ops on dequantized values: the fallback of run().
-  at::Tensor runReference(const at::Tensor& input, const Activation& activation,
+  at::Tensor runReference(const at::Tensor& input, const at::Tensor& residual, const Activation& activation,
                           const Quantization& quantization) const;
-  /// Whether run() uses the oneDNN kernel for `input`.
-  bool kernelApplies(const at::Tensor& input) const;
+  /// Whether run() uses the oneDNN kernel for `input` and `residual`.
+  bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
 
   State state() const;
 

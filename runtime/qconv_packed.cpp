@@ -3,11 +3,14 @@
 // tsopt.QConvPacked (packed_layers.h) on oneDNN 2.x's int8 convolution: u8
 // source with its zero point (a runtime argument, as the x64 kernels want
 // it), s8 weights reordered once per layout, and per output channel
-//   dst_u8 = saturate(round(act(scale[c] * (acc_s32 + bias'[c])) / out_scale + out_zero))
+//   conv[c] = clip(scale[c] * (acc_s32 + bias'[c]), conv range)
+//   dst_u8 = saturate(round(act(conv[c] [+ res_scale * (res_u8 - res_zero)]) / out_scale + out_zero))
 // where scale[c] = in_scale * weight_scale[c] (output scales) and bias' the
 // float32 bias in accumulator units (oneDNN adds the bias before the output
 // scales); a clip post-op saturates to the convolution's own uint8 range
-// first, the activation is an eltwise post-op and the requantization an
+// first, a residual (quantized::add) is a sum post-op with the residual's
+// scale and zero point over a destination that holds the residual's uint8
+// values, the activation is an eltwise post-op and the requantization an
 // eltwise_linear post-op, so the result leaves the primitive as uint8.
 //
 //===----------------------------------------------------------------------===//
@@ -18,6 +21,8 @@
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 #include <c10/util/hash.h>
+
+#include <cstring>
 
 namespace tsopt::runtime {
 namespace {
@@ -33,9 +38,12 @@ struct QuantizedProblemKey {
   double inputScale = 0.0;
   int64_t inputZeroPoint = 0;
   QConvPacked::Quantization output;
+  double residualScale = 0.0;  ///< 0 without a residual.
+  int64_t residualZeroPoint = 0;
 
   bool operator==(const QuantizedProblemKey& other) const {
     return problem == other.problem && inputScale == other.inputScale && inputZeroPoint == other.inputZeroPoint &&
+           residualScale == other.residualScale && residualZeroPoint == other.residualZeroPoint &&
            output.convScale == other.output.convScale && output.convZeroPoint == other.output.convZeroPoint &&
            output.outScale == other.output.outScale && output.outZeroPoint == other.output.outZeroPoint;
   }
@@ -43,8 +51,9 @@ struct QuantizedProblemKey {
 
 struct QuantizedProblemKeyHash {
   size_t operator()(const QuantizedProblemKey& key) const {
-    return c10::get_hash(ProblemKeyHash()(key.problem), key.inputScale, key.inputZeroPoint, key.output.convScale,
-                         key.output.convZeroPoint, key.output.outScale, key.output.outZeroPoint);
+    return c10::get_hash(ProblemKeyHash()(key.problem), key.inputScale, key.inputZeroPoint, key.residualScale,
+                         key.residualZeroPoint, key.output.convScale, key.output.convZeroPoint, key.output.outScale,
+                         key.output.outZeroPoint);
   }
 };
 
@@ -55,12 +64,16 @@ std::pair<double, double> uint8Range(double scale, int64_t zeroPoint) {
 
 /// Whether saturating to the convolution's range before the activation can
 /// change the result: not for none, relu and clamp requantized at the
-/// convolution's own parameters (the output saturates to the same range).
-bool needsConvRangeClip(ActivationKind kind, const QConvPacked::Quantization& quantization) {
+/// convolution's own parameters (the output saturates to the same range)
+/// without a residual added in between.
+bool needsConvRangeClip(const QuantizedProblemKey& key) {
+  const ActivationKind kind = key.problem.activation.kind;
+  const QConvPacked::Quantization& quantization = key.output;
   const bool monotoneClamp = kind == ActivationKind::None || kind == ActivationKind::Relu ||
                              kind == ActivationKind::Clamp;
-  return !(monotoneClamp && quantization.convScale == quantization.outScale &&
-           quantization.convZeroPoint == quantization.outZeroPoint);
+  const bool sameRange = quantization.convScale == quantization.outScale &&
+                         quantization.convZeroPoint == quantization.outZeroPoint;
+  return key.problem.residual != ResidualAdd::None || !(monotoneClamp && sameRange);
 }
 
 /// A qint8 weight's int8 values.
@@ -114,9 +127,12 @@ struct QConvPacked::Kernel {
       attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
     }
     dnnl::post_ops ops;
-    if (needsConvRangeClip(key.problem.activation.kind, key.output)) {
+    if (needsConvRangeClip(key)) {
       auto [lower, upper] = uint8Range(key.output.convScale, key.output.convZeroPoint);
       ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, static_cast<float>(lower), static_cast<float>(upper));
+    }
+    if (key.problem.residual != ResidualAdd::None) {
+      ops.append_sum(static_cast<float>(key.residualScale), static_cast<int32_t>(key.residualZeroPoint));
     }
     appendActivation(ops, key.problem.activation);
     ops.append_eltwise(1.f, dnnl::algorithm::eltwise_linear, static_cast<float>(1.0 / key.output.outScale),
@@ -184,28 +200,42 @@ QConvPacked::State QConvPacked::state() const {
                params_.stride, params_.padding, params_.dilation, params_.groups};
 }
 
-bool QConvPacked::kernelApplies(const at::Tensor& input) const {
-  if (!kernel_ || !input.defined() || !input.device().is_cpu() || input.scalar_type() != at::kQUInt8 ||
-      input.qscheme() != at::kPerTensorAffine || input.dim() != 4 || input.numel() == 0 ||
+namespace {
+
+/// Whether `tensor` is what the kernel reads: quint8 per tensor on the CPU.
+bool isUint8PerTensor(const at::Tensor& tensor) {
+  return tensor.defined() && tensor.device().is_cpu() && tensor.scalar_type() == at::kQUInt8 &&
+         tensor.qscheme() == at::kPerTensorAffine;
+}
+
+} // namespace
+
+bool QConvPacked::kernelApplies(const at::Tensor& input, const at::Tensor& residual) const {
+  if (!kernel_ || !isUint8PerTensor(input) || input.dim() != 4 || input.numel() == 0 ||
       input.size(1) != weightValues_.size(1) * params_.groups) {
     return false;
   }
   std::vector<int64_t> outSizes = conv2dOutputSizes(input.sizes(), weightValues_.sizes(), params_);
-  return outSizes[2] > 0 && outSizes[3] > 0;
+  return outSizes[2] > 0 && outSizes[3] > 0 && (!residual.defined() || isUint8PerTensor(residual));
 }
 
-at::Tensor QConvPacked::runReference(const at::Tensor& input, const Activation& activation,
-                                     const Quantization& quantization) const {
+at::Tensor QConvPacked::runReference(const at::Tensor& input, const at::Tensor& residual,
+                                     const Activation& activation, const Quantization& quantization) const {
+  auto dequantized = [](const at::Tensor& tensor) { return tensor.is_quantized() ? tensor.dequantize() : tensor; };
   at::Tensor weight = weightValues_.to(at::kFloat).mul(weightScales_.to(at::kFloat).view({-1, 1, 1, 1}));
-  at::Tensor result = at::conv2d(input.is_quantized() ? input.dequantize() : input, weight, bias_, params_.stride,
-                                 params_.padding, params_.dilation, params_.groups);
+  at::Tensor result = at::conv2d(dequantized(input), weight, bias_, params_.stride, params_.padding,
+                                 params_.dilation, params_.groups);
   auto [lower, upper] = uint8Range(quantization.convScale, quantization.convZeroPoint);
-  return at::quantize_per_tensor(applyActivation(result.clamp(lower, upper), activation), quantization.outScale,
+  result = result.clamp(lower, upper);
+  if (residual.defined()) {
+    result = result.add(dequantized(residual));
+  }
+  return at::quantize_per_tensor(applyActivation(result, activation), quantization.outScale,
                                  quantization.outZeroPoint, at::kQUInt8)
       .contiguous(at::MemoryFormat::ChannelsLast);
 }
 
-at::Tensor QConvPacked::run(const at::Tensor& input, const Activation& activation,
+at::Tensor QConvPacked::run(const at::Tensor& input, const at::Tensor& residual, const Activation& activation,
                             const Quantization& quantization) {
   for (auto [scale, zeroPoint] : {std::pair(quantization.convScale, quantization.convZeroPoint),
                                   std::pair(quantization.outScale, quantization.outZeroPoint)}) {
@@ -213,17 +243,32 @@ at::Tensor QConvPacked::run(const at::Tensor& input, const Activation& activatio
                 "tsopt::qconv2d_act: uint8 needs a positive scale and a zero point in [0, 255], got ", scale,
                 " and ", zeroPoint);
   }
-  if (!kernelApplies(input)) {
-    return runReference(input, activation, quantization);
+  if (residual.defined() && input.dim() == 4) {
+    std::vector<int64_t> outSizes = conv2dOutputSizes(input.sizes(), weightValues_.sizes(), params_);
+    TORCH_CHECK(residual.sizes() == at::IntArrayRef(outSizes), "tsopt::qconv2d_add_act: the residual has sizes ",
+                residual.sizes(), ", the convolution's output ", at::IntArrayRef(outSizes));
+  }
+  if (!kernelApplies(input, residual)) {
+    return runReference(input, residual, activation, quantization);
   }
   at::Tensor src = input.contiguous(at::MemoryFormat::ChannelsLast);
   std::vector<int64_t> outSizes = conv2dOutputSizes(input.sizes(), weightValues_.sizes(), params_);
   at::Tensor dst = at::_empty_affine_quantized(outSizes, input.options(), quantization.outScale,
                                                quantization.outZeroPoint, at::MemoryFormat::ChannelsLast);
-  QuantizedProblemKey key{
-      {{input.size(0), input.size(1), input.size(2), input.size(3)}, at::get_num_threads(), activation,
-       ResidualAdd::None},
-      input.q_scale(), input.q_zero_point(), quantization};
+  QuantizedProblemKey key{{{input.size(0), input.size(1), input.size(2), input.size(3)},
+                           at::get_num_threads(),
+                           activation,
+                           residual.defined() ? ResidualAdd::BeforeActivation : ResidualAdd::None},
+                          input.q_scale(),
+                          input.q_zero_point(),
+                          quantization};
+  if (residual.defined()) {
+    // The sum post-op reads the residual's uint8 values from the destination.
+    key.residualScale = residual.q_scale();
+    key.residualZeroPoint = residual.q_zero_point();
+    at::Tensor values = residual.contiguous(at::MemoryFormat::ChannelsLast);
+    std::memcpy(dst.data_ptr(), values.data_ptr(), values.numel());
+  }
   auto prepared =
       kernel_->primitives.get(key, [&] { return kernel_->prepare(*this, input.sizes(), outSizes, key); });
 

@@ -87,7 +87,15 @@ c10::intrusive_ptr<QConvPacked> qconv2dPrepack(const at::Tensor& weight, c10::op
 at::Tensor qconv2dAct(const at::Tensor& input, const c10::intrusive_ptr<QConvPacked>& packed, double convScale,
                       int64_t convZeroPoint, c10::string_view activation, double alpha, double beta, double outScale,
                       int64_t outZeroPoint) {
-  return packed->run(input, parseActivation(activation, alpha, beta),
+  return packed->run(input, at::Tensor(), parseActivation(activation, alpha, beta),
+                     QConvPacked::Quantization{convScale, convZeroPoint, outScale, outZeroPoint});
+}
+
+at::Tensor qconv2dAddAct(const at::Tensor& input, const at::Tensor& other,
+                         const c10::intrusive_ptr<QConvPacked>& packed, double convScale, int64_t convZeroPoint,
+                         c10::string_view activation, double alpha, double beta, double outScale,
+                         int64_t outZeroPoint) {
+  return packed->run(input, other, parseActivation(activation, alpha, beta),
                      QConvPacked::Quantization{convScale, convZeroPoint, outScale, outZeroPoint});
 }
 
@@ -177,7 +185,7 @@ std::vector<std::string> registeredOperators() {
           "tsopt::linear_add_act", "tsopt::linear_act_add", "tsopt::attention",
           "tsopt::add_layer_norm", "tsopt::cuda_graph_run", "tsopt::linear_dynamic_prepack",
           "tsopt::linear_dynamic_act", "tsopt::linear_dynamic_add_act", "tsopt::linear_dynamic_act_add",
-          "tsopt::qconv2d_prepack", "tsopt::qconv2d_act"};
+          "tsopt::qconv2d_prepack", "tsopt::qconv2d_act", "tsopt::qconv2d_add_act"};
 }
 
 } // namespace tsopt::runtime
@@ -246,6 +254,10 @@ TORCH_LIBRARY(tsopt, m) {
   m.def("qconv2d_act(Tensor input, __torch__.torch.classes.tsopt.QConvPacked packed, float conv_scale, "
         "int conv_zero_point, str activation, float alpha, float beta, float out_scale, int out_zero_point) -> Tensor",
         qconv2dAct);
+  m.def("qconv2d_add_act(Tensor input, Tensor other, __torch__.torch.classes.tsopt.QConvPacked packed, "
+        "float conv_scale, int conv_zero_point, str activation, float alpha, float beta, float out_scale, "
+        "int out_zero_point) -> Tensor",
+        qconv2dAddAct);
   m.def("attention(Tensor query, Tensor key_t, Tensor value, Tensor? mask, float scale, bool permute_output) "
         "-> Tensor",
         attentionOp);

@@ -19,6 +19,8 @@
 ///            tsopt::qconv2d_prepack(weight, bias, stride, padding, dilation, groups) -> QConvPacked
 ///            tsopt::qconv2d_act(input, packed, conv_scale, conv_zero_point, activation, alpha, beta,
 ///              out_scale, out_zero_point): static int8 (quint8 in and out), CPU only
+///            tsopt::qconv2d_add_act(input, other, packed, conv_scale, ...): the same with the quint8
+///              residual `other` added before the activation (quantized::add / add_relu)
 ///            tsopt::attention(query, key_t, value, mask, scale, permute_output)
 ///            tsopt::add_layer_norm(input, other, normalized_shape, weight, bias, eps)
 ///            tsopt::cuda_graph_run(cache, module, method, inputs) -> Tensor[]

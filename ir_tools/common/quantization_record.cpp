@@ -17,10 +17,11 @@ namespace {
 
 bool blockHasQuantizedKernels(const torch::jit::Block& block) {
   static const c10::Symbol quantized = c10::Symbol::fromQualString("namespaces::quantized");
-  // tsopt's static int8 convolution (fuse-quantized-conv-act) sums int8 products as PyTorch's do.
+  // tsopt's static int8 convolutions (fuse-quantized-conv-act) sum int8 products as PyTorch's do.
   static const c10::Symbol tsoptInt8Conv = c10::Symbol::fromQualString("tsopt::qconv2d_act");
+  static const c10::Symbol tsoptInt8ConvAdd = c10::Symbol::fromQualString("tsopt::qconv2d_add_act");
   for (const torch::jit::Node* node : block.nodes()) {
-    if (node->kind().ns() == quantized || node->kind() == tsoptInt8Conv) {
+    if (node->kind().ns() == quantized || node->kind() == tsoptInt8Conv || node->kind() == tsoptInt8ConvAdd) {
       return true;
     }
     for (const torch::jit::Block* inner : node->blocks()) {

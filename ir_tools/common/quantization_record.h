@@ -44,7 +44,7 @@ struct QuantizationRecord {
 };
 
 /// Whether any method of `module` or of its submodules calls a quantized:: kernel
-/// or tsopt::qconv2d_act.
+/// or tsopt::qconv2d_act / qconv2d_add_act.
 bool hasQuantizedKernels(const torch::jit::Module& module);
 
 /// The record for a module a pipeline produced: what its quantize-static or

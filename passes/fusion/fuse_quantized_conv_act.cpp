@@ -18,16 +18,20 @@ using torch::jit::Value;
 const c10::Symbol kQuantizedConv = c10::Symbol::fromQualString("quantized::conv2d");
 const c10::Symbol kQuantizedConvRelu = c10::Symbol::fromQualString("quantized::conv2d_relu");
 const c10::Symbol kQuantizedHardswish = c10::Symbol::fromQualString("quantized::hardswish");
+const c10::Symbol kQuantizedAdd = c10::Symbol::fromQualString("quantized::add");
+const c10::Symbol kQuantizedAddRelu = c10::Symbol::fromQualString("quantized::add_relu");
 const c10::Symbol kDequantize = c10::Symbol::fromQualString("aten::dequantize");
 const c10::Symbol kQuantizePerTensor = c10::Symbol::fromQualString("aten::quantize_per_tensor");
 const c10::Symbol kSigmoid = c10::Symbol::fromQualString("aten::sigmoid");
 const c10::Symbol kFusedOp = c10::Symbol::fromQualString("tsopt::qconv2d_act");
+const c10::Symbol kFusedAddOp = c10::Symbol::fromQualString("tsopt::qconv2d_add_act");
 
 /// A convolution and what it absorbs: `last` computes the value the fused call replaces.
 struct QuantizedChain {
   Node* conv = nullptr;
   std::vector<Node*> absorbed;  ///< After the convolution, in order.
   ActivationMatch activation;   ///< name "none" when there is none.
+  Value* residual = nullptr;    ///< The other operand of an absorbed quantized::add(_relu).
   Value* outScale = nullptr;
   Value* outZeroPoint = nullptr;
   double fixedScale = 0.0;       ///< Used when outScale is null (a quantized sigmoid's fixed parameters).
@@ -102,9 +106,33 @@ bool matchRequantize(Node* node, std::string& whyNot) {
   return true;
 }
 
+/// quantized::add(_relu)(%conv, %residual, constant scale, constant zero point),
+/// either operand order, whose residual is not known to be of another dtype than quint8.
+bool matchResidualAdd(Node* add, Value* conv, QuantizedChain& chain, std::string& whyNot) {
+  if (!torch::jit::constant_as<double>(add->input(2)) || !torch::jit::constant_as<int64_t>(add->input(3))) {
+    whyNot = describeNode(add) + " with non-constant scale or zero point";
+    return false;
+  }
+  Value* residual = add->input(0) == conv ? add->input(1) : add->input(0);
+  Node* producer = residual->node();
+  if (producer->kind() == kQuantizePerTensor && producer->inputs().size() == 4) {
+    auto dtype = torch::jit::constant_as<int64_t>(producer->input(3));
+    if (!dtype || *dtype != static_cast<int64_t>(at::kQUInt8)) {
+      whyNot = "the residual of " + describeNode(add) + " is not quantized to quint8";
+      return false;
+    }
+  }
+  chain.absorbed = {add};
+  chain.residual = residual;
+  chain.activation.name = add->kind() == kQuantizedAddRelu ? "relu" : "none";
+  chain.outScale = add->input(2);
+  chain.outZeroPoint = add->input(3);
+  return true;
+}
+
 /// What follows a quantized convolution that the fused op can absorb; null with `whyNot` otherwise.
 std::optional<QuantizedChain> findChain(Node* conv, const std::set<std::string>& activations, bool loneConvs,
-                                        std::string& whyNot) {
+                                        bool residualAdds, std::string& whyNot) {
   QuantizedChain chain;
   chain.conv = conv;
   chain.activation.name = conv->kind() == kQuantizedConvRelu ? "relu" : "none";
@@ -134,6 +162,16 @@ std::optional<QuantizedChain> findChain(Node* conv, const std::set<std::string>&
     }
     return true;
   };
+  if ((user->kind() == kQuantizedAdd || user->kind() == kQuantizedAddRelu) && residualAdds) {
+    if (hasRelu) {
+      // The sum post-op comes before the activation: relu(conv) + residual is another computation.
+      return lone("quantized::conv2d_relu followed by " + describeNode(user));
+    }
+    if (user->kind() == kQuantizedAddRelu && !allowed("relu")) {
+      return std::nullopt;
+    }
+    return matchResidualAdd(user, conv->output(), chain, whyNot) ? std::optional(chain) : std::nullopt;
+  }
   if (user->kind() == kDequantize) {
     Node* activationNode = soleUserInBlock(user->output(), whyNot);
     if (activationNode == nullptr) {
@@ -207,7 +245,10 @@ void emitFusedCall(torch::jit::Graph& graph, const QuantizedChain& chain, const 
                              graph.insertConstant(chain.activation.beta),
                              outScale,
                              outZeroPoint};
-  Node* call = graph.insertNode(graph.create(kFusedOp, inputs, 1));
+  if (chain.residual != nullptr) {
+    inputs.insert(inputs.begin() + 1, chain.residual);
+  }
+  Node* call = graph.insertNode(graph.create(chain.residual != nullptr ? kFusedAddOp : kFusedOp, inputs, 1));
   call->copyMetadata(chain.conv);
   call->output()->setType(c10::TensorType::get());
   std::vector<Node*> dead(chain.absorbed.rbegin(), chain.absorbed.rend());
@@ -223,7 +264,7 @@ bool FuseQuantizedConvActivationPass::runOnModule(torch::jit::Module& module, Pa
   bool changed = false;
   for (Node* conv : collectNodes(*graph, {kQuantizedConv, kQuantizedConvRelu})) {
     std::string whyNot;
-    std::optional<QuantizedChain> chain = findChain(conv, allowed, loneConvs, whyNot);
+    std::optional<QuantizedChain> chain = findChain(conv, allowed, loneConvs, residualAdds, whyNot);
     std::optional<c10::IValue> pytorchPacked;
     std::optional<c10::IValue> packed;
     if (chain) {
@@ -241,11 +282,15 @@ bool FuseQuantizedConvActivationPass::runOnModule(torch::jit::Module& module, Pa
     for (Node* node : chain->absorbed) {
       description += ", " + describeNode(node);
     }
-    if (!context.shouldRewrite(description + " into tsopt::qconv2d_act", conv, chain->absorbed)) {
+    const char* fusedOp = chain->residual != nullptr ? " into tsopt::qconv2d_add_act" : " into tsopt::qconv2d_act";
+    if (!context.shouldRewrite(description + fusedOp, conv, chain->absorbed)) {
       continue;
     }
     emitFusedCall(*graph, *chain, *packed);
     ++fused;
+    if (chain->residual != nullptr) {
+      ++fusedAdds;
+    }
     changed = true;
   }
   return changed;

@@ -22,13 +22,23 @@ namespace tsopt {
 /// for a quantize_per_tensor to another dtype than quint8 or with non-constant
 /// parameters, quantized::conv2d_relu followed by another activation,
 /// transposed convolutions, or weights with non-zero zero points; grouped
-/// (depthwise) and dilated convolutions are supported. With lone-convs=true a
+/// (depthwise) and dilated convolutions are supported. A quantized::add or
+/// add_relu of a quantized::conv2d's output and another quantized tensor (the
+/// residuals of ResNet and MobileNetV2), with constant output scale and zero
+/// point, becomes tsopt::qconv2d_add_act: the residual enters the primitive as
+/// a sum post-op (its uint8 values minus its zero point, times its scale,
+/// added to the convolution's float32 result saturated to its own uint8 range),
+/// relu after it for add_relu; never after quantized::conv2d_relu, nor when the
+/// residual comes from a quantize_per_tensor to another dtype than quint8 (a
+/// residual of another dtype at run time takes the op's ATen fallback). With lone-convs=true a
 /// quantized::conv2d(_relu) with nothing to fuse is rewritten too (activation
 /// "none" or "relu"). Run dce afterwards: PyTorch's packed weights stay as
 /// unused attribute reads.
 ///   %c = quantized::conv2d(%q, %packed, %s, %z)   %d = aten::dequantize(%c)   %a = aten::silu(%d)
 ///   %y = aten::quantize_per_tensor(%a, %s2, %z2, 13)
 ///   ==>   %y = tsopt::qconv2d_act(%q, %qpacked, %s, %z, "silu", 0., 0., %s2, %z2)
+///   %c = quantized::conv2d(%q, %packed, %s, %z)   %y = quantized::add_relu(%c, %r, %s2, %z2)
+///   ==>   %y = tsopt::qconv2d_add_act(%q, %r, %qpacked, %s, %z, "relu", 0., 0., %s2, %z2)
 class FuseQuantizedConvActivationPass final : public ModulePass {
 public:
   bool runOnModule(torch::jit::Module& module, PassContext& context) override;
@@ -39,7 +49,10 @@ private:
                                                "Activations to fuse (of the fuse-conv-act list)",
                                                {"relu", "clamp", "silu", "hardswish", "sigmoid"}};
   Option<bool> loneConvs{this, "lone-convs", "Also rewrite quantized convolutions with nothing to fuse", false};
-  Statistic fused{this, "fused", "Quantized convolutions rewritten as tsopt::qconv2d_act"};
+  Option<bool> residualAdds{this, "residual-adds",
+                            "Fuse a quantized::add(_relu) of a convolution's output as a sum post-op", true};
+  Statistic fused{this, "fused", "Quantized convolutions rewritten as tsopt::qconv2d_act or qconv2d_add_act"};
+  Statistic fusedAdds{this, "fused-adds", "Quantized convolutions fused with their residual add (tsopt::qconv2d_add_act)"};
   Statistic skipped{this, "skipped", "Quantized convolutions left alone (--debug-only says why)"};
 };
 

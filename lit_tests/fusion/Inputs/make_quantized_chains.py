@@ -3,6 +3,7 @@ leaves them, for fuse-quantized-conv-act; or checks the fused module against it.
 
 Usage: make_quantized_chains.py OUTPUT.pt
        make_quantized_chains.py --check ORIGINAL.pt FUSED.pt LIBTSOPT_RUNTIME.so
+       make_quantized_chains.py --qint8-residual OUTPUT.pt
 
 forward(x) quantizes x (uint8, 7 bits) and returns one result per chain:
   silu       conv -> dequantize -> silu -> quantize_per_tensor(quint8)       fused
@@ -14,10 +15,18 @@ forward(x) quantizes x (uint8, 7 bits) and returns one result per chain:
   sigmoid    depthwise conv -> sigmoid on the quantized tensor                fused
   relu6      dilated conv -> hardtanh(0, 6) on the quantized tensor           fused
   lone       conv alone                                                       kept (fused with lone-convs)
+  add_relu   quantized::add_relu(conv, q)                                     fused (qconv2d_add_act)
+  add        quantized::add(q, conv): the residual first                      fused (qconv2d_add_act)
+  add_uses   quantized::add(conv, q), the conv's output returned too          kept
+  add_qparams  quantized::add(conv, q) at the input's (non-constant) scale    kept
+  add_float  conv -> dequantize -> aten::add(float x) -> quantize_per_tensor  kept
+  relu_add   quantized::add(conv2d_relu, q)                                   kept (conv fused with lone-convs)
+--qint8-residual writes a module whose quantized::add has a qint8 residual
+(kept; PyTorch itself refuses to run it, so it is only rewritten, never run).
 Every convolution's output scale is its chain's output scale, so the fused
 op (one rounding) and the unfused chain (two) differ by at most 1 + slope / 2
-uint8 steps (slope: silu 1.1, hardswish 1.5): --check allows 2, and prints
-the largest difference per output.
+uint8 steps (slope: silu 1.1, hardswish 1.5; the residual adds: 1.5): --check
+allows 2, and prints the largest difference per output.
 """
 import sys
 from typing import List
@@ -54,6 +63,12 @@ class Chains(torch.nn.Module):
         self.sigmoid = pack(groups=8)
         self.relu6 = pack(dilation=2)
         self.lone = pack()
+        self.add_relu = pack()
+        self.add = pack()
+        self.add_uses = pack()
+        self.add_qparams = pack()
+        self.add_float = pack()
+        self.relu_add = pack()
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         q = torch.quantize_per_tensor(x, 4.0 / 127, 0, torch.quint8)
@@ -75,10 +90,33 @@ class Chains(torch.nn.Module):
         sigmoid = torch.sigmoid(torch.ops.quantized.conv2d(q, self.sigmoid, 1.0 / 256, 0))
         relu6 = torch.nn.functional.hardtanh(torch.ops.quantized.conv2d(q, self.relu6, 0.05, 0), 0.0, 6.0)
         lone = torch.ops.quantized.conv2d(q, self.lone, 0.05, 64)
-        return [silu, qint8, two_uses, two_uses_q, qparams, relu_silu, hardswish, sigmoid, relu6, lone]
+        add_relu = torch.ops.quantized.add_relu(torch.ops.quantized.conv2d(q, self.add_relu, 0.05, 64), q, 0.05, 64)
+        add = torch.ops.quantized.add(q, torch.ops.quantized.conv2d(q, self.add, 0.05, 64), 0.05, 64)
+        add_uses_conv = torch.ops.quantized.conv2d(q, self.add_uses, 0.05, 64)
+        add_uses = torch.ops.quantized.add(add_uses_conv, q, 0.05, 64)
+        add_qparams = torch.ops.quantized.add(torch.ops.quantized.conv2d(q, self.add_qparams, 0.05, 64), q,
+                                              q.q_scale(), 64)
+        add_float = torch.quantize_per_tensor(
+            torch.ops.quantized.conv2d(q, self.add_float, 0.05, 64).dequantize() + x, 0.05, 64, torch.quint8)
+        relu_add = torch.ops.quantized.add(torch.ops.quantized.conv2d_relu(q, self.relu_add, 0.05, 0), q, 0.05, 64)
+        return [silu, qint8, two_uses, two_uses_q, qparams, relu_silu, hardswish, sigmoid, relu6, lone, add_relu, add,
+                add_uses_conv, add_uses, add_qparams, add_float, relu_add]
 
 
-NAMES = ["silu", "qint8", "two_uses", "two_uses_q", "qparams", "relu_silu", "hardswish", "sigmoid", "relu6", "lone"]
+class Qint8Residual(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.ops.quantized.conv2d_prepack(qweight(8, 8, torch.Generator().manual_seed(0)), None,
+                                                       [1, 1], [1, 1], [1, 1], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = torch.quantize_per_tensor(x, 4.0 / 127, 0, torch.quint8)
+        residual = torch.quantize_per_tensor(x, 4.0 / 127, 0, torch.qint8)
+        return torch.ops.quantized.add(torch.ops.quantized.conv2d(q, self.conv, 0.05, 64), residual, 0.05, 64)
+
+
+NAMES = ["silu", "qint8", "two_uses", "two_uses_q", "qparams", "relu_silu", "hardswish", "sigmoid", "relu6", "lone",
+         "add_relu", "add", "add_uses_conv", "add_uses", "add_qparams", "add_float", "relu_add"]
 
 
 def check(original_path, fused_path, library):
@@ -102,5 +140,7 @@ if __name__ == "__main__":
     torch.backends.quantized.engine = "onednn" if "onednn" in torch.backends.quantized.supported_engines else "fbgemm"
     if sys.argv[1] == "--check":
         check(*sys.argv[2:5])
+    elif sys.argv[1] == "--qint8-residual":
+        torch.jit.script(Qint8Residual()).save(sys.argv[2])
     else:
         torch.jit.script(Chains()).save(sys.argv[1])

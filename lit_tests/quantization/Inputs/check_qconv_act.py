@@ -1,4 +1,4 @@
-"""Checks tsopt::qconv2d_act against PyTorch's unfused int8 path.
+"""Checks tsopt::qconv2d_act and qconv2d_add_act against PyTorch's unfused int8 path.
 
 Usage: check_qconv_act.py LIBTSOPT_RUNTIME.so
 
@@ -9,7 +9,10 @@ per-channel qint8 weights go through
   unfused:  quantized::conv2d(qx, ..., conv_scale, conv_zero_point) -> dequantize -> act -> quantize_per_tensor
   float:    conv2d(dequantize(qx), dequantized weights) + bias, clamped to the range uint8 covers at
             conv_scale and conv_zero_point -> act -> quantize_per_tensor
-and compares the results. Tolerances: at most 1 output step (out_scale) from
+With a residual (tsopt::qconv2d_add_act, activation none or relu), the
+unfused path is quantized::conv2d -> quantized::add / add_relu(conv, residual),
+and the float reference adds dequantize(residual) after the clamp, before the
+activation. Compares the results. Tolerances: at most 1 output step (out_scale) from
 the float reference anywhere (the fused op rounds once); from the unfused path,
 at most 1 output step plus what the unfused path's own rounding of the
 convolution to uint8 can move the activation: conv_scale / 2 times the
@@ -38,7 +41,7 @@ def qparams(tensor, levels=255):
     return scale, int(round(-low / scale))
 
 
-def check_case(activation, groups, stride, padding, zero_input, generator):
+def check_case(activation, groups, stride, padding, zero_input, generator, residual=False):
     cin, cout = (16, 16) if groups > 1 else (8, 12)
     x = torch.randn(2, cin, 9, 11, generator=generator)
     if zero_input:
@@ -54,30 +57,48 @@ def check_case(activation, groups, stride, padding, zero_input, generator):
     # The convolution's range a little narrow, so that its saturation shows.
     conv_scale, conv_zero = qparams(reference * 0.9)
     reference = reference.clamp(-conv_zero * conv_scale, (255 - conv_zero) * conv_scale)
+    if residual:
+        other = torch.randn(reference.shape, generator=generator)
+        other_scale, other_zero = qparams(other)
+        qother = torch.quantize_per_tensor(other, other_scale, other_zero, torch.quint8)
+        reference = reference + qother.dequantize()
     out_scale, out_zero = qparams(fn(reference))
 
     packed = torch.ops.tsopt.qconv2d_prepack(qweight, bias, [stride] * 2, [padding] * 2, [1, 1], groups)
-    fused = torch.ops.tsopt.qconv2d_act(qx, packed, conv_scale, conv_zero, activation, alpha, beta, out_scale,
-                                        out_zero)
+    if residual:
+        fused = torch.ops.tsopt.qconv2d_add_act(qx, qother, packed, conv_scale, conv_zero, activation, alpha, beta,
+                                                out_scale, out_zero)
+    else:
+        fused = torch.ops.tsopt.qconv2d_act(qx, packed, conv_scale, conv_zero, activation, alpha, beta, out_scale,
+                                            out_zero)
     assert fused.dtype == torch.quint8 and fused.q_scale() == out_scale and fused.q_zero_point() == out_zero
     assert fused.is_contiguous(memory_format=torch.channels_last)
 
     pt_packed = torch.ops.quantized.conv2d_prepack(qweight, bias, [stride] * 2, [padding] * 2, [1, 1], groups)
     conv = torch.ops.quantized.conv2d(qx, pt_packed, conv_scale, conv_zero)
-    unfused = torch.quantize_per_tensor(fn(conv.dequantize()), out_scale, out_zero, torch.quint8)
+    if residual:
+        add = torch.ops.quantized.add_relu if activation == "relu" else torch.ops.quantized.add
+        unfused = add(conv, qother, out_scale, out_zero)
+    else:
+        unfused = torch.quantize_per_tensor(fn(conv.dequantize()), out_scale, out_zero, torch.quint8)
     expected = torch.quantize_per_tensor(fn(reference), out_scale, out_zero, torch.quint8)
 
     to_float = int((fused.int_repr().int() - expected.int_repr().int()).abs().max())
     to_unfused = float((fused.dequantize() - unfused.dequantize()).abs().max())
     bound = out_scale + slope * conv_scale / 2 + 1e-6
-    name = "%s groups=%d stride=%d padding=%d input-zero-point=%d" % (activation, groups, stride, padding, in_zero)
+    name = "%s%s groups=%d stride=%d padding=%d input-zero-point=%d" % (
+        "add+" if residual else "", activation, groups, stride, padding, in_zero)
     print("%s: max steps from float %d; from unfused %.3g <= %.3g" % (name, to_float, to_unfused, bound))
     assert to_float <= 1, name
     assert to_unfused <= bound, name
 
     # A float input takes the reference path: the same values.
-    again = torch.ops.tsopt.qconv2d_act(qx.dequantize(), packed, conv_scale, conv_zero, activation, alpha, beta,
-                                        out_scale, out_zero)
+    if residual:
+        again = torch.ops.tsopt.qconv2d_add_act(qx.dequantize(), qother, packed, conv_scale, conv_zero, activation,
+                                                alpha, beta, out_scale, out_zero)
+    else:
+        again = torch.ops.tsopt.qconv2d_act(qx.dequantize(), packed, conv_scale, conv_zero, activation, alpha, beta,
+                                            out_scale, out_zero)
     assert int((again.int_repr().int() - expected.int_repr().int()).abs().max()) <= 1, name
 
 
@@ -90,6 +111,11 @@ def main(library):
     check_case("silu", 16, 1, 1, False, generator)
     check_case("hardswish", 16, 2, 1, False, generator)
     check_case("relu", 1, 2, 0, True, generator)
+    # The residual add as a sum post-op (ResNet's add_relu, MobileNetV2's add; 1x1 and depthwise layers).
+    check_case("relu", 1, 1, 1, False, generator, residual=True)
+    check_case("none", 1, 1, 1, False, generator, residual=True)
+    check_case("none", 1, 2, 1, True, generator, residual=True)
+    check_case("relu", 16, 1, 1, False, generator, residual=True)
 
     # Serializable: a scripted module holding the packed weights reloads.
     x = torch.quantize_per_tensor(torch.rand(1, 8, 5, 5), 1 / 127, 0, torch.quint8)
@@ -103,9 +129,20 @@ def main(library):
     second = torch.ops.tsopt.qconv2d_act(x, reloaded, 0.05, 128, "none", 0.0, 0.0, 0.05, 128)
     assert torch.equal(first.int_repr(), second.int_repr())
 
-    # NEGATIVE: a float weight, and an output zero point out of range, fail with one line.
+    # A residual the kernel does not read (qint8) takes the ATen fallback: the same sum.
+    residual = torch.quantize_per_tensor(torch.randn(1, 4, 5, 5), 0.02, 0, torch.qint8)
+    fallback = torch.ops.tsopt.qconv2d_add_act(x, residual, packed, 0.05, 128, "none", 0.0, 0.0, 0.05, 128)
+    kernel = torch.ops.tsopt.qconv2d_add_act(x, torch.quantize_per_tensor(residual.dequantize(), 0.02, 128,
+                                                                          torch.quint8),
+                                             packed, 0.05, 128, "none", 0.0, 0.0, 0.05, 128)
+    assert int((fallback.int_repr().int() - kernel.int_repr().int()).abs().max()) <= 1
+    print("qint8 residual: ATen fallback, within 1 step of the kernel")
+
+    # NEGATIVE: a float weight, an output zero point out of range, a residual of another size fail with one line.
     for bad in (lambda: torch.ops.tsopt.qconv2d_prepack(torch.randn(4, 8, 1, 1), None, [1, 1], [0, 0], [1, 1], 1),
-                lambda: torch.ops.tsopt.qconv2d_act(x, packed, 0.05, 128, "none", 0.0, 0.0, 0.05, 300)):
+                lambda: torch.ops.tsopt.qconv2d_act(x, packed, 0.05, 128, "none", 0.0, 0.0, 0.05, 300),
+                lambda: torch.ops.tsopt.qconv2d_add_act(x, x[:, :4, :3], packed, 0.05, 128, "none", 0.0, 0.0, 0.05,
+                                                        128)):
         try:
             bad()
         except RuntimeError as error:
