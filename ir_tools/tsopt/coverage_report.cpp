@@ -6,6 +6,7 @@
 #include "passes/core/graph_utils.h"
 
 #include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/runtime/graph_iterator.h>
 
 #include <algorithm>
 #include <iomanip>
@@ -214,22 +215,33 @@ CoverageReport coverageReport(const OpCounts& before, const OpCounts& after, con
 
 double measureFlops(torch::jit::Module& module, const std::shared_ptr<torch::jit::Graph>& graph,
                     const std::vector<c10::IValue>& arguments) {
-  // Each counted node's output sizes and the sizes of the input holding K
-  // become the graph's outputs.
-  std::vector<Value*> sizes;
-  std::vector<bool> fromWeight;
-  for (Node* node : graph->nodes()) {
+  // Every counted node, in any block (an If's taken branch, each iteration of
+  // a Loop), appends its output sizes and the sizes of the input holding K to
+  // one list, and its index to another; the graph returns both.
+  std::vector<std::pair<Node*, Reduction>> counted;
+  std::shared_ptr<torch::jit::Graph> walked = graph;
+  for (torch::jit::DepthFirstGraphNodeIterator it(walked); Node* node = it.next();) {
     auto reduction = reductionOf(node);
-    if (!reduction || node->outputs().size() != 1 || node->inputs().size() <= reduction->input) {
-      continue;
+    if (reduction && node->outputs().size() == 1 && node->inputs().size() > reduction->input) {
+      counted.emplace_back(node, *reduction);
     }
+  }
+  Value* sizeLists;
+  Value* indices;
+  {
+    torch::jit::WithInsertPoint guard(graph->param_node()->next());
+    sizeLists = graph->insertNode(graph->createList(c10::ListType::ofInts(), {}))->output();
+    indices = graph->insertNode(graph->createList(c10::IntType::get(), {}))->output();
+  }
+  for (size_t index = 0; index < counted.size(); ++index) {
+    auto [node, reduction] = counted[index];
     torch::jit::WithInsertPoint guard(node->next());
-    sizes.push_back(graph->insert(c10::aten::size, {node->output()}));
-    sizes.push_back(graph->insert(c10::aten::size, {node->input(reduction->input)}));
-    fromWeight.push_back(reduction->weight);
+    graph->insert(c10::aten::append, {sizeLists, graph->insert(c10::aten::size, {node->output()})});
+    graph->insert(c10::aten::append, {sizeLists, graph->insert(c10::aten::size, {node->input(reduction.input)})});
+    graph->insert(c10::aten::append, {indices, static_cast<int64_t>(index)});
   }
   torch::jit::WithInsertPoint guard(graph->return_node());
-  Value* tuple = graph->insertNode(graph->createTuple(sizes))->output();
+  Value* tuple = graph->insertNode(graph->createTuple({sizeLists, indices}))->output();
   while (graph->outputs().size() > 0) {
     graph->eraseOutput(graph->outputs().size() - 1);
   }
@@ -247,14 +259,17 @@ double measureFlops(torch::jit::Module& module, const std::shared_ptr<torch::jit
                                       firstLine(error.what()));
   }
   double flops = 0;
-  const auto& elements = stack.back().toTupleRef().elements();
-  for (size_t index = 0; index + 1 < elements.size(); index += 2) {
-    std::vector<int64_t> output = elements[index].toIntVector();
-    std::vector<int64_t> operand = elements[index + 1].toIntVector();
+  const auto& results = stack.back().toTupleRef().elements();
+  c10::List<c10::IValue> sizes = results[0].toList();
+  c10::List<int64_t> ran = results[1].toIntList();
+  for (size_t run = 0; run < ran.size(); ++run) {
+    std::vector<int64_t> output = sizes.get(2 * run).toIntVector();
+    std::vector<int64_t> operand = sizes.get(2 * run + 1).toIntVector();
     if (operand.empty()) {
       continue;
     }
-    int64_t reduction = fromWeight[index / 2] ? product(c10::ArrayRef<int64_t>(operand).slice(1)) : operand.back();
+    bool fromWeight = counted[static_cast<size_t>(ran.get(run))].second.weight;
+    int64_t reduction = fromWeight ? product(c10::ArrayRef<int64_t>(operand).slice(1)) : operand.back();
     flops += 2.0 * static_cast<double>(product(output)) * static_cast<double>(reduction);
   }
   return flops;

@@ -76,9 +76,9 @@ struct CoverageReport {
 CoverageReport coverageReport(const OpCounts& before, const OpCounts& after, const std::vector<Remark>& remarks);
 
 /// The conv, linear and matmul FLOPs of `graph`, an inlined graph of a method
-/// of `module`, run on `arguments` (the method's inputs without self); only
-/// nodes of the top-level block count. Throws tsopt::Error (Input) when the
-/// graph fails to run.
+/// of `module`, run on `arguments` (the method's inputs without self). Nodes
+/// in blocks count each time they run: an If's taken branch, every iteration
+/// of a Loop. Throws tsopt::Error (Input) when the graph fails to run.
 double measureFlops(torch::jit::Module& module, const std::shared_ptr<torch::jit::Graph>& graph,
                     const std::vector<c10::IValue>& arguments);
 

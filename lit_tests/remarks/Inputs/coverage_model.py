@@ -1,5 +1,6 @@
-"""Writes the model of coverage.test: DIR/net.pt (scripted, eval mode) and
-DIR/example.pt (one input tuple, for --example-inputs).
+"""Writes the models of coverage.test: DIR/net.pt (scripted, eval mode) and
+DIR/example.pt (one input tuple, for --example-inputs), and DIR/blocks.pt with
+DIR/blocks_example.pt (layers inside a loop and an if).
 
 conv + batch norm + relu, and conv + batch norm + residual add + relu, fuse
 into tsopt kernels; a 1x1 conv without an activation and a matmul stay on
@@ -29,6 +30,23 @@ class CoverageNet(nn.Module):
         return torch.matmul(h, h.transpose(1, 2))
 
 
+class BlocksNet(nn.Module):
+    """A linear layer run three times in a loop, and a matmul in the taken
+    branch of an if: FLOPs count per run, and not for the branch not taken."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(256, 256)
+        self.other = nn.Linear(256, 256)
+
+    def forward(self, x):
+        for _ in range(3):
+            x = torch.relu(self.fc(x))
+        if x.size(0) > 1:
+            return torch.matmul(x, x.t())
+        return self.other(x)
+
+
 def main(directory):
     torch.manual_seed(0)
     model = CoverageNet().eval()
@@ -36,6 +54,8 @@ def main(directory):
     torch.jit.script(model).save(f"{directory}/net.pt")
     # A tuple of input tuples: LibTorch 1.13 cannot read a one-element list.
     torch.save(((torch.randn(2, 3, 16, 16),),), f"{directory}/example.pt")
+    torch.jit.script(BlocksNet().eval()).save(f"{directory}/blocks.pt")
+    torch.save(((torch.randn(8, 256),),), f"{directory}/blocks_example.pt")
 
 
 if __name__ == "__main__":
