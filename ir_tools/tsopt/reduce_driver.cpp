@@ -13,6 +13,8 @@
 
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/serialization/import.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -71,7 +73,8 @@ FlagTable flags(ReduceToolOptions& o) {
       {"OUTPUT",
        {
            {"-o", FlagValue::Required, [&o](const Value& v) { o.output = *v; }, "-o FILE",
-            "Write the reduced IR to FILE (default: stdout)"},
+            "Write the reduced IR to FILE (default: stdout); for an\n"
+            "archive, the reduced archive (required)"},
            {"--max-rounds", FlagValue::Required,
             [&o](const Value& v) {
               char* end = nullptr;
@@ -123,8 +126,10 @@ std::string usage() {
   return "OVERVIEW: tsopt-reduce - shrink TorchScript IR that fails a test\n"
          "\n"
          "USAGE: tsopt-reduce INPUT (--passes=PIPELINE | --test=CMD) [options]\n"
-         "  INPUT is IR text (the graph(...) syntax); '-' reads stdin. The input\n"
-         "  must be interesting; the output is the smallest interesting graph found.\n"
+         "  INPUT is IR text (the graph(...) syntax; '-' reads stdin) or a TorchScript\n"
+         "  archive, whose forward is frozen first and reduced with its parameters as\n"
+         "  constants. The input must be interesting; the output is the smallest\n"
+         "  interesting graph found (an archive for an archive).\n"
          "\n" +
          flagHelp(flags(unused)) +
          "EXIT CODES:\n"
@@ -173,6 +178,23 @@ std::string shellQuoted(const std::string& text) {
   return quoted + "'";
 }
 
+/// An archive's forward after tsopt's `freeze`, as the graph to reduce.
+std::shared_ptr<torch::jit::Graph> frozenForward(const torch::jit::Module& module, const std::string& path,
+                                                 const PassRegistry& registry) {
+  ParsedPipeline freeze = ParsedPipeline::parse("freeze", registry, "tsopt-reduce", /*hasModule=*/true);
+  std::ostringstream log;
+  PassManager manager(Instrumentation{}, log);
+  manager.addPasses(freeze.instantiate());
+  IRUnit unit = IRUnit::fromModule(module.clone(), "forward");
+  try {
+    manager.run(unit);
+  } catch (const Error& error) {
+    throw Error(ErrorKind::Input, path + ": tsopt-reduce freezes an archive before reducing it, and freezing "
+                                         "failed: " + error.what());
+  }
+  return graphOfFrozenModule(*unit.module, path);
+}
+
 int run(const ReduceToolOptions& options, std::ostream& out, std::ostream& err) {
   PassRegistry& registry = PassRegistry::global();
   for (const std::string& plugin : options.plugins) {
@@ -186,22 +208,33 @@ int run(const ReduceToolOptions& options, std::ostream& out, std::ostream& err) 
     out << versionLine("tsopt-reduce");
     return 0;
   }
+  LoadedInput input = loadInput(options.input, /*splitInputFile=*/false);
+  const bool archive = input.module.has_value();
   std::optional<ParsedPipeline> pipeline;
   if (options.passes) {
     pipeline = ParsedPipeline::parse(*options.passes, registry, "--passes", /*hasModule=*/false);
+    for (const auto& pass : pipeline->instantiate()) {
+      if (archive && pass->kind() == PassKind::Module) {
+        throw Error(ErrorKind::Usage, "pass '" + pass->name() + "' needs a module, and tsopt-reduce freezes an "
+                                      "archive before the pipeline runs: leave it out of --passes");
+      }
+    }
   }
-  LoadedInput input = loadInput(options.input, /*splitInputFile=*/false);
-  if (input.module) {
-    throw Error(ErrorKind::Usage, options.input + ": tsopt-reduce reads IR text; print the method's graph first "
-                                                  "(tsdump, or tsopt --reproducer for a failing pipeline)");
+  if (archive && options.output == "-") {
+    throw Error(ErrorKind::Usage, options.input + ": the reduced archive needs a file: give -o FILE");
   }
-  const std::shared_ptr<torch::jit::Graph>& graph = input.cases.front().graph;
+  if (archive && options.failure == "mismatch") {
+    throw Error(ErrorKind::Usage, "--failure=mismatch makes inputs from complete tensor types, which an archive "
+                                  "does not keep; reduce the IR text of the frozen graph instead");
+  }
+  std::shared_ptr<torch::jit::Graph> graph =
+      archive ? frozenForward(*input.module, options.input, registry) : input.cases.front().graph;
 
   std::optional<TemporaryDirectory> scratch;
   InterestingnessTest isInteresting;
   if (options.testCommand) {
     scratch.emplace();
-    isInteresting = commandTest(*options.testCommand, scratch->path());
+    isInteresting = commandTest(*options.testCommand, scratch->path(), archive);
     if (!isInteresting(graph)) {
       throw Error(ErrorKind::Usage, "--test: '" + *options.testCommand + " FILE' does not exit 0 on the input; "
                                     "nothing to reduce");
@@ -234,13 +267,21 @@ int run(const ReduceToolOptions& options, std::ostream& out, std::ostream& err) 
 
   ReduceOptions reduceOptions;
   reduceOptions.maxRounds = options.maxRounds;
+  if (archive) {
+    reduceOptions.roundTrip = archiveRoundTrip;
+  }
   ReduceResult result = reduceGraph(graph, isInteresting, reduceOptions);
   err << "tsopt-reduce: " << result.nodesBefore << " -> " << result.nodesAfter << " nodes (constants aside), "
       << graph->inputs().size() << " -> " << result.graph->inputs().size() << " inputs; " << result.tests
       << " tests in " << result.rounds << (result.rounds == 1 ? " round" : " rounds") << "\n";
-  writeOutput(options.output, parseableGraphText(*result.graph), out);
+  if (archive) {
+    saveModuleAtomically(options.output, archiveOfGraph(result.graph));
+  } else {
+    writeOutput(options.output, parseableGraphText(*result.graph), out);
+  }
   return 0;
 }
+
 
 } // namespace
 
@@ -329,10 +370,58 @@ bool pipelineMismatches(const ParsedPipeline& pipeline, const std::shared_ptr<to
   return false;
 }
 
-InterestingnessTest commandTest(const std::string& command, const std::string& directory) {
-  return [command, directory](const std::shared_ptr<torch::jit::Graph>& candidate) {
-    std::string path = directory + "/candidate.ir";
-    writeTextAtomically(path, parseableGraphText(*candidate));
+std::shared_ptr<torch::jit::Graph> graphOfFrozenModule(const torch::jit::Module& module, const std::string& what) {
+  auto method = module.find_method("forward");
+  if (!method) {
+    throw Error(ErrorKind::Input, what + ": the module has no method 'forward'");
+  }
+  std::shared_ptr<torch::jit::Graph> graph = method->graph()->copy();
+  torch::jit::Inline(*graph);
+  torch::jit::Value* self = graph->inputs().at(0);
+  if (self->hasUses()) {
+    throw Error(ErrorKind::Input, what + ": the frozen forward still reads the module (" +
+                                      self->uses().front().user->kind().toQualString() +
+                                      "); tsopt-reduce reduces archives that freeze whole");
+  }
+  graph->eraseInput(0);
+  return graph;
+}
+
+torch::jit::Module archiveOfGraph(const std::shared_ptr<torch::jit::Graph>& graph) {
+  auto unit = std::make_shared<torch::jit::CompilationUnit>();
+  torch::jit::Module module("__torch__.TsoptReduced", unit, /*shouldMangle=*/false);
+  std::shared_ptr<torch::jit::Graph> method = graph->copy();
+  method->insertInput(0, "self")->setType(module.type());
+  module.type()->addMethod(unit->create_function(c10::QualifiedName(*module.type()->name(), "forward"), method));
+  return module;
+}
+
+std::shared_ptr<torch::jit::Graph> archiveRoundTrip(const std::shared_ptr<torch::jit::Graph>& candidate) {
+  try {
+    std::stringstream bytes;
+    archiveOfGraph(candidate).save(bytes);
+    std::shared_ptr<torch::jit::Graph> loaded = graphOfFrozenModule(torch::jit::load(bytes), "<candidate>");
+    // The archive keeps `Tensor` for a tensor input: the candidate's own types
+    // (what the reduction started from) stay.
+    for (size_t index = 0; index < loaded->inputs().size() && index < candidate->inputs().size(); ++index) {
+      if (candidate->inputs()[index]->type()->isSubtypeOf(*loaded->inputs()[index]->type())) {
+        loaded->inputs()[index]->setType(candidate->inputs()[index]->type());
+      }
+    }
+    return loaded;
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+InterestingnessTest commandTest(const std::string& command, const std::string& directory, bool asArchive) {
+  return [command, directory, asArchive](const std::shared_ptr<torch::jit::Graph>& candidate) {
+    std::string path = directory + (asArchive ? "/candidate.pt" : "/candidate.ir");
+    if (asArchive) {
+      saveModuleAtomically(path, archiveOfGraph(candidate));
+    } else {
+      writeTextAtomically(path, parseableGraphText(*candidate));
+    }
     int status = std::system((command + " " + shellQuoted(path) + " >/dev/null 2>&1").c_str());
     return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
   };

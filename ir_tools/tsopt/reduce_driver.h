@@ -1,7 +1,9 @@
 //===- reduce_driver.h - tsopt-reduce: shrink IR that fails a test --------===//
 ///
-/// The tool around the reducer (reducer.h): reads IR text, decides what makes
-/// a candidate interesting, reduces, and writes the smallest interesting graph.
+/// The tool around the reducer (reducer.h): reads IR text or an archive
+/// (frozen first, see graphOfFrozenModule), decides what makes a candidate
+/// interesting, reduces, and writes the smallest interesting graph (as an
+/// archive for an archive).
 /// The tests it offers:
 ///   - `--passes=P` (with `--failure=crash|verifier|any`, `--match=TEXT`):
 ///     the pipeline fails on the candidate the way it failed on the input: the
@@ -58,8 +60,21 @@ InterestingnessTest sameFailureTest(const ParsedPipeline& pipeline, const Pipeli
 bool pipelineMismatches(const ParsedPipeline& pipeline, const std::shared_ptr<torch::jit::Graph>& graph,
                         std::string* why = nullptr);
 
-/// Interesting: `command FILE` exits 0, FILE a candidate written in `directory`.
-InterestingnessTest commandTest(const std::string& command, const std::string& directory);
+/// Interesting: `command FILE` exits 0, FILE a candidate written in
+/// `directory`: as IR text, or as an archive (archiveOfGraph) when `asArchive`.
+InterestingnessTest commandTest(const std::string& command, const std::string& directory, bool asArchive = false);
+
+/// Archives: tsopt-reduce reduces a module's forward after freezing it, as a
+/// graph without `self` whose parameters are constants, and writes the result
+/// as a module again.
+/// `module`'s forward, inlined, without its `self` input, which it must not
+/// read (throws tsopt::Error, Input, naming `what`, when it does).
+std::shared_ptr<torch::jit::Graph> graphOfFrozenModule(const torch::jit::Module& module, const std::string& what);
+/// A module whose forward is `graph` (given `self` as its first input).
+torch::jit::Module archiveOfGraph(const std::shared_ptr<torch::jit::Graph>& graph);
+/// The candidate saved as an archive and loaded back (its input types kept),
+/// or nothing when it does not save or load: ReduceOptions::roundTrip for archives.
+std::shared_ptr<torch::jit::Graph> archiveRoundTrip(const std::shared_ptr<torch::jit::Graph>& candidate);
 
 int runTsoptReduce(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 

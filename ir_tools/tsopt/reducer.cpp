@@ -112,7 +112,7 @@ namespace {
 
 /// A candidate printed and parsed back, or nothing when the text does not
 /// parse or verify (what tsopt and a --test script would read).
-std::shared_ptr<Graph> roundTrip(const std::shared_ptr<Graph>& candidate) {
+std::shared_ptr<Graph> textRoundTrip(const std::shared_ptr<Graph>& candidate) {
   try {
     return parseGraphText(parseableGraphText(*candidate), "<candidate>");
   } catch (const std::exception&) {
@@ -159,7 +159,7 @@ public:
     if (!candidate || tests_ >= options_.maxTests) {
       return false;
     }
-    std::shared_ptr<Graph> parsed = roundTrip(candidate);
+    std::shared_ptr<Graph> parsed = options_.roundTrip(candidate);
     if (!parsed) {
       return false;
     }
@@ -357,11 +357,16 @@ std::shared_ptr<Graph> shrinkConstants(const Graph& graph, const std::vector<siz
 
 ReduceResult reduceGraph(const std::shared_ptr<Graph>& graph, const InterestingnessTest& isInteresting,
                          const ReduceOptions& options) {
-  std::shared_ptr<Graph> start = roundTrip(graph);
-  if (!start) {
-    throw Error(ErrorKind::Input, "the graph to reduce does not print as IR text that parses back");
+  ReduceOptions settings = options;
+  if (!settings.roundTrip) {
+    settings.roundTrip = textRoundTrip;
   }
-  Reducer reducer(start, isInteresting, options);
+  std::shared_ptr<Graph> start = settings.roundTrip(graph);
+  if (!start) {
+    throw Error(ErrorKind::Input, options.roundTrip ? "the graph to reduce does not save and load back"
+                                                    : "the graph to reduce does not print as IR text that parses back");
+  }
+  Reducer reducer(start, isInteresting, settings);
   auto deadCode = [](const Graph& current, const std::vector<size_t>&) {
     std::shared_ptr<Graph> result = copyOf(current);
     torch::jit::EliminateDeadCode(result);

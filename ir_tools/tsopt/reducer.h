@@ -4,9 +4,10 @@
 /// in the manner of llvm-reduce: given a graph and an interestingness test (a
 /// predicate that is true on the graph, e.g. "this pipeline throws on it"), try
 /// smaller graphs and keep each one the test still holds on. Every candidate is
-/// printed and parsed back before it is tested, so what is tested is exactly
-/// what gets written, and a candidate that does not verify or parse is never
-/// tried.
+/// written and read back before it is tested (printed and parsed as IR text,
+/// or, for an archive, saved and loaded as a module: ReduceOptions::roundTrip),
+/// so what is tested is exactly what gets written, and a candidate that does
+/// not verify or read back is never tried.
 ///
 /// Reductions, each over a list of items tried in delta-debugging chunks (all
 /// items at once, then halves, quarters, ... down to one), in rounds until a
@@ -40,9 +41,16 @@ namespace tsopt {
 /// True when the candidate still shows the problem being reduced.
 using InterestingnessTest = std::function<bool(const std::shared_ptr<torch::jit::Graph>&)>;
 
+/// What a candidate reads back as from what is written for it, or nothing
+/// when it cannot be written or read back.
+using RoundTrip = std::function<std::shared_ptr<torch::jit::Graph>(const std::shared_ptr<torch::jit::Graph>&)>;
+
 struct ReduceOptions {
   size_t maxRounds = 16;        ///< Rounds of all reductions; one without a change ends it early.
   size_t maxTests = 100000;     ///< Candidates tested, at most.
+  /// How candidates are written and read back before they are tested;
+  /// unset: as IR text (parseableGraphText, then the IR parser).
+  RoundTrip roundTrip;
 };
 
 struct ReduceResult {
