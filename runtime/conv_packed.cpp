@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -14,34 +15,104 @@ namespace {
 
 using Format = dnnl::memory::format_tag;
 using DataType = dnnl::memory::data_type;
-constexpr int64_t kStateVersion = 1;
+constexpr int64_t kStateVersion = 2;
+/// 2-D convolutions only, without output padding and transposed flag.
+constexpr int64_t kFirstStateVersion = 1;
+
+int64_t outputPaddingAt(const Conv2dParams& params, size_t dim) {
+  return params.outputPadding.empty() ? 0 : params.outputPadding[dim];
+}
 
 } // namespace
 
 std::vector<int64_t> conv2dOutputSizes(at::IntArrayRef input, at::IntArrayRef weight, const Conv2dParams& params) {
-  std::vector<int64_t> sizes{input[0], weight[0]};
-  for (size_t dim = 0; dim < 2; ++dim) {
-    int64_t extent = input[2 + dim] + 2 * params.padding[dim] - params.dilation[dim] * (weight[2 + dim] - 1) - 1;
+  std::vector<int64_t> sizes{input[0], params.transposed ? weight[1] * params.groups : weight[0]};
+  for (size_t dim = 0; dim < params.stride.size(); ++dim) {
+    const int64_t window = params.dilation[dim] * (weight[2 + dim] - 1);
+    if (params.transposed) {
+      int64_t extent = (input[2 + dim] - 1) * params.stride[dim] - 2 * params.padding[dim] + window +
+                       outputPaddingAt(params, dim) + 1;
+      sizes.push_back(extent < 0 ? 0 : extent);
+      continue;
+    }
+    int64_t extent = input[2 + dim] + 2 * params.padding[dim] - window - 1;
     sizes.push_back(extent < 0 ? 0 : extent / params.stride[dim] + 1);
   }
   return sizes;
 }
 
 void checkConv2dParams(const char* owner, int64_t outChannels, const Conv2dParams& params) {
-  TORCH_CHECK(params.stride.size() == 2 && params.padding.size() == 2 && params.dilation.size() == 2, owner,
-              ": stride, padding and dilation need two values each");
+  const size_t rank = params.stride.size();
+  TORCH_CHECK(rank >= 1 && rank <= 3 && params.padding.size() == rank && params.dilation.size() == rank &&
+                  (params.outputPadding.empty() || params.outputPadding.size() == rank),
+              owner, ": stride, padding, dilation and output padding need one value per spatial dimension (1 to 3)");
   TORCH_CHECK(params.groups >= 1 && outChannels % params.groups == 0, owner, ": ", outChannels,
-              " output channels do not split into ", params.groups, " groups");
-  for (size_t dim = 0; dim < 2; ++dim) {
+              " channels do not split into ", params.groups, " groups");
+  for (size_t dim = 0; dim < rank; ++dim) {
     TORCH_CHECK(params.stride[dim] >= 1 && params.dilation[dim] >= 1 && params.padding[dim] >= 0, owner,
                 ": stride and dilation must be positive, padding non-negative");
+    const int64_t outputPadding = outputPaddingAt(params, dim);
+    TORCH_CHECK(outputPadding == 0 || (params.transposed && outputPadding > 0 &&
+                                       (outputPadding < params.stride[dim] || outputPadding < params.dilation[dim])),
+                owner, ": output padding must be non-negative, smaller than stride or dilation, and only transposed");
   }
 }
 
-/// A convolution primitive. Winograd convolutions compute on oneDNN's blocked
-/// layout: `blocked` is then set, with the reorders between the NHWC tensors
-/// the op exchanges and that layout.
-struct ConvPrimitive : PreparedPrimitive<dnnl::convolution_forward> {
+namespace {
+
+/// What the kernel computes a 1-D convolution as: a 2-D one of height 1.
+at::Tensor kernelWeight(const at::Tensor& weight) { return weight.dim() == 3 ? weight.unsqueeze(2) : weight; }
+
+Conv2dParams kernelParams(Conv2dParams params) {
+  if (params.stride.size() == 1) {
+    params.stride.insert(params.stride.begin(), 1);
+    params.padding.insert(params.padding.begin(), 0);
+    params.dilation.insert(params.dilation.begin(), 1);
+    params.outputPadding.insert(params.outputPadding.begin(), 0);
+  }
+  return params;
+}
+
+/// oneDNN's name for the layout of a PyTorch weight: (out, in / groups, k...),
+/// or (in, out / groups, k...) transposed; `dims` is 4 or 5.
+Format weightFormat(size_t dims, int64_t groups, bool transposed) {
+  if (dims == 5) {
+    return transposed ? (groups == 1 ? Format::iodhw : Format::giodhw) : (groups == 1 ? Format::oidhw : Format::goidhw);
+  }
+  return transposed ? (groups == 1 ? Format::iohw : Format::giohw) : (groups == 1 ? Format::oihw : Format::goihw);
+}
+
+/// Channels-last: how the kernel reads and writes activations.
+Format activationFormat(size_t dims) { return dims == 5 ? Format::ndhwc : Format::nhwc; }
+at::MemoryFormat channelsLastFormat(int64_t dims) {
+  return dims == 5 ? at::MemoryFormat::ChannelsLast3d : at::MemoryFormat::ChannelsLast;
+}
+
+/// The ATen op for the layer: aten::convolution has no unbatched inputs.
+at::Tensor atenConvolution(const at::Tensor& input, const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
+                           const Conv2dParams& p) {
+  if (p.transposed) {
+    switch (weight.dim()) {
+    case 3: return at::conv_transpose1d(input, weight, bias, p.stride, p.padding, p.outputPadding, p.groups, p.dilation);
+    case 4: return at::conv_transpose2d(input, weight, bias, p.stride, p.padding, p.outputPadding, p.groups, p.dilation);
+    default: return at::conv_transpose3d(input, weight, bias, p.stride, p.padding, p.outputPadding, p.groups, p.dilation);
+    }
+  }
+  switch (weight.dim()) {
+  case 3: return at::conv1d(input, weight, bias, p.stride, p.padding, p.dilation, p.groups);
+  case 4: return at::conv2d(input, weight, bias, p.stride, p.padding, p.dilation, p.groups);
+  default: return at::conv3d(input, weight, bias, p.stride, p.padding, p.dilation, p.groups);
+  }
+}
+
+} // namespace
+
+/// A convolution or deconvolution primitive, or `unsupported` when oneDNN has
+/// none for the problem (run() then takes the ATen path). Winograd convolutions
+/// compute on oneDNN's blocked layout: `blocked` is then set, with the reorders
+/// between the NHWC tensors the op exchanges and that layout.
+struct ConvPrimitive : PreparedPrimitive<dnnl::primitive> {
+  bool unsupported = false;
   bool blocked = false;
   dnnl::memory::desc blockedSrc;
   dnnl::memory::desc blockedDst;
@@ -83,71 +154,129 @@ dnnl::reorder reorderBetween(const dnnl::memory::desc& from, const dnnl::memory:
   return dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), from, cpuEngine(), to));
 }
 
-/// The oneDNN side of a float32 convolution.
+/// The oneDNN side of a float32 convolution: the layer as the kernel sees it
+/// (a 1-D convolution as 2-D), its weights in the layouts oneDNN asked for.
 struct ConvPacked::Kernel {
-  Kernel(const at::Tensor& weight, const c10::optional<at::Tensor>& bias, int64_t groups)
-      : weights(weight.contiguous(), dnnl::memory::desc(convWeightDims(weight.sizes(), groups), DataType::f32,
-                                                         groups == 1 ? Format::oihw : Format::goihw)),
-        bias(bias ? c10::optional<at::Tensor>(bias->contiguous()) : c10::nullopt) {
-    if (this->bias) {
-      biasMemory = viewAsMemory(*this->bias, dnnl::memory::desc({weight.size(0)}, DataType::f32, Format::a));
+  Kernel(const at::Tensor& layerWeight, const c10::optional<at::Tensor>& layerBias, const Conv2dParams& layerParams)
+      : weight(kernelWeight(layerWeight)),
+        params(kernelParams(layerParams)),
+        outChannels(params.transposed ? weight.size(1) * params.groups : weight.size(0)),
+        weights(weight.contiguous(),
+                dnnl::memory::desc(convWeightDims(weight.sizes(), params.groups, params.transposed), DataType::f32,
+                                   weightFormat(weight.dim(), params.groups, params.transposed))),
+        bias(layerBias ? c10::optional<at::Tensor>(layerBias->contiguous()) : c10::nullopt) {
+    if (bias) {
+      biasMemory = viewAsMemory(*bias, biasDesc());
     }
+  }
+
+  dnnl::memory::desc biasDesc() const {
+    return bias ? dnnl::memory::desc({outChannels}, DataType::f32, Format::a) : dnnl::memory::desc();
+  }
+
+  dnnl::memory::desc anyWeights() const {
+    return dnnl::memory::desc(convWeightDims(weight.sizes(), params.groups, params.transposed), DataType::f32,
+                              Format::any);
+  }
+
+  /// oneDNN counts dilation from 0.
+  dnnl::memory::dims dilation() const {
+    dnnl::memory::dims dims;
+    for (int64_t extent : params.dilation) {
+      dims.push_back(extent - 1);
+    }
+    return dims;
   }
 
   dnnl::convolution_forward::desc describe(dnnl::algorithm algorithm, const dnnl::memory::desc& src,
-                                           const dnnl::memory::desc& dst, const at::Tensor& weight,
-                                           const Conv2dParams& params) const {
-    dnnl::memory::desc anyWeights(convWeightDims(weight.sizes(), params.groups), DataType::f32, Format::any);
-    dnnl::memory::desc biasDesc =
-        bias ? dnnl::memory::desc({weight.size(0)}, DataType::f32, Format::a) : dnnl::memory::desc();
-    dnnl::memory::dims dilation{params.dilation[0] - 1, params.dilation[1] - 1};
-    return dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, algorithm, src, anyWeights, biasDesc,
-                                           dst, dimsOf(params.stride), dilation, dimsOf(params.padding),
+                                           const dnnl::memory::desc& dst) const {
+    return dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, algorithm, src, anyWeights(),
+                                           biasDesc(), dst, dimsOf(params.stride), dilation(), dimsOf(params.padding),
                                            dimsOf(params.padding));
   }
 
-  ConvPrimitive prepare(at::IntArrayRef inputSizes, at::IntArrayRef outSizes, const at::Tensor& weight,
-                        const Conv2dParams& params, const Activation& activation, ResidualAdd residual) {
-    dnnl::memory::desc src(dimsOf(inputSizes), DataType::f32, Format::nhwc);
-    dnnl::memory::desc dst(dimsOf(outSizes), DataType::f32, Format::nhwc);
-    dnnl::primitive_attr attr = fusedAttr(activation, residual);
-    ConvPrimitive prepared;
-    prepared.src = src;
-    prepared.dst = dst;
-    if (winogradAllowed() && winogradPays(at::get_num_threads()) && winogradShape(weight, params) &&
-        outSizes[0] * outSizes[2] * outSizes[3] >= kWinogradMinOutputPositions) {
-      try {
-        dnnl::memory::desc anySrc(dimsOf(inputSizes), DataType::f32, Format::any);
-        dnnl::memory::desc anyDst(dimsOf(outSizes), DataType::f32, Format::any);
-        dnnl::convolution_forward::primitive_desc pd(
-            describe(dnnl::algorithm::convolution_winograd, anySrc, anyDst, weight, params), attr, cpuEngine());
-        prepared.primitive = dnnl::convolution_forward(pd);
-        prepared.weights = weights.in(pd.weights_desc());
-        prepared.scratchpad = pd.scratchpad_desc();
-        prepared.blocked = true;
-        prepared.blockedSrc = pd.src_desc();
-        prepared.blockedDst = pd.dst_desc();
-        prepared.srcToBlocked = reorderBetween(src, prepared.blockedSrc);
-        prepared.dstToBlocked = reorderBetween(dst, prepared.blockedDst);
-        prepared.dstFromBlocked = reorderBetween(prepared.blockedDst, dst);
-        return prepared;
-      } catch (const dnnl::error&) {
-        prepared.blocked = false;  // No Winograd implementation for this problem: direct.
-      }
+  /// PyTorch's output padding extends the end of each dimension; oneDNN's
+  /// deconvolution has the same as a smaller (possibly negative) right padding.
+  dnnl::deconvolution_forward::desc describeTransposed(const dnnl::memory::desc& src,
+                                                       const dnnl::memory::desc& dst) const {
+    dnnl::memory::dims paddingRight;
+    for (size_t dim = 0; dim < params.padding.size(); ++dim) {
+      paddingRight.push_back(params.padding[dim] - params.outputPadding[dim]);
     }
-    using Desc = dnnl::convolution_forward::primitive_desc;
+    return dnnl::deconvolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                             dnnl::algorithm::deconvolution_direct, src, anyWeights(), biasDesc(), dst,
+                                             dimsOf(params.stride), dilation(), dimsOf(params.padding), paddingRight);
+  }
+
+  /// The primitive for `desc` with the post-ops, its weights packed.
+  template <typename Primitive, typename OperationDesc>
+  void finish(ConvPrimitive& prepared, const OperationDesc& desc, const Activation& activation,
+              ResidualAdd residual) {
+    using Desc = typename Primitive::primitive_desc;
     Desc pd = fusedPrimitiveDesc<Desc>(
-        [&](const dnnl::primitive_attr& fused) {
-          return Desc(describe(dnnl::algorithm::convolution_direct, src, dst, weight, params), fused, cpuEngine());
-        },
-        activation, residual, prepared.sumSeparately);
-    prepared.primitive = dnnl::convolution_forward(pd);
+        [&](const dnnl::primitive_attr& fused) { return Desc(desc, fused, cpuEngine()); }, activation, residual,
+        prepared.sumSeparately);
+    prepared.primitive = Primitive(pd);
     prepared.weights = weights.in(pd.weights_desc());
     prepared.dst = pd.dst_desc();
     prepared.scratchpad = pd.scratchpad_desc();
+  }
+
+  /// Winograd for the 2-D layers it pays on; false when oneDNN has no
+  /// Winograd implementation for the problem.
+  bool prepareWinograd(ConvPrimitive& prepared, at::IntArrayRef inputSizes, at::IntArrayRef outSizes,
+                       const dnnl::primitive_attr& attr) {
+    if (params.transposed || inputSizes.size() != 4 || !winogradAllowed() || !winogradPays(at::get_num_threads()) ||
+        !winogradShape(weight, params) || outSizes[0] * outSizes[2] * outSizes[3] < kWinogradMinOutputPositions) {
+      return false;
+    }
+    try {
+      dnnl::memory::desc anySrc(dimsOf(inputSizes), DataType::f32, Format::any);
+      dnnl::memory::desc anyDst(dimsOf(outSizes), DataType::f32, Format::any);
+      dnnl::convolution_forward::primitive_desc pd(describe(dnnl::algorithm::convolution_winograd, anySrc, anyDst),
+                                                   attr, cpuEngine());
+      prepared.primitive = dnnl::convolution_forward(pd);
+      prepared.weights = weights.in(pd.weights_desc());
+      prepared.scratchpad = pd.scratchpad_desc();
+      prepared.blocked = true;
+      prepared.blockedSrc = pd.src_desc();
+      prepared.blockedDst = pd.dst_desc();
+      prepared.srcToBlocked = reorderBetween(prepared.src, prepared.blockedSrc);
+      prepared.dstToBlocked = reorderBetween(prepared.dst, prepared.blockedDst);
+      prepared.dstFromBlocked = reorderBetween(prepared.blockedDst, prepared.dst);
+      return true;
+    } catch (const dnnl::error&) {
+      prepared.blocked = false;
+      return false;
+    }
+  }
+
+  /// `inputSizes` and `outSizes` are the kernel's (4-D or 5-D).
+  ConvPrimitive prepare(at::IntArrayRef inputSizes, at::IntArrayRef outSizes, const Activation& activation,
+                        ResidualAdd residual) {
+    ConvPrimitive prepared;
+    prepared.src = dnnl::memory::desc(dimsOf(inputSizes), DataType::f32, activationFormat(inputSizes.size()));
+    prepared.dst = dnnl::memory::desc(dimsOf(outSizes), DataType::f32, activationFormat(outSizes.size()));
+    if (prepareWinograd(prepared, inputSizes, outSizes, fusedAttr(activation, residual))) {
+      return prepared;
+    }
+    try {
+      if (params.transposed) {
+        finish<dnnl::deconvolution_forward>(prepared, describeTransposed(prepared.src, prepared.dst), activation,
+                                            residual);
+      } else {
+        finish<dnnl::convolution_forward>(
+            prepared, describe(dnnl::algorithm::convolution_direct, prepared.src, prepared.dst), activation, residual);
+      }
+    } catch (const dnnl::error&) {
+      prepared.unsupported = true;
+    }
     return prepared;
   }
 
+  at::Tensor weight;
+  Conv2dParams params;
+  int64_t outChannels;
   PackedWeights weights;
   c10::optional<at::Tensor> bias;
   dnnl::memory biasMemory;  ///< Views `bias`; read-only, so shared by concurrent calls.
@@ -156,38 +285,69 @@ struct ConvPacked::Kernel {
 
 ConvPacked::ConvPacked(at::Tensor weight, c10::optional<at::Tensor> bias, Conv2dParams params)
     : weight_(std::move(weight)), bias_(std::move(bias)), params_(std::move(params)) {
-  TORCH_CHECK(weight_.dim() == 4, "tsopt.ConvPacked: expected a 4-D weight, got ", weight_.dim(), "-D");
+  TORCH_CHECK(weight_.dim() >= 3 && weight_.dim() <= 5, "tsopt.ConvPacked: expected a 3-D to 5-D weight, got ",
+              weight_.dim(), "-D");
+  TORCH_CHECK(params_.stride.size() == static_cast<size_t>(spatialRank()), "tsopt.ConvPacked: a ", spatialRank(),
+              "-D convolution needs ", spatialRank(), " values of stride, padding and dilation");
   checkConv2dParams("tsopt.ConvPacked", weight_.size(0), params_);
-  TORCH_CHECK(!bias_ || (bias_->dim() == 1 && bias_->size(0) == weight_.size(0)),
+  if (params_.outputPadding.empty()) {
+    params_.outputPadding.assign(params_.stride.size(), 0);
+  }
+  const int64_t outChannels = params_.transposed ? weight_.size(1) * params_.groups : weight_.size(0);
+  TORCH_CHECK(!bias_ || (bias_->dim() == 1 && bias_->size(0) == outChannels),
               "tsopt.ConvPacked: the bias needs one value per output channel");
   if (isPlainFloat(weight_) && (!bias_ || isPlainFloat(*bias_))) {
-    kernel_ = std::make_unique<Kernel>(weight_, bias_, params_.groups);
+    kernel_ = std::make_unique<Kernel>(weight_, bias_, params_);
   }
-  if (weight_.is_cuda()) {
+  if (weight_.is_cuda() && weight_.dim() == 4) {
     channelsLastWeight_ = weight_.contiguous(at::MemoryFormat::ChannelsLast);
   }
 }
 
 ConvPacked::ConvPacked(const State& state)
     : ConvPacked(std::get<1>(state), std::get<2>(state),
-                 Conv2dParams{std::get<3>(state), std::get<4>(state), std::get<5>(state), std::get<6>(state)}) {
+                 Conv2dParams{std::get<3>(state), std::get<4>(state), std::get<5>(state), std::get<6>(state),
+                              std::get<7>(state), std::get<8>(state)}) {
   TORCH_CHECK(std::get<0>(state) == kStateVersion, "tsopt.ConvPacked: unknown serialized format version ",
               std::get<0>(state));
+}
+
+ConvPacked::State ConvPacked::stateFrom(const c10::IValue& pickled) {
+  TORCH_CHECK(pickled.isTuple(), "tsopt.ConvPacked: the serialized state is not a tuple");
+  // A copy: GCC's -Warray-bounds misreads indexing into the tuple's inline storage.
+  const std::vector<c10::IValue> fields = pickled.toTupleRef().elements().vec();
+  TORCH_CHECK(!fields.empty() && fields[0].isInt(), "tsopt.ConvPacked: the serialized state has no version");
+  const int64_t version = fields[0].toInt();
+  const bool first = version == kFirstStateVersion && fields.size() == 7;
+  TORCH_CHECK(first || (version == kStateVersion && fields.size() == std::tuple_size<State>::value),
+              "tsopt.ConvPacked: unknown serialized format version ", version, " (", fields.size(), " fields)");
+  c10::optional<at::Tensor> bias = fields[2].isNone() ? c10::nullopt : c10::optional<at::Tensor>(fields[2].toTensor());
+  return State{kStateVersion,
+               fields[1].toTensor(),
+               std::move(bias),
+               fields[3].toIntVector(),
+               fields[4].toIntVector(),
+               fields[5].toIntVector(),
+               fields[6].toInt(),
+               first ? std::vector<int64_t>{} : fields[7].toIntVector(),
+               first ? false : fields[8].toBool()};
 }
 
 ConvPacked::~ConvPacked() = default;
 
 ConvPacked::State ConvPacked::state() const {
-  return State{kStateVersion, weight_, bias_, params_.stride, params_.padding, params_.dilation, params_.groups};
+  return State{kStateVersion,   weight_, bias_, params_.stride, params_.padding, params_.dilation, params_.groups,
+               params_.outputPadding, params_.transposed};
 }
 
 bool ConvPacked::kernelApplies(const at::Tensor& input, const at::Tensor& residual) const {
-  if (!kernel_ || !isPlainFloat(input) || input.dim() != 4 || needsAutograd(input) || input.numel() == 0 ||
-      input.size(1) != weight_.size(1) * params_.groups) {
+  const int64_t inChannels = params_.transposed ? weight_.size(0) : weight_.size(1) * params_.groups;
+  if (!kernel_ || !isPlainFloat(input) || input.dim() != weight_.dim() || needsAutograd(input) ||
+      input.numel() == 0 || input.size(1) != inChannels) {
     return false;
   }
   std::vector<int64_t> outSizes = conv2dOutputSizes(input.sizes(), weight_.sizes(), params_);
-  if (outSizes[2] <= 0 || outSizes[3] <= 0) {
+  if (std::any_of(outSizes.begin() + 2, outSizes.end(), [](int64_t extent) { return extent <= 0; })) {
     return false;
   }
   return !residual.defined() || (isPlainFloat(residual) && !needsAutograd(residual) && residual.sizes() == outSizes);
@@ -195,22 +355,39 @@ bool ConvPacked::kernelApplies(const at::Tensor& input, const at::Tensor& residu
 
 at::Tensor ConvPacked::runReference(const at::Tensor& input, const at::Tensor& residual,
                                     const Activation& activation, ResidualAdd where) const {
-  return applyEpilogue(
-      at::conv2d(input, weight_, bias_, params_.stride, params_.padding, params_.dilation, params_.groups), residual,
-      activation, residual.defined() ? where : ResidualAdd::None);
+  return applyEpilogue(atenConvolution(input, weight_, bias_, params_), residual, activation,
+                       residual.defined() ? where : ResidualAdd::None);
 }
+
+namespace {
+
+ProblemKey problemKey(at::IntArrayRef kernelInputSizes, const Activation& activation, ResidualAdd residual) {
+  ProblemKey key{{}, at::get_num_threads(), activation, residual};
+  std::copy(kernelInputSizes.begin(), kernelInputSizes.end(), key.shape.begin());
+  return key;
+}
+
+/// A 1-D convolution's tensor as the kernel's 2-D one of height 1.
+at::Tensor asKernelTensor(const at::Tensor& tensor, int64_t spatialRank) {
+  return spatialRank == 1 ? tensor.unsqueeze(2) : tensor;
+}
+
+} // namespace
 
 std::string ConvPacked::algorithmFor(const at::Tensor& input) {
   if (!kernelApplies(input, at::Tensor())) {
     return "aten";
   }
-  std::vector<int64_t> outSizes = conv2dOutputSizes(input.sizes(), weight_.sizes(), params_);
+  at::Tensor kernelInput = asKernelTensor(input, spatialRank());
+  std::vector<int64_t> outSizes = conv2dOutputSizes(kernelInput.sizes(), kernel_->weight.sizes(), kernel_->params);
   Activation none;
-  ProblemKey key{{input.size(0), input.size(1), input.size(2), input.size(3)}, at::get_num_threads(), none,
-                 ResidualAdd::None};
-  auto prepared = kernel_->primitives.get(
-      key, [&] { return kernel_->prepare(input.sizes(), outSizes, weight_, params_, none, ResidualAdd::None); });
-  return prepared->blocked ? "winograd" : "direct";
+  auto prepared = kernel_->primitives.get(problemKey(kernelInput.sizes(), none, ResidualAdd::None), [&] {
+    return kernel_->prepare(kernelInput.sizes(), outSizes, none, ResidualAdd::None);
+  });
+  if (prepared->unsupported) {
+    return "aten";
+  }
+  return params_.transposed ? "deconvolution" : prepared->blocked ? "winograd" : "direct";
 }
 
 at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const Activation& activation,
@@ -218,25 +395,33 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
   if (!kernelApplies(input, residual)) {
     return runReference(input, residual, activation, where);
   }
-  // oneDNN reads and writes NHWC (channels-last) plain tensors; a contiguous
-  // input pays a reorder each way, which propagate-layout removes between convolutions.
-  const at::MemoryFormat format = input.suggest_memory_format();
   const bool accumulate = residual.defined();
-  at::Tensor src = input.contiguous(at::MemoryFormat::ChannelsLast);
-  std::vector<int64_t> outSizes = conv2dOutputSizes(input.sizes(), weight_.sizes(), params_);
-  at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::ChannelsLast)
-                              : emptyOutput(outSizes, input.options(), at::MemoryFormat::ChannelsLast);
-
   const ResidualAdd post = accumulate ? where : ResidualAdd::None;
-  ProblemKey key{{input.size(0), input.size(1), input.size(2), input.size(3)}, at::get_num_threads(), activation,
-                 post};
-  auto prepared = kernel_->primitives.get(
-      key, [&] { return kernel_->prepare(input.sizes(), outSizes, weight_, params_, activation, post); });
+  at::Tensor kernelInput = asKernelTensor(input, spatialRank());
+  std::vector<int64_t> outSizes = conv2dOutputSizes(kernelInput.sizes(), kernel_->weight.sizes(), kernel_->params);
+  auto prepared = kernel_->primitives.get(problemKey(kernelInput.sizes(), activation, post), [&] {
+    return kernel_->prepare(kernelInput.sizes(), outSizes, activation, post);
+  });
+  if (prepared->unsupported) {
+    return runReference(input, residual, activation, where);
+  }
+  // oneDNN reads and writes channels-last (NHWC, NDHWC) plain tensors; a
+  // contiguous input pays a reorder each way, which propagate-layout removes
+  // between 2-D convolutions.
+  const at::MemoryFormat format = input.suggest_memory_format();
+  const at::MemoryFormat channelsLast = channelsLastFormat(kernelInput.dim());
+  at::Tensor src = kernelInput.contiguous(channelsLast);
+  if (accumulate && spatialRank() == 1) {
+    at::Tensor view = residual.unsqueeze(2);
+    residual = std::move(view);
+  }
+  at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), channelsLast)
+                              : emptyOutput(outSizes, input.options(), channelsLast);
 
   at::Tensor residualHolder;
   if (prepared->sumSeparately) {
     residualHolder = std::move(dst);
-    dst = emptyOutput(outSizes, input.options(), at::MemoryFormat::ChannelsLast);
+    dst = emptyOutput(outSizes, input.options(), channelsLast);
   }
   dnnl::stream& stream = threadStream();
   dnnl::memory srcMemory = viewAsMemory(src, prepared->src);
@@ -264,7 +449,10 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
   if (prepared->sumSeparately) {
     dst = residualHolder.add_(dst);
   }
-  return format == at::MemoryFormat::ChannelsLast ? dst : dst.contiguous(format);
+  if (spatialRank() == 1) {
+    return dst.squeeze(2).contiguous();  // ATen has no channels-last 3-D tensors
+  }
+  return format == channelsLast ? dst : dst.contiguous(format);
 }
 
 } // namespace tsopt::runtime

@@ -6,6 +6,8 @@
 #include <c10/util/Exception.h>
 #include <c10/util/hash.h>
 
+#include <utility>
+
 namespace tsopt::runtime {
 
 // One eltwise post-op for most activations; two where oneDNN 2.6 has
@@ -112,11 +114,17 @@ dnnl::primitive_attr fusedAttr(const Activation& activation, ResidualAdd residua
   return attr;
 }
 
-dnnl::memory::dims convWeightDims(at::IntArrayRef weightSizes, int64_t groups) {
-  if (groups == 1) {
-    return dimsOf(weightSizes);
+dnnl::memory::dims convWeightDims(at::IntArrayRef weightSizes, int64_t groups, bool transposed) {
+  dnnl::memory::dims dims = dimsOf(weightSizes);
+  if (transposed) {
+    std::swap(dims[0], dims[1]);  // (out / groups, in, k...)
   }
-  return {groups, weightSizes[0] / groups, weightSizes[1], weightSizes[2], weightSizes[3]};
+  if (groups == 1) {
+    return dims;
+  }
+  dnnl::memory::dims grouped{groups, transposed ? dims[0] : dims[0] / groups, transposed ? dims[1] / groups : dims[1]};
+  grouped.insert(grouped.end(), dims.begin() + 2, dims.end());
+  return grouped;
 }
 
 dnnl::memory viewAsMemory(const at::Tensor& tensor, const dnnl::memory::desc& desc) {

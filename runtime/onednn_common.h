@@ -62,9 +62,10 @@ PrimitiveDesc fusedPrimitiveDesc(Create&& create, const Activation& activation, 
 /// storage; it is dense in `format`); otherwise a copy in `format`.
 at::Tensor accumulatorFor(at::Tensor residual, at::MemoryFormat format);
 
-/// A convolution weight's dimensions for oneDNN: (out, in, kh, kw), or
-/// (groups, out / groups, in / groups, kh, kw) with groups.
-dnnl::memory::dims convWeightDims(at::IntArrayRef weightSizes, int64_t groups);
+/// A convolution weight's dimensions for oneDNN: (out, in, k...), or
+/// (groups, out / groups, in / groups, k...) with groups. A transposed
+/// convolution's PyTorch weight is (in, out / groups, k...).
+dnnl::memory::dims convWeightDims(at::IntArrayRef weightSizes, int64_t groups, bool transposed = false);
 
 /// A float32 tensor's memory seen by oneDNN, without a copy.
 dnnl::memory viewAsMemory(const at::Tensor& tensor, const dnnl::memory::desc& desc);
@@ -96,7 +97,7 @@ private:
 /// What identifies a primitive besides the layer: input shape, post-ops and the
 /// thread count it was created for (oneDNN tunes its blocking to it).
 struct ProblemKey {
-  std::array<int64_t, 4> shape{};  ///< Input sizes (a linear layer's: rows only).
+  std::array<int64_t, 5> shape{};  ///< Input sizes (a linear layer's: rows only).
   int threads = 0;
   Activation activation;
   ResidualAdd residual = ResidualAdd::None;

@@ -30,6 +30,7 @@
 // The C functions of oneDNN the runtime calls (nm -u on the runtime lists them).
 #define TSOPT_ONEDNN_FUNCTIONS(X)                                                                                      \
   X(dnnl_dilated_convolution_forward_desc_init)                                                                        \
+  X(dnnl_dilated_deconvolution_forward_desc_init)                                                                      \
   X(dnnl_engine_create)                                                                                                \
   X(dnnl_engine_destroy)                                                                                               \
   X(dnnl_inner_product_forward_desc_init)                                                                              \

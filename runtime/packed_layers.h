@@ -31,15 +31,20 @@
 
 namespace tsopt::runtime {
 
-/// aten::conv2d's parameters, two values per list.
+/// A convolution's parameters (aten::convolution's), one value per spatial
+/// dimension (1 to 3). `outputPadding` only for a transposed convolution
+/// (empty: zeros). The name stays from when only 2-D convolutions were packed.
 struct Conv2dParams {
   std::vector<int64_t> stride;
   std::vector<int64_t> padding;
   std::vector<int64_t> dilation;
   int64_t groups = 1;
+  std::vector<int64_t> outputPadding{};
+  bool transposed = false;
 };
 
-/// aten::conv2d's output sizes for an input and a weight of these sizes; a
+/// The output sizes of the convolution `params` describes for an input and a
+/// weight of these sizes (a transposed weight is (in, out / groups, k...)); a
 /// zero extent when the input is too small.
 std::vector<int64_t> conv2dOutputSizes(at::IntArrayRef input, at::IntArrayRef weight, const Conv2dParams& params);
 /// Throws c10::Error, naming `owner`, when `params` do not fit a convolution with `outChannels` outputs.
@@ -47,18 +52,27 @@ void checkConv2dParams(const char* owner, int64_t outChannels, const Conv2dParam
 
 class ConvPacked final : public torch::CustomClassHolder {
 public:
-  /// What pickling stores: format version, weight, bias, stride, padding, dilation, groups.
+  /// What pickling stores: format version (2), weight, bias, stride, padding,
+  /// dilation, groups, output padding, transposed. Version 1 (2-D only) ended
+  /// at groups: stateFrom still reads it.
   using State = std::tuple<int64_t, at::Tensor, c10::optional<at::Tensor>, std::vector<int64_t>,
-                           std::vector<int64_t>, std::vector<int64_t>, int64_t>;
+                           std::vector<int64_t>, std::vector<int64_t>, int64_t, std::vector<int64_t>, bool>;
 
-  /// Throws c10::Error when the weight is not 4-D or the parameters do not fit it.
+  /// A 1-D, 2-D or 3-D convolution, transposed when params.transposed (the
+  /// weight is then (in, out / groups, k...)). Throws c10::Error when the
+  /// weight is not 3-D to 5-D or the parameters do not fit it.
   ConvPacked(at::Tensor weight, c10::optional<at::Tensor> bias, Conv2dParams params);
   explicit ConvPacked(const State& state);
   ~ConvPacked() override;
+  /// The state a pickled tsopt.ConvPacked holds, of either format version;
+  /// throws c10::Error for anything else.
+  static State stateFrom(const c10::IValue& pickled);
 
-  /// activation(conv2d(input) [+ residual]), no residual when it is undefined;
-  /// activation(conv2d(input)) + residual when `where` is AfterActivation.
-  /// The result has the input's memory format, as aten::conv2d's does. A
+  /// activation(conv(input) [+ residual]), no residual when it is undefined;
+  /// activation(conv(input)) + residual when `where` is AfterActivation.
+  /// The kernel covers 2-D and 3-D convolutions, plain and transposed, with
+  /// oneDNN's own descriptors; a 1-D one runs as 2-D with height 1 (as ATen's
+  /// does). The result has the input's memory format, as aten::convolution's does. A
   /// residual handed over with std::move, when no other tensor shares its
   /// memory, receives the result in place (see accumulatorFor).
   at::Tensor run(const at::Tensor& input, at::Tensor residual, const Activation& activation,
@@ -69,8 +83,9 @@ public:
   /// Whether run() would use the oneDNN kernel for these arguments.
   bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
   /// The algorithm run() uses for `input` without post-ops at the current
-  /// thread count: "winograd" (3x3 stride-1 layers, one thread, unless
-  /// TSOPT_CONV_ALGORITHM=direct), "direct" or "aten" (fallback).
+  /// thread count: "winograd" (3x3 stride-1 2-D layers, one thread, unless
+  /// TSOPT_CONV_ALGORITHM=direct), "direct", "deconvolution" (transposed) or
+  /// "aten" (fallback).
   std::string algorithmFor(const at::Tensor& input);
 
   State state() const;
@@ -81,6 +96,8 @@ public:
   const at::Tensor& weight() const { return weight_; }
   const c10::optional<at::Tensor>& bias() const { return bias_; }
   const Conv2dParams& params() const { return params_; }
+  /// 1, 2 or 3.
+  int64_t spatialRank() const { return weight_.dim() - 2; }
   /// The weight in channels-last layout, made once for a CUDA weight (cuDNN
   /// runs NHWC convolutions on it); undefined for a CPU weight.
   const at::Tensor& channelsLastWeight() const { return channelsLastWeight_; }

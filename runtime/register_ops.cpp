@@ -194,7 +194,7 @@ TORCH_LIBRARY(tsopt, m) {
   using namespace tsopt::runtime;
   m.class_<ConvPacked>("ConvPacked")
       .def_pickle([](const c10::intrusive_ptr<ConvPacked>& self) { return self->state(); },
-                  [](ConvPacked::State state) { return c10::make_intrusive<ConvPacked>(state); });
+                  [](c10::IValue state) { return c10::make_intrusive<ConvPacked>(ConvPacked::stateFrom(state)); });
   m.class_<LinearPacked>("LinearPacked")
       .def_pickle([](const c10::intrusive_ptr<LinearPacked>& self) { return self->state(); },
                   [](LinearPacked::State state) { return c10::make_intrusive<LinearPacked>(state); });

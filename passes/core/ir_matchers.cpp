@@ -24,7 +24,7 @@ const std::vector<ConvolutionSignature>& convolutionSignatures() {
       {c10::aten::conv1d, false, 6},           {c10::aten::conv2d, false, 6},
       {c10::aten::conv3d, false, 6},           {c10::aten::conv_transpose1d, true, 6},
       {c10::aten::conv_transpose2d, true, 6}, {c10::aten::conv_transpose3d, true, 6},
-      {c10::aten::_convolution, false, 8},
+      {c10::aten::_convolution, false, 8},    {c10::aten::convolution, false, 8},
   };
   return signatures;
 }
@@ -75,7 +75,7 @@ std::optional<LayerMatch> matchConvolution(Node* node, std::string& whyNot) {
     }
     LayerMatch layer;
     layer.layout.transposed = signature.transposed;
-    if (node->kind() == c10::aten::_convolution) {
+    if (node->kind() == c10::aten::_convolution || node->kind() == c10::aten::convolution) {
       auto transposed = torch::jit::constant_as<bool>(node->input(6));
       if (!transposed) {
         whyNot = "transposed flag is not a constant";
@@ -148,7 +148,7 @@ bool isLayerKind(c10::Symbol kind) {
       c10::aten::linear,           c10::aten::addmm,           c10::aten::mm,
       c10::aten::matmul,           c10::aten::conv1d,          c10::aten::conv2d,
       c10::aten::conv3d,           c10::aten::conv_transpose1d, c10::aten::conv_transpose2d,
-      c10::aten::conv_transpose3d, c10::aten::_convolution};
+      c10::aten::conv_transpose3d, c10::aten::_convolution,    c10::aten::convolution};
   return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
 }
 

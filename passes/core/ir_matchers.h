@@ -32,15 +32,15 @@ struct LayerMatch {
   WeightLayout layout;
 };
 
-/// aten::conv1d/2d/3d (both padding overloads), aten::conv_transpose1d/2d/3d and
-/// aten::_convolution with constant weight, bias and groups.
+/// aten::conv1d/2d/3d (both padding overloads), aten::conv_transpose1d/2d/3d,
+/// aten::_convolution and aten::convolution with constant weight, bias and groups.
 std::optional<LayerMatch> matchConvolution(torch::jit::Node* node, std::string& whyNot);
 
 /// aten::linear with a constant weight and bias.
 std::optional<LayerMatch> matchLinear(torch::jit::Node* node, std::string& whyNot);
 
 /// Whether `kind` computes a layer of its input and a weight operand:
-/// aten::linear, addmm, mm, matmul, and every convolution kind (aten::_convolution too).
+/// aten::linear, addmm, mm, matmul, and every convolution kind (aten::_convolution and convolution too).
 bool isLayerKind(c10::Symbol kind);
 
 /// Whether `kind` changes only a tensor's shape, not its elements or dtype:

@@ -6,7 +6,7 @@
 
 namespace tsopt {
 
-/// fuse-conv-add-act: a 2-D convolution whose only use is an aten::add (or
+/// fuse-conv-add-act: a convolution (1-D, 2-D or 3-D, plain or transposed) whose only use is an aten::add (or
 /// add_ into the convolution's output) of another tensor with alpha 1, and the
 /// supported activation after the add if there is one, becomes one
 /// tsopt::conv2d_add_act call: oneDNN adds the residual and applies the
@@ -16,8 +16,9 @@ namespace tsopt {
 /// Needs: a frozen graph, as fuse-conv-act. Never fires when an intermediate
 /// has another use, when the add's other operand is a scalar or the
 /// convolution's output itself, for in-place adds into the residual, or for
-/// any convolution fuse-conv-act refuses. A residual whose shape differs from
-/// the convolution's at run time (broadcasting) takes the ATen path.
+/// any convolution fuse-conv-act refuses, nor for a residual whose traced
+/// shape differs from the convolution's. One whose shape differs only at run
+/// time (broadcasting) takes the ATen path.
 ///   %y = aten::conv2d(%x, %w, %b, ...)   %s = aten::add(%y, %r, 1)   %z = aten::relu(%s)
 ///   ==>   %z = tsopt::conv2d_add_act(%x, %r, %packed, "relu", 0., 0.)
 ///   (aten::relu(%y) then aten::add(.., %r, 1)  ==>  tsopt::conv2d_act_add(%x, %r, %packed, "relu", 0., 0.))

@@ -45,16 +45,17 @@ c10::optional<at::Tensor> toC10(const std::optional<at::Tensor>& tensor) {
   return tensor ? c10::optional<at::Tensor>(*tensor) : c10::nullopt;
 }
 
-std::optional<std::vector<int64_t>> constantPair(Value* value) {
+/// A constant int list of `rank` values; one value stands for all, as ATen expands it.
+std::optional<std::vector<int64_t>> constantList(Value* value, size_t rank) {
   auto constant = torch::jit::toIValue(value);
   if (!constant || !constant->isIntList()) {
     return std::nullopt;
   }
   std::vector<int64_t> values = constant->toIntVector();
   if (values.size() == 1) {
-    values.push_back(values[0]);
+    values.assign(rank, values[0]);
   }
-  return values.size() == 2 ? std::optional<std::vector<int64_t>>(values) : std::nullopt;
+  return values.size() == rank ? std::optional<std::vector<int64_t>>(values) : std::nullopt;
 }
 
 bool kernelParameter(const at::Tensor& tensor, const char* what, std::string& whyNot) {
@@ -106,6 +107,19 @@ std::string usesText(const Value* value) {
   return "%" + value->debugName() + " has " + std::to_string(value->uses().size()) + " uses";
 }
 
+/// Whether the traced shapes of `residual` and `layerOutput` are both known
+/// and differ: the kernels add only a residual of the output's shape.
+bool knownToBroadcast(Value* residual, Value* layerOutput) {
+  auto residualType = residual->type()->cast<c10::TensorType>();
+  auto outputType = layerOutput->type()->cast<c10::TensorType>();
+  if (!residualType || !outputType) {
+    return false;
+  }
+  auto residualSizes = residualType->sizes().concrete_sizes();
+  auto outputSizes = outputType->sizes().concrete_sizes();
+  return residualSizes && outputSizes && *residualSizes != *outputSizes;
+}
+
 /// The residual add that is the only use of `current`, if there is one.
 Node* residualAddAfter(Value* current, Chain& chain, std::string& whyNot) {
   Node* user = soleUserInBlock(current, whyNot);
@@ -114,6 +128,10 @@ Node* residualAddAfter(Value* current, Chain& chain, std::string& whyNot) {
   }
   auto residual = matchResidualAdd(user, current, whyNot);
   if (!residual) {
+    return nullptr;
+  }
+  if (knownToBroadcast(*residual, current)) {
+    whyNot = describeNode(user) + " broadcasts: the residual's shape differs from the layer's output";
     return nullptr;
   }
   chain.add = user;
@@ -174,7 +192,7 @@ std::string describeChain(const Chain& chain, c10::Symbol op) {
   return text + " into " + op.toQualString();
 }
 
-c10::IValue packLayer(const Chain& chain, const ChainPolicy& policy, const std::optional<Conv2dMatch>& conv,
+c10::IValue packLayer(const Chain& chain, const ChainPolicy& policy, const std::optional<ConvMatch>& conv,
                       const std::optional<LayerMatch>& linear) {
   const FusedLayerKind kind = policy.layer;
   if (kind == FusedLayerKind::LinearDynamicInt8) {
@@ -182,9 +200,8 @@ c10::IValue packLayer(const Chain& chain, const ChainPolicy& policy, const std::
         c10::make_intrusive<runtime::LinearDynamicPacked>(linear->weight, toC10(linear->bias), policy.reduceRange));
   }
   if (kind == FusedLayerKind::Conv2d) {
-    return c10::IValue(c10::make_intrusive<runtime::ConvPacked>(
-        conv->layer.weight, toC10(conv->layer.bias),
-        runtime::Conv2dParams{conv->stride, conv->padding, conv->dilation, conv->layer.layout.groups}));
+    return c10::IValue(c10::make_intrusive<runtime::ConvPacked>(conv->layer.weight, toC10(conv->layer.bias),
+                                                                conv->params));
   }
   return c10::IValue(c10::make_intrusive<runtime::LinearPacked>(linear->weight, toC10(linear->bias)));
 }
@@ -412,35 +429,44 @@ std::optional<Value*> matchResidualAdd(Node* node, Value* operand, std::string& 
   return node->input(0);
 }
 
-std::optional<Conv2dMatch> matchFusibleConv2d(Node* node, std::string& whyNot) {
+std::optional<ConvMatch> matchFusibleConvolution(Node* node, std::string& whyNot) {
   auto layer = matchConvolution(node, whyNot);
   if (!layer) {
     return std::nullopt;
   }
-  const bool isConv2d = node->kind() == c10::aten::conv2d;
-  if (!isConv2d && node->kind() != c10::aten::_convolution) {
-    whyNot = std::string(node->kind().toQualString()) + " is not a 2-D convolution";
+  if (node->maybeSchema() == nullptr) {
+    whyNot = describeNode(node) + " matches no operator schema";
     return std::nullopt;
   }
-  if (layer->layout.transposed) {
-    whyNot = "transposed convolutions are not fused";
-    return std::nullopt;
-  }
-  if (layer->weight.dim() != 4) {
-    whyNot = "not a 2-D convolution (" + std::to_string(layer->weight.dim()) + "-D weight)";
+  if (layer->weight.dim() < 3 || layer->weight.dim() > 5) {
+    whyNot = "not a 1-D, 2-D or 3-D convolution (" + std::to_string(layer->weight.dim()) + "-D weight)";
     return std::nullopt;
   }
   if (!kernelParameters(*layer, whyNot)) {
     return std::nullopt;
   }
-  auto stride = constantPair(node->input(3));
-  auto padding = constantPair(node->input(4));
-  auto dilation = constantPair(node->input(5));
-  if (!stride || !padding || !dilation) {
-    whyNot = "stride, padding or dilation is not a constant int list (string padding is not fused)";
+  const size_t rank = layer->weight.dim() - 2;
+  const bool generic = node->kind() == c10::aten::_convolution || node->kind() == c10::aten::convolution;
+  auto stride = constantList(node->namedInput("stride"), rank);
+  auto padding = constantList(node->namedInput("padding"), rank);
+  auto dilation = constantList(node->namedInput("dilation"), rank);
+  auto outputPadding = layer->layout.transposed || generic ? constantList(node->namedInput("output_padding"), rank)
+                                                           : std::optional<std::vector<int64_t>>(
+                                                                 std::vector<int64_t>(rank, 0));
+  if (!stride || !padding || !dilation || !outputPadding) {
+    whyNot = "stride, padding, dilation or output_padding is not a constant list of " + std::to_string(rank) +
+             " ints (string padding is not fused)";
     return std::nullopt;
   }
-  return Conv2dMatch{*layer, *stride, *padding, *dilation};
+  runtime::Conv2dParams params{*stride, *padding, *dilation, layer->layout.groups, *outputPadding,
+                               layer->layout.transposed};
+  try {
+    runtime::checkConv2dParams("convolution", layer->weight.size(0), params);
+  } catch (const c10::Error& error) {
+    whyNot = error.what_without_backtrace();
+    return std::nullopt;
+  }
+  return ConvMatch{*layer, std::move(params)};
 }
 
 std::optional<LayerMatch> matchFusibleLinear(Node* node, std::string& whyNot) {
@@ -455,15 +481,18 @@ bool fuseLayerChains(torch::jit::Graph& graph, PassContext& context, const Chain
                      Statistic& skipped) {
   const bool conv = policy.layer == FusedLayerKind::Conv2d;
   std::vector<torch::jit::NodeKind> kinds =
-      conv ? std::vector<torch::jit::NodeKind>{c10::aten::conv2d, c10::aten::_convolution}
+      conv ? std::vector<torch::jit::NodeKind>{c10::aten::conv1d,           c10::aten::conv2d,
+                                               c10::aten::conv3d,           c10::aten::conv_transpose1d,
+                                               c10::aten::conv_transpose2d, c10::aten::conv_transpose3d,
+                                               c10::aten::_convolution,     c10::aten::convolution}
            : std::vector<torch::jit::NodeKind>{c10::aten::linear};
   bool changed = false;
   for (Node* node : collectNodes(graph, kinds)) {
     std::string whyNot;
-    std::optional<Conv2dMatch> convMatch;
+    std::optional<ConvMatch> convMatch;
     std::optional<LayerMatch> linearMatch;
     std::optional<Chain> chain;
-    if (conv ? bool(convMatch = matchFusibleConv2d(node, whyNot)) : bool(linearMatch = matchFusibleLinear(node, whyNot))) {
+    if (conv ? bool(convMatch = matchFusibleConvolution(node, whyNot)) : bool(linearMatch = matchFusibleLinear(node, whyNot))) {
       if (policy.layer != FusedLayerKind::LinearDynamicInt8 || dynamicInt8Applies(*linearMatch, policy, whyNot)) {
         chain = findChain(node, policy, whyNot);
       }

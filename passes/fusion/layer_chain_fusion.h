@@ -2,12 +2,14 @@
 ///
 /// fuse-conv-act, fuse-conv-add-act and fuse-linear-act all rewrite a chain
 ///
-///   layer (conv2d or linear, constant weights the kernels take: fusedKernelSupports)
+///   layer (a convolution of any kind or linear, constant weights the kernels take: fusedKernelSupports)
 ///   [-> aten::add / add_ of a residual tensor, alpha 1]
 ///   [-> a supported activation]
 ///
 /// into one call of the runtime's fused op (tsopt::conv2d_act, conv2d_add_act,
-/// linear_act, linear_add_act) whose weights are a prepacked constant. They
+/// linear_act, linear_add_act) whose weights are a prepacked constant. The
+/// conv2d_* ops take every convolution kind: the tsopt.ConvPacked constant
+/// says which (the names stay for the archives that hold them). They
 /// differ only in which chains they accept; fuseLayerChains does the work.
 /// Every chain left alone gets a reason on the pass's debug stream.
 ///
@@ -16,6 +18,7 @@
 
 #include "passes/core/ir_matchers.h"
 #include "passes/core/pass.h"
+#include "runtime/packed_layers.h"
 
 #include <torch/csrc/jit/ir/ir.h>
 
@@ -59,17 +62,16 @@ std::optional<ActivationMatch> matchActivation(torch::jit::Node* node, std::stri
 std::optional<torch::jit::Value*> matchResidualAdd(torch::jit::Node* node, torch::jit::Value* operand,
                                                    std::string& whyNot);
 
-/// A 2-D convolution (aten::conv2d with list padding, or a non-transposed
-/// aten::_convolution with a 4-D weight) with constant weight and bias of one
-/// dtype and device the kernels take (fusedKernelSupports), and constant
-/// parameters, two values each.
-struct Conv2dMatch {
+/// A 1-D, 2-D or 3-D convolution, plain or transposed (aten::conv1d/2d/3d
+/// with list padding, conv_transpose1d/2d/3d, aten::_convolution or
+/// aten::convolution), with constant weight and bias of one dtype and device
+/// the kernels take (fusedKernelSupports), and constant parameters, one value
+/// per spatial dimension, that runtime::checkConv2dParams accepts.
+struct ConvMatch {
   LayerMatch layer;
-  std::vector<int64_t> stride;
-  std::vector<int64_t> padding;
-  std::vector<int64_t> dilation;
+  runtime::Conv2dParams params;
 };
-std::optional<Conv2dMatch> matchFusibleConv2d(torch::jit::Node* node, std::string& whyNot);
+std::optional<ConvMatch> matchFusibleConvolution(torch::jit::Node* node, std::string& whyNot);
 
 /// aten::linear with a constant weight and bias (or no bias) of one dtype and
 /// device the kernels take.

@@ -41,7 +41,11 @@ bool isChannelsLastConvolution(const Node* node, bool cudaFloat32) {
   if (!packed || !packed->isCustomClass()) {
     return true;  // not frozen: the device is unknown, and the CPU is the common case
   }
-  const at::Tensor& weight = packed->toCustomClass<runtime::ConvPacked>()->weight();
+  const auto layer = packed->toCustomClass<runtime::ConvPacked>();
+  if (layer->spatialRank() != 2) {
+    return false;  // 1-D and 3-D activations have no channels-last chain here; the kernel converts its own.
+  }
+  const at::Tensor& weight = layer->weight();
   return cudaFloat32 || !weight.is_cuda() || weight.scalar_type() != at::kFloat;
 }
 

@@ -163,8 +163,14 @@ std::vector<int64_t> convOutputSizes(const at::Tensor& input, const at::Tensor& 
   return sizes;
 }
 
+/// The CUDA kernels cover plain 2-D convolutions; 1-D, 3-D and transposed
+/// ones take ConvPacked::runReference (at::conv*d / conv_transpose*d, then the
+/// activation and the add), so device-generic graphs fused for the CPU still run.
 bool convApplies(const at::Tensor& input, const at::Tensor& residual, const ConvPacked& packed) {
   const at::Tensor& weight = packed.weight();
+  if (packed.spatialRank() != 2 || packed.params().transposed) {
+    return false;
+  }
   if (!isLeadOperand(input) || input.dim() != 4 || !isOperand(weight, input.scalar_type(), input.device()) ||
       !isOptionalOperand(packed.bias(), input.scalar_type(), input.device()) ||
       input.size(1) != weight.size(1) * packed.params().groups) {

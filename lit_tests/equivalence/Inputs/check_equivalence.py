@@ -215,6 +215,64 @@ class MoreActivations(nn.Module):
         return l[3](t) ** 2
 
 
+class UNet3dBlock(nn.Module):
+    """A 3-D UNet block: two conv3d + batch norm + relu, a 1x1x1 skip added
+    before the second relu, then a transposed conv3d up-sampling with silu."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv3d(3, 6, 3, padding=1)
+        self.bn1 = nn.BatchNorm3d(6)
+        self.conv2 = nn.Conv3d(6, 6, 3, padding=1, groups=2)
+        self.bn2 = nn.BatchNorm3d(6)
+        self.skip = nn.Conv3d(3, 6, 1)
+        self.up = nn.ConvTranspose3d(6, 4, 2, stride=2)
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = F.relu(self.bn2(self.conv2(y)) + self.skip(x))
+        return F.silu(self.up(y))
+
+
+class AudioConv1d(nn.Module):
+    """A 1-D audio conv stack: strided, dilated grouped, a residual, swish
+    written as x * sigmoid(x), and leaky_relu."""
+
+    def __init__(self):
+        super().__init__()
+        self.front = nn.Conv1d(1, 8, 9, stride=2, padding=4)
+        self.bn = nn.BatchNorm1d(8)
+        self.dilated = nn.Conv1d(8, 8, 3, padding=2, dilation=2, groups=4)
+        self.mix = nn.Conv1d(8, 8, 1)
+        self.down = nn.Conv1d(8, 12, 3, stride=2)
+
+    def forward(self, x):
+        y = F.gelu(self.bn(self.front(x)))
+        y = self.dilated(y) + y
+        z = self.mix(y)
+        y = z * torch.sigmoid(z)
+        return F.leaky_relu(self.down(y), 0.1)
+
+
+class TransposedDecoder(nn.Module):
+    """A transposed-conv decoder: output padding with batch norm and relu, a
+    grouped kernel-4 stride-2 layer with hardswish and a skip, a sigmoid head."""
+
+    def __init__(self):
+        super().__init__()
+        self.up1 = nn.ConvTranspose2d(8, 6, 3, stride=2, padding=1, output_padding=1)
+        self.bn = nn.BatchNorm2d(6)
+        self.up2 = nn.ConvTranspose2d(6, 4, 4, stride=2, padding=1, groups=2)
+        self.skip = nn.Upsample(scale_factor=2.0)
+        self.reduce = nn.Conv2d(6, 4, 1)
+        self.head = nn.ConvTranspose2d(4, 3, 3, padding=1)
+
+    def forward(self, x):
+        y = F.relu(self.bn(self.up1(x)))
+        y = F.hardswish(self.up2(y)) + self.reduce(self.skip(y))
+        return torch.sigmoid(self.head(y))
+
+
 def build_models():
     conv = randomize_batch_norms(ConvNet()).eval()
     encoder = Encoder().eval()
@@ -225,6 +283,12 @@ def build_models():
     fusion = randomize_batch_norms(FusionTargets()).eval()
     transpose = randomize_batch_norms(ScriptedTranspose()).eval()
     activations = MoreActivations().eval()
+    unet3d = randomize_batch_norms(UNet3dBlock()).eval()
+    audio = randomize_batch_norms(AudioConv1d()).eval()
+    decoder = randomize_batch_norms(TransposedDecoder()).eval()
+    volume = lambda: (torch.randn(2, 3, 6, 8, 8),)
+    waveform = lambda: (torch.randn(2, 1, 400),)
+    latent = lambda: (torch.randn(2, 8, 5, 5),)
     image = lambda: (torch.randn(2, 3, 16, 16),)
     tokens = lambda: (torch.randn(2, 7, 32), torch.zeros(2, 1, 1, 7).masked_fill(torch.rand(2, 1, 1, 7) > 0.7, -1e4))
     return {
@@ -236,6 +300,9 @@ def build_models():
         "fusion": (torch.jit.trace(fusion, image()), image),
         "activations": (torch.jit.trace(activations, image()), image),
         "transpose": (torch.jit.script(transpose), lambda: (torch.randn(2, 4, 5, 5),)),
+        "unet3d": (torch.jit.trace(unet3d, volume()), volume),
+        "audio1d": (torch.jit.trace(audio, waveform()), waveform),
+        "decoder": (torch.jit.trace(decoder, latent()), latent),
         "double": (torch.jit.trace(double, (torch.randn(2, 4, 9, dtype=torch.float64),)),
                    lambda: (torch.randn(2, 4, 9, dtype=torch.float64),)),
     }
