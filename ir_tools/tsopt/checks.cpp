@@ -26,26 +26,52 @@ void verifyResult(const IRUnit& unit) {
   }
 }
 
-/// --reduce-reproducer: shrinks a bare graph on which `passText` alone fails to
+/// --reduce-reproducer: shrinks the graph on which `passText` alone fails to
 /// one where it fails the same way; returns the reproducer's note about it.
+/// An archive's is reduced as tsopt-reduce reduces archives: its forward,
+/// frozen by then, without `self`, and written back as a module.
 std::string reduceForReproducer(const CheckContext& context, IRUnit& before, const std::string& passText,
                                 bool failedCheck) {
-  if (before.module || failedCheck) {
-    context.err << "tsopt: note: --reduce-reproducer reduces the IR text a pass fails on; "
-                << (before.module ? "an archive's" : "a failed check's") << " reproducer is written whole\n";
-    return "";
+  auto whole = [&](const std::string& why) {
+    context.err << "tsopt: note: --reduce-reproducer: " << why << "; the reproducer is written whole\n";
+    return std::string();
+  };
+  if (failedCheck) {
+    return whole("a failed check's reproducer is not reduced");
   }
   ParsedPipeline pass = ParsedPipeline::parse(passText, PassRegistry::global(), "--reproducer", false);
-  std::optional<PipelineFailure> failure = pipelineFailure(pass, before.graph);
-  if (!failure) {
-    context.err << "tsopt: note: --reduce-reproducer: '" << passText
-                << "' alone does not fail on the IR before it; the reproducer is written whole\n";
-    return "";
+  std::shared_ptr<torch::jit::Graph> graph = before.graph;
+  ReduceOptions options;
+  if (before.module) {
+    if (before.methodName != "forward") {
+      return whole("an archive's method other than forward is not reduced");
+    }
+    try {
+      graph = graphOfFrozenModule(*before.module, "the module before '" + passText + "'");
+    } catch (const Error&) {
+      return whole("the module before '" + passText + "' is not frozen (its forward reads the module)");
+    }
+    options.roundTrip = archiveRoundTrip;
   }
-  ReduceResult result = reduceGraph(before.graph, sameFailureTest(pass, *failure, ""));
+  std::optional<PipelineFailure> failure;
+  try {
+    failure = pipelineFailure(pass, graph);
+  } catch (const Error& error) {  // A module pass on the bare graph.
+    return whole(error.what());
+  }
+  if (!failure) {
+    return whole("'" + passText + "' alone does not fail on the " + (before.module ? "frozen graph" : "IR") +
+                 " before it");
+  }
+  ReduceResult result = reduceGraph(graph, sameFailureTest(pass, *failure, ""), options);
   context.err << "tsopt: reproducer reduced from " << result.nodesBefore << " to " << result.nodesAfter
               << " nodes (" << result.tests << " tests)\n";
-  before.graph = result.graph;
+  if (before.module) {
+    before.module = archiveOfGraph(result.graph);
+    before.graph = before.module->get_method("forward").graph();
+  } else {
+    before.graph = result.graph;
+  }
   return "Reduced by --reduce-reproducer from " + std::to_string(result.nodesBefore) + " to " +
          std::to_string(result.nodesAfter) + " nodes (constants aside).";
 }
