@@ -1,5 +1,6 @@
 #include "ir_tools/common/input_file.h"
 
+#include "passes/core/archive_check.h"
 #include "passes/core/error.h"
 #include "passes/quantization/quantization_params.h"
 #include "passes/core/string_utils.h"
@@ -576,6 +577,11 @@ std::string where(const std::string& path, size_t firstLine, const Location& loc
 }
 
 torch::jit::Module loadArchive(const std::string& path, const std::string& bytes, std::optional<c10::Device> device) {
+  // LibTorch's zip reader and unpickler follow the archive's offsets and
+  // lengths unchecked (docs/robustness.md): check them before it sees the bytes.
+  if (std::optional<std::string> problem = archiveProblem(bytes)) {
+    throw Error(ErrorKind::Input, path + ": cannot load TorchScript archive: " + *problem);
+  }
   // int8 weights are packed while loading, for the engine in effect: the one
   // the archive was quantized for, when it says.
   std::optional<QEngineScope> engineScope;

@@ -1,5 +1,6 @@
 #include "passes/core/input_sets.h"
 
+#include "passes/core/archive_check.h"
 #include "passes/core/error.h"
 
 #include <torch/csrc/jit/serialization/pickle.h>
@@ -18,6 +19,11 @@ InputSets loadInputSets(const std::string& path) {
 }
 
 InputSets parseInputSets(const std::string& path, const std::vector<char>& bytes) {
+  // LibTorch's zip reader and unpickler follow the file's offsets and lengths
+  // unchecked (docs/robustness.md): check them before it sees the bytes.
+  if (std::optional<std::string> problem = archiveProblem(std::string_view(bytes.data(), bytes.size()))) {
+    throw Error(ErrorKind::Input, path + ": not a file written by torch.save: " + *problem);
+  }
   c10::IValue loaded;
   try {
     loaded = torch::jit::pickle_load(bytes);

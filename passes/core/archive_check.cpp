@@ -1,0 +1,354 @@
+//===- archive_check.cpp - Bounds checks of zip archives and pickles ------===//
+#include "passes/core/archive_check.h"
+
+#include <algorithm>
+
+namespace tsopt {
+namespace {
+
+// Zip record signatures and fixed sizes (PKWARE APPNOTE 4.3).
+constexpr uint32_t kLocalHeaderSignature = 0x04034b50;
+constexpr uint32_t kCentralHeaderSignature = 0x02014b50;
+constexpr uint32_t kEndOfDirectorySignature = 0x06054b50;
+constexpr uint32_t kZip64LocatorSignature = 0x07064b50;
+constexpr uint32_t kZip64EndOfDirectorySignature = 0x06064b50;
+constexpr uint64_t kLocalHeaderSize = 30;
+constexpr uint64_t kCentralHeaderSize = 46;
+constexpr uint64_t kEndOfDirectorySize = 22;
+constexpr uint64_t kZip64LocatorSize = 20;
+constexpr uint64_t kZip64EndOfDirectorySize = 56;
+constexpr uint64_t kMaxCommentSize = 0xffff;
+constexpr uint32_t kZip64Marker = 0xffffffff;
+constexpr uint16_t kZip64ExtraField = 0x0001;
+/// Deflate expands at most 1032 to 1 (zlib's technical details).
+constexpr uint64_t kMaxDeflateRatio = 1032;
+
+uint64_t readLittleEndian(std::string_view bytes, uint64_t offset, int width) {
+  uint64_t value = 0;
+  for (int index = width - 1; index >= 0; --index) {
+    value = (value << 8) | static_cast<unsigned char>(bytes[offset + index]);
+  }
+  return value;
+}
+
+/// Whether [offset, offset + length) lies inside `size` bytes, without overflow.
+bool fits(uint64_t offset, uint64_t length, uint64_t size) { return offset <= size && length <= size - offset; }
+
+std::string damaged(const std::string& what) { return "damaged zip archive: " + what; }
+
+/// An entry's name as a message shows it: printable, and not too long.
+std::string shownName(std::string_view name) {
+  std::string shown;
+  for (char c : name.substr(0, 80)) {
+    shown += c >= 0x20 && c < 0x7f ? c : '?';
+  }
+  return "'" + shown + (name.size() > 80 ? "...'" : "'");
+}
+
+struct Directory {
+  uint64_t entries = 0;
+  uint64_t entriesOnThisDisk = 0;
+  uint64_t thisDisk = 0;
+  uint64_t directoryDisk = 0;
+  uint64_t size = 0;
+  uint64_t offset = 0;
+};
+
+/// Where miniz finds the end-of-central-directory record: the last signature
+/// with a whole record after it, within a comment's reach of the end.
+std::optional<uint64_t> findEndOfDirectory(std::string_view bytes) {
+  if (bytes.size() < kEndOfDirectorySize) {
+    return std::nullopt;
+  }
+  const uint64_t last = bytes.size() - kEndOfDirectorySize;
+  const uint64_t first = last > kMaxCommentSize ? last - kMaxCommentSize : 0;
+  for (uint64_t offset = last + 1; offset-- > first;) {
+    if (readLittleEndian(bytes, offset, 4) == kEndOfDirectorySignature) {
+      return offset;
+    }
+  }
+  return std::nullopt;
+}
+
+/// The directory's place and counts, from the end record, or from ZIP64's
+/// when a locator precedes it (miniz then takes every value from there).
+std::optional<std::string> readDirectoryRecord(std::string_view bytes, uint64_t end, Directory& directory) {
+  directory.thisDisk = readLittleEndian(bytes, end + 4, 2);
+  directory.directoryDisk = readLittleEndian(bytes, end + 6, 2);
+  directory.entriesOnThisDisk = readLittleEndian(bytes, end + 8, 2);
+  directory.entries = readLittleEndian(bytes, end + 10, 2);
+  directory.size = readLittleEndian(bytes, end + 12, 4);
+  directory.offset = readLittleEndian(bytes, end + 16, 4);
+  if (end < kZip64LocatorSize || readLittleEndian(bytes, end - kZip64LocatorSize, 4) != kZip64LocatorSignature) {
+    return std::nullopt;
+  }
+  const uint64_t locator = end - kZip64LocatorSize;
+  const uint64_t record = readLittleEndian(bytes, locator + 8, 8);
+  if (!fits(record, kZip64EndOfDirectorySize, bytes.size())) {
+    return damaged("ZIP64 end-of-central-directory record lies past the end of the file (offset " +
+                   std::to_string(record) + ")");
+  }
+  if (readLittleEndian(bytes, record, 4) != kZip64EndOfDirectorySignature) {
+    return std::nullopt;
+  }
+  if (readLittleEndian(bytes, locator + 16, 4) != 1) {
+    return damaged("ZIP64 locator names " + std::to_string(readLittleEndian(bytes, locator + 16, 4)) +
+                   " disks, not 1");
+  }
+  if (readLittleEndian(bytes, record + 4, 8) < kZip64EndOfDirectorySize - 12) {
+    return damaged("ZIP64 end-of-central-directory record is too short");
+  }
+  directory.thisDisk = readLittleEndian(bytes, record + 16, 4);
+  directory.directoryDisk = readLittleEndian(bytes, record + 20, 4);
+  directory.entriesOnThisDisk = readLittleEndian(bytes, record + 24, 8);
+  directory.entries = readLittleEndian(bytes, record + 32, 8);
+  directory.size = readLittleEndian(bytes, record + 40, 8);
+  directory.offset = readLittleEndian(bytes, record + 48, 8);
+  if (directory.entries > UINT32_MAX || directory.size > UINT32_MAX) {
+    return damaged("ZIP64 central directory of " + std::to_string(directory.entries) + " entries and " +
+                   std::to_string(directory.size) + " bytes is past miniz's limits");
+  }
+  return std::nullopt;
+}
+
+/// Replaces the 0xffffffff fields of an entry with their ZIP64 extra field's
+/// values, in the order the format gives them.
+std::optional<std::string> applyZip64Fields(std::string_view extra, const std::string& name,
+                                            std::vector<uint64_t*> fields) {
+  fields.erase(std::remove_if(fields.begin(), fields.end(), [](uint64_t* field) { return *field != kZip64Marker; }),
+               fields.end());
+  uint64_t at = 0;
+  while (!fields.empty() && fits(at, 4, extra.size())) {
+    const uint64_t id = readLittleEndian(extra, at, 2);
+    const uint64_t length = readLittleEndian(extra, at + 2, 2);
+    if (!fits(at + 4, length, extra.size())) {
+      return damaged("extra field of entry " + name + " extends past its header");
+    }
+    if (id == kZip64ExtraField) {
+      if (length < 8 * fields.size()) {
+        return damaged("ZIP64 extra field of entry " + name + " is too short");
+      }
+      for (size_t index = 0; index < fields.size(); ++index) {
+        *fields[index] = readLittleEndian(extra, at + 4 + 8 * index, 8);
+      }
+      return std::nullopt;
+    }
+    at += 4 + length;
+  }
+  return std::nullopt;
+}
+
+/// One central directory entry at `at` (inside the directory), and its local header.
+std::optional<std::string> readEntry(std::string_view bytes, uint64_t at, uint64_t directoryEnd, size_t index,
+                                     const Directory& directory, ZipEntry& entry, uint64_t& next) {
+  const std::string which = "central directory entry " + std::to_string(index) + " (offset " + std::to_string(at) + ")";
+  if (!fits(at, kCentralHeaderSize, directoryEnd) ||
+      readLittleEndian(bytes, at, 4) != kCentralHeaderSignature) {
+    return damaged(which + " has no entry header");
+  }
+  entry.method = static_cast<uint16_t>(readLittleEndian(bytes, at + 10, 2));
+  entry.compressedSize = readLittleEndian(bytes, at + 20, 4);
+  entry.size = readLittleEndian(bytes, at + 24, 4);
+  const uint64_t nameLength = readLittleEndian(bytes, at + 28, 2);
+  const uint64_t extraLength = readLittleEndian(bytes, at + 30, 2);
+  const uint64_t commentLength = readLittleEndian(bytes, at + 32, 2);
+  const uint64_t disk = readLittleEndian(bytes, at + 34, 2);
+  uint64_t localHeader = readLittleEndian(bytes, at + 42, 4);
+  next = at + kCentralHeaderSize + nameLength + extraLength + commentLength;
+  if (next > directoryEnd) {
+    return damaged(which + " extends past the central directory (" + std::to_string(next - at) + " bytes)");
+  }
+  entry.name = std::string(bytes.substr(at + kCentralHeaderSize, nameLength));
+  const std::string name = shownName(entry.name);
+  if (auto problem = applyZip64Fields(bytes.substr(at + kCentralHeaderSize + nameLength, extraLength), name,
+                                      {&entry.size, &entry.compressedSize, &localHeader})) {
+    return problem;
+  }
+  if (disk != directory.thisDisk && disk != 1) {
+    return damaged("entry " + name + " is on disk " + std::to_string(disk));
+  }
+  if (entry.method == 0 && entry.size != entry.compressedSize) {
+    return damaged("entry " + name + " is stored, yet its sizes differ (" + std::to_string(entry.compressedSize) +
+                   " and " + std::to_string(entry.size) + " bytes)");
+  }
+  if (entry.method != 0 && entry.size / kMaxDeflateRatio > entry.compressedSize) {
+    return damaged("entry " + name + " declares " + std::to_string(entry.size) + " bytes from " +
+                   std::to_string(entry.compressedSize) + " compressed, more than deflate expands");
+  }
+  if (!fits(localHeader, kLocalHeaderSize, bytes.size()) ||
+      readLittleEndian(bytes, localHeader, 4) != kLocalHeaderSignature) {
+    return damaged("entry " + name + " has no local header at offset " + std::to_string(localHeader));
+  }
+  entry.dataOffset = localHeader + kLocalHeaderSize + readLittleEndian(bytes, localHeader + 26, 2) +
+                     readLittleEndian(bytes, localHeader + 28, 2);
+  if (!fits(entry.dataOffset, entry.compressedSize, bytes.size())) {
+    return damaged("data of entry " + name + " extends past the end of the file (offset " +
+                   std::to_string(entry.dataOffset) + ", size " + std::to_string(entry.compressedSize) + ")");
+  }
+  return std::nullopt;
+}
+
+/// How an opcode's argument is laid out.
+enum class Argument { None, Fixed, Line, TwoLines, Counted, Frame, Memo };
+
+struct Opcode {
+  const char* name;
+  Argument argument;
+  int width;  ///< Fixed: its bytes; Counted, Frame, Memo: the bytes of its count or index.
+};
+
+/// Protocols 0 to 5 (Python's pickletools); nullptr: not an opcode.
+const Opcode* findOpcode(unsigned char code) {
+  static const struct {
+    unsigned char code;
+    Opcode opcode;
+  } table[] = {
+      {'(', {"MARK", Argument::None, 0}},           {')', {"EMPTY_TUPLE", Argument::None, 0}},
+      {'.', {"STOP", Argument::None, 0}},           {'0', {"POP", Argument::None, 0}},
+      {'1', {"POP_MARK", Argument::None, 0}},       {'2', {"DUP", Argument::None, 0}},
+      {'B', {"BINBYTES", Argument::Counted, 4}},    {'C', {"SHORT_BINBYTES", Argument::Counted, 1}},
+      {'F', {"FLOAT", Argument::Line, 0}},          {'G', {"BINFLOAT", Argument::Fixed, 8}},
+      {'I', {"INT", Argument::Line, 0}},            {'J', {"BININT", Argument::Fixed, 4}},
+      {'K', {"BININT1", Argument::Fixed, 1}},       {'L', {"LONG", Argument::Line, 0}},
+      {'M', {"BININT2", Argument::Fixed, 2}},       {'N', {"NONE", Argument::None, 0}},
+      {'P', {"PERSID", Argument::Line, 0}},         {'Q', {"BINPERSID", Argument::None, 0}},
+      {'R', {"REDUCE", Argument::None, 0}},         {'S', {"STRING", Argument::Line, 0}},
+      {'T', {"BINSTRING", Argument::Counted, 4}},   {'U', {"SHORT_BINSTRING", Argument::Counted, 1}},
+      {'V', {"UNICODE", Argument::Line, 0}},        {'X', {"BINUNICODE", Argument::Counted, 4}},
+      {']', {"EMPTY_LIST", Argument::None, 0}},     {'a', {"APPEND", Argument::None, 0}},
+      {'b', {"BUILD", Argument::None, 0}},          {'c', {"GLOBAL", Argument::TwoLines, 0}},
+      {'d', {"DICT", Argument::None, 0}},           {'e', {"APPENDS", Argument::None, 0}},
+      {'g', {"GET", Argument::Line, 0}},            {'h', {"BINGET", Argument::Fixed, 1}},
+      {'i', {"INST", Argument::TwoLines, 0}},       {'j', {"LONG_BINGET", Argument::Fixed, 4}},
+      {'l', {"LIST", Argument::None, 0}},           {'o', {"OBJ", Argument::None, 0}},
+      {'p', {"PUT", Argument::Line, 0}},            {'q', {"BINPUT", Argument::Fixed, 1}},
+      {'r', {"LONG_BINPUT", Argument::Memo, 4}},    {'s', {"SETITEM", Argument::None, 0}},
+      {'t', {"TUPLE", Argument::None, 0}},          {'u', {"SETITEMS", Argument::None, 0}},
+      {'}', {"EMPTY_DICT", Argument::None, 0}},     {0x80, {"PROTO", Argument::Fixed, 1}},
+      {0x81, {"NEWOBJ", Argument::None, 0}},        {0x82, {"EXT1", Argument::Fixed, 1}},
+      {0x83, {"EXT2", Argument::Fixed, 2}},         {0x84, {"EXT4", Argument::Fixed, 4}},
+      {0x85, {"TUPLE1", Argument::None, 0}},        {0x86, {"TUPLE2", Argument::None, 0}},
+      {0x87, {"TUPLE3", Argument::None, 0}},        {0x88, {"NEWTRUE", Argument::None, 0}},
+      {0x89, {"NEWFALSE", Argument::None, 0}},      {0x8a, {"LONG1", Argument::Counted, 1}},
+      {0x8b, {"LONG4", Argument::Counted, 4}},      {0x8c, {"SHORT_BINUNICODE", Argument::Counted, 1}},
+      {0x8d, {"BINUNICODE8", Argument::Counted, 8}}, {0x8e, {"BINBYTES8", Argument::Counted, 8}},
+      {0x8f, {"EMPTY_SET", Argument::None, 0}},     {0x90, {"ADDITEMS", Argument::None, 0}},
+      {0x91, {"FROZENSET", Argument::None, 0}},     {0x92, {"NEWOBJ_EX", Argument::None, 0}},
+      {0x93, {"STACK_GLOBAL", Argument::None, 0}},  {0x94, {"MEMOIZE", Argument::None, 0}},
+      {0x95, {"FRAME", Argument::Frame, 8}},        {0x96, {"BYTEARRAY8", Argument::Counted, 8}},
+      {0x97, {"NEXT_BUFFER", Argument::None, 0}},   {0x98, {"READONLY_BUFFER", Argument::None, 0}},
+  };
+  for (const auto& entry : table) {
+    if (entry.code == code) {
+      return &entry.opcode;
+    }
+  }
+  return nullptr;
+}
+
+} // namespace
+
+std::optional<std::string> readZipDirectory(std::string_view bytes, std::vector<ZipEntry>& entries) {
+  std::optional<uint64_t> end = findEndOfDirectory(bytes);
+  if (!end) {
+    return std::string("not a zip archive (no end-of-central-directory record)");
+  }
+  Directory directory;
+  if (auto problem = readDirectoryRecord(bytes, *end, directory)) {
+    return problem;
+  }
+  if (directory.entries != directory.entriesOnThisDisk) {
+    return damaged("the central directory counts " + std::to_string(directory.entries) + " entries in all and " +
+                   std::to_string(directory.entriesOnThisDisk) + " on this disk");
+  }
+  if ((directory.thisDisk | directory.directoryDisk) != 0 && (directory.thisDisk != 1 || directory.directoryDisk != 1)) {
+    return damaged("the archive spans disks (" + std::to_string(directory.thisDisk) + " and " +
+                   std::to_string(directory.directoryDisk) + ")");
+  }
+  if (directory.size < directory.entries * kCentralHeaderSize) {
+    return damaged("a central directory of " + std::to_string(directory.size) + " bytes cannot hold " +
+                   std::to_string(directory.entries) + " entries");
+  }
+  if (!fits(directory.offset, directory.size, bytes.size())) {
+    return damaged("central directory extends past the end of the file (offset " + std::to_string(directory.offset) +
+                   ", size " + std::to_string(directory.size) + ")");
+  }
+  entries.clear();
+  uint64_t at = directory.offset;
+  for (uint64_t index = 0; index < directory.entries; ++index) {
+    ZipEntry entry;
+    if (auto problem = readEntry(bytes, at, directory.offset + directory.size, index, directory, entry, at)) {
+      return problem;
+    }
+    entries.push_back(std::move(entry));
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> pickleProblem(std::string_view pickle) {
+  uint64_t at = 0;
+  while (at < pickle.size()) {
+    const uint64_t start = at++;
+    const Opcode* opcode = findOpcode(static_cast<unsigned char>(pickle[start]));
+    if (opcode == nullptr || opcode->argument == Argument::None) {
+      if (opcode == nullptr || pickle[start] == '.') {
+        return std::nullopt;
+      }
+      continue;
+    }
+    const std::string where = std::string(opcode->name) + " at offset " + std::to_string(start);
+    const uint64_t left = pickle.size() - at;
+    if (opcode->argument == Argument::Line || opcode->argument == Argument::TwoLines) {
+      for (int line = opcode->argument == Argument::Line ? 1 : 2; line > 0; --line) {
+        size_t newline = pickle.find('\n', at);
+        if (newline == std::string_view::npos) {
+          return where + " has no end of line";
+        }
+        at = newline + 1;
+      }
+      continue;
+    }
+    if (left < static_cast<uint64_t>(opcode->width)) {
+      return where + " needs " + std::to_string(opcode->width) + " bytes, " + std::to_string(left) + " are left";
+    }
+    uint64_t value = readLittleEndian(pickle, at, opcode->width);
+    at += opcode->width;
+    const bool signedCount = opcode->width == 4 && (pickle[start] == 'T' || pickle[start] == '\x8b');
+    if (signedCount && value > INT32_MAX) {
+      return where + " declares a negative length";
+    }
+    if (opcode->argument == Argument::Counted || opcode->argument == Argument::Frame) {
+      if (value > left - opcode->width) {
+        return where + " declares " + std::to_string(value) + " bytes, " + std::to_string(left - opcode->width) +
+               " are left";
+      }
+      // A frame's contents are opcodes too: walk on inside it.
+      at += opcode->argument == Argument::Counted ? value : 0;
+    } else if (opcode->argument == Argument::Memo && value > pickle.size()) {
+      // LibTorch's unpickler reserves twice the index in memo slots.
+      return where + " names memo slot " + std::to_string(value) + ", past what " + std::to_string(pickle.size()) +
+             " bytes can fill";
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> archiveProblem(std::string_view bytes) {
+  std::vector<ZipEntry> entries;
+  if (auto problem = readZipDirectory(bytes, entries)) {
+    return problem;
+  }
+  for (const ZipEntry& entry : entries) {
+    const bool pickle = entry.name.size() >= 4 && entry.name.compare(entry.name.size() - 4, 4, ".pkl") == 0;
+    // A deflated record is bounded by the ratio check of readZipDirectory.
+    if (!pickle || entry.method != 0) {
+      continue;
+    }
+    if (auto problem = pickleProblem(bytes.substr(entry.dataOffset, entry.compressedSize))) {
+      return "damaged pickle record " + shownName(entry.name) + ": " + *problem;
+    }
+  }
+  return std::nullopt;
+}
+
+} // namespace tsopt

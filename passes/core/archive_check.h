@@ -1,0 +1,53 @@
+//===- archive_check.h - Bounds checks of zip archives and pickles --------===//
+///
+/// LibTorch's readers trust the bytes they are given: its zip reader (miniz)
+/// reads wherever a damaged central directory points, before or past the
+/// buffer, and its unpickler reserves what a length prefix declares before
+/// reading it. archiveProblem walks an archive the way they will, checking
+/// every offset and length against the bytes there are, so the tools refuse
+/// such a file with one line before LibTorch sees it (docs/robustness.md,
+/// "Input limits"). No LibTorch here: each check is unit-tested on hand-made
+/// bytes.
+///
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tsopt {
+
+/// One file of a zip archive, from its central directory.
+struct ZipEntry {
+  std::string name;
+  uint16_t method = 0;      ///< 0: stored; 8: deflated.
+  uint64_t dataOffset = 0;  ///< Where its (compressed) bytes start, past the local header.
+  uint64_t compressedSize = 0;
+  uint64_t size = 0;
+};
+
+/// Reads the central directory of the zip archive `bytes` as miniz does (the
+/// end-of-central-directory record, ZIP64's when there is one, each entry and
+/// its local header), checking that every offset and length it follows stays
+/// inside the file. Returns the problem in words, e.g. "damaged zip archive:
+/// central directory extends past the end of the file (offset N, size M)";
+/// `entries` receives the entries read.
+std::optional<std::string> readZipDirectory(std::string_view bytes, std::vector<ZipEntry>& entries);
+
+/// Walks the opcodes of a pickle (protocols 0 to 5) up to STOP and returns the
+/// first argument that needs more bytes than the record has left, e.g.
+/// "BINUNICODE at offset 12 declares 4294967294 bytes, 40 are left", or a
+/// memo index no record of this size can reach. An opcode it does not know
+/// ends the walk: LibTorch's unpickler refuses it without reading further.
+std::optional<std::string> pickleProblem(std::string_view pickle);
+
+/// readZipDirectory, then pickleProblem on every stored `.pkl` record (a
+/// module's data.pkl and constants.pkl, the pickle of a torch.save file).
+/// What the tools call before handing bytes to torch::jit::load, pickle_load
+/// or PyTorchStreamReader.
+std::optional<std::string> archiveProblem(std::string_view bytes);
+
+} // namespace tsopt
