@@ -6,6 +6,7 @@
 #include "ir_tools/tsopt/equivalence.h"
 #include "passes/builtin/levels.h"
 #include "passes/core/error.h"
+#include "passes/core/input_sets.h"
 #include "passes/core/pass_manager.h"
 #include "passes/core/plugin.h"
 #include "passes/core/registry.h"
@@ -14,11 +15,14 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/passes/shape_analysis.h>
 #include <torch/csrc/jit/serialization/import.h>
+#include <torch/csrc/jit/serialization/pickle.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <sys/wait.h>
@@ -29,6 +33,15 @@ namespace {
 
 constexpr const char* kVerifierPrefix = "verifier failed after pass '";
 
+/// Complete types for the values that follow from the inputs' where
+/// PyTorch's shape analysis can tell; a graph it fails on keeps its types.
+void propagateShapes(const std::shared_ptr<torch::jit::Graph>& graph) {
+  try {
+    torch::jit::PropagateInputShapes(graph);
+  } catch (const std::exception&) {
+  }
+}
+
 struct ReduceToolOptions {
   std::string input;
   std::string output = "-";
@@ -37,6 +50,7 @@ struct ReduceToolOptions {
   std::string failure = "any";  ///< crash, verifier, any or mismatch.
   std::string match;
   std::optional<std::string> testCommand;
+  std::optional<std::string> exampleInputs;
   size_t maxRounds = ReduceOptions{}.maxRounds;
   bool help = false;
   bool version = false;
@@ -67,6 +81,11 @@ FlagTable flags(ReduceToolOptions& o) {
            {"--test", FlagValue::Required, [&o](const Value& v) { o.testCommand = *v; }, "--test=CMD",
             "Interesting: the shell command 'CMD FILE' exits 0,\n"
             "FILE holding the candidate IR"},
+           {"--example-inputs", FlagValue::Required, [&o](const Value& v) { o.exampleInputs = *v; },
+            "--example-inputs=FILE",
+            "Tensor types (sizes, dtype) of the input's inputs, from\n"
+            "the first input tuple of FILE (torch.save); needed by\n"
+            "--failure=mismatch on an archive"},
            {"--load-pass-plugin", FlagValue::Required, [&o](const Value& v) { o.plugins.push_back(*v); },
             "--load-pass-plugin=LIB", "Load a shared library that registers passes (repeatable)"},
        }},
@@ -178,6 +197,32 @@ std::string shellQuoted(const std::string& text) {
   return quoted + "'";
 }
 
+/// --example-inputs: the graph's inputs take the complete tensor types of
+/// the file's first input tuple, and its other values what they imply.
+void typeInputsFromExample(torch::jit::Graph& graph, const std::string& path) {
+  InputSets sets = loadInputSets(path);
+  if (sets.empty() || sets.front().size() != graph.inputs().size()) {
+    throw Error(ErrorKind::Input, path + ": --example-inputs: the first input tuple has " +
+                                      std::to_string(sets.empty() ? 0 : sets.front().size()) +
+                                      " values; the graph takes " + std::to_string(graph.inputs().size()));
+  }
+  for (size_t index = 0; index < graph.inputs().size(); ++index) {
+    const c10::IValue& value = sets.front()[index];
+    if (value.isTensor() && graph.inputs()[index]->type()->cast<c10::TensorType>()) {
+      graph.inputs()[index]->setType(c10::TensorType::create(value.toTensor()));
+    }
+  }
+  propagateShapes(graph.shared_from_this());
+}
+
+/// OUT.pt -> OUT.inputs.pt: where the inputs of a reduced mismatch go.
+std::string inputsFileFor(const std::string& output) {
+  std::string stem = output.size() > 3 && output.compare(output.size() - 3, 3, ".pt") == 0
+                         ? output.substr(0, output.size() - 3)
+                         : output;
+  return stem + ".inputs.pt";
+}
+
 /// An archive's forward after tsopt's `freeze`, as the graph to reduce.
 std::shared_ptr<torch::jit::Graph> frozenForward(const torch::jit::Module& module, const std::string& path,
                                                  const PassRegistry& registry) {
@@ -223,12 +268,16 @@ int run(const ReduceToolOptions& options, std::ostream& out, std::ostream& err) 
   if (archive && options.output == "-") {
     throw Error(ErrorKind::Usage, options.input + ": the reduced archive needs a file: give -o FILE");
   }
-  if (archive && options.failure == "mismatch") {
+  if (archive && options.failure == "mismatch" && !options.exampleInputs) {
     throw Error(ErrorKind::Usage, "--failure=mismatch makes inputs from complete tensor types, which an archive "
-                                  "does not keep; reduce the IR text of the frozen graph instead");
+                                  "does not keep: give --example-inputs=FILE");
   }
   std::shared_ptr<torch::jit::Graph> graph =
       archive ? frozenForward(*input.module, options.input, registry) : input.cases.front().graph;
+  if (options.exampleInputs) {
+    graph = graph->copy();
+    typeInputsFromExample(*graph, *options.exampleInputs);
+  }
 
   std::optional<TemporaryDirectory> scratch;
   InterestingnessTest isInteresting;
@@ -276,6 +325,16 @@ int run(const ReduceToolOptions& options, std::ostream& out, std::ostream& err) 
       << " tests in " << result.rounds << (result.rounds == 1 ? " round" : " rounds") << "\n";
   if (archive) {
     saveModuleAtomically(options.output, archiveOfGraph(result.graph));
+    if (options.failure == "mismatch") {
+      std::string inputsPath = inputsFileFor(options.output);
+      writeFileAtomically(inputsPath, [&](const std::string& temp) {
+        std::vector<c10::IValue> call = synthesizedInputs(*result.graph);
+        std::vector<char> bytes = torch::jit::pickle_save(
+            c10::ivalue::Tuple::create({c10::IValue(c10::ivalue::Tuple::create(std::move(call)))}));
+        std::ofstream(temp, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      });
+      err << "tsopt-reduce: the inputs it mismatches on: " << inputsPath << " (for --check-equivalence)\n";
+    }
   } else {
     writeOutput(options.output, parseableGraphText(*result.graph), out);
   }
@@ -315,10 +374,17 @@ InterestingnessTest sameFailureTest(const ParsedPipeline& pipeline, const Pipeli
   };
 }
 
-bool pipelineMismatches(const ParsedPipeline& pipeline, const std::shared_ptr<torch::jit::Graph>& graph,
-                        std::string* why) {
+std::vector<c10::IValue> synthesizedInputs(const torch::jit::Graph& graph) {
   std::vector<c10::IValue> inputs;
   at::manual_seed(0);
+  for (const torch::jit::Value* value : graph.inputs()) {
+    inputs.push_back(synthesizeTensor(*value->type()->expect<c10::TensorType>(), value->debugName()));
+  }
+  return inputs;
+}
+
+bool pipelineMismatches(const ParsedPipeline& pipeline, const std::shared_ptr<torch::jit::Graph>& graph,
+                        std::string* why) {
   for (const torch::jit::Value* value : graph->inputs()) {
     auto tensorType = value->type()->cast<c10::TensorType>();
     if (!tensorType || !tensorType->sizes().concrete_sizes() || !tensorType->scalarType()) {
@@ -327,8 +393,8 @@ bool pipelineMismatches(const ParsedPipeline& pipeline, const std::shared_ptr<to
       }
       return false;
     }
-    inputs.push_back(synthesizeTensor(*tensorType, value->debugName()));
   }
+  std::vector<c10::IValue> inputs = synthesizedInputs(*graph);
   c10::IValue expected;
   try {
     expected = runGraph(graph, inputs);
@@ -408,6 +474,9 @@ std::shared_ptr<torch::jit::Graph> archiveRoundTrip(const std::shared_ptr<torch:
         loaded->inputs()[index]->setType(candidate->inputs()[index]->type());
       }
     }
+    // ... and the values' types follow from them, for the inputs a later
+    // reduction makes of them (--failure=mismatch needs complete types).
+    propagateShapes(loaded);
     return loaded;
   } catch (const std::exception&) {
     return nullptr;

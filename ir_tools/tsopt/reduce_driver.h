@@ -55,6 +55,10 @@ std::optional<PipelineFailure> pipelineFailure(const ParsedPipeline& pipeline,
 InterestingnessTest sameFailureTest(const ParsedPipeline& pipeline, const PipelineFailure& original,
                                     const std::string& match);
 
+/// The inputs --failure=mismatch runs a graph on: random tensors of its
+/// inputs' complete types, the same for the same graph (seed 0).
+std::vector<c10::IValue> synthesizedInputs(const torch::jit::Graph& graph);
+
 /// Interesting: the pipeline's result computes other outputs than the
 /// candidate (see the file comment); why, in `why`, when given.
 bool pipelineMismatches(const ParsedPipeline& pipeline, const std::shared_ptr<torch::jit::Graph>& graph,
