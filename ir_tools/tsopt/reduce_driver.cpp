@@ -199,20 +199,20 @@ std::string shellQuoted(const std::string& text) {
 
 /// --example-inputs: the graph's inputs take the complete tensor types of
 /// the file's first input tuple, and its other values what they imply.
-void typeInputsFromExample(torch::jit::Graph& graph, const std::string& path) {
+void typeInputsFromExample(const std::shared_ptr<torch::jit::Graph>& graph, const std::string& path) {
   InputSets sets = loadInputSets(path);
-  if (sets.empty() || sets.front().size() != graph.inputs().size()) {
+  if (sets.empty() || sets.front().size() != graph->inputs().size()) {
     throw Error(ErrorKind::Input, path + ": --example-inputs: the first input tuple has " +
                                       std::to_string(sets.empty() ? 0 : sets.front().size()) +
-                                      " values; the graph takes " + std::to_string(graph.inputs().size()));
+                                      " values; the graph takes " + std::to_string(graph->inputs().size()));
   }
-  for (size_t index = 0; index < graph.inputs().size(); ++index) {
+  for (size_t index = 0; index < graph->inputs().size(); ++index) {
     const c10::IValue& value = sets.front()[index];
-    if (value.isTensor() && graph.inputs()[index]->type()->cast<c10::TensorType>()) {
-      graph.inputs()[index]->setType(c10::TensorType::create(value.toTensor()));
+    if (value.isTensor() && graph->inputs()[index]->type()->cast<c10::TensorType>()) {
+      graph->inputs()[index]->setType(c10::TensorType::create(value.toTensor()));
     }
   }
-  propagateShapes(graph.shared_from_this());
+  propagateShapes(graph);
 }
 
 /// OUT.pt -> OUT.inputs.pt: where the inputs of a reduced mismatch go.
@@ -276,7 +276,7 @@ int run(const ReduceToolOptions& options, std::ostream& out, std::ostream& err) 
       archive ? frozenForward(*input.module, options.input, registry) : input.cases.front().graph;
   if (options.exampleInputs) {
     graph = graph->copy();
-    typeInputsFromExample(*graph, *options.exampleInputs);
+    typeInputsFromExample(graph, *options.exampleInputs);
   }
 
   std::optional<TemporaryDirectory> scratch;
