@@ -41,14 +41,14 @@ def qparams(tensor, levels=255):
     return scale, int(round(-low / scale))
 
 
-def check_case(activation, groups, stride, padding, zero_input, generator, residual=False):
+def check_case(activation, groups, stride, padding, zero_input, generator, residual=False, kernel=3):
     cin, cout = (16, 16) if groups > 1 else (8, 12)
     x = torch.randn(2, cin, 9, 11, generator=generator)
     if zero_input:
         x = x.relu()
     in_scale, in_zero = qparams(x, levels=127)
     qx = torch.quantize_per_tensor(x, in_scale, in_zero, torch.quint8)
-    weight = torch.randn(cout, cin // groups, 3, 3, generator=generator) * 0.3
+    weight = torch.randn(cout, cin // groups, kernel, kernel, generator=generator) * 0.3
     bias = torch.randn(cout, generator=generator)
     wscales = weight.abs().amax(dim=(1, 2, 3)) / 127
     qweight = torch.quantize_per_channel(weight, wscales.double(), torch.zeros(cout, dtype=torch.long), 0, torch.qint8)
@@ -86,8 +86,8 @@ def check_case(activation, groups, stride, padding, zero_input, generator, resid
     to_float = int((fused.int_repr().int() - expected.int_repr().int()).abs().max())
     to_unfused = float((fused.dequantize() - unfused.dequantize()).abs().max())
     bound = out_scale + slope * conv_scale / 2 + 1e-6
-    name = "%s%s groups=%d stride=%d padding=%d input-zero-point=%d" % (
-        "add+" if residual else "", activation, groups, stride, padding, in_zero)
+    name = "%s%s %dx%d groups=%d stride=%d padding=%d input-zero-point=%d" % (
+        "add+" if residual else "", activation, kernel, kernel, groups, stride, padding, in_zero)
     print("%s: max steps from float %d; from unfused %.3g <= %.3g" % (name, to_float, to_unfused, bound))
     assert to_float <= 1, name
     assert to_unfused <= bound, name
@@ -116,6 +116,8 @@ def main(library):
     check_case("none", 1, 1, 1, False, generator, residual=True)
     check_case("none", 1, 2, 1, True, generator, residual=True)
     check_case("relu", 16, 1, 1, False, generator, residual=True)
+    check_case("relu", 1, 1, 0, False, generator, residual=True, kernel=1)
+    check_case("none", 1, 1, 0, True, generator, residual=True, kernel=1)
 
     # Serializable: a scripted module holding the packed weights reloads.
     x = torch.quantize_per_tensor(torch.rand(1, 8, 5, 5), 1 / 127, 0, torch.quint8)
