@@ -2,7 +2,9 @@
 models where there is little to fuse and each op is microseconds, so fixed
 costs (op dispatch, a fused kernel's primitive lookup, layout conversions)
 decide. The goal: -O2 at least 0.97x the faster of torch.jit.freeze and
-optimize_for_inference on every one.
+optimize_for_inference on every one. Also the convolution kinds of issue 17
+(unet3d_block, audio1d_stack, transposed_decoder: examples/models/conv_kinds.py),
+where no pattern may get slower.
 
 Usage:
     .venv/bin/python3 benchmarks/small_models.py [--tsopt build-pip/ir_tools/tsopt]
@@ -27,6 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import bench_common
+from conv_kinds import AudioConv1d, TransposedDecoder, UNet3dBlock
 
 REPO = bench_common.REPO
 
@@ -62,19 +65,58 @@ def tiny_encoder():
     return nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
 
 
-# name: (builder, inputs, GFLOP per call)
+def counted_gflop(build, make_inputs):
+    """GFLOP per call as torch.utils.flop_counter counts them (convolutions and matmuls)."""
+    def count():
+        from torch.utils.flop_counter import FlopCounterMode
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            build().eval()(*make_inputs())
+        return counter.get_total_flops() / 1e9
+    return count
+
+
+# The convolution kinds of issue 17, at sizes where the convolutions dominate.
+def volume():
+    return (torch.randn(1, 8, 16, 32, 32),)
+
+
+def waveform():
+    return (torch.randn(1, 1, 16000),)
+
+
+def latent():
+    return (torch.randn(1, 64, 16, 16),)
+
+
+def unet3d():
+    return UNet3dBlock(width=24, in_channels=8)
+
+
+def audio1d():
+    return AudioConv1d(width=64)
+
+
+def decoder():
+    return TransposedDecoder(width=64)
+
+
+# name: (builder, inputs, GFLOP per call, or a function that counts them)
 MODELS = {
     "encoder_d64_seq16": (tiny_encoder, lambda: (torch.randn(1, 16, 64),), 2 * (16 * 64 * 64 * 4 + 16 * 64 * 128 * 2 + 2 * 16 * 16 * 64) * 2 / 1e9),
     "mlp_b1": (TinyMlp, lambda: (torch.randn(1, 32),), 2 * (32 * 64 + 64 * 64 + 64 * 10) / 1e9),
     "mlp_b16": (TinyMlp, lambda: (torch.randn(16, 32),), 16 * 2 * (32 * 64 + 64 * 64 + 64 * 10) / 1e9),
     "cnn_16x16": (TinyCnn, lambda: (torch.randn(1, 3, 16, 16),), 2 * (16 * 16 * 8 * 27 + 8 * 8 * 16 * 72 + 160) / 1e9),
+    "unet3d_block": (unet3d, volume, counted_gflop(unet3d, volume)),
+    "audio1d_stack": (audio1d, waveform, counted_gflop(audio1d, waveform)),
+    "transposed_decoder": (decoder, latent, counted_gflop(decoder, latent)),
 }
 
 
 def randomized(module):
     torch.manual_seed(0)
     for child in module.modules():
-        if isinstance(child, nn.BatchNorm2d):
+        if isinstance(child, nn.modules.batchnorm._BatchNorm):
             child.running_mean.uniform_(-0.5, 0.5)
             child.running_var.uniform_(0.5, 2)
     return module.eval()
@@ -131,13 +173,14 @@ def main(argv):
     with tempfile.TemporaryDirectory() as work_dir:
         for name in args.models.split(","):
             functions, _ = variants(name, work_dir, args)
+            gflop = MODELS[name][2]() if callable(MODELS[name][2]) else MODELS[name][2]
             for threads in (int(t) for t in args.threads.split(",")):
                 bench_common.set_threads(threads)
                 medians = measure(functions, args)
                 best_builtin = min(medians["freeze"], medians["ofi"])
                 row = {"model": name, "threads": threads, "median_us": {k: v * 1e6 for k, v in medians.items()},
                        "O2_vs_best_builtin": best_builtin / medians["tsopt-O2"],
-                       "gflops_O2": MODELS[name][2] / medians["tsopt-O2"]}
+                       "gflops_O2": gflop / medians["tsopt-O2"]}
                 rows.append(row)
                 cells = "  ".join(f"{k} {v * 1e6:8.1f}" for k, v in medians.items())
                 print(f"{name:18s} t{threads}  {cells} us   -O2 vs best built-in {row['O2_vs_best_builtin']:.2f}x"

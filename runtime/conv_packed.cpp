@@ -113,6 +113,7 @@ at::Tensor atenConvolution(const at::Tensor& input, const at::Tensor& weight, co
 /// between the NHWC tensors the op exchanges and that layout.
 struct ConvPrimitive : PreparedPrimitive<dnnl::primitive> {
   bool unsupported = false;
+  bool winograd = false;
   bool blocked = false;
   dnnl::memory::desc blockedSrc;
   dnnl::memory::desc blockedDst;
@@ -164,7 +165,8 @@ struct ConvPacked::Kernel {
         weights(weight.contiguous(),
                 dnnl::memory::desc(convWeightDims(weight.sizes(), params.groups, params.transposed), DataType::f32,
                                    weightFormat(weight.dim(), params.groups, params.transposed))),
-        bias(layerBias ? c10::optional<at::Tensor>(layerBias->contiguous()) : c10::nullopt) {
+        bias(layerBias ? c10::optional<at::Tensor>(layerBias->contiguous()) : c10::nullopt),
+        chooseLayout(params.transposed || layerWeight.dim() != 4) {
     if (bias) {
       biasMemory = viewAsMemory(*bias, biasDesc());
     }
@@ -208,18 +210,35 @@ struct ConvPacked::Kernel {
                                              dimsOf(params.stride), dilation(), dimsOf(params.padding), paddingRight);
   }
 
-  /// The primitive for `desc` with the post-ops, its weights packed.
+  /// The primitive for `desc` with the post-ops, its weights packed; returns
+  /// oneDNN's name for the implementation.
   template <typename Primitive, typename OperationDesc>
-  void finish(ConvPrimitive& prepared, const OperationDesc& desc, const Activation& activation,
-              ResidualAdd residual) {
+  std::string finish(ConvPrimitive& prepared, const OperationDesc& desc, const Activation& activation,
+                     ResidualAdd residual) {
     using Desc = typename Primitive::primitive_desc;
     Desc pd = fusedPrimitiveDesc<Desc>(
         [&](const dnnl::primitive_attr& fused) { return Desc(desc, fused, cpuEngine()); }, activation, residual,
         prepared.sumSeparately);
     prepared.primitive = Primitive(pd);
     prepared.weights = weights.in(pd.weights_desc());
-    prepared.dst = pd.dst_desc();
     prepared.scratchpad = pd.scratchpad_desc();
+    if (!chooseLayout) {
+      prepared.dst = pd.dst_desc();
+    } else if (pd.src_desc() != prepared.src || pd.dst_desc() != prepared.dst) {
+      useBlockedLayout(prepared, pd.src_desc(), pd.dst_desc());
+    }
+    return pd.impl_info_str();
+  }
+
+  /// The primitive computes on `src` and `dst`, oneDNN's choice: reorders
+  /// from and to the channels-last tensors the op exchanges.
+  static void useBlockedLayout(ConvPrimitive& prepared, const dnnl::memory::desc& src, const dnnl::memory::desc& dst) {
+    prepared.blocked = true;
+    prepared.blockedSrc = src;
+    prepared.blockedDst = dst;
+    prepared.srcToBlocked = reorderBetween(prepared.src, src);
+    prepared.dstToBlocked = reorderBetween(prepared.dst, dst);
+    prepared.dstFromBlocked = reorderBetween(dst, prepared.dst);
   }
 
   /// Winograd for the 2-D layers it pays on; false when oneDNN has no
@@ -238,12 +257,8 @@ struct ConvPacked::Kernel {
       prepared.primitive = dnnl::convolution_forward(pd);
       prepared.weights = weights.in(pd.weights_desc());
       prepared.scratchpad = pd.scratchpad_desc();
-      prepared.blocked = true;
-      prepared.blockedSrc = pd.src_desc();
-      prepared.blockedDst = pd.dst_desc();
-      prepared.srcToBlocked = reorderBetween(prepared.src, prepared.blockedSrc);
-      prepared.dstToBlocked = reorderBetween(prepared.dst, prepared.blockedDst);
-      prepared.dstFromBlocked = reorderBetween(prepared.blockedDst, prepared.dst);
+      useBlockedLayout(prepared, pd.src_desc(), pd.dst_desc());
+      prepared.winograd = true;
       return true;
     } catch (const dnnl::error&) {
       prepared.blocked = false;
@@ -261,17 +276,38 @@ struct ConvPacked::Kernel {
       return prepared;
     }
     try {
-      if (params.transposed) {
-        finish<dnnl::deconvolution_forward>(prepared, describeTransposed(prepared.src, prepared.dst), activation,
-                                            residual);
-      } else {
-        finish<dnnl::convolution_forward>(
-            prepared, describe(dnnl::algorithm::convolution_direct, prepared.src, prepared.dst), activation, residual);
+      if (!chooseLayout) {
+        create(prepared, prepared.src, prepared.dst, activation, residual);
+        return prepared;
       }
+      // oneDNN's preferred layout first, then plain channels-last; a kernel
+      // that is gemm-based or oneDNN's reference one loses to ATen's convolution.
+      for (bool anyLayout : {true, false}) {
+        ConvPrimitive candidate;
+        candidate.src = prepared.src;
+        candidate.dst = prepared.dst;
+        const dnnl::memory::desc anySrc(dimsOf(inputSizes), DataType::f32, Format::any);
+        const dnnl::memory::desc anyDst(dimsOf(outSizes), DataType::f32, Format::any);
+        const std::string implementation = create(candidate, anyLayout ? anySrc : candidate.src,
+                                                  anyLayout ? anyDst : candidate.dst, activation, residual);
+        if (implementation.find("gemm") == std::string::npos && implementation.rfind("ref", 0) != 0) {
+          return candidate;
+        }
+      }
+      prepared.unsupported = true;
     } catch (const dnnl::error&) {
       prepared.unsupported = true;
     }
     return prepared;
+  }
+
+  std::string create(ConvPrimitive& prepared, const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
+                     const Activation& activation, ResidualAdd residual) {
+    if (params.transposed) {
+      return finish<dnnl::deconvolution_forward>(prepared, describeTransposed(src, dst), activation, residual);
+    }
+    return finish<dnnl::convolution_forward>(prepared, describe(dnnl::algorithm::convolution_direct, src, dst),
+                                             activation, residual);
   }
 
   at::Tensor weight;
@@ -279,6 +315,13 @@ struct ConvPacked::Kernel {
   int64_t outChannels;
   PackedWeights weights;
   c10::optional<at::Tensor> bias;
+  /// 3-D, 1-D and transposed layers let oneDNN choose the layout it computes
+  /// on, with reorders around the primitive, or else plain channels-last;
+  /// where oneDNN 2.6 has only a gemm-based kernel for both (a transposed 3-D
+  /// layer, 24 to 16 channels on 16x32x32, one thread: 208 ms, where
+  /// PyTorch's whole block takes 100 ms; a 1-D layer with one input channel),
+  /// run() takes the ATen path (docs/fusion.md).
+  bool chooseLayout;
   dnnl::memory biasMemory;  ///< Views `bias`; read-only, so shared by concurrent calls.
   PrimitiveCache<ConvPrimitive> primitives;
 };
@@ -387,7 +430,7 @@ std::string ConvPacked::algorithmFor(const at::Tensor& input) {
   if (prepared->unsupported) {
     return "aten";
   }
-  return params_.transposed ? "deconvolution" : prepared->blocked ? "winograd" : "direct";
+  return params_.transposed ? "deconvolution" : prepared->winograd ? "winograd" : "direct";
 }
 
 at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const Activation& activation,

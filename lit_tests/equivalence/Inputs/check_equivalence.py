@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from conv_kinds import AudioConv1d, TransposedDecoder, UNet3dBlock
 from zoo_common import output_tensors, randomize_batch_norms
 
 torch.manual_seed(0)
@@ -215,62 +216,35 @@ class MoreActivations(nn.Module):
         return l[3](t) ** 2
 
 
-class UNet3dBlock(nn.Module):
-    """A 3-D UNet block: two conv3d + batch norm + relu, a 1x1x1 skip added
-    before the second relu, then a transposed conv3d up-sampling with silu."""
+class LayerFolds(nn.Module):
+    """The folds of issue 17: constant arithmetic on linear outputs (/ c,
+    - c, * per-feature, in-place + c; c - linear traces as rsub), batch norm before an
+    unpadded grouped conv, before a padded conv with a zero shift, and before
+    a linear on a 2-D input; a padded conv after a shifting batch norm stays."""
 
     def __init__(self):
         super().__init__()
-        self.conv1 = nn.Conv3d(3, 6, 3, padding=1)
-        self.bn1 = nn.BatchNorm3d(6)
-        self.conv2 = nn.Conv3d(6, 6, 3, padding=1, groups=2)
-        self.bn2 = nn.BatchNorm3d(6)
-        self.skip = nn.Conv3d(3, 6, 1)
-        self.up = nn.ConvTranspose3d(6, 4, 2, stride=2)
+        self.pre_bn = nn.BatchNorm2d(4)
+        self.grouped = nn.Conv2d(4, 6, 3, groups=2)
+        self.zero_shift_bn = nn.BatchNorm2d(6)
+        self.padded = nn.Conv2d(6, 6, 3, padding=1)
+        self.shift_bn = nn.BatchNorm2d(6)
+        self.kept = nn.Conv2d(6, 6, 3, padding=1)
+        self.fc_bn = nn.BatchNorm1d(6)
+        self.fc = nn.Linear(6, 5)
+        self.fc2 = nn.Linear(5, 5)
+        self.fc3 = nn.Linear(5, 5)
+        self.register_buffer("per_feature", torch.rand(5) + 0.5)
 
     def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = F.relu(self.bn2(self.conv2(y)) + self.skip(x))
-        return F.silu(self.up(y))
-
-
-class AudioConv1d(nn.Module):
-    """A 1-D audio conv stack: strided, dilated grouped, a residual, swish
-    written as x * sigmoid(x), and leaky_relu."""
-
-    def __init__(self):
-        super().__init__()
-        self.front = nn.Conv1d(1, 8, 9, stride=2, padding=4)
-        self.bn = nn.BatchNorm1d(8)
-        self.dilated = nn.Conv1d(8, 8, 3, padding=2, dilation=2, groups=4)
-        self.mix = nn.Conv1d(8, 8, 1)
-        self.down = nn.Conv1d(8, 12, 3, stride=2)
-
-    def forward(self, x):
-        y = F.gelu(self.bn(self.front(x)))
-        y = self.dilated(y) + y
-        z = self.mix(y)
-        y = z * torch.sigmoid(z)
-        return F.leaky_relu(self.down(y), 0.1)
-
-
-class TransposedDecoder(nn.Module):
-    """A transposed-conv decoder: output padding with batch norm and relu, a
-    grouped kernel-4 stride-2 layer with hardswish and a skip, a sigmoid head."""
-
-    def __init__(self):
-        super().__init__()
-        self.up1 = nn.ConvTranspose2d(8, 6, 3, stride=2, padding=1, output_padding=1)
-        self.bn = nn.BatchNorm2d(6)
-        self.up2 = nn.ConvTranspose2d(6, 4, 4, stride=2, padding=1, groups=2)
-        self.skip = nn.Upsample(scale_factor=2.0)
-        self.reduce = nn.Conv2d(6, 4, 1)
-        self.head = nn.ConvTranspose2d(4, 3, 3, padding=1)
-
-    def forward(self, x):
-        y = F.relu(self.bn(self.up1(x)))
-        y = F.hardswish(self.up2(y)) + self.reduce(self.skip(y))
-        return torch.sigmoid(self.head(y))
+        y = F.relu(self.grouped(self.pre_bn(x)))
+        y = F.relu(self.padded(self.zero_shift_bn(y)))
+        y = self.kept(self.shift_bn(y))
+        t = self.fc_bn(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
+        t = F.relu(self.fc(t) / 3.0 - 0.25)
+        t = self.fc2(t) * self.per_feature
+        t.add_(1.5)
+        return F.gelu(2.0 - self.fc3(t))
 
 
 def build_models():
@@ -283,6 +257,10 @@ def build_models():
     fusion = randomize_batch_norms(FusionTargets()).eval()
     transpose = randomize_batch_norms(ScriptedTranspose()).eval()
     activations = MoreActivations().eval()
+    layer_folds = randomize_batch_norms(LayerFolds()).eval()
+    with torch.no_grad():
+        layer_folds.zero_shift_bn.running_mean.zero_()
+        layer_folds.zero_shift_bn.bias.zero_()
     unet3d = randomize_batch_norms(UNet3dBlock()).eval()
     audio = randomize_batch_norms(AudioConv1d()).eval()
     decoder = randomize_batch_norms(TransposedDecoder()).eval()
@@ -299,6 +277,7 @@ def build_models():
         "folding": (torch.jit.trace(folding, (torch.randn(2, 4, 5, 5),)), lambda: (torch.randn(2, 4, 5, 5),)),
         "fusion": (torch.jit.trace(fusion, image()), image),
         "activations": (torch.jit.trace(activations, image()), image),
+        "layerfolds": (torch.jit.trace(layer_folds, (torch.randn(2, 4, 9, 9),)), lambda: (torch.randn(2, 4, 9, 9),)),
         "transpose": (torch.jit.script(transpose), lambda: (torch.randn(2, 4, 5, 5),)),
         "unet3d": (torch.jit.trace(unet3d, volume()), volume),
         "audio1d": (torch.jit.trace(audio, waveform()), waveform),
