@@ -38,6 +38,31 @@ FoldedParams foldAffine(const at::Tensor& weight, const std::optional<at::Tensor
   return {scaled.to(weight.scalar_type()).contiguous(), folded.to(biasType).contiguous()};
 }
 
+FoldedParams foldInputAffine(const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                             const at::Tensor& scale, const at::Tensor& shift, int64_t groups) {
+  const at::Device device = weight.device();
+  at::Tensor w = weight.to(at::kDouble);
+  // [out, in/g, k...] -> [g, out/g, in/g, k...]; the factors as [g, 1, in/g, 1...].
+  std::vector<int64_t> grouped = {groups, w.size(0) / groups, w.size(1)};
+  std::vector<int64_t> factorShape = {groups, 1, w.size(1)};
+  for (int64_t d = 2; d < w.dim(); ++d) {
+    grouped.push_back(w.size(d));
+    factorShape.push_back(1);
+  }
+  at::Tensor g = w.reshape(grouped);
+  at::Tensor s = scale.to(device, at::kDouble).reshape(factorShape);
+  at::Tensor t = shift.to(device, at::kDouble).reshape(factorShape);
+  std::vector<int64_t> reduced;
+  for (int64_t d = 2; d < g.dim(); ++d) {
+    reduced.push_back(d);
+  }
+  at::Tensor shiftThrough = (g * t).sum(reduced).flatten();
+  at::Tensor b = bias ? bias->to(device, at::kDouble) : at::zeros({w.size(0)}, w.options());
+  at::ScalarType biasType = bias ? bias->scalar_type() : weight.scalar_type();
+  return {(g * s).reshape(w.sizes()).to(weight.scalar_type()).contiguous(),
+          (b + shiftThrough).to(biasType).contiguous()};
+}
+
 Affine batchNormAsAffine(const std::optional<at::Tensor>& gamma, const std::optional<at::Tensor>& beta,
                          const at::Tensor& mean, const at::Tensor& var, double eps) {
   at::Tensor m = mean.to(at::kDouble);

@@ -31,6 +31,15 @@ struct FoldedParams {
 FoldedParams foldAffine(const at::Tensor& weight, const std::optional<at::Tensor>& bias, const at::Tensor& scale,
                         const at::Tensor& shift, const WeightLayout& layout);
 
+/// The other side: an affine map y = scale * x + shift per *input* channel,
+/// applied before a non-transposed convolution or a linear layer (weight
+/// [out, in/groups, k...]), folded into it: weight' = weight * scale (per input
+/// channel of each group), bias' = bias + sum over in and k of weight * shift.
+/// Exact only where every output reads a full window of real inputs (no
+/// padding, or a zero shift); the caller checks that.
+FoldedParams foldInputAffine(const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                             const at::Tensor& scale, const at::Tensor& shift, int64_t groups);
+
 /// Eval-mode batch norm as a per-channel affine map, in double precision:
 /// scale = gamma / sqrt(var + eps), shift = beta - mean * scale. Absent gamma
 /// is 1, absent beta is 0.

@@ -25,9 +25,10 @@ bool FoldLayersPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassC
     FoldCounts norms;
     FoldCounts sums;
     roundChanged =
-        foldBatchNormsInto(*graph, context, buffered, matchConvolutionOrLinear, foldableIntoLayer, norms);
-    roundChanged |= foldArithmeticIntoConvolutions(*graph, context, buffered, sums);
+        foldBatchNormsInto(*graph, context, buffered, matchConvolutionOrLinear, foldableIntoLayer, norms, true);
+    roundChanged |= foldArithmeticIntoLayers(*graph, context, buffered, sums);
     batchNorms += norms.folded;
+    batchNormsIntoNext += norms.intoConsumers;
     arithmetic += sums.folded;
     ++rounds;
     changed |= roundChanged;

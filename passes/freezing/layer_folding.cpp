@@ -16,12 +16,15 @@ using torch::jit::Value;
 
 namespace {
 
+const char* const kNotALayer = "not a convolution or linear layer";
+
 enum class Arithmetic { Add, Sub, Mul, Div };
 
 struct ArithmeticKind {
   const char* name;
   Arithmetic op;
   bool inPlace;
+  bool reversed = false;  ///< aten::rsub(self, other, alpha) is other - alpha * self.
 };
 
 const std::vector<ArithmeticKind>& arithmeticKinds() {
@@ -30,6 +33,7 @@ const std::vector<ArithmeticKind>& arithmeticKinds() {
       {"aten::mul", Arithmetic::Mul, false}, {"aten::div", Arithmetic::Div, false},
       {"aten::add_", Arithmetic::Add, true}, {"aten::sub_", Arithmetic::Sub, true},
       {"aten::mul_", Arithmetic::Mul, true}, {"aten::div_", Arithmetic::Div, true},
+      {"aten::rsub", Arithmetic::Sub, false, true},
   };
   return kinds;
 }
@@ -48,6 +52,30 @@ bool isBatchedInput(const LayerMatch& layer) {
   return type && type->dim() && static_cast<int64_t>(*type->dim()) == layer.weight.dim();
 }
 
+// The operand of a linear layer's output: a number, a one-element tensor, or
+// one value per output feature, broadcasting along the last dim only ([F],
+// [1, ..., 1, F] no longer than the output's known rank).
+bool perFeatureShape(const at::Tensor& tensor, const LayerMatch& layer, int64_t features) {
+  std::optional<size_t> outputRank = knownRank(layer.node->output());
+  if (!outputRank) {
+    outputRank = knownRank(layer.node->input(0));
+  }
+  int64_t maxRank = outputRank ? static_cast<int64_t>(*outputRank) : 1;
+  if (tensor.dim() > maxRank) {
+    return false;
+  }
+  std::vector<int64_t> sizes = tensor.sizes().vec();
+  if (tensor.numel() == 1) {
+    return true;
+  }
+  for (size_t d = 0; d + 1 < sizes.size(); ++d) {
+    if (sizes[d] != 1) {
+      return false;
+    }
+  }
+  return !sizes.empty() && sizes.back() == features;
+}
+
 // The constant operand as one factor per output channel (double), or nothing
 // when it would change the output's shape or dtype.
 std::optional<at::Tensor> perChannel(Value* operand, const LayerMatch& layer, std::string& whyNot) {
@@ -61,8 +89,7 @@ std::optional<at::Tensor> perChannel(Value* operand, const LayerMatch& layer, st
     whyNot = "the other operand is not a constant";
     return std::nullopt;
   }
-  int64_t spatialRank = layer.weight.dim() - 2;
-  // ATen's promotion decides: a float convolution output times an integer
+  // ATen's promotion decides: a float layer output times an integer
   // tensor stays float (the integers fold exactly), a double tensor with
   // dimensions promotes it to double, a zero-dimensional one does not.
   if (tensor->scalar_type() == at::kBool || tensor->is_complex()) {
@@ -73,6 +100,16 @@ std::optional<at::Tensor> perChannel(Value* operand, const LayerMatch& layer, st
     whyNot = "the constant's dtype would promote the result";
     return std::nullopt;
   }
+  if (layer.node->kind() == c10::aten::linear) {
+    if (!perFeatureShape(*tensor, layer, channels)) {
+      whyNot = "the constant is neither a scalar nor one value per output feature of this linear layer "
+               "(it would broadcast the output to another shape)";
+      return std::nullopt;
+    }
+    return tensor->numel() == 1 ? at::full({channels}, tensor->item<double>(), at::kDouble)
+                                : tensor->to(at::kDouble).flatten();
+  }
+  int64_t spatialRank = layer.weight.dim() - 2;
   if (tensor->numel() == 1 && tensor->dim() <= spatialRank + 1) {
     return at::full({channels}, tensor->item<double>(), at::kDouble);
   }
@@ -93,7 +130,7 @@ std::optional<at::Tensor> perChannel(Value* operand, const LayerMatch& layer, st
   return tensor->to(at::kDouble).flatten();
 }
 
-// y' = scale * conv + shift for `node`, whose input `convSide` is the convolution.
+// y' = scale * layer + shift for `node`, whose input `convSide` is the layer.
 std::optional<Affine> arithmeticAsAffine(const Node* node, const ArithmeticKind& kind, size_t convSide,
                                          const at::Tensor& constant, std::string& whyNot) {
   double alpha = 1.0;
@@ -106,11 +143,14 @@ std::optional<Affine> arithmeticAsAffine(const Node* node, const ArithmeticKind&
     alpha = value->toScalar().toDouble();
   }
   at::Tensor ones = at::ones_like(constant);
+  if (kind.reversed) {
+    convSide = 1 - convSide;
+  }
   switch (kind.op) {
   case Arithmetic::Add:
     return convSide == 0 ? Affine{ones, constant * alpha} : Affine{ones * alpha, constant};
   case Arithmetic::Sub:
-    return Affine{ones, constant * -alpha};
+    return convSide == 0 ? Affine{ones, constant * -alpha} : Affine{ones * -alpha, constant};
   case Arithmetic::Mul:
     return Affine{constant, at::zeros_like(constant)};
   case Arithmetic::Div:
@@ -135,17 +175,18 @@ std::optional<ArithmeticFold> matchArithmetic(Node* node, std::string& whyNot) {
     whyNot = "an overload with other arguments (e.g. a rounding mode)";
     return std::nullopt;
   }
-  // conv op c for every kind; c op conv only for out-of-place add and mul.
-  bool commutes = !kind->inPlace && (kind->op == Arithmetic::Add || kind->op == Arithmetic::Mul);
+  // layer op c for every kind; c op layer out of place for all but div
+  // (c - layer is -layer + c; c / layer is not affine).
+  bool commutes = !kind->inPlace && !kind->reversed && kind->op != Arithmetic::Div;
   for (size_t convSide : {0, 1}) {
     if (convSide == 1 && !commutes) {
       break;
     }
-    std::string notConv;
-    auto layer = soleProducer(node->input(convSide), matchConvolution, notConv);
+    std::string notLayer;
+    auto layer = soleProducer(node->input(convSide), matchConvolutionOrLinear, notLayer);
     if (!layer) {
-      if (whyNot.empty() || notConv != "not a convolution") {
-        whyNot = notConv;  // Keep the reason about the side that is a convolution.
+      if (whyNot.empty() || notLayer != kNotALayer) {
+        whyNot = notLayer;  // Keep the reason about the side that is a layer.
       }
       continue;
     }
@@ -170,10 +211,10 @@ std::vector<torch::jit::NodeKind> arithmeticSymbols() {
   return symbols;
 }
 
-bool producedByConvolution(Node* node) {
+bool producedByLayer(Node* node) {
   for (Value* input : node->inputs()) {
     std::string ignored;
-    if (matchConvolution(input->node(), ignored)) {
+    if (matchConvolutionOrLinear(input->node(), ignored)) {
       return true;
     }
   }
@@ -195,6 +236,79 @@ bool isFlattenToMatrix(const Node* node) {
   auto start = torch::jit::constant_as<int64_t>(node->input(1));
   auto end = torch::jit::constant_as<int64_t>(node->input(2));
   return start && end && *start == 1 && *end == -1;
+}
+
+// Whether every output of the convolution reads a full window of real
+// inputs: padding the constant 0 (all zeros, or "valid").
+bool unpadded(const Node* conv, std::string& whyNot) {
+  auto padding = torch::jit::toIValue(conv->input(4));
+  if (padding && padding->isString()) {
+    if (padding->toStringRef() == "valid") {
+      return true;
+    }
+  } else if (padding && padding->isIntList()) {
+    std::vector<int64_t> list = padding->toIntVector();
+    if (std::all_of(list.begin(), list.end(), [](int64_t p) { return p == 0; })) {
+      return true;
+    }
+  } else {
+    whyNot = "the convolution's padding is not a constant";
+    return false;
+  }
+  whyNot = "the convolution pads its input with zeros, which the batch norm's shift would have moved "
+           "(zeros would become -shift/scale)";
+  return false;
+}
+
+// The layer a batch norm's output feeds, when the norm folds into it
+// exactly: its only use is the input of a non-transposed convolution that
+// does not pad (or the shift is zero), or of a linear layer whose input is
+// provably 2-D (batch norm's dim 1 is then the linear's input features).
+std::optional<LayerMatch> consumerLayer(const BatchNormMatch& norm, std::string& whyNot) {
+  Value* output = norm.node->output();
+  std::vector<Node*> users;
+  for (const torch::jit::Use& use : output->uses()) {
+    if (!readsOnlyMetadata(use.user)) {
+      users.push_back(use.user);
+    }
+  }
+  // With no layer after it there is nothing to say beyond why the one before did not take it.
+  if (std::none_of(users.begin(), users.end(), [](const Node* user) { return isLayerKind(user->kind()); })) {
+    return std::nullopt;
+  }
+  if (users.size() != 1) {
+    whyNot = "the batch norm's output has other uses than the layer after it";
+    return std::nullopt;
+  }
+  Node* user = users.front();
+  auto layer = matchConvolutionOrLinear(user, whyNot);
+  if (!layer) {
+    return std::nullopt;
+  }
+  if (user->input(0) != output) {
+    whyNot = "the batch norm's output is not the layer's input";
+    return std::nullopt;
+  }
+  const bool shifts = (norm.affine.shift != 0).any().item<bool>();
+  if (user->kind() == c10::aten::linear) {
+    Value* input = norm.node->input(0);
+    if (knownRank(output) != 2 && knownRank(input) != 2 && !isFlattenToMatrix(input->node())) {
+      whyNot = "cannot prove the batch norm's input is 2-D (it normalizes dim 1, the linear reads the last)";
+      return std::nullopt;
+    }
+  } else if (layer->layout.transposed) {
+    whyNot = "a transposed convolution's border outputs read fewer inputs, so the shift does not fold";
+    return std::nullopt;
+  } else if (shifts && !unpadded(user, whyNot)) {
+    return std::nullopt;
+  }
+  const int64_t inputChannels = layer->weight.size(1) * layer->layout.groups;
+  if (norm.affine.scale.numel() != inputChannels) {
+    whyNot = "channel counts differ (" + std::to_string(inputChannels) + " input channels, " +
+             std::to_string(norm.affine.scale.numel()) + " per-channel factors)";
+    return std::nullopt;
+  }
+  return layer;
 }
 
 } // namespace
@@ -306,7 +420,7 @@ std::optional<LayerMatch> matchConvolutionOrLinear(Node* node, std::string& whyN
   }
   auto layer = matchConvolution(node, whyNot);
   if (!layer && whyNot == "not a convolution") {
-    whyNot = "not a convolution or linear layer";
+    whyNot = kNotALayer;
   }
   return layer;
 }
@@ -316,7 +430,8 @@ bool foldableIntoLayer(const LayerMatch& layer, std::string& whyNot) {
 }
 
 bool foldBatchNormsInto(torch::jit::Graph& graph, PassContext& context, const SkipReporter& reportSkip, LayerMatcher matcher,
-                        const std::function<bool(const LayerMatch&, std::string&)>& admissible, FoldCounts& counts) {
+                        const std::function<bool(const LayerMatch&, std::string&)>& admissible, FoldCounts& counts,
+                        bool intoConsumers) {
   bool changed = false;
   for (Node* norm : collectNodes(graph, {c10::aten::batch_norm})) {
     std::string whyNot;
@@ -325,16 +440,36 @@ bool foldBatchNormsInto(torch::jit::Graph& graph, PassContext& context, const Sk
     if (layer && admissible && !admissible(*layer, whyNot)) {
       layer.reset();
     }
-    if (!layer || !channelsAgree(*layer, batchNorm->affine, whyNot)) {
+    if (layer && !channelsAgree(*layer, batchNorm->affine, whyNot)) {
+      layer.reset();
+    }
+    std::optional<LayerMatch> consumer;
+    if (!layer && batchNorm && intoConsumers) {
+      std::string consumerWhyNot;
+      consumer = consumerLayer(*batchNorm, consumerWhyNot);
+      if (!consumer && !consumerWhyNot.empty()) {
+        whyNot = "into the layer before it: " + whyNot + "; into the layer after it: " + consumerWhyNot;
+      }
+    }
+    if (!layer && !consumer) {
       ++counts.skipped;
       reportSkip(norm, whyNot);
       continue;
     }
-    if (!context.shouldRewrite("fold " + describeNode(norm) + " into " + describeNode(layer->node), norm)) {
+    Node* target = layer ? layer->node : consumer->node;
+    if (!context.shouldRewrite("fold " + describeNode(norm) + " into " + describeNode(target), norm)) {
       continue;
     }
-    foldIntoLayer(*layer, batchNorm->affine);
-    norm->output()->replaceAllUsesWith(layer->node->output());
+    if (layer) {
+      foldIntoLayer(*layer, batchNorm->affine);
+      norm->output()->replaceAllUsesWith(layer->node->output());
+    } else {
+      const Affine& affine = batchNorm->affine;
+      replaceParameters(*consumer, foldInputAffine(consumer->weight, consumer->bias, affine.scale, affine.shift,
+                                                   consumer->layout.groups));
+      norm->output()->replaceAllUsesWith(norm->input(0));
+      ++counts.intoConsumers;
+    }
     norm->destroy();
     ++counts.folded;
     changed = true;
@@ -342,12 +477,12 @@ bool foldBatchNormsInto(torch::jit::Graph& graph, PassContext& context, const Sk
   return changed;
 }
 
-bool foldArithmeticIntoConvolutions(torch::jit::Graph& graph, PassContext& context, const SkipReporter& reportSkip,
+bool foldArithmeticIntoLayers(torch::jit::Graph& graph, PassContext& context, const SkipReporter& reportSkip,
                                     FoldCounts& counts) {
   bool changed = false;
   for (Node* node : collectNodes(graph, arithmeticSymbols())) {
-    if (!producedByConvolution(node)) {
-      continue;  // Arithmetic unrelated to convolutions is not a skip worth reporting.
+    if (!producedByLayer(node)) {
+      continue;  // Arithmetic unrelated to layers is not a skip worth reporting.
     }
     std::string whyNot;
     auto fold = matchArithmetic(node, whyNot);

@@ -1,6 +1,6 @@
 //===- layer_folding.h - Folding batch norms and arithmetic into layers ---===//
 ///
-/// The graph side of fold-conv-bn, fold-linear-bn, fold-conv-add-mul and
+/// The graph side of fold-conv-bn, fold-linear-bn, fold-layer-arith and
 /// fold-layers (which runs the other three to a fixpoint):
 /// recognizes the consumers (eval batch norm, constant arithmetic) that fold
 /// into the layer producing their input (a LayerMatch of ir_matchers.h), and
@@ -52,13 +52,19 @@ SkipReporter missedRemarksOf(PassContext& context);
 struct FoldCounts {
   uint64_t folded = 0;
   uint64_t skipped = 0;
+  uint64_t intoConsumers = 0;  ///< Of `folded`: batch norms folded into the layer after them.
 };
 
 /// The whole of fold-conv-bn and fold-linear-bn: folds every eval batch norm
 /// whose input is the sole use of a layer that `matcher` accepts and
 /// `admissible` (when given) approves, asking context.shouldRewrite first.
+/// With `intoConsumers` (fold-layers), a batch norm that does not fold into
+/// the layer before it folds into the layer after it where that is exact
+/// (foldInputAffine): its only use is an unpadded non-transposed convolution
+/// (any padding when the shift is zero) or a linear layer on a 2-D input.
 bool foldBatchNormsInto(torch::jit::Graph& graph, PassContext& context, const SkipReporter& reportSkip, LayerMatcher matcher,
-                        const std::function<bool(const LayerMatch&, std::string&)>& admissible, FoldCounts& counts);
+                        const std::function<bool(const LayerMatch&, std::string&)>& admissible, FoldCounts& counts,
+                        bool intoConsumers = false);
 
 /// fold-linear-bn's admissibility: the linear's output is provably 2-D ([N, F]),
 /// so batch norm's channel axis is the linear's output features.
@@ -70,8 +76,8 @@ bool linearOutputIs2D(const LayerMatch& layer, std::string& whyNot);
 std::optional<LayerMatch> matchConvolutionOrLinear(torch::jit::Node* node, std::string& whyNot);
 bool foldableIntoLayer(const LayerMatch& layer, std::string& whyNot);
 
-/// The whole of fold-conv-add-mul (see its header).
-bool foldArithmeticIntoConvolutions(torch::jit::Graph& graph, PassContext& context, const SkipReporter& reportSkip,
+/// The whole of fold-layer-arith (see its header).
+bool foldArithmeticIntoLayers(torch::jit::Graph& graph, PassContext& context, const SkipReporter& reportSkip,
                                     FoldCounts& counts);
 
 /// Replaces the layer's weight and bias inputs by new constants. The old
