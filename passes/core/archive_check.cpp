@@ -54,6 +54,36 @@ struct Directory {
   uint64_t offset = 0;
 };
 
+/// Where the fields of Directory lie in an end record: offset and width of each.
+struct DirectoryFields {
+  struct Field {
+    uint64_t Directory::*member;
+    uint64_t offset;
+    int width;
+  };
+  Field fields[6];
+};
+
+constexpr DirectoryFields kEndOfDirectoryFields{{{&Directory::thisDisk, 4, 2},
+                                                 {&Directory::directoryDisk, 6, 2},
+                                                 {&Directory::entriesOnThisDisk, 8, 2},
+                                                 {&Directory::entries, 10, 2},
+                                                 {&Directory::size, 12, 4},
+                                                 {&Directory::offset, 16, 4}}};
+constexpr DirectoryFields kZip64EndOfDirectoryFields{{{&Directory::thisDisk, 16, 4},
+                                                      {&Directory::directoryDisk, 20, 4},
+                                                      {&Directory::entriesOnThisDisk, 24, 8},
+                                                      {&Directory::entries, 32, 8},
+                                                      {&Directory::size, 40, 8},
+                                                      {&Directory::offset, 48, 8}}};
+
+void readDirectoryFields(std::string_view bytes, uint64_t record, const DirectoryFields& layout,
+                         Directory& directory) {
+  for (const DirectoryFields::Field& field : layout.fields) {
+    directory.*field.member = readLittleEndian(bytes, record + field.offset, field.width);
+  }
+}
+
 /// Where miniz finds the end-of-central-directory record: the last signature
 /// with a whole record after it, within a comment's reach of the end.
 std::optional<uint64_t> findEndOfDirectory(std::string_view bytes) {
@@ -73,12 +103,7 @@ std::optional<uint64_t> findEndOfDirectory(std::string_view bytes) {
 /// The directory's place and counts, from the end record, or from ZIP64's
 /// when a locator precedes it (miniz then takes every value from there).
 std::optional<std::string> readDirectoryRecord(std::string_view bytes, uint64_t end, Directory& directory) {
-  directory.thisDisk = readLittleEndian(bytes, end + 4, 2);
-  directory.directoryDisk = readLittleEndian(bytes, end + 6, 2);
-  directory.entriesOnThisDisk = readLittleEndian(bytes, end + 8, 2);
-  directory.entries = readLittleEndian(bytes, end + 10, 2);
-  directory.size = readLittleEndian(bytes, end + 12, 4);
-  directory.offset = readLittleEndian(bytes, end + 16, 4);
+  readDirectoryFields(bytes, end, kEndOfDirectoryFields, directory);
   if (end < kZip64LocatorSize || readLittleEndian(bytes, end - kZip64LocatorSize, 4) != kZip64LocatorSignature) {
     return std::nullopt;
   }
@@ -98,12 +123,7 @@ std::optional<std::string> readDirectoryRecord(std::string_view bytes, uint64_t 
   if (readLittleEndian(bytes, record + 4, 8) < kZip64EndOfDirectorySize - 12) {
     return damaged("ZIP64 end-of-central-directory record is too short");
   }
-  directory.thisDisk = readLittleEndian(bytes, record + 16, 4);
-  directory.directoryDisk = readLittleEndian(bytes, record + 20, 4);
-  directory.entriesOnThisDisk = readLittleEndian(bytes, record + 24, 8);
-  directory.entries = readLittleEndian(bytes, record + 32, 8);
-  directory.size = readLittleEndian(bytes, record + 40, 8);
-  directory.offset = readLittleEndian(bytes, record + 48, 8);
+  readDirectoryFields(bytes, record, kZip64EndOfDirectoryFields, directory);
   if (directory.entries > UINT32_MAX || directory.size > UINT32_MAX) {
     return damaged("ZIP64 central directory of " + std::to_string(directory.entries) + " entries and " +
                    std::to_string(directory.size) + " bytes is past miniz's limits");

@@ -1,5 +1,6 @@
 #include "passes/core/archive_check.h"
 
+#include <ATen/ATen.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 
@@ -93,7 +94,8 @@ TEST(ArchiveCheckTest, ArchivesLibTorchWritesPass) {
   std::ostringstream saved;
   module.save(saved);
   EXPECT_EQ(archiveProblem(saved.str()), std::nullopt);
-  std::vector<char> pickled = torch::jit::pickle_save(c10::ivalue::Tuple::create({at::ones({2, 3}), int64_t(7)}));
+  std::vector<c10::IValue> elements{at::ones({2, 3}), int64_t(7)};
+  std::vector<char> pickled = torch::jit::pickle_save(c10::ivalue::Tuple::create(std::move(elements)));
   EXPECT_EQ(archiveProblem(std::string_view(pickled.data(), pickled.size())), std::nullopt);
 }
 
