@@ -9,9 +9,8 @@
 #   scripts/fuzz_smoke.sh fuzz_ir_o1 one target
 # libFuzzer starts from seed $TSOPT_FUZZ_SEED (1), so a run can be repeated.
 # A regression input that fails always fails the script; a new finding of the
-# fuzzing run fails it too, unless TSOPT_FUZZ_FINDINGS=report (what .ci/run sets
-# while the findings of docs/robustness.md, "Open findings", are open): then it
-# is printed, input included, and the script goes on.
+# fuzzing run fails it too (as in .ci/run), unless TSOPT_FUZZ_FINDINGS=report,
+# for exploring: then it is printed, input included, and the script goes on.
 # Builds into $TSOPT_FUZZ_BUILD_DIR (build-fuzz/); needs build/ for the seeds
 # (its tsopt lists the passes).
 set -euo pipefail
