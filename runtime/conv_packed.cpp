@@ -155,6 +155,13 @@ dnnl::reorder reorderBetween(const dnnl::memory::desc& from, const dnnl::memory:
   return dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), from, cpuEngine(), to));
 }
 
+/// TSOPT_CONV_KINDS=onednn: transposed and 1-D layers run on oneDNN too
+/// (read when a layer is packed, so a test can set it).
+bool oneDnnForEveryKind() {
+  const char* setting = std::getenv("TSOPT_CONV_KINDS");
+  return setting != nullptr && std::string(setting) == "onednn";
+}
+
 /// The oneDNN side of a float32 convolution: the layer as the kernel sees it
 /// (a 1-D convolution as 2-D), its weights in the layouts oneDNN asked for.
 struct ConvPacked::Kernel {
@@ -166,7 +173,8 @@ struct ConvPacked::Kernel {
                 dnnl::memory::desc(convWeightDims(weight.sizes(), params.groups, params.transposed), DataType::f32,
                                    weightFormat(weight.dim(), params.groups, params.transposed))),
         bias(layerBias ? c10::optional<at::Tensor>(layerBias->contiguous()) : c10::nullopt),
-        chooseLayout(params.transposed || layerWeight.dim() != 4) {
+        chooseLayout(params.transposed || layerWeight.dim() != 4),
+        atenFaster((params.transposed || layerWeight.dim() == 3) && !oneDnnForEveryKind()) {
     if (bias) {
       biasMemory = viewAsMemory(*bias, biasDesc());
     }
@@ -270,6 +278,10 @@ struct ConvPacked::Kernel {
   ConvPrimitive prepare(at::IntArrayRef inputSizes, at::IntArrayRef outSizes, const Activation& activation,
                         ResidualAdd residual) {
     ConvPrimitive prepared;
+    if (atenFaster) {
+      prepared.unsupported = true;
+      return prepared;
+    }
     prepared.src = dnnl::memory::desc(dimsOf(inputSizes), DataType::f32, activationFormat(inputSizes.size()));
     prepared.dst = dnnl::memory::desc(dimsOf(outSizes), DataType::f32, activationFormat(outSizes.size()));
     if (prepareWinograd(prepared, inputSizes, outSizes, fusedAttr(activation, residual))) {
@@ -322,6 +334,13 @@ struct ConvPacked::Kernel {
   /// PyTorch's whole block takes 100 ms; a 1-D layer with one input channel),
   /// run() takes the ATen path (docs/fusion.md).
   bool chooseLayout;
+  /// Transposed and 1-D layers run ATen's convolution (run() takes the ATen
+  /// path, the activation and add after it): oneDNN 2.6's AVX2 deconvolution
+  /// takes 6.5-19 ms a layer where ATen (oneDNN 3.x on the 2.x line) runs the
+  /// whole transposed decoder of docs/fusion.md in 3.5 ms, and its 1-D layers
+  /// pay channels-last copies of every activation (audio stack: 23.2 ms
+  /// against 14.9 ms). TSOPT_CONV_KINDS=onednn runs them on oneDNN (tests).
+  bool atenFaster;
   dnnl::memory biasMemory;  ///< Views `bias`; read-only, so shared by concurrent calls.
   PrimitiveCache<ConvPrimitive> primitives;
 };

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -109,7 +110,15 @@ at::Tensor inputFor(const KindCase& c, int64_t batch, bool strided) {
   return at::randn(sizes).slice(-1, 0, c.size * 2, 2);
 }
 
+/// Sets TSOPT_CONV_KINDS for one scope (read when a layer is packed).
+class ConvKindsSetting {
+public:
+  explicit ConvKindsSetting(const char* value) { setenv("TSOPT_CONV_KINDS", value, 1); }
+  ~ConvKindsSetting() { unsetenv("TSOPT_CONV_KINDS"); }
+};
+
 TEST(ConvKindsTest, KernelMatchesAtenForEveryKind) {
+  ConvKindsSetting everyKindOnOneDnn("onednn");
   at::manual_seed(0);
   for (const KindCase& c : kCases) {
     SCOPED_TRACE(c.name);
@@ -135,6 +144,22 @@ TEST(ConvKindsTest, KernelMatchesAtenForEveryKind) {
         }
       }
     }
+  }
+}
+
+// By default transposed and 1-D layers run ATen's convolution (slower on
+// oneDNN 2.6: conv_packed.cpp, docs/fusion.md); plain 2-D and 3-D run oneDNN.
+TEST(ConvKindsTest, TransposedAndOneDimensionalLayersRunAtenByDefault) {
+  at::manual_seed(2);
+  for (const KindCase& c : kCases) {
+    SCOPED_TRACE(c.name);
+    at::Tensor weight = weightFor(c);
+    ConvPacked packed(weight, c10::nullopt, paramsFor(c));
+    at::Tensor input = inputFor(c, 1, false);
+    const bool atenFaster = c.transposed || c.rank == 1;
+    EXPECT_EQ(packed.algorithmFor(input), atenFaster || !c.onednn ? "aten" : "direct");
+    expectCloseFloat(packed.run(input, at::Tensor(), Activation{ActivationKind::Relu}),
+                     at::relu(atenConv(c, input, weight, c10::nullopt)));
   }
 }
 
