@@ -18,6 +18,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev  # unit tests and benchmarks
   graphviz                                    # dot, to render the driver's graph dumps
   libjemalloc-dev                             # the drivers' allocator (TSOPT_JEMALLOC, docs/scaling.md)
+  zlib1g-dev                                  # inflating an archive's deflated pickles to check them (passes/core/archive_check)
   python3-matplotlib                          # the chart of docs/benchmarks.md
 )
 DEBIAN_TORCH_PACKAGES=(

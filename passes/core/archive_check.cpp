@@ -1,7 +1,10 @@
 //===- archive_check.cpp - Bounds checks of zip archives and pickles ------===//
 #include "passes/core/archive_check.h"
 
+#include <zlib.h>
+
 #include <algorithm>
+#include <climits>
 
 namespace tsopt {
 namespace {
@@ -353,18 +356,65 @@ std::optional<std::string> pickleProblem(std::string_view pickle) {
   return std::nullopt;
 }
 
+namespace {
+
+/// A deflated entry's bytes, inflated to exactly its declared size (which
+/// readZipDirectory bounded by the deflate ratio; at most 4 GiB), or the
+/// problem in words.
+std::optional<std::string> inflateEntry(std::string_view bytes, const ZipEntry& entry, std::string& inflated) {
+  if (entry.method != 8) {
+    return "entry " + shownName(entry.name) + " uses compression method " + std::to_string(entry.method) +
+           ", which LibTorch's reader does not read";
+  }
+  inflated.assign(entry.size, '\0');
+  z_stream stream{};
+  if (inflateInit2(&stream, -MAX_WBITS) != Z_OK) {  // raw deflate, as in zip files
+    return "cannot start zlib";
+  }
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data() + entry.dataOffset));
+  stream.avail_in = static_cast<uInt>(entry.compressedSize);
+  stream.next_out = reinterpret_cast<Bytef*>(inflated.data());
+  stream.avail_out = static_cast<uInt>(entry.size);
+  const int status = inflate(&stream, Z_FINISH);
+  const uint64_t produced = stream.total_out;
+  inflateEnd(&stream);
+  if (status != Z_STREAM_END || produced != entry.size) {
+    return "entry " + shownName(entry.name) + " does not inflate to its declared " + std::to_string(entry.size) +
+           " bytes" + (status == Z_DATA_ERROR ? " (damaged deflate data)" : "");
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
 std::optional<std::string> archiveProblem(std::string_view bytes) {
   std::vector<ZipEntry> entries;
   if (auto problem = readZipDirectory(bytes, entries)) {
     return problem;
   }
   for (const ZipEntry& entry : entries) {
-    const bool pickle = entry.name.size() >= 4 && entry.name.compare(entry.name.size() - 4, 4, ".pkl") == 0;
-    // A deflated record is bounded by the ratio check of readZipDirectory.
-    if (!pickle || entry.method != 0) {
+    auto endsWith = [&](std::string_view suffix) {
+      return entry.name.size() >= suffix.size() &&
+             entry.name.compare(entry.name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    const bool pickle = endsWith(".pkl") || endsWith(".debug_pkl");
+    if (!pickle) {
       continue;
     }
-    if (auto problem = pickleProblem(bytes.substr(entry.dataOffset, entry.compressedSize))) {
+    // A deflated record (torch.jit.save deflates code/*.debug_pkl) is walked
+    // inflated: its lengths are those of the inflated bytes.
+    std::string inflated;
+    std::string_view record = bytes.substr(entry.dataOffset, entry.compressedSize);
+    if (entry.method != 0) {
+      if (entry.compressedSize > UINT_MAX || entry.size > UINT_MAX) {
+        continue;  // Not a pickle any archive of ours holds; zlib's counts are 32-bit.
+      }
+      if (auto problem = inflateEntry(bytes, entry, inflated)) {
+        return "damaged zip archive: " + *problem;
+      }
+      record = inflated;
+    }
+    if (auto problem = pickleProblem(record)) {
       return "damaged pickle record " + shownName(entry.name) + ": " + *problem;
     }
   }

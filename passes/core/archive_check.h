@@ -44,8 +44,9 @@ std::optional<std::string> readZipDirectory(std::string_view bytes, std::vector<
 /// ends the walk: LibTorch's unpickler refuses it without reading further.
 std::optional<std::string> pickleProblem(std::string_view pickle);
 
-/// readZipDirectory, then pickleProblem on every stored `.pkl` record (a
-/// module's data.pkl and constants.pkl, the pickle of a torch.save file).
+/// readZipDirectory, then pickleProblem on every `.pkl` record (a module's
+/// data.pkl and constants.pkl, the pickle of a torch.save file; deflated ones,
+/// such as code/*.debug_pkl, inflated first with zlib).
 /// What the tools call before handing bytes to torch::jit::load, pickle_load
 /// or PyTorchStreamReader.
 std::optional<std::string> archiveProblem(std::string_view bytes);
