@@ -41,8 +41,10 @@ std::optional<std::string> readZipDirectory(std::string_view bytes, std::vector<
 /// first argument that needs more bytes than the record has left, e.g.
 /// "BINUNICODE at offset 12 declares 4294967294 bytes, 40 are left", or a
 /// memo index no record of this size can reach. An opcode it does not know
-/// ends the walk: LibTorch's unpickler refuses it without reading further.
-std::optional<std::string> pickleProblem(std::string_view pickle);
+/// ends the walk: LibTorch's unpickler refuses it without reading further;
+/// with `knownOpcodesOnly` it is the problem (for records LibTorch reads
+/// where it cannot report an error).
+std::optional<std::string> pickleProblem(std::string_view pickle, bool knownOpcodesOnly = false);
 
 /// readZipDirectory, then pickleProblem on every `.pkl` record (a module's
 /// data.pkl and constants.pkl, the pickle of a torch.save file; deflated ones,
