@@ -25,6 +25,7 @@ using torch::jit::Node;
 using torch::jit::Value;
 
 constexpr double kSqrtTwoOverPi = 0.7978845608028654;
+constexpr double kOneOverSqrtTwo = 0.7071067811865476;
 constexpr double kGeluCubic = 0.044715;
 constexpr double kRelativeTolerance = 1e-6;
 constexpr int kMaxDepth = 8;         ///< Nesting of products the matcher follows.
@@ -258,6 +259,7 @@ struct Found {
   Value* x = nullptr;
   c10::Symbol kind;
   const char* approximate = nullptr;  ///< aten::gelu's argument.
+  Node* gate = nullptr;               ///< In-place SiLU only: the sigmoid, read before the write.
   std::vector<Value*> formula;        ///< Every value the formula computes or reads.
 };
 
@@ -338,6 +340,38 @@ std::vector<Found> geluTanhAt(Node* tanh) {
   return results;
 }
 
+/// 0.5 * x * (1 + erf(x / sqrt(2))), from its erf.
+std::vector<Found> geluErfAt(Node* erf) {
+  Monomial scaled = FormulaReader().read(erf->input(0));
+  if (scaled.power != 0 || scaled.others.size() != 1 || !near(scaled.constant, kOneOverSqrtTwo)) {
+    return {};
+  }
+  FormulaReader reader(scaled.others[0]);
+  Monomial inner = reader.read(erf->input(0));
+  if (inner.power != 1 || !inner.others.empty() || !near(inner.constant, kOneOverSqrtTwo)) {
+    return {};  // A constant of another dtype: seen only without x.
+  }
+  std::vector<Found> results;
+  for (const torch::jit::Use& use : erf->output()->uses()) {
+    if (use.user->outputs().size() != 1) {
+      continue;
+    }
+    auto onePlus = reader.plusConstant(use.user->output(0));
+    if (!onePlus || onePlus->first != erf->output() || !near(onePlus->second, 1.0)) {
+      continue;
+    }
+    for (Found& found : resultsAbove(reader, use.user->output(0), 0.5)) {
+      found.x = scaled.others[0];
+      found.kind = c10::aten::gelu;
+      found.approximate = "none";
+      found.formula.insert(found.formula.end(), inner.values.begin(), inner.values.end());
+      found.formula.insert(found.formula.end(), {erf->output(), use.user->output(0)});
+      results.push_back(std::move(found));
+    }
+  }
+  return results;
+}
+
 /// x * sigmoid(x) (SiLU) and x * hardsigmoid(x) (hardswish), from the sigmoid.
 std::vector<Found> gatedAt(Node* gate, c10::Symbol kind) {
   FormulaReader reader(gate->input(0));
@@ -346,6 +380,25 @@ std::vector<Found> gatedAt(Node* gate, c10::Symbol kind) {
     found.x = gate->input(0);
     found.kind = kind;
     found.formula.push_back(gate->output());
+  }
+  return results;
+}
+
+/// x.mul_(sigmoid(x)), SiLU written into x as aten::silu_ writes it, from the sigmoid.
+std::vector<Found> inPlaceSiluAt(Node* gate) {
+  std::vector<Found> results;
+  for (const torch::jit::Use& use : gate->output()->uses()) {
+    Node* user = use.user;
+    if (user->kind() == c10::aten::mul_ && user->inputs().size() == 2 && use.offset == 1 &&
+        user->input(0) == gate->input(0) && user->owningBlock() == gate->owningBlock()) {
+      Found found;
+      found.result = user->output();
+      found.x = gate->input(0);
+      found.kind = c10::aten::silu_;
+      found.gate = gate;
+      found.formula = {gate->output()};
+      results.push_back(std::move(found));
+    }
   }
   return results;
 }
@@ -380,7 +433,14 @@ std::string whyKept(const Found& found, torch::jit::AliasDb& aliasDb) {
   if (!FormulaReader(found.x).variableIsFloating()) {
     return "the input is not known to be a floating-point tensor";
   }
-  if (aliasDb.hasWriters(found.x)) {
+  if (found.gate != nullptr) {
+    // silu_ reads x where the mul_ does: nothing may write x between the sigmoid and the mul_.
+    for (Node* node = found.gate->next(); node != found.result->node(); node = node->next()) {
+      if (aliasDb.writesToAlias(node, torch::jit::ValueSet{found.x})) {
+        return "the input is written in place between the sigmoid and the mul_";
+      }
+    }
+  } else if (aliasDb.hasWriters(found.x)) {
     return "the input is written in place";
   }
   for (Value* value : found.formula) {
@@ -407,6 +467,9 @@ Value* replace(Graph& graph, const Found& found, Value* x) {
   }
   activation->output()->setType(found.result->type());
   found.result->replaceAllUsesWith(activation->output());
+  if (found.gate != nullptr) {
+    result->destroy();  // The mul_ writes x: dead code elimination would keep it.
+  }
   return activation->output();
 }
 
@@ -419,8 +482,12 @@ bool CanonicalizeActivationsPass::runOnGraph(std::shared_ptr<Graph>& graph, Pass
     std::vector<Found> found;
     if (node->kind() == c10::aten::tanh && node->inputs().size() == 1) {
       found = geluTanhAt(node);
+    } else if (node->kind() == c10::aten::erf && node->inputs().size() == 1) {
+      found = geluErfAt(node);
     } else if (node->kind() == c10::aten::sigmoid && node->inputs().size() == 1) {
       found = gatedAt(node, c10::aten::silu);
+      std::vector<Found> inPlace = inPlaceSiluAt(node);
+      found.insert(found.end(), inPlace.begin(), inPlace.end());
     } else if (node->kind() == c10::aten::hardsigmoid && node->inputs().size() == 1) {
       found = gatedAt(node, c10::aten::hardswish);
     } else if (node->kind() == c10::aten::hardtanh || node->kind() == c10::aten::clamp || node->kind() == relu6) {

@@ -5,7 +5,7 @@ input sets).
 Usage: make_activation_forms.py MODEL.pt
 
 GELU-tanh as transformers' NewGELUActivation (GPT-2's gelu_new) writes it and
-with x * x * x; SiLU as x * sigmoid(x) on a convolution; hardswish as
+with x * x * x; GELU as 0.5 * x * (1 + erf(x / sqrt(2))) on a linear; SiLU as x * sigmoid(x) on a convolution; hardswish as
 x * relu6(x + 3) / 6 on another; one SiLU whose sigmoid is used again.
 The tracer records the Python numbers as 0-dim Double tensor constants.
 Weights come from a fixed seed.
@@ -29,6 +29,7 @@ class ActivationForms(nn.Module):
         super().__init__()
         self.fc = nn.Linear(6, 8)
         self.proj = nn.Linear(8, 6)
+        self.head = nn.Linear(6, 6)
         self.conv = nn.Conv2d(3, 4, 3, padding=1)
         self.conv2 = nn.Conv2d(4, 4, 1)
 
@@ -36,13 +37,15 @@ class ActivationForms(nn.Module):
         hidden = gelu_new(self.fc(tokens))
         cubed = self.proj(hidden)
         cubed = cubed * 0.5 * (1 + torch.tanh(0.7978845608 * (cubed + 0.044715 * cubed * cubed * cubed)))
+        head = self.head(cubed)
+        erfed = 0.5 * head * (1.0 + torch.erf(head / math.sqrt(2.0)))
         y = self.conv(image)
         swish = y * torch.sigmoid(y)
         z = self.conv2(swish)
         hard = z * F.relu6(z + 3) / 6
         gate = torch.sigmoid(hard)
         gated = hard * gate
-        return cubed, gated, gate
+        return erfed, gated, gate
 
 
 def main():
