@@ -106,6 +106,75 @@ CanonicalConvolution canonicalConvolution(Node* node) {
   return result;
 }
 
+/// A weight's sizes: from its type, or from the tensor when it is a constant.
+std::optional<std::vector<int64_t>> weightSizes(const Value* weight) {
+  if (auto type = weight->type()->cast<c10::TensorType>()) {
+    if (auto sizes = type->sizes().concrete_sizes()) {
+      return *sizes;
+    }
+  }
+  auto constant = constantTensor(weight);
+  return constant ? std::optional(constant->sizes().vec()) : std::nullopt;
+}
+
+/// Whether `node` is a convolution with string padding: aten::_convolution_mode
+/// (traced) or conv1d/2d/3d's padding overload (scripted); both take
+/// (input, weight, bias, stride, padding, dilation, groups).
+bool hasStringPadding(const Node* node) {
+  static const c10::Symbol convolutionMode = c10::Symbol::fromQualString("aten::_convolution_mode");
+  const bool kind = node->kind() == convolutionMode || node->kind() == c10::aten::conv1d ||
+                    node->kind() == c10::aten::conv2d || node->kind() == c10::aten::conv3d;
+  return kind && node->inputs().size() == 7 && node->input(4)->type()->kind() == c10::TypeKind::StringType;
+}
+
+/// The conv*d call with int padding that "valid" or "same" amounts to: zeros,
+/// or dilation * (kernel - 1) / 2 per dimension where that is a whole number
+/// (otherwise ATen pads one more on the right, which conv*d cannot say).
+CanonicalConvolution explicitPadding(Graph& graph, Node* node) {
+  CanonicalConvolution result;
+  auto mode = torch::jit::constant_as<std::string>(node->input(4));
+  auto sizes = weightSizes(node->input(1));
+  auto stride = constantIntList(node->input(3));
+  auto dilation = constantIntList(node->input(5));
+  if (!mode || (*mode != "valid" && *mode != "same")) {
+    result.whyNot = "the padding is not the constant 'valid' or 'same'";
+    return result;
+  }
+  if (!sizes || sizes->size() < 3 || sizes->size() > 5 || !stride || !dilation) {
+    result.whyNot = "the weight's sizes, the stride or the dilation are not known";
+    return result;
+  }
+  const size_t rank = sizes->size() - 2;
+  if (dilation->size() == 1) {
+    dilation->resize(rank, dilation->front());
+  }
+  if (dilation->size() != rank) {
+    result.whyNot = "the dilation list does not have one value per spatial dimension";
+    return result;
+  }
+  std::vector<int64_t> padding(rank, 0);
+  if (*mode == "same") {
+    if (std::any_of(stride->begin(), stride->end(), [](int64_t s) { return s != 1; })) {
+      result.whyNot = "'same' padding with a stride other than 1";
+      return result;
+    }
+    for (size_t d = 0; d < rank; ++d) {
+      const int64_t total = (*dilation)[d] * ((*sizes)[d + 2] - 1);
+      if (total % 2 != 0) {
+        result.whyNot = "'same' padding is uneven in dimension " + std::to_string(d) +
+                        " (ATen pads one more on the right; conv*d pads both sides alike)";
+        return result;
+      }
+      padding[d] = total / 2;
+    }
+  }
+  torch::jit::WithInsertPoint guard(node);
+  result.kind = c10::Symbol::fromQualString("aten::conv" + std::to_string(rank) + "d");
+  result.inputs = {node->input(0), node->input(1), node->input(2), node->input(3),
+                   graph.insertConstant(c10::IValue(padding)), node->input(5), node->input(6)};
+  return result;
+}
+
 bool isConvolution(const Node* node) {
   return (node->kind() == c10::aten::_convolution && (node->inputs().size() == 12 || node->inputs().size() == 13)) ||
          (node->kind() == c10::aten::convolution && node->inputs().size() == 9);
@@ -116,10 +185,11 @@ bool isConvolution(const Node* node) {
 bool CanonicalizeConvolutionsPass::runOnGraph(std::shared_ptr<Graph>& graph, PassContext& context) {
   bool changed = false;
   for (Node* node : collectNodes(*graph)) {
-    if (!isConvolution(node)) {
+    const bool stringPadding = hasStringPadding(node);
+    if (!stringPadding && !isConvolution(node)) {
       continue;
     }
-    CanonicalConvolution canonical = canonicalConvolution(node);
+    CanonicalConvolution canonical = stringPadding ? explicitPadding(*graph, node) : canonicalConvolution(node);
     Node* replacement = nullptr;
     if (canonical.whyNot.empty()) {
       replacement = graph->create(canonical.kind, canonical.inputs, 1)->insertBefore(node);

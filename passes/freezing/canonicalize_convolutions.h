@@ -10,6 +10,10 @@ namespace tsopt {
 /// aten::conv1d/2d/3d or aten::conv_transpose1d/2d/3d call scripting emits, so
 /// later patterns match both. The rank comes from the stride list; the
 /// cuDNN/benchmark flags are dropped, as conv*d reads them from the global context.
+/// String padding (aten::_convolution_mode, traced, and conv*d's padding
+/// overload, scripted) becomes int padding: "valid" zeros, "same"
+/// dilation * (kernel - 1) / 2 per dimension, from the weight's sizes (its type
+/// or a constant); an uneven "same" stays, ATen pads it asymmetrically.
 /// Works on any graph (weights need not be constants).
 /// Never: a convolution whose transposed flag or list lengths are not known, a
 /// one-element stride list when neither input nor weight rank is known (it fits
