@@ -8,7 +8,7 @@ namespace tsopt {
 
 /// fuse-conv-act: a convolution (aten::conv1d/2d/3d, conv_transpose1d/2d/3d,
 /// _convolution, convolution) followed by a supported activation (relu,
-/// relu6/hardtanh/clamp with constant bounds, silu, hardswish, hardsigmoid, gelu,
+/// relu6/hardtanh/clamp/clamp_min/clamp_max with constant bounds, silu, hardswish, hardsigmoid, gelu,
 /// sigmoid, tanh, leaky_relu, elu, softplus, mish, abs, exp, square or pow(x, 2),
 /// log_sigmoid; in-place forms too) becomes one tsopt::conv2d_act call whose weights are
 /// a tsopt.ConvPacked constant, packed for oneDNN on first use.

@@ -338,6 +338,18 @@ std::optional<ActivationMatch> matchActivation(Node* node, std::string& whyNot) 
     return match;
   }
   const double notANumber = std::numeric_limits<double>::quiet_NaN();
+  const bool clampMin = kind == "aten::clamp_min" || kind == "aten::clamp_min_";
+  if ((clampMin || kind == "aten::clamp_max" || kind == "aten::clamp_max_") && inputs == 2) {
+    std::optional<double> bound = constantBound(node->input(1), notANumber);
+    if (!bound || std::isnan(*bound)) {
+      whyNot = kind + " bound is not a constant number";
+      return std::nullopt;
+    }
+    match.name = "clamp";
+    match.alpha = clampMin ? *bound : -infinity;
+    match.beta = clampMin ? infinity : *bound;
+    return match;
+  }
   if ((kind == "aten::leaky_relu" || kind == "aten::leaky_relu_") && inputs == 2) {
     std::optional<double> slope = constantBound(node->input(1), notANumber);
     if (!slope || std::isnan(*slope)) {

@@ -50,7 +50,7 @@ bool fusedKernelSupports(at::ScalarType dtype, const at::Device& device);
 /// otherwise null, with the reason in `whyNot`.
 torch::jit::Node* soleUserInBlock(torch::jit::Value* value, std::string& whyNot);
 
-/// aten::relu, relu6, hardtanh, clamp (constant scalar bounds), silu,
+/// aten::relu, relu6, hardtanh, clamp, clamp_min, clamp_max (constant scalar bounds), silu,
 /// hardswish, hardsigmoid, gelu (approximate "none" or "tanh"), sigmoid, tanh,
 /// leaky_relu (constant slope), elu (constant alpha; scale and input_scale 1),
 /// softplus (constant beta > 0, threshold >= 16), mish, abs, exp, square,
