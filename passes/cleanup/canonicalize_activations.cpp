@@ -294,6 +294,31 @@ std::vector<Found> resultsAbove(const FormulaReader& reader, Value* core, double
   return results;
 }
 
+/// 0.5 * x * (1 + core) above `core` (the tanh or erf of a GELU), as
+/// aten::gelu(x, approximate); `formula` holds the values that compute core.
+std::vector<Found> geluAbove(const FormulaReader& reader, Value* core, Value* x, const char* approximate,
+                             const std::vector<Value*>& formula) {
+  std::vector<Found> results;
+  for (const torch::jit::Use& use : core->uses()) {
+    if (use.user->outputs().size() != 1) {
+      continue;
+    }
+    auto onePlus = reader.plusConstant(use.user->output(0));
+    if (!onePlus || onePlus->first != core || !near(onePlus->second, 1.0)) {
+      continue;
+    }
+    for (Found& found : resultsAbove(reader, use.user->output(0), 0.5)) {
+      found.x = x;
+      found.kind = c10::aten::gelu;
+      found.approximate = approximate;
+      found.formula.insert(found.formula.end(), formula.begin(), formula.end());
+      found.formula.insert(found.formula.end(), {core, use.user->output(0)});
+      results.push_back(std::move(found));
+    }
+  }
+  return results;
+}
+
 /// 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3))), from its tanh.
 std::vector<Found> geluTanhAt(Node* tanh) {
   std::vector<Found> results;
@@ -314,25 +339,10 @@ std::vector<Found> geluTanhAt(Node* tanh) {
         outer.power != 0 || outer.others.size() != 1 || !near(outer.constant, kSqrtTwoOverPi)) {
       continue;
     }
-    for (const torch::jit::Use& use : tanh->output()->uses()) {
-      if (use.user->outputs().size() != 1) {
-        continue;
-      }
-      auto onePlus = reader.plusConstant(use.user->output(0));
-      if (!onePlus || onePlus->first != tanh->output() || !near(onePlus->second, 1.0)) {
-        continue;
-      }
-      for (Found& found : resultsAbove(reader, use.user->output(0), 0.5)) {
-        found.x = sum->input(side);
-        found.kind = c10::aten::gelu;
-        found.approximate = "tanh";
-        for (const Monomial* part : {&inner, &outer}) {
-          found.formula.insert(found.formula.end(), part->values.begin(), part->values.end());
-        }
-        found.formula.insert(found.formula.end(), {sum->output(), tanh->output(), use.user->output(0)});
-        results.push_back(std::move(found));
-      }
-    }
+    std::vector<Value*> formula(inner.values);
+    formula.insert(formula.end(), outer.values.begin(), outer.values.end());
+    formula.push_back(sum->output());
+    results = geluAbove(reader, tanh->output(), sum->input(side), "tanh", formula);
     if (!results.empty()) {
       break;
     }
@@ -351,25 +361,7 @@ std::vector<Found> geluErfAt(Node* erf) {
   if (inner.power != 1 || !inner.others.empty() || !near(inner.constant, kOneOverSqrtTwo)) {
     return {};  // A constant of another dtype: seen only without x.
   }
-  std::vector<Found> results;
-  for (const torch::jit::Use& use : erf->output()->uses()) {
-    if (use.user->outputs().size() != 1) {
-      continue;
-    }
-    auto onePlus = reader.plusConstant(use.user->output(0));
-    if (!onePlus || onePlus->first != erf->output() || !near(onePlus->second, 1.0)) {
-      continue;
-    }
-    for (Found& found : resultsAbove(reader, use.user->output(0), 0.5)) {
-      found.x = scaled.others[0];
-      found.kind = c10::aten::gelu;
-      found.approximate = "none";
-      found.formula.insert(found.formula.end(), inner.values.begin(), inner.values.end());
-      found.formula.insert(found.formula.end(), {erf->output(), use.user->output(0)});
-      results.push_back(std::move(found));
-    }
-  }
-  return results;
+  return geluAbove(reader, erf->output(), scaled.others[0], "none", inner.values);
 }
 
 /// x * sigmoid(x) (SiLU) and x * hardsigmoid(x) (hardswish), from the sigmoid.
