@@ -248,7 +248,9 @@ at::Tensor QConvPacked::run(const at::Tensor& input, const at::Tensor& residual,
     TORCH_CHECK(residual.sizes() == at::IntArrayRef(outSizes), "tsopt::qconv2d_add_act: the residual has sizes ",
                 residual.sizes(), ", the convolution's output ", at::IntArrayRef(outSizes));
   }
-  if (!kernelApplies(input, residual)) {
+  // hardsigmoid's post-ops (linear, then clip to [0, 1]) before the requantizing linear come out as 0 or 1
+  // from oneDNN 2.6's AVX2 int8 convolution (lit_tests/quantization/qconv2d-act.test): ATen's path.
+  if (!kernelApplies(input, residual) || activation.kind == ActivationKind::Hardsigmoid) {
     return runReference(input, residual, activation, quantization);
   }
   at::Tensor src = input.contiguous(at::MemoryFormat::ChannelsLast);

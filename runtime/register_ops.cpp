@@ -6,6 +6,7 @@
 #include "runtime/linear_dynamic.h"
 #include "runtime/load_cuda_kernels.h"
 #include "runtime/packed_layers.h"
+#include "runtime/quantized_gate.h"
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/custom_class.h>
@@ -185,7 +186,7 @@ std::vector<std::string> registeredOperators() {
           "tsopt::linear_add_act", "tsopt::linear_act_add", "tsopt::attention",
           "tsopt::add_layer_norm", "tsopt::cuda_graph_run", "tsopt::linear_dynamic_prepack",
           "tsopt::linear_dynamic_act", "tsopt::linear_dynamic_add_act", "tsopt::linear_dynamic_act_add",
-          "tsopt::qconv2d_prepack", "tsopt::qconv2d_act", "tsopt::qconv2d_add_act"};
+          "tsopt::qconv2d_prepack", "tsopt::qconv2d_act", "tsopt::qconv2d_add_act", "tsopt::quantized_gate"};
 }
 
 } // namespace tsopt::runtime
@@ -258,6 +259,7 @@ TORCH_LIBRARY(tsopt, m) {
         "float conv_scale, int conv_zero_point, str activation, float alpha, float beta, float out_scale, "
         "int out_zero_point) -> Tensor",
         qconv2dAddAct);
+  m.def("quantized_gate(Tensor x, Tensor gate, float scale, int zero_point) -> Tensor", quantizedGate);
   m.def("attention(Tensor query, Tensor key_t, Tensor value, Tensor? mask, float scale, bool permute_output) "
         "-> Tensor",
         attentionOp);

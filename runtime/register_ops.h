@@ -21,6 +21,8 @@
 ///              out_scale, out_zero_point): static int8 (quint8 in and out), CPU only
 ///            tsopt::qconv2d_add_act(input, other, packed, conv_scale, ...): the same with the quint8
 ///              residual `other` added before the activation (quantized::add / add_relu)
+///            tsopt::quantized_gate(x, gate, scale, zero_point): quantized::mul of a quint8 activation and a
+///              per-channel [N, C, 1, 1] gate in one pass (quantized_gate.h), CPU only
 ///            tsopt::attention(query, key_t, value, mask, scale, permute_output)
 ///            tsopt::add_layer_norm(input, other, normalized_shape, weight, bias, eps)
 ///            tsopt::cuda_graph_run(cache, module, method, inputs) -> Tensor[]
