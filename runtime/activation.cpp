@@ -99,12 +99,16 @@ at::Tensor applyActivation(const at::Tensor& input, const Activation& activation
 }
 
 at::Tensor applyEpilogue(at::Tensor result, const at::Tensor& residual, const Activation& activation,
-                         ResidualAdd where) {
+                         ResidualAdd where, double residualScale, const at::Tensor& second, double secondScale) {
+  const auto addResiduals = [&](const at::Tensor& value) {
+    at::Tensor sum = at::add(value, residual, residualScale);
+    return second.defined() ? at::add(sum, second, secondScale) : sum;
+  };
   if (where == ResidualAdd::BeforeActivation) {
-    result = at::add(result, residual);
+    result = addResiduals(result);
   }
   result = applyActivation(result, activation);
-  return where == ResidualAdd::AfterActivation ? at::add(result, residual) : result;
+  return where == ResidualAdd::AfterActivation ? addResiduals(result) : result;
 }
 
 bool appliedInLoop(const Activation& activation) {

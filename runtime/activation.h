@@ -56,10 +56,13 @@ Activation parseActivation(c10::string_view name, double alpha, double beta);
 /// The activation computed by ATen, as the unfused graph computes it: the
 /// fallback path of every fused op, and the reference in tests.
 at::Tensor applyActivation(const at::Tensor& input, const Activation& activation);
-/// activation and residual applied to a layer's `result` as ATen computes
-/// them: the fallback of the fused ops, where `residual` may broadcast.
+/// activation and residual (times `residualScale`, as aten::add's alpha),
+/// then `second` (times `secondScale`) if defined, applied to a layer's
+/// `result` as ATen computes them: the fallback of the fused ops, where the
+/// residuals may broadcast.
 at::Tensor applyEpilogue(at::Tensor result, const at::Tensor& residual, const Activation& activation,
-                         ResidualAdd where);
+                         ResidualAdd where, double residualScale = 1.0, const at::Tensor& second = at::Tensor(),
+                         double secondScale = 1.0);
 /// Whether applyActivationInLoop covers `activation`: none, relu, clamp.
 bool appliedInLoop(const Activation& activation);
 /// Those activations over `count` floats in place, in a plain loop (an ATen

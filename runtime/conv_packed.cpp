@@ -416,9 +416,10 @@ bool ConvPacked::kernelApplies(const at::Tensor& input, const at::Tensor& residu
 }
 
 at::Tensor ConvPacked::runReference(const at::Tensor& input, const at::Tensor& residual,
-                                    const Activation& activation, ResidualAdd where) const {
+                                    const Activation& activation, ResidualAdd where, double residualScale,
+                                    const at::Tensor& second, double secondScale) const {
   return applyEpilogue(atenConvolution(input, weight_, bias_, params_), residual, activation,
-                       residual.defined() ? where : ResidualAdd::None);
+                       residual.defined() ? where : ResidualAdd::None, residualScale, second, secondScale);
 }
 
 namespace {
@@ -453,9 +454,9 @@ std::string ConvPacked::algorithmFor(const at::Tensor& input) {
 }
 
 at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const Activation& activation,
-                           ResidualAdd where) {
-  if (!kernelApplies(input, residual)) {
-    return runReference(input, residual, activation, where);
+                           ResidualAdd where, double residualScale, const at::Tensor& second, double secondScale) {
+  if (!kernelApplies(input, residual) || !secondResidualFits(second, residual)) {
+    return runReference(input, residual, activation, where, residualScale, second, secondScale);
   }
   const bool accumulate = residual.defined();
   const ResidualAdd post = accumulate ? where : ResidualAdd::None;
@@ -465,7 +466,7 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
     return kernel_->prepare(kernelInput.sizes(), outSizes, activation, post);
   });
   if (prepared->unsupported) {
-    return runReference(input, residual, activation, where);
+    return runReference(input, residual, activation, where, residualScale, second, secondScale);
   }
   // oneDNN reads and writes channels-last (NHWC, NDHWC) plain tensors; a
   // contiguous input pays a reorder each way, which propagate-layout removes
@@ -477,7 +478,9 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
     at::Tensor view = residual.unsqueeze(2);
     residual = std::move(view);
   }
-  at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), channelsLast)
+  at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), channelsLast, residualScale,
+                                               asKernelTensor(second, second.defined() ? spatialRank() : 0),
+                                               secondScale)
                               : emptyOutput(outSizes, input.options(), channelsLast);
 
   at::Tensor residualHolder;

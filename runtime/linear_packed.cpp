@@ -273,9 +273,10 @@ bool LinearPacked::kernelApplies(const at::Tensor& input, const at::Tensor& resi
 }
 
 at::Tensor LinearPacked::runReference(const at::Tensor& input, const at::Tensor& residual,
-                                      const Activation& activation, ResidualAdd where) const {
+                                      const Activation& activation, ResidualAdd where, double residualScale,
+                                      const at::Tensor& second, double secondScale) const {
   return applyEpilogue(at::linear(input, weight_, bias_), residual, activation,
-                       residual.defined() ? where : ResidualAdd::None);
+                       residual.defined() ? where : ResidualAdd::None, residualScale, second, secondScale);
 }
 
 std::string LinearPacked::algorithmFor(const at::Tensor& input) const {
@@ -296,16 +297,17 @@ std::string LinearPacked::algorithmFor(const at::Tensor& input) const {
 }
 
 at::Tensor LinearPacked::run(const at::Tensor& input, at::Tensor residual, const Activation& activation,
-                             ResidualAdd where) {
-  if (!kernelApplies(input, residual)) {
-    return runReference(input, residual, activation, where);
+                             ResidualAdd where, double residualScale, const at::Tensor& second,
+                             double secondScale) {
+  if (!kernelApplies(input, residual) || !secondResidualFits(second, residual)) {
+    return runReference(input, residual, activation, where, residualScale, second, secondScale);
   }
   const int64_t rows = rowsOf(input);
   const bool accumulate = residual.defined();
   const ResidualAdd post = accumulate ? where : ResidualAdd::None;
   at::Tensor src = input.contiguous();
   const std::vector<int64_t> outSizes = outputSizes(input.sizes(), weight_.size(0));
-  at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::Contiguous)
+  at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::Contiguous, residualScale, second, secondScale)
                               : emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous);
   if (kernel_->usesBlasGemm(rows, activation, post)) {
     kernel_->runBlasGemm(src, dst, rows, accumulate, activation);

@@ -131,13 +131,24 @@ dnnl::memory viewAsMemory(const at::Tensor& tensor, const dnnl::memory::desc& de
   return dnnl::memory(desc, cpuEngine(), tensor.data_ptr());
 }
 
-at::Tensor accumulatorFor(at::Tensor residual, at::MemoryFormat format) {
+at::Tensor accumulatorFor(at::Tensor residual, at::MemoryFormat format, double scale, const at::Tensor& second,
+                          double secondScale) {
+  at::Tensor sum;
   if (residual.use_count() == 1 && residual.storage().use_count() == 1 && residual.is_contiguous(format)) {
-    return residual;
+    sum = scale == 1.0 ? std::move(residual) : residual.mul_(scale);
+  } else {
+    sum = emptyOutput(residual.sizes(), residual.options(), format);
+    if (scale == 1.0) {
+      sum.copy_(residual);
+    } else {
+      at::mul_out(sum, residual, at::scalar_tensor(scale, residual.options()));
+    }
   }
-  at::Tensor copy = emptyOutput(residual.sizes(), residual.options(), format);
-  copy.copy_(residual);
-  return copy;
+  return second.defined() ? sum.add_(second, secondScale) : sum;
+}
+
+bool secondResidualFits(const at::Tensor& second, const at::Tensor& residual) {
+  return !second.defined() || (isPlainFloat(second) && !needsAutograd(second) && second.sizes() == residual.sizes());
 }
 
 dnnl::memory threadBuffer(BufferSlot slot, const dnnl::memory::desc& desc) {

@@ -59,8 +59,16 @@ PrimitiveDesc fusedPrimitiveDesc(Create&& create, const Activation& activation, 
 /// The tensor a kernel with a sum post-op writes into: `residual` itself when
 /// nothing can observe the write (the caller moved in its last reference, as
 /// TorchScript's interpreter does for a value's last use; no view shares its
-/// storage; it is dense in `format`); otherwise a copy in `format`.
-at::Tensor accumulatorFor(at::Tensor residual, at::MemoryFormat format);
+/// storage; it is dense in `format`); otherwise a copy in `format`. Either
+/// holds `scale` times the residual (a residual subtracted has scale -1,
+/// exact), plus `secondScale` times `second` if defined (two sums into one
+/// layer: the residuals are summed first, a float reassociation), so the sum
+/// post-op stays one primitive.
+at::Tensor accumulatorFor(at::Tensor residual, at::MemoryFormat format, double scale = 1.0,
+                          const at::Tensor& second = at::Tensor(), double secondScale = 1.0);
+/// Whether the kernels can add `second` to an accumulator for `residual`:
+/// undefined, or a float32 CPU tensor of the residual's sizes that needs no autograd.
+bool secondResidualFits(const at::Tensor& second, const at::Tensor& residual);
 
 /// A convolution weight's dimensions for oneDNN: (out, in, k...), or
 /// (groups, out / groups, in / groups, k...) with groups. A transposed

@@ -69,17 +69,22 @@ public:
   static State stateFrom(const c10::IValue& pickled);
 
   /// activation(conv(input) [+ residual]), no residual when it is undefined;
-  /// activation(conv(input)) + residual when `where` is AfterActivation.
+  /// activation(conv(input)) + residual when `where` is AfterActivation. The
+  /// residual is added times `residualScale` (-1 for conv(input) - residual),
+  /// as aten::add's alpha, then `second` (defined: two sums into the layer)
+  /// times `secondScale`; the kernels sum the two residuals first.
   /// The kernel covers 2-D and 3-D convolutions, plain and transposed, with
   /// oneDNN's own descriptors; a 1-D one runs as 2-D with height 1 (as ATen's
   /// does). The result has the input's memory format, as aten::convolution's does. A
   /// residual handed over with std::move, when no other tensor shares its
   /// memory, receives the result in place (see accumulatorFor).
   at::Tensor run(const at::Tensor& input, at::Tensor residual, const Activation& activation,
-                 ResidualAdd where = ResidualAdd::BeforeActivation);
+                 ResidualAdd where = ResidualAdd::BeforeActivation, double residualScale = 1.0,
+                 const at::Tensor& second = at::Tensor(), double secondScale = 1.0);
   /// The same through ATen ops: the fallback of run().
   at::Tensor runReference(const at::Tensor& input, const at::Tensor& residual, const Activation& activation,
-                          ResidualAdd where = ResidualAdd::BeforeActivation) const;
+                          ResidualAdd where = ResidualAdd::BeforeActivation, double residualScale = 1.0,
+                          const at::Tensor& second = at::Tensor(), double secondScale = 1.0) const;
   /// Whether run() would use the oneDNN kernel for these arguments.
   bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
   /// The algorithm run() uses for `input` without post-ops at the current
@@ -122,11 +127,13 @@ public:
   ~LinearPacked() override;
 
   /// activation(linear(input) [+ residual]) for an input of shape (..., in_features);
-  /// residual and `where` as for ConvPacked::run.
+  /// residual, `where`, the scales and `second` as for ConvPacked::run.
   at::Tensor run(const at::Tensor& input, at::Tensor residual, const Activation& activation,
-                 ResidualAdd where = ResidualAdd::BeforeActivation);
+                 ResidualAdd where = ResidualAdd::BeforeActivation, double residualScale = 1.0,
+                 const at::Tensor& second = at::Tensor(), double secondScale = 1.0);
   at::Tensor runReference(const at::Tensor& input, const at::Tensor& residual, const Activation& activation,
-                          ResidualAdd where = ResidualAdd::BeforeActivation) const;
+                          ResidualAdd where = ResidualAdd::BeforeActivation, double residualScale = 1.0,
+                          const at::Tensor& second = at::Tensor(), double secondScale = 1.0) const;
   bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
   /// The kernel run() uses for `input` with activation none:
   ///  - "mkl-packed-sgemm" where the LibTorch carries MKL (unless

@@ -78,6 +78,18 @@ at::Tensor conv2dActAdd(const at::Tensor& input, at::Tensor other, const c10::in
                      ResidualAdd::AfterActivation);
 }
 
+/// The `.scaled` overloads add `other` times `other_scale` (conv(x) - r has
+/// -1), then `second` times `second_scale` if given (conv(x) + a + b).
+/// tsopt's passes emit them only for CPU layers: a CUDA tensor takes the
+/// layer's ATen fallback.
+template <typename Packed, ResidualAdd Where>
+at::Tensor scaledSum(const at::Tensor& input, at::Tensor other, const c10::intrusive_ptr<Packed>& packed,
+                     c10::string_view activation, double alpha, double beta, double otherScale,
+                     const c10::optional<at::Tensor>& second, double secondScale) {
+  return packed->run(input, std::move(other), parseActivation(activation, alpha, beta), Where, otherScale,
+                     second ? *second : at::Tensor(), secondScale);
+}
+
 c10::intrusive_ptr<QConvPacked> qconv2dPrepack(const at::Tensor& weight, c10::optional<at::Tensor> bias,
                                                std::vector<int64_t> stride, std::vector<int64_t> padding,
                                                std::vector<int64_t> dilation, int64_t groups) {
@@ -225,6 +237,12 @@ TORCH_LIBRARY(tsopt, m) {
   m.def("conv2d_act_add(Tensor input, Tensor other, __torch__.torch.classes.tsopt.ConvPacked packed, "
         "str activation, float alpha, float beta) -> Tensor",
         conv2dActAdd);
+  m.def("conv2d_add_act.scaled(Tensor input, Tensor other, __torch__.torch.classes.tsopt.ConvPacked packed, "
+        "str activation, float alpha, float beta, float other_scale, Tensor? second, float second_scale) -> Tensor",
+        scaledSum<ConvPacked, ResidualAdd::BeforeActivation>);
+  m.def("conv2d_act_add.scaled(Tensor input, Tensor other, __torch__.torch.classes.tsopt.ConvPacked packed, "
+        "str activation, float alpha, float beta, float other_scale, Tensor? second, float second_scale) -> Tensor",
+        scaledSum<ConvPacked, ResidualAdd::AfterActivation>);
   m.def("linear_prepack(Tensor weight, Tensor? bias) -> __torch__.torch.classes.tsopt.LinearPacked", linearPrepack);
   m.def("linear_act(Tensor input, __torch__.torch.classes.tsopt.LinearPacked packed, str activation, "
         "float alpha, float beta) -> Tensor",
@@ -235,6 +253,12 @@ TORCH_LIBRARY(tsopt, m) {
   m.def("linear_act_add(Tensor input, Tensor other, __torch__.torch.classes.tsopt.LinearPacked packed, "
         "str activation, float alpha, float beta) -> Tensor",
         linearActAdd);
+  m.def("linear_add_act.scaled(Tensor input, Tensor other, __torch__.torch.classes.tsopt.LinearPacked packed, "
+        "str activation, float alpha, float beta, float other_scale, Tensor? second, float second_scale) -> Tensor",
+        scaledSum<LinearPacked, ResidualAdd::BeforeActivation>);
+  m.def("linear_act_add.scaled(Tensor input, Tensor other, __torch__.torch.classes.tsopt.LinearPacked packed, "
+        "str activation, float alpha, float beta, float other_scale, Tensor? second, float second_scale) -> Tensor",
+        scaledSum<LinearPacked, ResidualAdd::AfterActivation>);
   m.def("linear_dynamic_prepack(Tensor weight, Tensor? bias, bool reduce_range) "
         "-> __torch__.torch.classes.tsopt.LinearDynamicPacked",
         [](const at::Tensor& weight, c10::optional<at::Tensor> bias, bool reduceRange) {

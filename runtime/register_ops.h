@@ -10,10 +10,14 @@
 ///            tsopt::conv2d_act(input, packed, activation, alpha, beta)
 ///            tsopt::conv2d_add_act(input, other, packed, activation, alpha, beta)
 ///            tsopt::conv2d_act_add(input, other, packed, activation, alpha, beta)
+///            tsopt::conv2d_add_act.scaled / conv2d_act_add.scaled(input, other, packed, activation, alpha,
+///              beta, other_scale, second, second_scale): the same adding other_scale * other (conv(x) - r:
+///              -1), then second_scale * second unless second is None (conv(x) + a + b)
 ///            tsopt::linear_prepack(weight, bias) -> LinearPacked
 ///            tsopt::linear_act(input, packed, activation, alpha, beta)
 ///            tsopt::linear_add_act(input, other, packed, activation, alpha, beta)
 ///            tsopt::linear_act_add(input, other, packed, activation, alpha, beta)
+///            tsopt::linear_add_act.scaled / linear_act_add.scaled: as the conv2d ones
 ///            tsopt::linear_dynamic_prepack(weight, bias, reduce_range) -> LinearDynamicPacked
 ///            tsopt::linear_dynamic_act / _add_act / _act_add: as linear_*, dynamic int8, CPU only
 ///            tsopt::qconv2d_prepack(weight, bias, stride, padding, dilation, groups) -> QConvPacked

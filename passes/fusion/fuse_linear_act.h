@@ -7,7 +7,9 @@
 namespace tsopt {
 
 /// fuse-linear-act: a linear layer (aten::linear), optionally followed by an
-/// aten::add of a residual tensor (alpha 1) and then by a supported activation
+/// aten::add or aten::sub of a residual tensor (as fuse-conv-add-act takes
+/// them: any alpha on CPU float32 layers, r - linear(x) with negated weights)
+/// and then by a supported activation
 /// (relu, clamp, silu, hardswish, hardsigmoid, gelu erf or tanh, sigmoid, tanh,
 /// leaky_relu, elu, softplus, mish, abs, exp, square, log_sigmoid), or by the
 /// activation and then the residual add, becomes one tsopt::linear_act,

@@ -85,6 +85,11 @@ struct Chain {
   Node* layer = nullptr;
   Node* add = nullptr;
   Value* residual = nullptr;
+  double residualScale = 1.0;  ///< The fused op adds residualScale * residual.
+  bool negateLayer = false;    ///< residual - layer: the packed weights are negated.
+  Node* secondAdd = nullptr;  ///< A second sum after `add`: its residual joins the first.
+  Value* second = nullptr;
+  double secondScale = 1.0;
   bool addAfterActivation = false;
   std::optional<ActivationMatch> activation;
   Node* last = nullptr;  ///< The node whose output the fused call replaces.
@@ -93,8 +98,8 @@ struct Chain {
   std::vector<Node*> nodes() const {
     std::vector<Node*> result{layer};
     Node* activationNode = activation ? activation->node : nullptr;
-    for (Node* node : addAfterActivation ? std::vector<Node*>{activationNode, add}
-                                         : std::vector<Node*>{add, activationNode}) {
+    for (Node* node : addAfterActivation ? std::vector<Node*>{activationNode, add, secondAdd}
+                                         : std::vector<Node*>{add, secondAdd, activationNode}) {
       if (node != nullptr) {
         result.push_back(node);
       }
@@ -120,34 +125,104 @@ bool knownToBroadcast(Value* residual, Value* layerOutput) {
   return residualSizes && outputSizes && *residualSizes != *outputSizes;
 }
 
-/// The residual add that is the only use of `current`, if there is one.
-Node* residualAddAfter(Value* current, Chain& chain, std::string& whyNot) {
+/// Which residual sums a layer's fused ops can take besides layer + residual.
+struct SumForms {
+  at::ScalarType dtype = at::kFloat;  ///< The layer's: a residual of another dtype would promote.
+  bool scaled = false;                ///< layer + scale * residual: the `.scaled` overloads (CPU only).
+  bool negated = false;               ///< residual - layer: negated weights, exact.
+};
+
+/// Whether the traced dtype of `residual` is known and not `dtype`: ATen
+/// would promote the sum, the kernels add only a residual of the layer's dtype.
+bool knownOtherDtype(Value* residual, at::ScalarType dtype) {
+  auto residualType = residual->type()->cast<c10::TensorType>();
+  return residualType && residualType->scalarType() && *residualType->scalarType() != dtype;
+}
+
+/// The residual add or sub that is the only use of `current`, if there is one
+/// the fused ops can take, with the sum it computes in `sum`. `activated`:
+/// `current` is an activation's output (whose negation has no fused form).
+Node* fusibleSumAfter(Value* current, const SumForms& forms, bool activated, ResidualSum& sum, std::string& whyNot) {
   Node* user = soleUserInBlock(current, whyNot);
   if (user == nullptr) {
     return nullptr;
   }
-  auto residual = matchResidualAdd(user, current, whyNot);
-  if (!residual) {
+  auto match = matchResidualSum(user, current, whyNot);
+  if (!match) {
     return nullptr;
   }
-  if (knownToBroadcast(*residual, current)) {
+  if (match->scale != 1.0 && !forms.scaled) {
+    whyNot = describeNode(user) + " adds the residual times " + c10::str(match->scale) +
+             ": only the CPU float32 ops take a residual scale";
+    return nullptr;
+  }
+  if (match->negatesOperand && (activated || !forms.negated)) {
+    whyNot = describeNode(user) + " subtracts " + (activated ? "the activation's" : "the layer's") +
+             " output: no exact fused form (" +
+             (activated ? "the activation does not commute with negation)" : "int8 weights)");
+    return nullptr;
+  }
+  if (knownToBroadcast(match->residual, current)) {
     whyNot = describeNode(user) + " broadcasts: the residual's shape differs from the layer's output";
     return nullptr;
   }
-  chain.add = user;
-  chain.residual = *residual;
-  chain.last = user;
+  if (knownOtherDtype(match->residual, forms.dtype)) {
+    whyNot = describeNode(user) + " adds a residual of another dtype than the layer's " +
+             std::string(c10::toString(forms.dtype)) + " (ATen would promote)";
+    return nullptr;
+  }
+  sum = *match;
   return user;
 }
 
-std::optional<Chain> findChain(Node* layer, const ChainPolicy& policy, std::string& whyNot) {
+/// Whether a node after `from` and before `to` may write to memory (an
+/// in-place op, a block): the fused call, placed at `to`, reads the first
+/// residual later than `from` did.
+bool writesBetween(Node* from, Node* to) {
+  for (Node* node = from->next(); node != to; node = node->next()) {
+    if (!node->blocks().empty() || (node->maybeSchema() != nullptr && node->schema().is_mutable())) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/// The residual sum after `current` as the chain's add; then a second sum
+/// after that one, where the `.scaled` overloads can take it (conv(x) + a + b).
+Node* residualSumsAfter(Value* current, Chain& chain, const SumForms& forms, bool activated, std::string& whyNot) {
+  ResidualSum sum;
+  Node* add = fusibleSumAfter(current, forms, activated, sum, whyNot);
+  if (add == nullptr) {
+    return nullptr;
+  }
+  chain.add = add;
+  chain.residual = sum.residual;
+  chain.residualScale = sum.scale;
+  chain.negateLayer = sum.negatesOperand;
+  chain.last = add;
+  std::string secondWhyNot;
+  SumForms secondForms = forms;
+  secondForms.negated = false;  // r2 - (layer + r): the first residual would need negating too
+  if (forms.scaled) {
+    Node* second = fusibleSumAfter(add->output(), secondForms, activated, sum, secondWhyNot);
+    if (second != nullptr && !writesBetween(add, second)) {
+      chain.secondAdd = second;
+      chain.second = sum.residual;
+      chain.secondScale = sum.scale;
+      chain.last = second;
+    }
+  }
+  return chain.last;
+}
+
+std::optional<Chain> findChain(Node* layer, const ChainPolicy& policy, const SumForms& forms, std::string& whyNot) {
   Chain chain;
   chain.layer = layer;
   chain.last = layer;
   Value* current = layer->output();
   std::string addWhyNot;
   if (policy.fuseAdd) {
-    if (Node* add = residualAddAfter(current, chain, addWhyNot)) {
+    if (Node* add = residualSumsAfter(current, chain, forms, false, addWhyNot)) {
       current = add->output();
     }
   }
@@ -168,7 +243,7 @@ std::optional<Chain> findChain(Node* layer, const ChainPolicy& policy, std::stri
   // one as readily as before it.
   if (policy.fuseAdd && !chain.add && chain.activation) {
     std::string afterWhyNot;
-    chain.addAfterActivation = residualAddAfter(current, chain, afterWhyNot) != nullptr;
+    chain.addAfterActivation = residualSumsAfter(current, chain, forms, true, afterWhyNot) != nullptr;
     if (!chain.addAfterActivation) {
       addWhyNot += "; after the activation: " + afterWhyNot;
     }
@@ -189,7 +264,7 @@ std::string describeChain(const Chain& chain, c10::Symbol op) {
   for (Node* node : chain.nodes()) {
     text += (node == chain.layer ? " " : ", ") + describeNode(node);
   }
-  return text + " into " + op.toQualString();
+  return text + " into " + op.toQualString() + (chain.negateLayer ? " with negated weights" : "");
 }
 
 c10::IValue packLayer(const Chain& chain, const ChainPolicy& policy, const std::optional<ConvMatch>& conv,
@@ -199,11 +274,15 @@ c10::IValue packLayer(const Chain& chain, const ChainPolicy& policy, const std::
     return c10::IValue(
         c10::make_intrusive<runtime::LinearDynamicPacked>(linear->weight, toC10(linear->bias), policy.reduceRange));
   }
+  // residual - layer(x) is residual + layer'(x) with the weights and bias
+  // negated: exact, as float negation is.
+  const LayerMatch& layer = kind == FusedLayerKind::Conv2d ? conv->layer : *linear;
+  at::Tensor weight = chain.negateLayer ? layer.weight.neg() : layer.weight;
+  std::optional<at::Tensor> bias = layer.bias && chain.negateLayer ? layer.bias->neg() : layer.bias;
   if (kind == FusedLayerKind::Conv2d) {
-    return c10::IValue(c10::make_intrusive<runtime::ConvPacked>(conv->layer.weight, toC10(conv->layer.bias),
-                                                                conv->params));
+    return c10::IValue(c10::make_intrusive<runtime::ConvPacked>(weight, toC10(bias), conv->params));
   }
-  return c10::IValue(c10::make_intrusive<runtime::LinearPacked>(linear->weight, toC10(linear->bias)));
+  return c10::IValue(c10::make_intrusive<runtime::LinearPacked>(weight, toC10(bias)));
 }
 
 c10::Symbol fusedOp(FusedLayerKind kind, const Chain& chain) {
@@ -226,6 +305,11 @@ void emitFusedCall(torch::jit::Graph& graph, const Chain& chain, c10::Symbol op,
   inputs.push_back(graph.insertConstant(chain.activation ? chain.activation->name : std::string("none")));
   inputs.push_back(graph.insertConstant(chain.activation ? chain.activation->alpha : 0.0));
   inputs.push_back(graph.insertConstant(chain.activation ? chain.activation->beta : 0.0));
+  if (chain.residualScale != 1.0 || chain.second != nullptr) {  // the `.scaled` overload
+    inputs.push_back(graph.insertConstant(chain.residualScale));
+    inputs.push_back(chain.second != nullptr ? chain.second : graph.insertConstant(c10::IValue()));
+    inputs.push_back(graph.insertConstant(chain.secondScale));
+  }
   Node* call = graph.insertNode(graph.create(op, inputs, 1));
   call->copyMetadata(chain.layer);
   // The fused op may return another memory layout than the last node did
@@ -253,6 +337,11 @@ bool dynamicInt8Applies(const LayerMatch& layer, const ChainPolicy& policy, std:
     return false;
   }
   return true;
+}
+
+SumForms sumForms(const ChainPolicy& policy, const LayerMatch& layer) {
+  const bool floatLayer = policy.layer != FusedLayerKind::LinearDynamicInt8;
+  return SumForms{layer.weight.scalar_type(), floatLayer && layer.weight.device().is_cpu(), floatLayer};
 }
 
 } // namespace
@@ -412,10 +501,12 @@ std::optional<ActivationMatch> matchActivation(Node* node, std::string& whyNot) 
   return std::nullopt;
 }
 
-std::optional<Value*> matchResidualAdd(Node* node, Value* operand, std::string& whyNot) {
-  const bool inPlace = node->kind() == c10::aten::add_;
-  if ((!inPlace && node->kind() != c10::aten::add) || node->inputs().size() != 3) {
-    whyNot = std::string(node->kind().toQualString()) + " is not a residual add";
+std::optional<ResidualSum> matchResidualSum(Node* node, Value* operand, std::string& whyNot) {
+  const c10::Symbol kind = node->kind();
+  const bool inPlace = kind == c10::aten::add_ || kind == c10::aten::sub_;
+  const bool subtracts = kind == c10::aten::sub || kind == c10::aten::sub_;
+  if ((!inPlace && kind != c10::aten::add && kind != c10::aten::sub) || node->inputs().size() != 3) {
+    whyNot = std::string(kind.toQualString()) + " is not a residual add";
     return std::nullopt;
   }
   if (!isTensor(node->input(0)) || !isTensor(node->input(1))) {
@@ -423,22 +514,43 @@ std::optional<Value*> matchResidualAdd(Node* node, Value* operand, std::string& 
     return std::nullopt;
   }
   auto alpha = constantBound(node->input(2), std::numeric_limits<double>::quiet_NaN());
-  if (!alpha || *alpha != 1.0) {
-    whyNot = describeNode(node) + " has an alpha other than the constant 1";
+  if (!alpha || !std::isfinite(*alpha)) {
+    whyNot = describeNode(node) + " has an alpha that is not a constant finite number";
     return std::nullopt;
   }
   if (node->input(0) == node->input(1)) {
     whyNot = describeNode(node) + " adds a value to itself";
     return std::nullopt;
   }
+  // input(0) + coefficient * input(1), as aten::add and aten::sub compute it.
+  const double coefficient = subtracts ? -*alpha : *alpha;
   if (node->input(0) == operand) {
-    return node->input(1);
+    return ResidualSum{node->input(1), coefficient, false};
   }
   if (inPlace) {
     whyNot = describeNode(node) + " writes into the residual, not into the layer's output";
     return std::nullopt;
   }
-  return node->input(0);
+  // r + coefficient * layer: exact in the layer's weights for +-1 only.
+  if (coefficient != 1.0 && coefficient != -1.0) {
+    whyNot = describeNode(node) + " scales the layer's output by " + c10::str(coefficient) +
+             " (only a scale of 1 or -1 is exact in its weights)";
+    return std::nullopt;
+  }
+  return ResidualSum{node->input(0), 1.0, coefficient == -1.0};
+}
+
+std::optional<Value*> matchResidualAdd(Node* node, Value* operand, std::string& whyNot) {
+  if (node->kind() != c10::aten::add && node->kind() != c10::aten::add_) {
+    whyNot = std::string(node->kind().toQualString()) + " is not a residual add";
+    return std::nullopt;
+  }
+  auto sum = matchResidualSum(node, operand, whyNot);
+  if (sum && (sum->scale != 1.0 || sum->negatesOperand)) {
+    whyNot = describeNode(node) + " has an alpha other than the constant 1";
+    return std::nullopt;
+  }
+  return sum ? std::optional<Value*>(sum->residual) : std::nullopt;
 }
 
 std::optional<ConvMatch> matchFusibleConvolution(Node* node, std::string& whyNot) {
@@ -506,7 +618,7 @@ bool fuseLayerChains(torch::jit::Graph& graph, PassContext& context, const Chain
     std::optional<Chain> chain;
     if (conv ? bool(convMatch = matchFusibleConvolution(node, whyNot)) : bool(linearMatch = matchFusibleLinear(node, whyNot))) {
       if (policy.layer != FusedLayerKind::LinearDynamicInt8 || dynamicInt8Applies(*linearMatch, policy, whyNot)) {
-        chain = findChain(node, policy, whyNot);
+        chain = findChain(node, policy, sumForms(policy, convMatch ? convMatch->layer : *linearMatch), whyNot);
       }
     }
     if (!chain) {

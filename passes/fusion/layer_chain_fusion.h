@@ -3,13 +3,16 @@
 /// fuse-conv-act, fuse-conv-add-act and fuse-linear-act all rewrite a chain
 ///
 ///   layer (a convolution of any kind or linear, constant weights the kernels take: fusedKernelSupports)
-///   [-> aten::add / add_ of a residual tensor, alpha 1]
+///   [-> aten::add / add_ / sub / sub_ of a residual tensor (matchResidualSum)]
 ///   [-> a supported activation]
 ///
 /// into one call of the runtime's fused op (tsopt::conv2d_act, conv2d_add_act,
 /// linear_act, linear_add_act) whose weights are a prepacked constant. The
 /// conv2d_* ops take every convolution kind: the tsopt.ConvPacked constant
-/// says which (the names stay for the archives that hold them). They
+/// says which (the names stay for the archives that hold them). A residual
+/// added with a scale other than 1 (alpha, or a sub: conv(x) - r has -1) takes
+/// the ops' `.scaled` overloads, on CPU float32 layers only (the CUDA kernels
+/// take no scale); r - layer(x) packs the layer with negated weights and bias. They
 /// differ only in which chains they accept; fuseLayerChains does the work.
 /// Every chain left alone gets a reason on the pass's debug stream.
 ///
@@ -56,6 +59,21 @@ torch::jit::Node* soleUserInBlock(torch::jit::Value* value, std::string& whyNot)
 /// softplus (constant beta > 0, threshold >= 16), mish, abs, exp, square,
 /// pow(x, 2), log_sigmoid and their in-place forms, applied to their first input.
 std::optional<ActivationMatch> matchActivation(torch::jit::Node* node, std::string& whyNot);
+
+/// A sum of `operand` and a residual tensor: operand + scale * residual, or,
+/// with negatesOperand, residual - operand (scale 1).
+struct ResidualSum {
+  torch::jit::Value* residual = nullptr;
+  double scale = 1.0;
+  bool negatesOperand = false;
+};
+
+/// aten::add / add_ / sub / sub_ of two tensors with a constant alpha, one of
+/// them `operand`: operand + alpha * r and operand - alpha * r (any finite
+/// alpha), r + operand and r - operand (alpha 1; -1 swaps them). The in-place
+/// forms only when they write into `operand`.
+std::optional<ResidualSum> matchResidualSum(torch::jit::Node* node, torch::jit::Value* operand,
+                                            std::string& whyNot);
 
 /// aten::add / add_ adding two tensors with alpha the constant 1, one of them
 /// `operand`: returns the other. add_ only when it writes into `operand`.

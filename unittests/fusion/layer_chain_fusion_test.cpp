@@ -73,5 +73,56 @@ TEST(LayerChainFusionTest, ResidualAdds) {
   EXPECT_EQ(matchResidualAdd(adds[3], y, whyNot).value_or(nullptr), r);   // writes into the layer's output
 }
 
+TEST(LayerChainFusionTest, ResidualSumsAndTheirScales) {
+  auto graph = parse("graph(%y : Tensor, %r : Tensor, %alpha : int):\n  %one : int = prim::Constant[value=1]()\n"
+                     "  %two : int = prim::Constant[value=2]()\n  %minus : int = prim::Constant[value=-1]()\n"
+                     "  %a : Tensor = aten::sub(%y, %r, %one)\n  %b : Tensor = aten::sub(%r, %y, %one)\n"
+                     "  %c : Tensor = aten::add(%y, %r, %two)\n  %d : Tensor = aten::add(%r, %y, %two)\n"
+                     "  %e : Tensor = aten::sub_(%y, %r, %two)\n  %f : Tensor = aten::sub_(%r, %y, %one)\n"
+                     "  %g : Tensor = aten::add(%r, %y, %minus)\n  %h : Tensor = aten::sub(%y, %r, %alpha)\n"
+                     "  return (%a, %b, %c, %d, %e, %f, %g, %h)\n");
+  torch::jit::Value* y = graph->inputs()[0];
+  torch::jit::Value* r = graph->inputs()[1];
+  std::vector<Node*> sums;
+  for (Node* node : graph->nodes()) {
+    if (node->kind() != c10::prim::Constant) {
+      sums.push_back(node);
+    }
+  }
+  ASSERT_EQ(sums.size(), 8u);
+  struct Expected {
+    bool matches;
+    double scale;
+    bool negatesOperand;
+  };
+  const Expected expected[] = {
+      {true, -1.0, false},  // y - r
+      {true, 1.0, true},    // r - y: the layer's weights are negated
+      {true, 2.0, false},   // y + 2 r
+      {false, 0.0, false},  // r + 2 y: not exact in the weights
+      {true, -2.0, false},  // y.sub_(r, alpha=2), in place into y
+      {false, 0.0, false},  // r.sub_(y): writes into the residual
+      {true, 1.0, true},    // r + (-1) y
+      {false, 0.0, false},  // alpha not a constant
+  };
+  for (size_t index = 0; index < sums.size(); ++index) {
+    SCOPED_TRACE(index);
+    std::string whyNot;
+    auto sum = matchResidualSum(sums[index], y, whyNot);
+    ASSERT_EQ(sum.has_value(), expected[index].matches) << whyNot;
+    if (sum) {
+      EXPECT_EQ(sum->residual, r);
+      EXPECT_EQ(sum->scale, expected[index].scale);
+      EXPECT_EQ(sum->negatesOperand, expected[index].negatesOperand);
+    } else {
+      EXPECT_FALSE(whyNot.empty());
+    }
+  }
+  std::string whyNot;
+  EXPECT_FALSE(matchResidualAdd(sums[0], y, whyNot));  // add-layer-norm's matcher takes adds of alpha 1 only
+  EXPECT_FALSE(matchResidualAdd(sums[2], y, whyNot));
+  EXPECT_NE(whyNot.find("aten::add has an alpha other than the constant 1"), std::string::npos) << whyNot;
+}
+
 } // namespace
 } // namespace tsopt

@@ -295,6 +295,76 @@ TEST(LinearPackedTest, NonContiguousInputsAndFallbacks) {
   EXPECT_THROW(packed.run(at::randn({5, 15}), at::Tensor(), gelu), c10::Error);
 }
 
+/// run() with a residual scale (the ops' `.scaled` overloads: conv(x) - r has
+/// -1) against aten::sub with alpha, before and after a relu: a residual the
+/// caller keeps (read, never written), one handed over (the result lands in
+/// it), and a slice of a wider tensor (conv(x) + y[:, :C]); then a second
+/// residual (conv(x) + a - b), also one that broadcasts (the ATen path).
+template <typename Packed>
+void expectResidualSumsMatchAten(Packed& packed, const at::Tensor& input, at::MemoryFormat format) {
+  const at::Tensor layer = packed.runReference(input, at::Tensor(), {});
+  const Activation relu{ActivationKind::Relu};
+  for (double scale : {-1.0, 2.5, -0.5}) {
+    SCOPED_TRACE(::testing::Message() << "scale " << scale);
+    const at::Tensor residual = at::randn_like(layer);
+    const at::Tensor kept = residual.clone();
+    const at::Tensor before = at::relu(at::sub(layer, residual, -scale));
+    const at::Tensor after = at::sub(at::relu(layer), residual, -scale);
+    expectClose(packed.run(input, residual, relu, ResidualAdd::BeforeActivation, scale), before);
+    expectClose(packed.run(input, residual, relu, ResidualAdd::AfterActivation, scale), after);
+    EXPECT_TRUE(at::equal(residual, kept));
+    at::Tensor handed = residual.clone(format);
+    expectClose(packed.run(input, std::move(handed), relu, ResidualAdd::BeforeActivation, scale), before);
+    const at::Tensor slice = at::cat({residual, residual}, 1).narrow(1, 0, residual.size(1));
+    expectClose(packed.run(input, slice, relu, ResidualAdd::BeforeActivation, scale), before);
+
+    const at::Tensor second = at::randn_like(layer);
+    const at::Tensor keptSecond = second.clone();
+    expectClose(packed.run(input, residual, relu, ResidualAdd::BeforeActivation, scale, second, -1.0),
+                at::relu(at::sub(at::sub(layer, residual, -scale), second)));
+    expectClose(packed.run(input, residual.clone(format), relu, ResidualAdd::AfterActivation, scale, second, 2.0),
+                at::add(at::sub(at::relu(layer), residual, -scale), second, 2.0));
+    EXPECT_TRUE(at::equal(second, keptSecond));
+    const at::Tensor row = at::randn({layer.size(-1)});
+    EXPECT_TRUE(at::equal(packed.run(input, residual, relu, ResidualAdd::BeforeActivation, scale, row, 1.0),
+                          at::relu(at::add(at::sub(layer, residual, -scale), row))));
+  }
+}
+
+TEST(ResidualScaleTest, EveryKernelMatchesAtenSub) {
+  at::manual_seed(6);
+  const at::Tensor image = at::randn({2, 8, 9, 9});
+  ConvPacked pointwise(at::randn({8, 8, 1, 1}), at::randn({8}), {{1, 1}, {0, 0}, {1, 1}, 1});
+  expectResidualSumsMatchAten(pointwise, image, at::MemoryFormat::ChannelsLast);
+  ConvPacked threeByThree(at::randn({8, 8, 3, 3}), at::randn({8}), {{1, 1}, {1, 1}, {1, 1}, 1});  // Winograd at one thread
+  expectResidualSumsMatchAten(threeByThree, image, at::MemoryFormat::ChannelsLast);
+  ConvPacked transposed(at::randn({8, 4, 3, 3}), at::randn({4}), {{2, 2}, {1, 1}, {1, 1}, 1, {1, 1}, true});
+  expectResidualSumsMatchAten(transposed, image, at::MemoryFormat::Contiguous);
+  for (int64_t rows : {1, 6, 40}) {  // inner product, panel or MKL gemm, matmul
+    LinearPacked linear(at::randn({8, 16}) / 4, at::randn({8}));
+    expectResidualSumsMatchAten(linear, at::randn({rows, 16}), at::MemoryFormat::Contiguous);
+  }
+}
+
+TEST(ResidualScaleTest, BFloat16TakesTheAtenPathExactly) {
+  at::manual_seed(7);
+  const at::Tensor weight = at::randn({8, 8, 1, 1}).to(at::kBFloat16);
+  const at::Tensor bias = at::randn({8}).to(at::kBFloat16);
+  ConvPacked conv(weight, bias, {{1, 1}, {0, 0}, {1, 1}, 1});
+  LinearPacked linear(weight.view({8, 8}), bias);
+  const at::Tensor image = at::randn({2, 8, 5, 5}).to(at::kBFloat16);
+  const at::Tensor rows = at::randn({3, 8}).to(at::kBFloat16);
+  const at::Tensor convolved = at::conv2d(image, weight, bias);
+  const at::Tensor projected = at::linear(rows, weight.view({8, 8}), bias);
+  const at::Tensor imageResidual = at::randn_like(convolved);
+  const at::Tensor rowResidual = at::randn_like(projected);
+  EXPECT_FALSE(conv.kernelApplies(image, imageResidual));
+  EXPECT_TRUE(at::equal(conv.run(image, imageResidual, {}, ResidualAdd::BeforeActivation, -1.0),
+                        at::sub(convolved, imageResidual)));
+  EXPECT_TRUE(at::equal(linear.run(rows, rowResidual, {}, ResidualAdd::AfterActivation, -2.0),
+                        at::sub(projected, rowResidual, 2.0)));
+}
+
 TEST(ActivationTest, EpilogueAddsTheResidualWhereItIsTold) {
   at::Tensor result = at::tensor({-2.0f, 0.5f, 3.0f});
   at::Tensor residual = at::tensor({1.0f, -1.0f, 1.0f});

@@ -247,6 +247,31 @@ class LayerFolds(nn.Module):
         return F.gelu(2.0 - self.fc3(t))
 
 
+class ResidualSums(nn.Module):
+    """The sums of issue 17 fused under -O2: conv(x) - r, in place with alpha,
+    r - conv(x), relu(conv(x)) - r, a padded and a sliced residual, two sums
+    into one convolution, linear(t) - r and r - linear(t)."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(4, 4, 3, padding=1) for _ in range(7))
+        self.fc = nn.Linear(4, 4)
+        self.fc2 = nn.Linear(4, 4)
+
+    def forward(self, x):
+        c = self.convs
+        y = F.relu(c[0](x) - x)
+        y = c[1](y).sub_(x, alpha=2)
+        y = F.silu(x - c[2](y))
+        y = F.relu(c[3](y)) - y
+        y = c[4](y) + F.pad(x[:, :, 1:-1, 1:-1], (1, 1, 1, 1))
+        y = c[5](y) + torch.cat([x, y], 1)[:, 2:6]
+        y = F.relu(c[6](y) + x - y)
+        t = y.mean(dim=(2, 3))
+        t = F.gelu(self.fc(t) - t)
+        return t - self.fc2(t)
+
+
 def build_models():
     conv = randomize_batch_norms(ConvNet()).eval()
     encoder = Encoder().eval()
@@ -264,6 +289,7 @@ def build_models():
     unet3d = randomize_batch_norms(UNet3dBlock()).eval()
     audio = randomize_batch_norms(AudioConv1d()).eval()
     decoder = randomize_batch_norms(TransposedDecoder()).eval()
+    sums = ResidualSums().eval()
     volume = lambda: (torch.randn(2, 3, 6, 8, 8),)
     waveform = lambda: (torch.randn(2, 1, 400),)
     latent = lambda: (torch.randn(2, 8, 5, 5),)
@@ -282,6 +308,7 @@ def build_models():
         "unet3d": (torch.jit.trace(unet3d, volume()), volume),
         "audio1d": (torch.jit.trace(audio, waveform()), waveform),
         "decoder": (torch.jit.trace(decoder, latent()), latent),
+        "sums": (torch.jit.trace(sums, (torch.randn(2, 4, 8, 8),)), lambda: (torch.randn(2, 4, 8, 8),)),
         "double": (torch.jit.trace(double, (torch.randn(2, 4, 9, dtype=torch.float64),)),
                    lambda: (torch.randn(2, 4, 9, dtype=torch.float64),)),
     }
