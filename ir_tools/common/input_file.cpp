@@ -584,7 +584,7 @@ std::string where(const std::string& path, size_t firstLine, const Location& loc
 /// that LibTorch's loader does not find them (the names keep their length:
 /// no offset moves; nothing else in an archive spells the suffix).
 std::string withoutDebugRecords(std::string bytes) {
-  const std::string suffix = ".debug_pkl";
+  const std::string suffix = kSourceRangeRecordSuffix;
   for (size_t at = bytes.find(suffix); at != std::string::npos; at = bytes.find(suffix, at + suffix.size())) {
     bytes[at + suffix.size() - 1] = '_';
   }
@@ -664,7 +664,7 @@ bool debugRecordsSound(const std::string& bytes) {
     std::istringstream stream(bytes);
     caffe2::serialize::PyTorchStreamReader reader(&stream);
     for (const std::string& name : reader.getAllRecords()) {
-      if (name.size() < 10 || name.compare(name.size() - 10, 10, ".debug_pkl") != 0) {
+      if (!isSourceRangeRecord(name)) {
         continue;
       }
       auto [data, size] = reader.getRecord(name);
@@ -702,8 +702,8 @@ torch::jit::Module loadArchive(const std::string& path, const std::string& bytes
   // Damaged source ranges are dropped, with a warning, rather than read.
   const bool debugSound = debugRecordsSound(bytes);
   if (!debugSound) {
-    std::cerr << "tsopt: warning: " << path << ": its source-range records (*.debug_pkl) are damaged; "
-              << "loaded without them\n";
+    // A LibTorch warning: the tool that runs prints it under its own name.
+    TORCH_WARN(path, ": its source-range records (*.debug_pkl) are damaged; loaded without them");
   }
   try {
     try {

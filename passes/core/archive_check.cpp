@@ -1,6 +1,8 @@
 //===- archive_check.cpp - Bounds checks of zip archives and pickles ------===//
 #include "passes/core/archive_check.h"
 
+#include "passes/core/string_utils.h"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -391,18 +393,16 @@ std::optional<std::string> inflateEntry(std::string_view bytes, const ZipEntry& 
 
 } // namespace
 
+bool isSourceRangeRecord(const std::string& name) { return hasSuffix(name, kSourceRangeRecordSuffix); }
+
 std::optional<std::string> archiveProblem(std::string_view bytes) {
   std::vector<ZipEntry> entries;
   if (auto problem = readZipDirectory(bytes, entries)) {
     return problem;
   }
   for (const ZipEntry& entry : entries) {
-    auto endsWith = [&](std::string_view suffix) {
-      return entry.name.size() >= suffix.size() &&
-             entry.name.compare(entry.name.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
-    const bool pickle = endsWith(".pkl") || endsWith(".debug_pkl");
-    if (!pickle) {
+    const bool sourceRanges = isSourceRangeRecord(entry.name);
+    if (!sourceRanges && !hasSuffix(entry.name, ".pkl")) {
       continue;
     }
     // A deflated record (torch.jit.save deflates code/*.debug_pkl) is walked
@@ -421,7 +421,7 @@ std::optional<std::string> archiveProblem(std::string_view bytes) {
     // LibTorch reads a .debug_pkl lazily, when it shows a source range, also
     // inside ErrorReport::what(), where an exception ends the process: an
     // opcode it would refuse is refused here (fuzz_archive found one).
-    if (auto problem = pickleProblem(record, /*knownOpcodesOnly=*/endsWith(".debug_pkl"))) {
+    if (auto problem = pickleProblem(record, /*knownOpcodesOnly=*/sourceRanges)) {
       return "damaged pickle record " + shownName(entry.name) + ": " + *problem;
     }
   }

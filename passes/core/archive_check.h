@@ -46,6 +46,13 @@ std::optional<std::string> readZipDirectory(std::string_view bytes, std::vector<
 /// where it cannot report an error).
 std::optional<std::string> pickleProblem(std::string_view pickle, bool knownOpcodesOnly = false);
 
+/// The suffix of an archive's source-range records (`code/*.debug_pkl`),
+/// which LibTorch reads lazily, when it shows or saves a source range.
+inline constexpr const char* kSourceRangeRecordSuffix = ".debug_pkl";
+
+/// Whether the zip entry `name` is a source-range record.
+bool isSourceRangeRecord(const std::string& name);
+
 /// readZipDirectory, then pickleProblem on every `.pkl` record (a module's
 /// data.pkl and constants.pkl, the pickle of a torch.save file; deflated ones,
 /// such as code/*.debug_pkl, inflated first with zlib).

@@ -1,9 +1,12 @@
 //===- verifier.h - Structural and schema checks on graphs -----------------===//
 ///
 /// The check --verify-each runs after every pass and the driver runs on every
-/// input: Graph::lint (SSA form, use lists, block structure) and, for every
-/// operator node outside the prim:: namespace, a registered operator whose
-/// schema matches the node's inputs. Never modifies the graph.
+/// input: Graph::lint (SSA form, use lists, block structure); for every
+/// operator node alias analysis does not special-case, a registered operator
+/// whose schema matches the node's inputs; constants that hold a value of
+/// their type; prim::If and prim::Loop with the inputs, blocks and block
+/// outputs their semantics need; and a graph LibTorch's alias analysis reads
+/// (every in-place pass builds it). Never modifies the graph.
 ///
 //===----------------------------------------------------------------------===//
 #pragma once
