@@ -25,6 +25,17 @@ if(TSOPT_BUILD_FUZZERS)
   # Coverage feedback from the libraries too, not only from the fuzz entry points.
   add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link>")
 endif()
+# Programs that are not built here but load tsopt's instrumented libraries
+# (Python, for the tsopt package and the lit tests' scripts that load the
+# runtime) need the sanitizer runtime first: ctest and lit preload it there
+# (docs/robustness.md, "The sanitizer build").
+if(TSOPT_SANITIZE MATCHES "address")
+  set(_tsopt_sanitizer_runtime libclang_rt.asan-x86_64.so)
+else()
+  set(_tsopt_sanitizer_runtime libclang_rt.ubsan_standalone-x86_64.so)
+endif()
+execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=${_tsopt_sanitizer_runtime}
+  OUTPUT_VARIABLE TSOPT_SANITIZER_RUNTIME OUTPUT_STRIP_TRAILING_WHITESPACE)
 # ASan replaces malloc itself; jemalloc would hide every heap error from it.
 set(TSOPT_JEMALLOC OFF CACHE BOOL "" FORCE)
 message(STATUS "tsopt: built with -fsanitize=${TSOPT_SANITIZE} (fuzz targets: ${TSOPT_BUILD_FUZZERS})")

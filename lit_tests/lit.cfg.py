@@ -26,7 +26,14 @@ ZOO_SOURCES = os.path.join(os.path.dirname(config.test_source_root), "examples",
 
 
 def python_command(interpreter):
-    return "env PYTHONPATH=%s %s" % (ZOO_SOURCES, interpreter)
+    # In a sanitizer build, scripts that load tsopt's libraries (the runtime,
+    # the tsopt package) need the sanitizer runtime in the interpreter first;
+    # Python's own leaks at exit are not tsopt's.
+    preload = ""
+    runtime = getattr(config, "sanitizer_runtime", "")  # absent from a build configured before it
+    if runtime:
+        preload = "LD_PRELOAD=%s ASAN_OPTIONS=detect_leaks=0 " % runtime
+    return "env %sPYTHONPATH=%s %s" % (preload, ZOO_SOURCES, interpreter)
 
 
 config.substitutions.append(("%python", python_command(config.python_path)))
