@@ -28,12 +28,19 @@ at::Tensor quantizedMul(const at::Tensor& x, const at::Tensor& gate, double scal
   return op.call(x, gate, scale, zeroPoint);
 }
 
-/// round-half-even(clamp(x * multiplier + offset, 0, 255)) for `count` values; vectorizes without -ffast-math.
-inline void scaleRow(const uint8_t* in, uint8_t* out, const float* multiplier, const float* offset, int64_t count) {
+/// round-half-even(clamp(x * multiplier + offset, 0, 255)) for `count` values. Its pointers restrict
+/// (uint8 pointers may alias anything), out of line, and without trapping math (so the clamps become
+/// selects, not branches): it vectorizes without -ffast-math. An AVX2 clone is picked at load time
+/// where the CPU has it.
+__attribute__((noinline, optimize("no-trapping-math"), target_clones("avx2", "default"))) void scaleRow(
+    const uint8_t* __restrict in, uint8_t* __restrict out, const float* __restrict multiplier,
+    const float* __restrict offset, int64_t count) {
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to even.
   for (int64_t i = 0; i < count; ++i) {
-    float value = std::min(std::max(static_cast<float>(in[i]) * multiplier[i] + offset[i], 0.0f), 255.0f);
-    out[i] = static_cast<uint8_t>(static_cast<int32_t>((value + kRound) - kRound));
+    const float value = static_cast<float>(in[i]) * multiplier[i] + offset[i];
+    const float bounded = value < -1.0f ? -1.0f : (value > 256.0f ? 256.0f : value);  // No int overflow below.
+    const int32_t rounded = static_cast<int32_t>((bounded + kRound) - kRound);
+    out[i] = static_cast<uint8_t>(rounded < 0 ? 0 : (rounded > 255 ? 255 : rounded));
   }
 }
 
@@ -50,17 +57,25 @@ at::Tensor quantizedGate(const at::Tensor& x, const at::Tensor& gate, double sca
   const int64_t batch = input.size(0);
   const int64_t channels = input.size(1);
   const int64_t pixels = input.size(2) * input.size(3);
-  // out = (x - zx) * sx * (g - zg) * sg / scale + zeroPoint = x * m[n, c] + b[n, c].
-  const double inputScale = input.q_scale();
-  const int64_t inputZero = input.q_zero_point();
-  at::Tensor gateValues = channelGate.int_repr().to(at::kFloat).reshape({channelGate.size(0), channels});
-  gateValues = gateValues.sub(static_cast<double>(channelGate.q_zero_point()))
-                   .mul(channelGate.q_scale() * inputScale / scale)
-                   .expand({batch, channels})
-                   .contiguous();
-  at::Tensor offsets = gateValues.mul(-static_cast<double>(inputZero)).add(static_cast<double>(zeroPoint));
-  const float* multiplier = gateValues.data_ptr<float>();
-  const float* offset = offsets.data_ptr<float>();
+  // out = (x - zx) * sx * (g - zg) * sg / scale + zeroPoint = x * m[n, c] + b[n, c]. Plain loops: a few
+  // ATen calls here would cost more than the multiply itself on the small late layers.
+  at::Tensor gateValues = channelGate.contiguous();
+  const auto* gateData = reinterpret_cast<const uint8_t*>(gateValues.data_ptr());
+  const int64_t gateBatch = channelGate.size(0);
+  const double gateZero = static_cast<double>(channelGate.q_zero_point());
+  const double factor = channelGate.q_scale() * input.q_scale() / scale;
+  const double inputZero = static_cast<double>(input.q_zero_point());
+  std::vector<float> multipliers(batch * channels);
+  std::vector<float> offsets(batch * channels);
+  for (int64_t n = 0; n < batch; ++n) {
+    for (int64_t c = 0; c < channels; ++c) {
+      const double m = (static_cast<double>(gateData[(gateBatch == 1 ? 0 : n) * channels + c]) - gateZero) * factor;
+      multipliers[n * channels + c] = static_cast<float>(m);
+      offsets[n * channels + c] = static_cast<float>(static_cast<double>(zeroPoint) - inputZero * m);
+    }
+  }
+  const float* multiplier = multipliers.data();
+  const float* offset = offsets.data();
 
   const bool channelsLast = input.is_contiguous(at::MemoryFormat::ChannelsLast) && channels > 1;
   const at::MemoryFormat format = channelsLast ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;

@@ -34,7 +34,8 @@ bool isPrepack(const std::string& name) { return name.size() > 8 && name.substr(
 /// The dynamic int8 linear ops and the static int8 convolution run on the CPU only
 /// (fuse-linear-dynamic fires on CPU weights only; quantized tensors live on the CPU).
 bool isCpuOnly(const std::string& name) {
-  return name.rfind("tsopt::linear_dynamic", 0) == 0 || name.rfind("tsopt::qconv2d", 0) == 0;
+  return name.rfind("tsopt::linear_dynamic", 0) == 0 || name.rfind("tsopt::qconv2d", 0) == 0 ||
+         name == "tsopt::quantized_gate";
 }
 
 TEST(CudaKernelsTest, CompanionLibraryLoads) {

@@ -45,7 +45,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from zoo_common import randomize_norm_affine
+from zoo_common import randomize_norm_affine, trace
 
 SILU_OUTPUTS = (0.01, 28, 0.02, 14)      # pooled scale, zero point; multiplied scale, zero point
 HARDSWISH_OUTPUTS = (0.01, 20, 0.03, 10)
@@ -189,11 +189,8 @@ def make_net(output: str) -> None:
     with torch.no_grad():
         for batch in batches[:4]:
             model(*batch)
-    randomize_norm_affine(model)
-    model.eval()
-    with torch.no_grad():
-        traced = torch.jit.trace(model, batches[0])
-    traced.save(output)
+        randomize_norm_affine(model)
+        trace(model, batches[:1]).save(output)
     torch.save(tuple(batches[:8]), output[:-3] + ".inputs.pt")
     torch.save(tuple(batches[8:]), output[:-3] + ".calib.pt")
 
