@@ -437,6 +437,8 @@ at::Tensor asKernelTensor(const at::Tensor& tensor, int64_t spatialRank) {
 
 } // namespace
 
+bool ConvPacked::runsAtenConvolution() const { return kernel_ && kernel_->atenFaster; }
+
 std::string ConvPacked::algorithmFor(const at::Tensor& input) {
   if (!kernelApplies(input, at::Tensor())) {
     return "aten";

@@ -92,6 +92,9 @@ public:
   /// TSOPT_CONV_ALGORITHM=direct), "direct", "deconvolution" (transposed) or
   /// "aten" (fallback).
   std::string algorithmFor(const at::Tensor& input);
+  /// Whether run() takes ATen's convolution for every input: a float32 CPU
+  /// transposed or 1-D layer, unless TSOPT_CONV_KINDS=onednn (set when the layer is packed).
+  bool runsAtenConvolution() const;
 
   State state() const;
 

@@ -45,6 +45,9 @@ bool isChannelsLastConvolution(const Node* node, bool cudaFloat32) {
   if (layer->spatialRank() != 2) {
     return false;  // 1-D and 3-D activations have no channels-last chain here; the kernel converts its own.
   }
+  if (layer->runsAtenConvolution()) {
+    return false;  // ATen's transposed convolution: channels-last buys nothing, the conversions cost (docs/fusion.md)
+  }
   const at::Tensor& weight = layer->weight();
   return cudaFloat32 || !weight.is_cuda() || weight.scalar_type() != at::kFloat;
 }
