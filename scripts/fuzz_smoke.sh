@@ -28,25 +28,7 @@ fi
 cmake --build "$build" --target "${targets[@]}"
 fuzz/make_corpus.sh "$build/corpus" "${TSOPT_FUZZ_TSOPT:-build/ir_tools/tsopt}"
 
-corpus_of() {
-  case $1 in
-    fuzz_pipeline) echo pipeline ;;
-    fuzz_archive) echo archive ;;
-    fuzz_input_sets) echo inputs ;;
-    *) echo ir ;;
-  esac
-}
-dictionary_of() {
-  case $1 in
-    fuzz_pipeline) echo "-dict=$build/corpus/pipeline.dict" ;;
-    fuzz_ir_*|fuzz_tsdump) echo "-dict=fuzz/ir.dict" ;;
-  esac
-}
-# Leaks inside LibTorch's own readers on malformed input are suppressed
-# (fuzz/lsan.supp and below say which, and why).
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:handle_abort=1}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/fuzz/lsan.supp:print_suppressions=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+source scripts/fuzz_targets.sh
 
 show_failure() {
   local target=$1 artifact
@@ -75,8 +57,7 @@ for target in "${targets[@]}"; do
   : > "$log"
   # LibTorch's archive loader leaks its compiler's objects when a malformed
   # archive makes it throw (not tsopt's memory): leaks are not checked there.
-  leaks=1
-  [[ $target != fuzz_archive ]] || leaks=0
+  leaks=$(leak_check_of "$target")
   if compgen -G "fuzz/regressions/$target/*" > /dev/null &&
      ! ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=$leaks "$binary" "${options[@]}" fuzz/regressions/"$target"/* >> "$log" 2>&1; then
     status="a regression input fails"

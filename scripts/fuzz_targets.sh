@@ -25,6 +25,8 @@ leak_check_of() {
   [[ $1 == fuzz_archive ]] && echo 0 || echo 1
 }
 
+# Leaks inside LibTorch's own readers on malformed input are suppressed
+# (fuzz/lsan.supp and docs/robustness.md say which, and why).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:handle_abort=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/fuzz/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
