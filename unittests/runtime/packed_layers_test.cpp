@@ -1,4 +1,5 @@
 #include "runtime/packed_gemm.h"
+#include "unittests/runtime/activation_cases.h"
 #include "runtime/packed_layers.h"
 
 #include <ATen/ATen.h>
@@ -13,16 +14,7 @@
 namespace tsopt::runtime {
 namespace {
 
-const std::vector<Activation> kActivations = {
-    {ActivationKind::None},      {ActivationKind::Relu},      {ActivationKind::Clamp, 0.0, 6.0},
-    {ActivationKind::Clamp, -0.5, 0.5}, {ActivationKind::Silu}, {ActivationKind::Hardswish},
-    {ActivationKind::Gelu},      {ActivationKind::GeluTanh},  {ActivationKind::Sigmoid},
-    {ActivationKind::Tanh},      {ActivationKind::LeakyRelu, 0.01}, {ActivationKind::LeakyRelu, 0.3},
-    {ActivationKind::Elu, 1.0},  {ActivationKind::Elu, 0.4},       {ActivationKind::Hardsigmoid},
-    {ActivationKind::Mish},      {ActivationKind::Abs},            {ActivationKind::Exp},
-    {ActivationKind::Square},    {ActivationKind::LogSigmoid},     {ActivationKind::Softplus, 1.0, 20.0},
-    {ActivationKind::Softplus, 2.5, 16.0},
-};
+const std::vector<Activation>& kActivations = testing::everyActivation();
 
 const std::vector<ResidualAdd> kResidualPlaces = {ResidualAdd::BeforeActivation, ResidualAdd::AfterActivation};
 
