@@ -64,13 +64,10 @@ run_one() {
     local found
     found=$(grep -oE 'Test unit written to [^ ]+' "$log" | tail -1 | sed 's/Test unit written to //')
     result="finding: $found"
-    # A timeout is wall-clock time: replay it once; one that now runs in time
-    # was the machine (a starved run), not the input.
-    if [[ $(basename "$found") == timeout-* ]] &&
-       ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 "$build/fuzz/$target" -timeout="$timeout" "$found" >> "$log.replay" 2>&1; then
+    if did_not_reproduce "$build/fuzz/$target" "$found" "$timeout" 0; then
       mkdir -p "$dir/findings/not-reproduced"
       mv "$found" "$dir/findings/not-reproduced/"
-      result="clean (a timeout that did not reproduce: $(grep -oE 'in [0-9]+ ms' "$log.replay" | tail -1))"
+      result="clean (a $(basename "$found" | cut -d- -f1) that did not reproduce on replay)"
     fi
   fi
   local executions cov ft rss

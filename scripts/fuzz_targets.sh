@@ -30,3 +30,14 @@ leak_check_of() {
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:handle_abort=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/fuzz/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+# Whether a timeout or out-of-memory finding was the machine and not the
+# input: libFuzzer's timeout is wall-clock time (a starved run on a busy
+# machine reaches it), and its RSS limit counts what earlier inputs left.
+# Replays FILE once with the same limits; true when it now runs clean.
+did_not_reproduce() {
+  local binary=$1 file=$2 timeout=$3 leaks=$4
+  [[ $(basename "$file") =~ (^|-)(timeout|oom|slow-unit)- ]] || return 1
+  ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=$leaks "$binary" -timeout="$timeout" -rss_limit_mb=4096 \
+    -malloc_limit_mb=2048 "$file" > /dev/null 2>&1
+}
