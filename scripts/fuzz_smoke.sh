@@ -86,7 +86,7 @@ for target in "${targets[@]}"; do
   fi
 done
 if [[ ${#reported[@]} -gt 0 ]]; then
-  echo "fuzz_smoke: new findings, reported only (TSOPT_FUZZ_FINDINGS=report): ${reported[*]}" >&2
+  echo "fuzz_smoke: reported only (TSOPT_FUZZ_FINDINGS=report, or a timeout or memory limit that ran clean on replay): ${reported[*]}" >&2
 fi
 if [[ ${#failed[@]} -gt 0 ]]; then
   echo "fuzz_smoke: FAILED: ${failed[*]}" >&2
