@@ -28,11 +28,19 @@ at::Tensor quantizedMul(const at::Tensor& x, const at::Tensor& gate, double scal
   return op.call(x, gate, scale, zeroPoint);
 }
 
+// GCC traps math by default (-ftrapping-math), which keeps the clamps below as branches; clang does
+// not, and refuses noinline next to target_clones (the clones are never inlined anyway).
+#if defined(__clang__)
+#define TSOPT_VECTORIZED_ROW __attribute__((target_clones("avx2", "default")))
+#else
+#define TSOPT_VECTORIZED_ROW __attribute__((noinline, optimize("no-trapping-math"), target_clones("avx2", "default")))
+#endif
+
 /// round-half-even(clamp(x * multiplier + offset, 0, 255)) for `count` values. Its pointers restrict
 /// (uint8 pointers may alias anything), out of line, and without trapping math (so the clamps become
 /// selects, not branches): it vectorizes without -ffast-math. An AVX2 clone is picked at load time
 /// where the CPU has it.
-__attribute__((noinline, optimize("no-trapping-math"), target_clones("avx2", "default"))) void scaleRow(
+TSOPT_VECTORIZED_ROW void scaleRow(
     const uint8_t* __restrict in, uint8_t* __restrict out, const float* __restrict multiplier,
     const float* __restrict offset, int64_t count) {
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to even.
