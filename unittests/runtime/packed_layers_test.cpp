@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <limits>
 #include <string>
@@ -83,8 +84,49 @@ TEST(ConvPackedTest, ThreeByThreeStrideOneLayersRunWinograd) {
   EXPECT_EQ(winograd.algorithmFor(input), "direct");  // Winograd pays with one thread only.
   at::set_num_threads(threads);
   EXPECT_EQ(strided.algorithmFor(input), "direct");
-  EXPECT_EQ(pointwise.algorithmFor(input), "direct");
+  EXPECT_EQ(pointwise.algorithmFor(input.contiguous(at::MemoryFormat::ChannelsLast)), "direct");
   EXPECT_EQ(winograd.algorithmFor(input.to(at::kDouble)), "aten");
+}
+
+// A pointwise layer whose input arrives contiguous runs oneDNN's sgemm on the
+// NCHW (NCDHW) tensors; other layers, activations and layouts convert to
+// channels-last (contiguousLayoutPays in conv_packed.cpp).
+TEST(ConvPackedTest, PointwiseLayersOnContiguousInputsRunInPlace) {
+  at::manual_seed(8);
+  const at::Tensor weight = at::randn({16, 24, 1, 1});
+  const at::Tensor bias = at::randn({16});
+  ConvPacked pointwise(weight, bias, {{1, 1}, {0, 0}, {1, 1}, 1});
+  const at::Tensor input = at::randn({2, 24, 10, 12});
+  EXPECT_EQ(pointwise.algorithmFor(input), "contiguous-gemm");
+  EXPECT_EQ(pointwise.algorithmFor(input.contiguous(at::MemoryFormat::ChannelsLast)), "direct");
+  EXPECT_EQ(pointwise.algorithmFor(input.transpose(2, 3)), "direct");  // neither layout: converted
+  ConvPacked strided(weight, bias, {{2, 2}, {0, 0}, {1, 1}, 1});
+  EXPECT_EQ(strided.algorithmFor(input), "direct");
+  ConvPacked grouped(at::randn({16, 12, 1, 1}), bias, {{1, 1}, {0, 0}, {1, 1}, 2});
+  EXPECT_EQ(grouped.algorithmFor(input), "direct");
+
+  const at::Tensor convolved = at::conv2d(input, weight, bias);
+  at::Tensor result = pointwise.run(input, at::Tensor(), {});
+  EXPECT_TRUE(result.is_contiguous());
+  expectClose(result, convolved);
+  const at::Tensor residual = at::randn_like(convolved);
+  expectClose(pointwise.run(input, residual, {}, ResidualAdd::BeforeActivation), convolved + residual);
+  expectClose(pointwise.run(input, residual, {}, ResidualAdd::AfterActivation, -1.0), convolved - residual);
+  // An activation takes the channels-last kernel (2.6's gemm runs eltwise post-ops slowly); same numbers.
+  const Activation relu{ActivationKind::Relu};
+  expectClose(pointwise.run(input, residual, relu, ResidualAdd::BeforeActivation), at::relu(convolved + residual));
+
+  const at::Tensor weight3d = at::randn({8, 6, 1, 1, 1});
+  ConvPacked pointwise3d(weight3d, c10::nullopt, {{1, 1, 1}, {0, 0, 0}, {1, 1, 1}, 1});
+  const at::Tensor volume = at::randn({1, 6, 4, 5, 6});
+  EXPECT_EQ(pointwise3d.algorithmFor(volume), "contiguous-gemm");
+  const at::Tensor convolved3d = at::conv3d(volume, weight3d);
+  result = pointwise3d.run(volume, at::Tensor(), {});
+  EXPECT_TRUE(result.is_contiguous());
+  expectClose(result, convolved3d);
+  const at::Tensor residual3d = at::randn_like(convolved3d);
+  expectClose(pointwise3d.run(volume, residual3d, {}, ResidualAdd::BeforeActivation, 2.0),
+              at::add(convolved3d, residual3d, 2.0));
 }
 
 TEST(ConvPackedTest, ResultHasTheInputsMemoryFormat) {
@@ -288,38 +330,40 @@ TEST(LinearPackedTest, NonContiguousInputsAndFallbacks) {
 }
 
 /// run() with a residual scale (the ops' `.scaled` overloads: conv(x) - r has
-/// -1) against aten::sub with alpha, before and after a relu: a residual the
+/// -1) against aten::sub with alpha, before and after an activation (relu
+/// unless told): a residual the
 /// caller keeps (read, never written), one handed over (the result lands in
 /// it), and a slice of a wider tensor (conv(x) + y[:, :C]); then a second
 /// residual (conv(x) + a - b), also one that broadcasts (the ATen path).
 template <typename Packed>
-void expectResidualSumsMatchAten(Packed& packed, const at::Tensor& input, at::MemoryFormat format) {
+void expectResidualSumsMatchAten(Packed& packed, const at::Tensor& input, at::MemoryFormat format,
+                                 const Activation& activation = Activation{ActivationKind::Relu}) {
   const at::Tensor layer = packed.runReference(input, at::Tensor(), {});
-  const Activation relu{ActivationKind::Relu};
-  for (double scale : {-1.0, 2.5, -0.5}) {
+  const auto activated = [&](const at::Tensor& x) { return applyActivation(x, activation); };
+  for (double scale : {-1.0, 2.0, 2.5, -0.5}) {
     SCOPED_TRACE(::testing::Message() << "scale " << scale);
     const at::Tensor residual = at::randn_like(layer);
     const at::Tensor kept = residual.clone();
-    const at::Tensor before = at::relu(at::sub(layer, residual, -scale));
-    const at::Tensor after = at::sub(at::relu(layer), residual, -scale);
-    expectClose(packed.run(input, residual, relu, ResidualAdd::BeforeActivation, scale), before);
-    expectClose(packed.run(input, residual, relu, ResidualAdd::AfterActivation, scale), after);
+    const at::Tensor before = activated(at::sub(layer, residual, -scale));
+    const at::Tensor after = at::sub(activated(layer), residual, -scale);
+    expectClose(packed.run(input, residual, activation, ResidualAdd::BeforeActivation, scale), before);
+    expectClose(packed.run(input, residual, activation, ResidualAdd::AfterActivation, scale), after);
     EXPECT_TRUE(at::equal(residual, kept));
     at::Tensor handed = residual.clone(format);
-    expectClose(packed.run(input, std::move(handed), relu, ResidualAdd::BeforeActivation, scale), before);
+    expectClose(packed.run(input, std::move(handed), activation, ResidualAdd::BeforeActivation, scale), before);
     const at::Tensor slice = at::cat({residual, residual}, 1).narrow(1, 0, residual.size(1));
-    expectClose(packed.run(input, slice, relu, ResidualAdd::BeforeActivation, scale), before);
+    expectClose(packed.run(input, slice, activation, ResidualAdd::BeforeActivation, scale), before);
 
     const at::Tensor second = at::randn_like(layer);
     const at::Tensor keptSecond = second.clone();
-    expectClose(packed.run(input, residual, relu, ResidualAdd::BeforeActivation, scale, second, -1.0),
-                at::relu(at::sub(at::sub(layer, residual, -scale), second)));
-    expectClose(packed.run(input, residual.clone(format), relu, ResidualAdd::AfterActivation, scale, second, 2.0),
-                at::add(at::sub(at::relu(layer), residual, -scale), second, 2.0));
+    expectClose(packed.run(input, residual, activation, ResidualAdd::BeforeActivation, scale, second, -1.0),
+                activated(at::sub(at::sub(layer, residual, -scale), second)));
+    expectClose(packed.run(input, residual.clone(format), activation, ResidualAdd::AfterActivation, scale, second, 2.0),
+                at::add(at::sub(activated(layer), residual, -scale), second, 2.0));
     EXPECT_TRUE(at::equal(second, keptSecond));
     const at::Tensor row = at::randn({layer.size(-1)});
-    EXPECT_TRUE(at::equal(packed.run(input, residual, relu, ResidualAdd::BeforeActivation, scale, row, 1.0),
-                          at::relu(at::add(at::sub(layer, residual, -scale), row))));
+    EXPECT_TRUE(at::equal(packed.run(input, residual, activation, ResidualAdd::BeforeActivation, scale, row, 1.0),
+                          activated(at::add(at::sub(layer, residual, -scale), row))));
   }
 }
 
@@ -328,6 +372,10 @@ TEST(ResidualScaleTest, EveryKernelMatchesAtenSub) {
   const at::Tensor image = at::randn({2, 8, 9, 9});
   ConvPacked pointwise(at::randn({8, 8, 1, 1}), at::randn({8}), {{1, 1}, {0, 0}, {1, 1}, 1});
   expectResidualSumsMatchAten(pointwise, image, at::MemoryFormat::ChannelsLast);
+  expectResidualSumsMatchAten(pointwise, image.contiguous(at::MemoryFormat::ChannelsLast),
+                              at::MemoryFormat::ChannelsLast);
+  // No activation on a contiguous input: the sgemm on NCHW (contiguous-gemm), residuals contiguous.
+  expectResidualSumsMatchAten(pointwise, image, at::MemoryFormat::Contiguous, Activation{});
   ConvPacked threeByThree(at::randn({8, 8, 3, 3}), at::randn({8}), {{1, 1}, {1, 1}, {1, 1}, 1});  // Winograd at one thread
   expectResidualSumsMatchAten(threeByThree, image, at::MemoryFormat::ChannelsLast);
   ConvPacked transposed(at::randn({8, 4, 3, 3}), at::randn({4}), {{2, 2}, {1, 1}, {1, 1}, 1, {1, 1}, true});
@@ -355,6 +403,39 @@ TEST(ResidualScaleTest, BFloat16TakesTheAtenPathExactly) {
                         at::sub(convolved, imageResidual)));
   EXPECT_TRUE(at::equal(linear.run(rows, rowResidual, {}, ResidualAdd::AfterActivation, -2.0),
                         at::sub(projected, rowResidual, 2.0)));
+}
+
+// bfloat16 linear layers run ATen's ops behind the fused name (the fusion
+// passes pack float32 only on the CPU; see conv_kinds_test.cpp for the
+// convolutions): every activation, with the residual before it, must give
+// ATen's bfloat16 result to within 1% of its largest value (bf16 keeps 8
+// significant bits). Where ATen has no bfloat16 kernel for an activation
+// (mish in LibTorch 1.13), the fused op must fail as ATen does.
+TEST(LinearPackedTest, BFloat16TakesTheAtenPathForEveryActivation) {
+  at::manual_seed(8);
+  const at::Tensor weight = (at::randn({12, 16}) / 4).to(at::kBFloat16);
+  const at::Tensor bias = at::randn({12}).to(at::kBFloat16);
+  LinearPacked packed(weight, bias);
+  for (const std::vector<int64_t>& shape : std::vector<std::vector<int64_t>>{{16}, {5, 16}, {2, 3, 16}}) {
+    const at::Tensor input = at::randn(shape).to(at::kBFloat16);
+    ASSERT_FALSE(packed.kernelApplies(input, at::Tensor()));
+    const at::Tensor projected = at::linear(input, weight, bias);
+    const at::Tensor residual = at::randn_like(projected);
+    for (const Activation& activation : kActivations) {
+      SCOPED_TRACE(testing::describe(activation));
+      at::Tensor expected;
+      try {
+        expected = applyActivation(projected + residual, activation).to(at::kFloat);
+      } catch (const c10::Error&) {
+        EXPECT_THROW(packed.run(input, residual, activation, ResidualAdd::BeforeActivation), c10::Error);
+        continue;
+      }
+      const at::Tensor fused = packed.run(input, residual, activation, ResidualAdd::BeforeActivation);
+      ASSERT_EQ(fused.scalar_type(), at::kBFloat16);
+      const double scale = std::max(1.0, expected.abs().max().item<double>());
+      EXPECT_LE((fused.to(at::kFloat) - expected).abs().max().item<double>(), 0.01 * scale);
+    }
+  }
 }
 
 TEST(ActivationTest, EpilogueAddsTheResidualWhereItIsTold) {
