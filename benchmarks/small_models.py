@@ -4,15 +4,23 @@ costs (op dispatch, a fused kernel's primitive lookup, layout conversions)
 decide. The goal: -O2 at least 0.97x the faster of torch.jit.freeze and
 optimize_for_inference on every one. Also the convolution kinds of issue 17
 (unet3d_block, audio1d_stack, transposed_decoder: examples/models/conv_kinds.py),
-where no pattern may get slower.
+where no pattern may get slower, and the residual sums beyond layer + r
+(conv_sub, conv_rsub, conv_two_sums, linear_sub: fused as the `.scaled`
+overloads), against the same passes with the sums left to ATen
+(`--pipeline unfused=...`).
 
 Usage:
     .venv/bin/python3 benchmarks/small_models.py [--tsopt build-pip/ir_tools/tsopt]
         [--runtime-lib build-pip/runtime/libtsopt_runtime.so] [--threads 1,2]
-        [--rounds 5] [--seconds-per-round 0.2] [--json FILE]
+        [--rounds 5] [--seconds-per-round 0.2] [--clock wall|thread]
+        [--pipeline NAME=PIPELINE ...] [--json FILE]
 
 Every variant of a model is timed in the same run, in interleaved rounds;
-medians are reported with the ratio of -O2 to the best built-in. Eager is the
+medians are reported with the ratio of -O2 to the best built-in. Each
+--pipeline adds a variant tsopt-NAME optimized with that tsopt pipeline.
+`--clock thread` times each call in the calling thread's CPU time
+(time.thread_time): on a loaded machine other jobs' preemption does not count,
+but neither does the work of other threads, so use it with --threads 1. Eager is the
 module as built, in inference mode (its best configuration for these sizes:
 channels_last does not pay on 16x16 images).
 """
@@ -23,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 import torch
 import torch.nn as nn
@@ -76,6 +85,50 @@ def counted_gflop(build, make_inputs):
     return count
 
 
+# The residual sums of issue 17 beyond layer + r.
+class ConvSub(nn.Module):
+    """relu(conv(x) - r)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(64, 64, 3, padding=1)
+
+    def forward(self, x, r):
+        return F.relu(self.conv(x) - r)
+
+
+class ConvRsub(ConvSub):
+    """r - conv(x): negated weights, the residual at scale 1."""
+
+    def forward(self, x, r):
+        return r - self.conv(x)
+
+
+class ConvTwoSums(ConvSub):
+    """relu(conv(x) + r - r2): a second sum into the conv's output."""
+
+    def forward(self, x, r, r2):
+        return F.relu(self.conv(x) + r - r2)
+
+
+class LinearSub(nn.Module):
+    """relu(linear(x) - r)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(256, 256)
+
+    def forward(self, x, r):
+        return F.relu(self.linear(x) - r)
+
+
+def feature_maps(count):
+    return lambda: tuple(torch.randn(1, 64, 28, 28) for _ in range(count))
+
+
+CONV_SUM_GFLOP = 2 * 64 * 64 * 9 * 28 * 28 / 1e9
+
+
 # The convolution kinds of issue 17, at sizes where the convolutions dominate.
 def volume():
     return (torch.randn(1, 8, 16, 32, 32),)
@@ -110,6 +163,10 @@ MODELS = {
     "unet3d_block": (unet3d, volume, counted_gflop(unet3d, volume)),
     "audio1d_stack": (audio1d, waveform, counted_gflop(audio1d, waveform)),
     "transposed_decoder": (decoder, latent, counted_gflop(decoder, latent)),
+    "conv_sub": (ConvSub, feature_maps(2), CONV_SUM_GFLOP),
+    "conv_rsub": (ConvRsub, feature_maps(2), CONV_SUM_GFLOP),
+    "conv_two_sums": (ConvTwoSums, feature_maps(3), CONV_SUM_GFLOP),
+    "linear_sub": (LinearSub, lambda: (torch.randn(32, 256), torch.randn(32, 256)), 2 * 32 * 256 * 256 / 1e9),
 }
 
 
@@ -138,15 +195,28 @@ def variants(name, work_dir, args):
     frozen = torch.jit.freeze(trace())
     ofi = torch.jit.optimize_for_inference(torch.jit.freeze(trace()))
     result = {"eager": lambda: module(*inputs), "freeze": lambda: frozen(*inputs), "ofi": lambda: ofi(*inputs)}
-    for level in (1, 2):
-        out = os.path.join(work_dir, f"{name}.O{level}.pt")
-        subprocess.run([args.tsopt, archive, f"-O{level}", "-o", out], check=True, capture_output=True)
+    pipelines = [(f"O{level}", [f"-O{level}"]) for level in (1, 2)]
+    pipelines += [(variant, [f"--passes={pipeline}"]) for variant, pipeline in args.pipeline]
+    for variant, flags in pipelines:
+        out = os.path.join(work_dir, f"{name}.{variant}.pt")
+        subprocess.run([args.tsopt, archive, *flags, "-o", out], check=True, capture_output=True)
         optimized = torch.jit.load(out).eval()
-        result[f"tsopt-O{level}"] = (lambda m: lambda: m(*inputs))(optimized)
+        result[f"tsopt-{variant}"] = (lambda m: lambda: m(*inputs))(optimized)
     return result, module(*inputs)
 
 
+def thread_time_calls(function, count):
+    """Thread CPU time of `count` calls, in seconds each."""
+    times = []
+    for _ in range(count):
+        start = time.thread_time()
+        function()
+        times.append(time.thread_time() - start)
+    return times
+
+
 def measure(functions, args):
+    time_calls = thread_time_calls if args.clock == "thread" else bench_common.time_calls
     with torch.inference_mode():
         calls = {key: bench_common.calls_per_round(f, args.seconds_per_round, 20) for key, f in functions.items()}
         times = {key: [] for key in functions}
@@ -154,7 +224,7 @@ def measure(functions, args):
         for round_index in range(args.rounds):
             shift = round_index % len(keys)
             for key in keys[shift:] + keys[:shift]:
-                times[key] += bench_common.time_calls(functions[key], calls[key])
+                times[key] += time_calls(functions[key], calls[key])
     return {key: statistics.median(values) for key, values in times.items()}
 
 
@@ -166,8 +236,14 @@ def main(argv):
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds-per-round", type=float, default=0.2)
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--pipeline", action="append", default=[], type=lambda text: tuple(text.split("=", 1)),
+                        metavar="NAME=PIPELINE", help="also time the model optimized with this tsopt pipeline")
+    parser.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                        help="wall time, or the calling thread's CPU time (with --threads 1 only)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
+    if args.clock == "thread" and args.threads != "1":
+        parser.error("--clock thread counts the calling thread only: use --threads 1")
     torch.ops.load_library(args.runtime_lib)
     rows = []
     with tempfile.TemporaryDirectory() as work_dir:

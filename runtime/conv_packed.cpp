@@ -82,8 +82,10 @@ Format weightFormat(size_t dims, int64_t groups, bool transposed) {
   return transposed ? (groups == 1 ? Format::iohw : Format::giohw) : (groups == 1 ? Format::oihw : Format::goihw);
 }
 
-/// Channels-last: how the kernel reads and writes activations.
+/// Channels-last: how the kernel reads and writes activations, except where
+/// contiguousLayoutPays.
 Format activationFormat(size_t dims) { return dims == 5 ? Format::ndhwc : Format::nhwc; }
+Format contiguousFormat(size_t dims) { return dims == 5 ? Format::ncdhw : Format::nchw; }
 at::MemoryFormat channelsLastFormat(int64_t dims) {
   return dims == 5 ? at::MemoryFormat::ChannelsLast3d : at::MemoryFormat::ChannelsLast;
 }
@@ -113,6 +115,8 @@ at::Tensor atenConvolution(const at::Tensor& input, const at::Tensor& weight, co
 /// between the NHWC tensors the op exchanges and that layout.
 struct ConvPrimitive : PreparedPrimitive<dnnl::primitive> {
   bool unsupported = false;
+  /// `src` and `dst` are the contiguous layout (NCHW, NCDHW), not channels-last.
+  bool contiguous = false;
   bool winograd = false;
   bool blocked = false;
   dnnl::memory::desc blockedSrc;
@@ -145,6 +149,29 @@ bool winogradPays(int threads) { return threads == 1; }
 /// large (a 512-channel 3x3 layer on 2x2 outputs, batch 2: 1.6 ms, 23 GFLOP/s,
 /// against 1 ms direct). From 64 output positions on (8x8 at batch 1) it wins.
 constexpr int64_t kWinogradMinOutputPositions = 64;
+
+/// Where a convolution's input arrives contiguous (NCHW, NCDHW; propagate-layout
+/// leaves a lone convolution between contiguous ops so), the kernel may run on
+/// that layout instead of converting the input to channels-last and the
+/// result back. oneDNN 2.6 runs a pointwise layer (1x1, stride 1, no padding,
+/// one group) there as one sgemm on the tensors in place (gemm:jit): AVX2, one
+/// thread, 48 -> 32 channels on 64x64: 134 us against 118 us channels-last
+/// plus 153 us of conversions; 64 -> 256 on 56x56: 1050 against 848 + 475.
+/// Any other layer is im2col and sgemm there (3x3, 64 channels on 56x56: 3145
+/// against 1834 + 196 us), and 2.6's gemm convolution runs eltwise post-ops in
+/// a slow loop (the 48 -> 32 layer with relu: 975 us), so those convert. A sum
+/// post-op is fine. `weight` is the kernel's (4-D or 5-D).
+bool contiguousLayoutPays(const at::Tensor& weight, const Conv2dParams& params, const Activation& activation) {
+  if (params.transposed || params.groups != 1 || activation.kind != ActivationKind::None) {
+    return false;
+  }
+  for (size_t dim = 0; dim < params.stride.size(); ++dim) {
+    if (weight.size(2 + dim) != 1 || params.stride[dim] != 1 || params.padding[dim] != 0) {
+      return false;
+    }
+  }
+  return true;
+}
 
 bool winogradShape(const at::Tensor& weight, const Conv2dParams& params) {
   return params.groups == 1 && weight.size(2) == 3 && weight.size(3) == 3 && params.stride[0] == 1 &&
@@ -226,7 +253,7 @@ struct ConvPacked::Kernel {
     using Desc = typename Primitive::primitive_desc;
     Desc pd = fusedPrimitiveDesc<Desc>(
         [&](const dnnl::primitive_attr& fused) { return Desc(desc, fused, cpuEngine()); }, activation, residual,
-        prepared.sumSeparately);
+        prepared.sumScale, prepared.sumSeparately);
     prepared.primitive = Primitive(pd);
     prepared.weights = weights.in(pd.weights_desc());
     prepared.scratchpad = pd.scratchpad_desc();
@@ -250,43 +277,69 @@ struct ConvPacked::Kernel {
   }
 
   /// Winograd for the 2-D layers it pays on; false when oneDNN has no
-  /// Winograd implementation for the problem.
+  /// Winograd implementation for the problem. It computes on oneDNN's blocked
+  /// layout, reordering from and to `prepared`'s src and dst (channels-last or
+  /// contiguous: either costs one reorder).
   bool prepareWinograd(ConvPrimitive& prepared, at::IntArrayRef inputSizes, at::IntArrayRef outSizes,
-                       const dnnl::primitive_attr& attr) {
+                       const Activation& activation, ResidualAdd residual) {
     if (params.transposed || inputSizes.size() != 4 || !winogradAllowed() || !winogradPays(at::get_num_threads()) ||
         !winogradShape(weight, params) || outSizes[0] * outSizes[2] * outSizes[3] < kWinogradMinOutputPositions) {
       return false;
     }
-    try {
-      dnnl::memory::desc anySrc(dimsOf(inputSizes), DataType::f32, Format::any);
-      dnnl::memory::desc anyDst(dimsOf(outSizes), DataType::f32, Format::any);
-      dnnl::convolution_forward::primitive_desc pd(describe(dnnl::algorithm::convolution_winograd, anySrc, anyDst),
-                                                   attr, cpuEngine());
-      prepared.primitive = dnnl::convolution_forward(pd);
-      prepared.weights = weights.in(pd.weights_desc());
-      prepared.scratchpad = pd.scratchpad_desc();
-      useBlockedLayout(prepared, pd.src_desc(), pd.dst_desc());
-      prepared.winograd = true;
-      return true;
-    } catch (const dnnl::error&) {
-      prepared.blocked = false;
-      return false;
+    dnnl::memory::desc anySrc(dimsOf(inputSizes), DataType::f32, Format::any);
+    dnnl::memory::desc anyDst(dimsOf(outSizes), DataType::f32, Format::any);
+    const auto desc = describe(dnnl::algorithm::convolution_winograd, anySrc, anyDst);
+    // The residual's scale in the sum post-op if the kernel takes it, else in the accumulator.
+    for (float sumScale : {prepared.sumScale, 1.f}) {
+      try {
+        dnnl::convolution_forward::primitive_desc pd(desc, fusedAttr(activation, residual, sumScale), cpuEngine());
+        prepared.primitive = dnnl::convolution_forward(pd);
+        prepared.weights = weights.in(pd.weights_desc());
+        prepared.scratchpad = pd.scratchpad_desc();
+        prepared.sumScale = sumScale;
+        useBlockedLayout(prepared, pd.src_desc(), pd.dst_desc());
+        prepared.winograd = true;
+        return true;
+      } catch (const dnnl::error&) {
+        prepared.blocked = false;
+      }
     }
+    return false;
   }
 
-  /// `inputSizes` and `outSizes` are the kernel's (4-D or 5-D).
+  /// `inputSizes` and `outSizes` are the kernel's (4-D or 5-D); `sumScale`
+  /// the residual's scale; `contiguousInput` whether the input arrives in the
+  /// contiguous layout (see contiguousLayoutPays).
   ConvPrimitive prepare(at::IntArrayRef inputSizes, at::IntArrayRef outSizes, const Activation& activation,
-                        ResidualAdd residual) {
+                        ResidualAdd residual, float sumScale, bool contiguousInput) {
     ConvPrimitive prepared;
+    prepared.sumScale = sumScale;
     if (atenFaster) {
       prepared.unsupported = true;
       return prepared;
     }
-    prepared.src = dnnl::memory::desc(dimsOf(inputSizes), DataType::f32, activationFormat(inputSizes.size()));
-    prepared.dst = dnnl::memory::desc(dimsOf(outSizes), DataType::f32, activationFormat(outSizes.size()));
-    if (prepareWinograd(prepared, inputSizes, outSizes, fusedAttr(activation, residual))) {
+    const auto setLayout = [&](ConvPrimitive& candidate, bool contiguous) {
+      const Format format = contiguous ? contiguousFormat(inputSizes.size()) : activationFormat(inputSizes.size());
+      candidate.contiguous = contiguous;
+      candidate.sumScale = sumScale;
+      candidate.src = dnnl::memory::desc(dimsOf(inputSizes), DataType::f32, format);
+      candidate.dst = dnnl::memory::desc(dimsOf(outSizes), DataType::f32, format);
+    };
+    setLayout(prepared, contiguousInput);
+    if (prepareWinograd(prepared, inputSizes, outSizes, activation, residual)) {
       return prepared;
     }
+    if (contiguousInput && contiguousLayoutPays(weight, params, activation)) {
+      try {
+        ConvPrimitive candidate;
+        setLayout(candidate, true);
+        if (create(candidate, candidate.src, candidate.dst, activation, residual).find("gemm") != std::string::npos) {
+          return candidate;
+        }
+      } catch (const dnnl::error&) {
+      }
+    }
+    setLayout(prepared, false);
     try {
       if (!chooseLayout) {
         create(prepared, prepared.src, prepared.dst, activation, residual);
@@ -296,8 +349,7 @@ struct ConvPacked::Kernel {
       // that is gemm-based or oneDNN's reference one loses to ATen's convolution.
       for (bool anyLayout : {true, false}) {
         ConvPrimitive candidate;
-        candidate.src = prepared.src;
-        candidate.dst = prepared.dst;
+        setLayout(candidate, false);
         const dnnl::memory::desc anySrc(dimsOf(inputSizes), DataType::f32, Format::any);
         const dnnl::memory::desc anyDst(dimsOf(outSizes), DataType::f32, Format::any);
         const std::string implementation = create(candidate, anyLayout ? anySrc : candidate.src,
@@ -424,10 +476,19 @@ at::Tensor ConvPacked::runReference(const at::Tensor& input, const at::Tensor& r
 
 namespace {
 
-ProblemKey problemKey(at::IntArrayRef kernelInputSizes, const Activation& activation, ResidualAdd residual) {
+ProblemKey problemKey(at::IntArrayRef kernelInputSizes, const Activation& activation, ResidualAdd residual,
+                      double residualScale, bool contiguousInput) {
   ProblemKey key{{}, at::get_num_threads(), activation, residual};
   std::copy(kernelInputSizes.begin(), kernelInputSizes.end(), key.shape.begin());
+  key.residualScale = residual == ResidualAdd::None ? 1.0 : residualScale;
+  key.contiguousLayout = contiguousInput;
   return key;
+}
+
+/// Whether a 2-D or 3-D convolution's input is in the contiguous layout and
+/// not also channels-last (as a tensor with one channel is).
+bool arrivesContiguous(const at::Tensor& input, int64_t spatialRank) {
+  return spatialRank >= 2 && input.is_contiguous() && !input.is_contiguous(channelsLastFormat(input.dim()));
 }
 
 /// A 1-D convolution's tensor as the kernel's 2-D one of height 1.
@@ -446,13 +507,18 @@ std::string ConvPacked::algorithmFor(const at::Tensor& input) {
   at::Tensor kernelInput = asKernelTensor(input, spatialRank());
   std::vector<int64_t> outSizes = conv2dOutputSizes(kernelInput.sizes(), kernel_->weight.sizes(), kernel_->params);
   Activation none;
-  auto prepared = kernel_->primitives.get(problemKey(kernelInput.sizes(), none, ResidualAdd::None), [&] {
-    return kernel_->prepare(kernelInput.sizes(), outSizes, none, ResidualAdd::None);
+  const bool contiguousInput = arrivesContiguous(input, spatialRank());
+  auto prepared = kernel_->primitives.get(problemKey(kernelInput.sizes(), none, ResidualAdd::None, 1.0, contiguousInput),
+                                          [&] {
+    return kernel_->prepare(kernelInput.sizes(), outSizes, none, ResidualAdd::None, 1.f, contiguousInput);
   });
   if (prepared->unsupported) {
     return "aten";
   }
-  return params_.transposed ? "deconvolution" : prepared->winograd ? "winograd" : "direct";
+  if (params_.transposed) {
+    return "deconvolution";
+  }
+  return prepared->winograd ? "winograd" : prepared->contiguous ? "contiguous-gemm" : "direct";
 }
 
 at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const Activation& activation,
@@ -464,31 +530,38 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
   const ResidualAdd post = accumulate ? where : ResidualAdd::None;
   at::Tensor kernelInput = asKernelTensor(input, spatialRank());
   std::vector<int64_t> outSizes = conv2dOutputSizes(kernelInput.sizes(), kernel_->weight.sizes(), kernel_->params);
-  auto prepared = kernel_->primitives.get(problemKey(kernelInput.sizes(), activation, post), [&] {
-    return kernel_->prepare(kernelInput.sizes(), outSizes, activation, post);
-  });
+  const bool contiguousInput = arrivesContiguous(input, spatialRank());
+  auto prepared =
+      kernel_->primitives.get(problemKey(kernelInput.sizes(), activation, post, residualScale, contiguousInput), [&] {
+        return kernel_->prepare(kernelInput.sizes(), outSizes, activation, post, static_cast<float>(residualScale),
+                                contiguousInput);
+      });
   if (prepared->unsupported) {
     return runReference(input, residual, activation, where, residualScale, second, secondScale);
   }
-  // oneDNN reads and writes channels-last (NHWC, NDHWC) plain tensors; a
-  // contiguous input pays a reorder each way, which propagate-layout removes
+  // oneDNN reads and writes channels-last (NHWC, NDHWC) plain tensors, or
+  // contiguous ones where that pays (contiguousLayoutPays); an input in the
+  // other layout pays a reorder each way, which propagate-layout removes
   // between 2-D convolutions.
   const at::MemoryFormat format = input.suggest_memory_format();
-  const at::MemoryFormat channelsLast = channelsLastFormat(kernelInput.dim());
-  at::Tensor src = kernelInput.contiguous(channelsLast);
+  const at::MemoryFormat layout =
+      prepared->contiguous ? at::MemoryFormat::Contiguous : channelsLastFormat(kernelInput.dim());
+  at::Tensor src = kernelInput.contiguous(layout);
   if (accumulate && spatialRank() == 1) {
     at::Tensor view = residual.unsqueeze(2);
     residual = std::move(view);
   }
-  at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), channelsLast, residualScale,
+  // Where the sum post-op applies the residual's scale, the accumulator holds the residual unscaled.
+  const double keptScale = prepared->sumScale != 1.f ? residualScale : 1.0;
+  at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), layout, residualScale / keptScale,
                                                asKernelTensor(second, second.defined() ? spatialRank() : 0),
-                                               secondScale)
-                              : emptyOutput(outSizes, input.options(), channelsLast);
+                                               secondScale / keptScale)
+                              : emptyOutput(outSizes, input.options(), layout);
 
   at::Tensor residualHolder;
   if (prepared->sumSeparately) {
     residualHolder = std::move(dst);
-    dst = emptyOutput(outSizes, input.options(), channelsLast);
+    dst = emptyOutput(outSizes, input.options(), layout);
   }
   dnnl::stream& stream = threadStream();
   dnnl::memory srcMemory = viewAsMemory(src, prepared->src);
@@ -519,7 +592,7 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
   if (spatialRank() == 1) {
     return dst.squeeze(2).contiguous();  // ATen has no channels-last 3-D tensors
   }
-  return format == channelsLast ? dst : dst.contiguous(format);
+  return dst.contiguous(format);
 }
 
 } // namespace tsopt::runtime

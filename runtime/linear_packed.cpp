@@ -159,8 +159,9 @@ struct LinearPacked::Kernel {
     applyActivationInLoop(data, dst.numel(), activation);
   }
 
+  /// `sumScale`: the residual's scale, for the sum post-op if oneDNN takes it.
   LinearPrimitive prepare(int64_t rows, const at::Tensor& weight, const Activation& activation,
-                          ResidualAdd residual) {
+                          ResidualAdd residual, float sumScale) {
     const int64_t outFeatures = weight.size(0);
     dnnl::memory::desc src({rows, weight.size(1)}, DataType::f32, Format::ab);
     dnnl::memory::desc dst({rows, outFeatures}, DataType::f32, Format::ab);
@@ -174,8 +175,8 @@ struct LinearPacked::Kernel {
           [&](const dnnl::primitive_attr& attr) {
             return Desc(dnnl::matmul::desc(src, anyWeights, biasDesc, dst), attr, cpuEngine());
           },
-          activation, residual, sumSeparately);
-      return prepared<dnnl::matmul>(pd, src, matmulWeights, biasDesc, sumSeparately);
+          activation, residual, sumScale, sumSeparately);
+      return prepared<dnnl::matmul>(pd, src, matmulWeights, biasDesc, sumScale, sumSeparately);
     }
     dnnl::memory::desc anyWeights(dimsOf(weight.sizes()), DataType::f32, Format::any);
     dnnl::memory::desc biasDesc =
@@ -183,15 +184,17 @@ struct LinearPacked::Kernel {
     dnnl::inner_product_forward::desc desc(dnnl::prop_kind::forward_inference, src, anyWeights, biasDesc, dst);
     using Desc = dnnl::inner_product_forward::primitive_desc;
     Desc pd = fusedPrimitiveDesc<Desc>([&](const dnnl::primitive_attr& attr) { return Desc(desc, attr, cpuEngine()); },
-                                       activation, residual, sumSeparately);
-    return prepared<dnnl::inner_product_forward>(pd, src, innerProductWeights, biasDesc, sumSeparately);
+                                       activation, residual, sumScale, sumSeparately);
+    return prepared<dnnl::inner_product_forward>(pd, src, innerProductWeights, biasDesc, sumScale, sumSeparately);
   }
 
   /// The primitive of `pd`, the weights packed for it and the bias seen through `biasDesc`.
   template <typename Primitive>
   LinearPrimitive prepared(const typename Primitive::primitive_desc& pd, const dnnl::memory::desc& src,
-                           PackedWeights& packedWeights, const dnnl::memory::desc& biasDesc, bool sumSeparately) {
+                           PackedWeights& packedWeights, const dnnl::memory::desc& biasDesc, float sumScale,
+                           bool sumSeparately) {
     LinearPrimitive result;
+    result.sumScale = sumScale;
     result.sumSeparately = sumSeparately;
     result.primitive = Primitive(pd);
     result.weights = packedWeights.in(pd.weights_desc());
@@ -307,9 +310,16 @@ at::Tensor LinearPacked::run(const at::Tensor& input, at::Tensor residual, const
   const ResidualAdd post = accumulate ? where : ResidualAdd::None;
   at::Tensor src = input.contiguous();
   const std::vector<int64_t> outSizes = outputSizes(input.sizes(), weight_.size(0));
-  at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::Contiguous, residualScale, second, secondScale)
-                              : emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous);
+  // The output, holding the residual times residualScale / keptScale (and the
+  // second residual) where there is one: keptScale is the scale the kernel
+  // applies itself, 1 for the gemms of our own (they add the output at scale 1).
+  const auto output = [&](double keptScale) {
+    return accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::Contiguous, residualScale / keptScale,
+                                       second, secondScale / keptScale)
+                      : emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous);
+  };
   if (kernel_->usesBlasGemm(rows, activation, post)) {
+    at::Tensor dst = output(1.0);
     kernel_->runBlasGemm(src, dst, rows, accumulate, activation);
     return dst;
   }
@@ -317,6 +327,7 @@ at::Tensor LinearPacked::run(const at::Tensor& input, at::Tensor residual, const
   // MKL's sgemm and the panel kernel accumulate only before the activation: a
   // residual added after it takes a fresh output added to the residual.
   const auto accumulating = [&](const auto& gemm) -> at::Tensor {
+    at::Tensor dst = output(1.0);
     if (post == ResidualAdd::AfterActivation) {
       at::Tensor activated = emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous);
       gemm(activated, false);
@@ -338,7 +349,11 @@ at::Tensor LinearPacked::run(const at::Tensor& input, at::Tensor residual, const
   }
 
   ProblemKey key{{rows}, at::get_num_threads(), activation, post};
-  auto prepared = kernel_->primitives.get(key, [&] { return kernel_->prepare(rows, weight_, activation, post); });
+  key.residualScale = accumulate ? residualScale : 1.0;
+  auto prepared = kernel_->primitives.get(key, [&] {
+    return kernel_->prepare(rows, weight_, activation, post, static_cast<float>(key.residualScale));
+  });
+  at::Tensor dst = output(prepared->sumScale != 1.f ? residualScale : 1.0);
   at::Tensor out = prepared->sumSeparately ? emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous) : dst;
 
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, viewAsMemory(src, prepared->src)},

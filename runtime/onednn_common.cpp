@@ -99,14 +99,14 @@ dnnl::stream& threadStream() {
   return stream;
 }
 
-dnnl::primitive_attr fusedAttr(const Activation& activation, ResidualAdd residual) {
+dnnl::primitive_attr fusedAttr(const Activation& activation, ResidualAdd residual, float sumScale) {
   dnnl::post_ops ops;
   if (residual == ResidualAdd::BeforeActivation) {
-    ops.append_sum(1.f);
+    ops.append_sum(sumScale);
   }
   appendActivation(ops, activation);
   if (residual == ResidualAdd::AfterActivation) {
-    ops.append_sum(1.f);
+    ops.append_sum(sumScale);
   }
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
@@ -183,7 +183,8 @@ dnnl::memory PackedWeights::in(const dnnl::memory::desc& layout) {
 
 size_t ProblemKeyHash::operator()(const ProblemKey& key) const {
   size_t hash = c10::get_hash(key.threads, static_cast<int>(key.activation.kind), key.activation.alpha,
-                              key.activation.beta, static_cast<int>(key.residual));
+                              key.activation.beta, static_cast<int>(key.residual), key.residualScale,
+                              key.contiguousLayout);
   for (int64_t extent : key.shape) {
     hash = c10::hash_combine(hash, std::hash<int64_t>()(extent));
   }

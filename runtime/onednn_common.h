@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace tsopt::runtime {
@@ -32,36 +33,63 @@ dnnl::engine& cpuEngine();
 /// A stream per calling thread: streams are cheap but not free to create.
 dnnl::stream& threadStream();
 
-/// Post-ops computing activation(result [+ what dst already holds]), or
-/// activation(result) + what dst holds for ResidualAdd::AfterActivation, with
-/// the scratchpad passed in by the caller. A residual add is a sum post-op
-/// into a destination that holds the residual: faster than a binary post-op in
-/// oneDNN 2.6 (1x1 convolutions take a slow path with a binary post-op).
-/// oneDNN applies post-ops in the order given, so the sum goes before or after
-/// the eltwise.
-dnnl::primitive_attr fusedAttr(const Activation& activation, ResidualAdd residual);
+/// Post-ops computing activation(result [+ sumScale * what dst already holds]),
+/// or activation(result) + sumScale * what dst holds for
+/// ResidualAdd::AfterActivation, with the scratchpad passed in by the caller. A
+/// residual add is a sum post-op into a destination that holds the residual:
+/// faster than a binary post-op in oneDNN 2.6 (1x1 convolutions take a slow
+/// path with a binary post-op). oneDNN applies post-ops in the order given, so
+/// the sum goes before or after the eltwise.
+dnnl::primitive_attr fusedAttr(const Activation& activation, ResidualAdd residual, float sumScale = 1.f);
 /// Appends `activation` as an eltwise post-op (nothing for "none").
 void appendActivation(dnnl::post_ops& ops, const Activation& activation);
 
+/// Whether oneDNN picked its reference implementation (plain loops, slow).
+template <typename PrimitiveDesc> bool isReferenceImplementation(const PrimitiveDesc& pd) {
+  return std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
+}
+
 /// The primitive descriptor `create(attr)` returns for fusedAttr(activation,
-/// residual). oneDNN 2.6 has no optimized kernel for a few layers (small
-/// grouped convolutions) with a sum post-op after an eltwise one and would run
-/// its slow reference implementation; those get the eltwise post-op alone, and
-/// `sumSeparately` tells the caller to add the residual itself.
+/// residual, sumScale). `sumScale` is the residual's scale (aten::add's alpha,
+/// -1 for a subtraction); on return, the scale the primitive's sum post-op
+/// applies, which the caller divides out of the residual it accumulates into:
+/// 1 where oneDNN has no optimized kernel with that scale (2.6's AVX2
+/// convolutions take a sum at scale 1 only), so the caller scales the residual
+/// itself. oneDNN 2.6 has no optimized kernel for a few layers (small grouped
+/// convolutions) with a sum post-op after an eltwise one and would run its
+/// slow reference implementation; those get the eltwise post-op alone, and
+/// `sumSeparately` tells the caller to add the residual itself (sumScale 1).
+template <typename PrimitiveDesc, typename Create>
+PrimitiveDesc fusedPrimitiveDesc(Create&& create, const Activation& activation, ResidualAdd residual,
+                                 float& sumScale, bool& sumSeparately) {
+  if (residual == ResidualAdd::None) {
+    sumScale = 1.f;
+  }
+  PrimitiveDesc pd = create(fusedAttr(activation, residual, sumScale));
+  if (sumScale != 1.f && isReferenceImplementation(pd)) {
+    sumScale = 1.f;
+    pd = create(fusedAttr(activation, residual));
+  }
+  sumSeparately = residual == ResidualAdd::AfterActivation && isReferenceImplementation(pd);
+  return sumSeparately ? create(fusedAttr(activation, ResidualAdd::None)) : pd;
+}
+
+/// The same with the residual at scale 1.
 template <typename PrimitiveDesc, typename Create>
 PrimitiveDesc fusedPrimitiveDesc(Create&& create, const Activation& activation, ResidualAdd residual,
                                  bool& sumSeparately) {
-  PrimitiveDesc pd = create(fusedAttr(activation, residual));
-  sumSeparately = residual == ResidualAdd::AfterActivation && std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
-  return sumSeparately ? create(fusedAttr(activation, ResidualAdd::None)) : pd;
+  float sumScale = 1.f;
+  return fusedPrimitiveDesc<PrimitiveDesc>(std::forward<Create>(create), activation, residual, sumScale,
+                                           sumSeparately);
 }
 
 /// The tensor a kernel with a sum post-op writes into: `residual` itself when
 /// nothing can observe the write (the caller moved in its last reference, as
 /// TorchScript's interpreter does for a value's last use; no view shares its
 /// storage; it is dense in `format`); otherwise a copy in `format`. Either
-/// holds `scale` times the residual (a residual subtracted has scale -1,
-/// exact), plus `secondScale` times `second` if defined (two sums into one
+/// holds `scale` times the residual (1 where the sum post-op applies the
+/// residual's scale itself: no pass of its own in place, a plain copy
+/// otherwise), plus `secondScale` times `second` if defined (two sums into one
 /// layer: the residuals are summed first, a float reassociation), so the sum
 /// post-op stays one primitive.
 at::Tensor accumulatorFor(at::Tensor residual, at::MemoryFormat format, double scale = 1.0,
@@ -109,10 +137,15 @@ struct ProblemKey {
   int threads = 0;
   Activation activation;
   ResidualAdd residual = ResidualAdd::None;
+  double residualScale = 1.0;  ///< The sum post-op's scale, when oneDNN takes it.
+  /// Convolutions: the activations stay in the contiguous layout (NCHW,
+  /// NCDHW) instead of channels-last.
+  bool contiguousLayout = false;
 
   bool operator==(const ProblemKey& other) const {
     return shape == other.shape && threads == other.threads && activation == other.activation &&
-           residual == other.residual;
+           residual == other.residual && residualScale == other.residualScale &&
+           contiguousLayout == other.contiguousLayout;
   }
 };
 
@@ -128,6 +161,7 @@ template <typename Primitive> struct PreparedPrimitive {
   dnnl::memory::desc dst;
   dnnl::memory::desc scratchpad;
   bool sumSeparately = false;  ///< See fusedPrimitiveDesc.
+  float sumScale = 1.f;        ///< The scale the sum post-op applies (see fusedPrimitiveDesc).
 };
 
 /// The primitives of one packed layer, created on first use of each problem.

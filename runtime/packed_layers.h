@@ -75,7 +75,9 @@ public:
   /// times `secondScale`; the kernels sum the two residuals first.
   /// The kernel covers 2-D and 3-D convolutions, plain and transposed, with
   /// oneDNN's own descriptors; a 1-D one runs as 2-D with height 1 (as ATen's
-  /// does). The result has the input's memory format, as aten::convolution's does. A
+  /// does). The result has the input's memory format, as aten::convolution's
+  /// does; the kernel computes channels-last, or on a contiguous input in that
+  /// layout where it pays (pointwise layers without an activation). A
   /// residual handed over with std::move, when no other tensor shares its
   /// memory, receives the result in place (see accumulatorFor).
   at::Tensor run(const at::Tensor& input, at::Tensor residual, const Activation& activation,
@@ -89,8 +91,10 @@ public:
   bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
   /// The algorithm run() uses for `input` without post-ops at the current
   /// thread count: "winograd" (3x3 stride-1 2-D layers, one thread, unless
-  /// TSOPT_CONV_ALGORITHM=direct), "direct", "deconvolution" (transposed) or
-  /// "aten" (fallback).
+  /// TSOPT_CONV_ALGORITHM=direct), "direct" (channels-last), "contiguous-gemm"
+  /// (a pointwise 2-D or 3-D layer whose input is contiguous: oneDNN's sgemm on
+  /// the NCHW tensors, no conversion to channels-last), "deconvolution"
+  /// (transposed) or "aten" (fallback).
   std::string algorithmFor(const at::Tensor& input);
   /// Whether run() takes ATen's convolution for every input: a float32 CPU
   /// transposed or 1-D layer, unless TSOPT_CONV_KINDS=onednn (set when the layer is packed).

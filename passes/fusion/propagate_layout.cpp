@@ -6,6 +6,7 @@
 #include <torch/csrc/jit/ir/alias_analysis.h>
 #include <torch/csrc/jit/ir/constants.h>
 
+#include <algorithm>
 #include <map>
 #include <ostream>
 #include <utility>
@@ -42,14 +43,26 @@ bool isChannelsLastConvolution(const Node* node, bool cudaFloat32) {
     return true;  // not frozen: the device is unknown, and the CPU is the common case
   }
   const auto layer = packed->toCustomClass<runtime::ConvPacked>();
-  if (layer->spatialRank() != 2) {
-    return false;  // 1-D and 3-D activations have no channels-last chain here; the kernel converts its own.
+  if (layer->spatialRank() == 1) {
+    return false;  // ATen has no channels-last 3-D tensors: the kernel converts its own.
   }
   if (layer->runsAtenConvolution()) {
     return false;  // ATen's transposed convolution: channels-last buys nothing, the conversions cost (docs/fusion.md)
   }
   const at::Tensor& weight = layer->weight();
+  if (weight.is_cuda() && layer->spatialRank() == 3) {
+    return false;  // the CUDA ops run 3-D layers through ATen's convolution
+  }
   return cudaFloat32 || !weight.is_cuda() || weight.scalar_type() != at::kFloat;
+}
+
+/// The channels-last format of a fused convolution's activations: NDHWC for a
+/// 3-D layer, NHWC otherwise (also when the packed layer is not a constant).
+c10::MemoryFormat channelsLastFormatOf(const Node* convolution) {
+  const c10::optional<c10::IValue> packed = torch::jit::toIValue(convolution->namedInput("packed"));
+  const bool volumetric = packed && packed->isCustomClass() &&
+                          packed->toCustomClass<runtime::ConvPacked>()->spatialRank() == 3;
+  return volumetric ? c10::MemoryFormat::ChannelsLast3d : c10::MemoryFormat::ChannelsLast;
 }
 
 /// Ops whose results have the same values whatever the memory layout of
@@ -63,7 +76,8 @@ bool isLayoutAgnostic(const Node* node) {
       "aten::sub",      "aten::div",        "aten::max_pool2d", "aten::avg_pool2d",
       "aten::adaptive_avg_pool2d",          "aten::batch_norm", "aten::size",    "aten::dim",
       "aten::hardsigmoid", "aten::hardsigmoid_", "aten::leaky_relu", "aten::leaky_relu_", "aten::elu",
-      "aten::mean",     "aten::adaptive_max_pool2d"};
+      "aten::mean",     "aten::adaptive_max_pool2d", "aten::max_pool3d", "aten::avg_pool3d",
+      "aten::adaptive_avg_pool3d", "aten::adaptive_max_pool3d"};
   return kinds.count(node->kind().toQualString()) != 0;
 }
 
@@ -108,7 +122,9 @@ bool isConversionTo(const Node* node, c10::MemoryFormat format) {
 /// A conversion to channels-last read only by fused convolutions: where a
 /// chain starts (this pass inserted it on an earlier run, or it is as good).
 bool startsChain(const Node* node, bool cudaFloat32) {
-  if (!isConversionTo(node, c10::MemoryFormat::ChannelsLast) || node->output()->uses().empty()) {
+  if (!(isConversionTo(node, c10::MemoryFormat::ChannelsLast) ||
+        isConversionTo(node, c10::MemoryFormat::ChannelsLast3d)) ||
+      node->output()->uses().empty()) {
     return false;
   }
   for (const Use& use : node->output()->uses()) {
@@ -142,6 +158,74 @@ void collectChannelsLast(torch::jit::Block* block, bool cudaFloat32, std::vector
   }
 }
 
+/// The chain a channels-last value belongs to: values joined through the ops
+/// that read and produce them (union-find over `values`).
+class Chains {
+public:
+  explicit Chains(const std::vector<Value*>& order) {
+    for (Value* value : order) {
+      parent_[value] = value;
+    }
+    for (Value* value : order) {
+      Node* node = value->node();
+      for (Value* input : node->inputs()) {
+        join(value, input);
+        if (isListIntoCat(input->node())) {
+          for (Value* element : input->node()->inputs()) {
+            join(value, element);
+          }
+        }
+      }
+    }
+  }
+
+  Value* find(Value* value) {
+    while (parent_.at(value) != value) {
+      value = parent_[value] = parent_.at(parent_.at(value));
+    }
+    return value;
+  }
+
+private:
+  void join(Value* value, Value* other) {
+    if (parent_.count(other) != 0) {
+      parent_[find(value)] = find(other);
+    }
+  }
+
+  std::map<Value*, Value*> parent_;
+};
+
+/// A chain of one fused convolution whose input is not channels-last: both
+/// its input and whatever leaves the chain would need a conversion, the two
+/// the kernel makes itself when its input is contiguous, where it may also run
+/// on the contiguous layout when that pays (ConvPacked's contiguousLayoutPays:
+/// a pointwise layer without activation runs as one sgemm in place, where
+/// converting its input alone cost more than oneDNN saved over ATen in the
+/// transposed decoder of docs/fusion.md). Returns that convolution, or null.
+/// A layer on a GPU keeps its chain: its kernels convert nothing themselves.
+Node* loneConvolution(const std::vector<Value*>& chain, const std::set<Value*>& values, bool cudaFloat32) {
+  Node* convolution = nullptr;
+  for (Value* value : chain) {
+    Node* node = value->node();
+    if (!isChannelsLastConvolution(node, cudaFloat32)) {
+      continue;
+    }
+    if (convolution != nullptr) {
+      return nullptr;
+    }
+    convolution = node;
+  }
+  if (convolution == nullptr || values.count(convolution->input(0)) != 0) {
+    return nullptr;
+  }
+  const c10::optional<c10::IValue> packed = torch::jit::toIValue(convolution->namedInput("packed"));
+  if (packed && packed->isCustomClass() && packed->toCustomClass<runtime::ConvPacked>()->weight().is_cuda()) {
+    return nullptr;
+  }
+  return convolution;
+}
+
 Value* insertContiguous(torch::jit::Graph& graph, Value* value, Node* before, c10::MemoryFormat format) {
   torch::jit::WithInsertPoint guard(before);
   Node* copy = graph.create(c10::Symbol::fromQualString("aten::contiguous"),
@@ -157,6 +241,7 @@ bool PropagateLayoutPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, 
   std::vector<Value*> order;
   std::set<Value*> channelsLast;
   collectChannelsLast(graph->block(), cudaFloat32ChannelsLast, order, channelsLast);
+  leaveLoneConvolutionsContiguous(order, channelsLast, context);
   if (order.empty()) {
     return false;
   }
@@ -202,7 +287,7 @@ bool PropagateLayoutPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, 
   for (Node* convolution : starts) {
     Value*& conversion = converted[{convolution->input(0), convolution->owningBlock()}];
     if (conversion == nullptr) {
-      conversion = insertContiguous(*graph, convolution->input(0), convolution, c10::MemoryFormat::ChannelsLast);
+      conversion = insertContiguous(*graph, convolution->input(0), convolution, channelsLastFormatOf(convolution));
       ++toChannelsLast;
     }
     convolution->replaceInput(0, conversion);
@@ -213,6 +298,32 @@ bool PropagateLayoutPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, 
     ++toContiguous;
   }
   return true;
+}
+
+void PropagateLayoutPass::leaveLoneConvolutionsContiguous(std::vector<Value*>& order, std::set<Value*>& values,
+                                                          PassContext& context) {
+  Chains chains(order);
+  std::map<Value*, std::vector<Value*>> members;
+  for (Value* value : order) {
+    members[chains.find(value)].push_back(value);
+  }
+  std::set<Value*> left;
+  for (const auto& chain : members) {
+    Node* convolution = loneConvolution(chain.second, values, cudaFloat32ChannelsLast);
+    if (convolution == nullptr) {
+      continue;
+    }
+    context.missedText(convolution) << "left %" << convolution->output()->debugName()
+                                    << " contiguous: a lone convolution between contiguous values (its input and "
+                                       "result would be converted); the kernel picks its layout by shape";
+    ++loneConvolutions;
+    left.insert(chain.second.begin(), chain.second.end());
+  }
+  order.erase(std::remove_if(order.begin(), order.end(), [&](Value* value) { return left.count(value) != 0; }),
+              order.end());
+  for (Value* value : left) {
+    values.erase(value);
+  }
 }
 
 } // namespace tsopt
