@@ -680,8 +680,13 @@ bool debugRecordsSound(const std::string& bytes) {
 
 torch::jit::Module loadArchive(const std::string& path, const std::string& bytes, std::optional<c10::Device> device) {
   // LibTorch's zip reader and unpickler follow the archive's offsets and
-  // lengths unchecked (docs/robustness.md): check them before it sees the bytes.
-  if (std::optional<std::string> problem = archiveProblem(bytes)) {
+  // lengths unchecked, and its loader trusts each tensor to fit its storage
+  // record (docs/robustness.md): check them before it sees the bytes.
+  std::optional<std::string> problem = archiveProblem(bytes);
+  if (!problem) {
+    problem = tensorStorageProblem(bytes, {"constants", "data"});
+  }
+  if (problem) {
     throw Error(ErrorKind::Input, path + ": cannot load TorchScript archive: " + *problem);
   }
   // int8 weights are packed while loading, for the engine in effect: the one

@@ -1,12 +1,18 @@
 //===- archive_check.cpp - Bounds checks of zip archives and pickles ------===//
 #include "passes/core/archive_check.h"
 
+#include "passes/core/error.h"
 #include "passes/core/string_utils.h"
 
+#include <torch/csrc/jit/api/compilation_unit.h>
+#include <torch/csrc/jit/frontend/resolver.h>
+#include <torch/csrc/jit/frontend/script_type_parser.h>
+#include <torch/csrc/jit/serialization/unpickler.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 
 namespace tsopt {
 namespace {
@@ -423,6 +429,237 @@ std::optional<std::string> archiveProblem(std::string_view bytes) {
     // opcode it would refuse is refused here (fuzz_archive found one).
     if (auto problem = pickleProblem(record, /*knownOpcodesOnly=*/sourceRanges)) {
       return "damaged pickle record " + shownName(entry.name) + ": " + *problem;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<uint64_t> stridedExtentBytes(const std::vector<int64_t>& sizes, const std::vector<int64_t>& strides,
+                                           int64_t storageOffset, uint64_t elementSize) {
+  if (sizes.size() != strides.size() || storageOffset < 0 ||
+      std::any_of(sizes.begin(), sizes.end(), [](int64_t size) { return size < 0; })) {
+    return std::nullopt;
+  }
+  if (std::find(sizes.begin(), sizes.end(), 0) != sizes.end()) {
+    return 0;
+  }
+  int64_t lowest = storageOffset;
+  int64_t highest = storageOffset;
+  for (size_t dim = 0; dim < sizes.size(); ++dim) {
+    int64_t reach = 0;
+    if (__builtin_mul_overflow(sizes[dim] - 1, strides[dim], &reach) ||
+        __builtin_add_overflow(reach < 0 ? lowest : highest, reach, reach < 0 ? &lowest : &highest)) {
+      return std::nullopt;
+    }
+  }
+  uint64_t bytes = 0;
+  if (lowest < 0 || __builtin_mul_overflow(static_cast<uint64_t>(highest) + 1, elementSize, &bytes)) {
+    return std::nullopt;
+  }
+  return bytes;
+}
+
+namespace {
+
+/// The bytes of a record, inflated when it is deflated.
+std::optional<std::string> recordBytes(std::string_view bytes, const ZipEntry& entry, std::string& record) {
+  if (entry.method == 0) {
+    record.assign(bytes.substr(entry.dataOffset, entry.size));
+    return std::nullopt;
+  }
+  if (entry.compressedSize > UINT_MAX || entry.size > UINT_MAX) {
+    return "entry " + shownName(entry.name) + " is too large to inflate";
+  }
+  return inflateEntry(bytes, entry, record);
+}
+
+/// Whether two record names are the same to LibTorch's zip reader, whose
+/// lookup (miniz's mz_zip_reader_locate_file without flags) ignores case.
+bool sameRecordName(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+/// What the check knows of a storage: stands in for its data (the context of
+/// a DataPtr without data), so each tensor of the unpickled value leads to it.
+struct StorageRecord {
+  std::string name;                  ///< e.g. "data/6", as messages show it.
+  std::optional<uint64_t> recordBytes;  ///< Unset: no such record.
+};
+
+void deleteStorageRecord(void* record) { delete static_cast<StorageRecord*>(record); }
+
+/// Every class name is a class without attributes: the check needs the
+/// state the pickle gives each object, not the archive's code. The type
+/// parser asks about a whole type expression first (`Dict[str, Tensor]`):
+/// only a dotted name is a class.
+struct AnyClassResolver : torch::jit::Resolver {
+  explicit AnyClassResolver(std::shared_ptr<torch::jit::CompilationUnit> unit) : unit(std::move(unit)) {}
+  c10::TypePtr resolveType(const std::string& name, const torch::jit::SourceRange&) override {
+    const bool dottedName = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.';
+    });
+    return dottedName ? c10::ClassType::create(c10::QualifiedName(name), unit) : nullptr;
+  }
+  std::shared_ptr<torch::jit::CompilationUnit> unit;
+};
+
+std::string shapeText(c10::IntArrayRef values) {
+  std::string text;
+  for (int64_t value : values) {
+    text += (text.empty() ? "" : ", ") + std::to_string(value);
+  }
+  return "[" + text + "]";
+}
+
+/// The problem of one strided tensor with its storage, if any.
+std::optional<std::string> storageProblem(const at::Tensor& tensor, const std::string& path) {
+  const std::string shown = "tensor " + shownName(path);
+  const c10::Storage& storage = tensor.storage();
+  const auto* record = storage.data_ptr().get_deleter() == &deleteStorageRecord
+                           ? static_cast<const StorageRecord*>(storage.data_ptr().get_context())
+                           : nullptr;
+  if (record && !record->recordBytes) {
+    return shown + ": its storage record " + shownName(record->name) + " is missing";
+  }
+  // A storage without a record holds no data (LibTorch reads none for 0 elements).
+  const uint64_t holds = record ? *record->recordBytes : 0;
+  const std::string where = record ? "its storage record " + shownName(record->name) : "its storage";
+  std::optional<uint64_t> needs = stridedExtentBytes(tensor.sizes().vec(), tensor.strides().vec(),
+                                                     tensor.storage_offset(), tensor.dtype().itemsize());
+  if (!needs) {
+    return shown + " (sizes " + shapeText(tensor.sizes()) + ", strides " + shapeText(tensor.strides()) +
+           ", storage offset " + std::to_string(tensor.storage_offset()) + ") reaches outside any storage";
+  }
+  if (*needs > holds) {
+    return shown + " needs " + std::to_string(*needs) + " bytes, " + where + " holds " + std::to_string(holds);
+  }
+  // LibTorch copies or saves a storage whole (ExportModule, a CUDA load).
+  if (storage.nbytes() > holds) {
+    return shown + "'s storage declares " + std::to_string(storage.nbytes()) + " bytes, " + where + " holds " +
+           std::to_string(holds);
+  }
+  return std::nullopt;
+}
+
+/// The first tensor of `root` (walked without recursion: a pickle may nest
+/// deeply) whose storage does not hold it; paths as attributes are written.
+std::optional<std::string> firstStorageProblem(const c10::IValue& root, const std::string& rootPath) {
+  std::vector<std::pair<c10::IValue, std::string>> pending{{root, rootPath}};
+  while (!pending.empty()) {
+    const c10::IValue value = std::move(pending.back().first);
+    const std::string path = std::move(pending.back().second);
+    pending.pop_back();
+    auto element = [&path](size_t index) { return path + "[" + std::to_string(index) + "]"; };
+    if (value.isTensor()) {
+      const at::Tensor& tensor = value.toTensor();
+      if (tensor.is_sparse()) {
+        pending.emplace_back(tensor._indices(), path + "._indices()");
+        pending.emplace_back(tensor._values(), path + "._values()");
+      } else if (tensor.layout() == at::kStrided && tensor.has_storage() && !tensor.is_meta()) {
+        if (auto problem = storageProblem(tensor, path)) {
+          return problem;
+        }
+      }
+    } else if (value.isTuple()) {
+      const auto& elements = value.toTupleRef().elements();
+      for (size_t index = 0; index < elements.size(); ++index) {
+        pending.emplace_back(elements[index], element(index));
+      }
+    } else if (value.isList()) {
+      const c10::ArrayRef<c10::IValue> elements = value.toListRef();
+      for (size_t index = 0; index < elements.size(); ++index) {
+        pending.emplace_back(elements[index], element(index));
+      }
+    } else if (value.isGenericDict()) {
+      for (const auto& entry : value.toGenericDict()) {
+        const std::string key = entry.key().isString() ? entry.key().toStringRef() : "[" + entry.key().tagKind() + "]";
+        pending.emplace_back(entry.key(), path + "[key " + key + "]");
+        pending.emplace_back(entry.value(), path.empty() ? key : path + "." + key);
+      }
+    } else if (value.isObject()) {
+      for (const c10::IValue& state : value.toObjectRef().slots()) {  // keepState's: the object's state
+        pending.emplace_back(state, path);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+/// The value of `<name>.pkl` as LibTorch's unpickler builds it, but each
+/// object an empty one holding the state the pickle gives it (no
+/// __setstate__ runs) and each storage a StorageRecord of `<name>/KEY`
+/// (sized from `entries`) instead of its data.
+c10::IValue unpickleWithoutData(const std::string& pickle, const std::string& name, const std::string& prefix,
+                                const std::vector<ZipEntry>& entries) {
+  auto unit = std::make_shared<torch::jit::CompilationUnit>();
+  auto resolver = std::make_shared<AnyClassResolver>(unit);
+  auto resolveType = [&](const c10::QualifiedName& qualified) {
+    // Class names and, for container type tags, type expressions.
+    return c10::StrongTypePtr(unit, torch::jit::ScriptTypeParser(resolver).parseType(qualified.qualifiedName()));
+  };
+  auto keepState = [](const c10::StrongTypePtr& type, c10::IValue state) {
+    auto object = c10::ivalue::Object::create(type, 1);
+    object->setSlot(0, std::move(state));
+    return object;
+  };
+  auto readRecord = [&](const std::string& key) {
+    auto record = std::make_unique<StorageRecord>();
+    record->name = name + "/" + key;
+    for (const ZipEntry& entry : entries) {
+      // Of records a case-blind lookup cannot tell apart, the smallest.
+      if (sameRecordName(entry.name, prefix + record->name)) {
+        record->recordBytes = std::min(record->recordBytes.value_or(entry.size), entry.size);
+      }
+    }
+    return at::DataPtr(nullptr, record.release(), &deleteStorageRecord, at::Device(at::kCPU));
+  };
+  size_t read = 0;
+  auto reader = [&](char* buffer, size_t length) -> size_t {
+    length = std::min(length, pickle.size() - read);
+    std::memcpy(buffer, pickle.data() + read, length);
+    read += length;
+    return length;
+  };
+  // Every storage on the CPU: LibTorch's loader copies one saved from a GPU
+  // there, whole, which is one of the reads this check guards.
+  torch::jit::Unpickler unpickler(reader, resolveType, keepState, readRecord, at::Device(at::kCPU));
+  return unpickler.parse_ivalue();
+}
+
+} // namespace
+
+std::optional<std::string> tensorStorageProblem(std::string_view bytes, const std::vector<std::string>& pickles) {
+  std::vector<ZipEntry> entries;
+  if (auto problem = readZipDirectory(bytes, entries)) {
+    return problem;
+  }
+  if (entries.empty()) {
+    return std::nullopt;
+  }
+  // LibTorch's reader takes the first entry's folder as the archive's name,
+  // and looks every record up inside it.
+  const std::string prefix = entries.front().name.substr(0, entries.front().name.find('/') + 1);
+  for (const std::string& name : pickles) {
+    const auto entry = std::find_if(entries.begin(), entries.end(), [&](const ZipEntry& candidate) {
+      return sameRecordName(candidate.name, prefix + name + ".pkl");
+    });
+    if (entry == entries.end()) {
+      continue;  // LibTorch's loader reports a missing record.
+    }
+    std::string pickle;
+    if (auto problem = recordBytes(bytes, *entry, pickle)) {
+      return "damaged zip archive: " + *problem;
+    }
+    c10::IValue value;
+    try {
+      value = unpickleWithoutData(pickle, name, prefix, entries);
+    } catch (const std::exception& error) {
+      return "damaged pickle record " + shownName(entry->name) + ": " + firstLine(error.what());
+    }
+    if (auto problem = firstStorageProblem(value, name == "data" ? "" : name)) {
+      return problem;
     }
   }
   return std::nullopt;

@@ -6,8 +6,10 @@
 /// reading it. archiveProblem walks an archive the way they will, checking
 /// every offset and length against the bytes there are, so the tools refuse
 /// such a file with one line before LibTorch sees it (docs/robustness.md,
-/// "Input limits"). No LibTorch here: each check is unit-tested on hand-made
-/// bytes.
+/// "Input limits"). The zip and pickle checks use no LibTorch: each is
+/// unit-tested on hand-made bytes. tensorStorageProblem unpickles with
+/// LibTorch's unpickler (it reads no tensor data) to see what each tensor
+/// asks of its storage record, which LibTorch's loader never checks.
 ///
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -59,5 +61,28 @@ bool isSourceRangeRecord(const std::string& name);
 /// What the tools call before handing bytes to torch::jit::load, pickle_load
 /// or PyTorchStreamReader.
 std::optional<std::string> archiveProblem(std::string_view bytes);
+
+/// The bytes of its storage that a strided tensor reaches: (storage offset +
+/// the furthest element its sizes and strides reach + 1) times the element
+/// size; 0 when a dimension is 0. Unset when a size or the offset is negative,
+/// an element lies before the storage (a negative stride), or the count
+/// overflows 64 bits.
+std::optional<uint64_t> stridedExtentBytes(const std::vector<int64_t>& sizes, const std::vector<int64_t>& strides,
+                                           int64_t storageOffset, uint64_t elementSize);
+
+/// Unpickles the archive's `NAME.pkl` for each NAME of `pickles` (a module:
+/// "constants" and "data"; a torch.save file: "data") with LibTorch's
+/// unpickler, as its loader will, but without classes, __setstate__ or tensor
+/// data, and checks every tensor there against its storage record
+/// `NAME/KEY`: the bytes it reaches (stridedExtentBytes) and the size its
+/// storage declares must fit the record. LibTorch checks neither: it sizes a
+/// storage by the pickle's element count, whatever the record holds, so a
+/// damaged pickle makes tensors that read past their data (fuzz_archive: in
+/// ExportModule, CUDA copies, __setstate__). Returns e.g. "tensor 'bn.bias'
+/// needs 16 bytes, its storage record 'data/6' holds 8", naming the tensor by
+/// its attribute path (`constants[3]` for the code's constants, `[0][1]` for
+/// an inputs file's tuples); an archive the unpickler refuses is refused with
+/// its message. Call after archiveProblem, on bytes it passed.
+std::optional<std::string> tensorStorageProblem(std::string_view bytes, const std::vector<std::string>& pickles);
 
 } // namespace tsopt

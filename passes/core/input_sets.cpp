@@ -20,8 +20,14 @@ InputSets loadInputSets(const std::string& path) {
 
 InputSets parseInputSets(const std::string& path, const std::vector<char>& bytes) {
   // LibTorch's zip reader and unpickler follow the file's offsets and lengths
-  // unchecked (docs/robustness.md): check them before it sees the bytes.
-  if (std::optional<std::string> problem = archiveProblem(std::string_view(bytes.data(), bytes.size()))) {
+  // unchecked, and it trusts each tensor to fit its storage record
+  // (docs/robustness.md): check them before it sees the bytes.
+  const std::string_view file(bytes.data(), bytes.size());
+  std::optional<std::string> problem = archiveProblem(file);
+  if (!problem) {
+    problem = tensorStorageProblem(file, {"data"});
+  }
+  if (problem) {
     throw Error(ErrorKind::Input, path + ": not a file written by torch.save: " + *problem);
   }
   c10::IValue loaded;

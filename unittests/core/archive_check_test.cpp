@@ -234,5 +234,94 @@ TEST(ArchiveCheckTest, PickleRecordsOfAnArchive) {
   EXPECT_EQ(archiveProblem(tensorsOnly.bytes), std::nullopt) << "a tensor's bytes are no pickle";
 }
 
+TEST(ArchiveCheckTest, StridedExtentBytes) {
+  EXPECT_EQ(stridedExtentBytes({2, 3}, {3, 1}, 0, 4), 24u);
+  EXPECT_EQ(stridedExtentBytes({2, 3}, {3, 1}, 5, 4), 44u);
+  EXPECT_EQ(stridedExtentBytes({}, {}, 2, 8), 24u) << "a scalar: one element past its offset";
+  EXPECT_EQ(stridedExtentBytes({4, 4}, {0, 0}, 0, 4), 4u) << "an expanded tensor reaches one element";
+  EXPECT_EQ(stridedExtentBytes({0, 3}, {-7, 1 << 30}, 99, 4), 0u) << "no element, no bytes";
+  EXPECT_EQ(stridedExtentBytes({3}, {-2}, 4, 4), 20u) << "a negative stride down to element 0";
+  EXPECT_EQ(stridedExtentBytes({3}, {-2}, 3, 4), std::nullopt) << "an element before the storage";
+  EXPECT_EQ(stridedExtentBytes({-1}, {1}, 0, 4), std::nullopt);
+  EXPECT_EQ(stridedExtentBytes({1}, {1}, -1, 4), std::nullopt);
+  EXPECT_EQ(stridedExtentBytes({2}, {1}, 0, 4).value_or(0), 8u);
+  EXPECT_EQ(stridedExtentBytes({2}, {1}, 0, 4), stridedExtentBytes({2, 1}, {1, 1234}, 0, 4)) << "size 1: any stride";
+  const int64_t huge = int64_t(1) << 62;
+  EXPECT_EQ(stridedExtentBytes({3}, {huge}, 0, 1), std::nullopt) << "(3 - 1) * 2^62 overflows";
+  EXPECT_EQ(stridedExtentBytes({2, 2}, {huge, huge}, 0, 1), std::nullopt) << "2^62 + 2^62 overflows";
+  EXPECT_EQ(stridedExtentBytes({2}, {huge}, 0, 4), std::nullopt) << "the byte count overflows";
+  EXPECT_EQ(stridedExtentBytes({2}, {huge}, 0, 1), uint64_t(huge) + 1);
+}
+
+/// The stored files of a zip archive LibTorch wrote, with `name`'s bytes
+/// replaced; its deflated code files are left out (the check reads none).
+std::string withRecord(const std::string& archive, const std::string& name, const std::string& data) {
+  std::vector<ZipEntry> entries;
+  EXPECT_EQ(readZipDirectory(archive, entries), std::nullopt);
+  Files files;
+  for (const ZipEntry& entry : entries) {
+    if (entry.method != 0) {
+      continue;
+    }
+    files.emplace_back(entry.name, entry.name == name ? data : archive.substr(entry.dataOffset, entry.size));
+  }
+  return HandMadeZip(files).bytes;
+}
+
+std::string pickled(std::vector<c10::IValue> elements) {
+  std::vector<char> bytes = torch::jit::pickle_save(c10::ivalue::Tuple::create(std::move(elements)));
+  return std::string(bytes.data(), bytes.size());
+}
+
+TEST(ArchiveCheckTest, TensorsFitTheirStorageRecords) {
+  const std::string sound = pickled({at::arange(4, at::kFloat), at::empty({0, 3}), at::ones({2, 3}).t()});
+  EXPECT_EQ(tensorStorageProblem(sound, {"data"}), std::nullopt);
+  EXPECT_EQ(tensorStorageProblem(withRecord(sound, "archive/data/0", std::string(16, '\0')), {"data"}), std::nullopt)
+      << "the archive rebuilt as it was";
+  // The open finding's shape: a storage record shorter than the tensor.
+  EXPECT_EQ(tensorStorageProblem(withRecord(sound, "archive/data/0", std::string(8, '\0')), {"data"}),
+            "tensor '[0]' needs 16 bytes, its storage record 'data/0' holds 8");
+  EXPECT_EQ(tensorStorageProblem(withRecord(sound, "archive/data/2", std::string(20, '\0')), {"data"}),
+            "tensor '[2]' needs 24 bytes, its storage record 'data/2' holds 20");
+  // A view reaching less than its storage: the storage is still saved whole.
+  const std::string view = pickled({at::arange(4, at::kFloat).slice(0, 0, 2)});
+  EXPECT_EQ(tensorStorageProblem(withRecord(view, "archive/data/0", std::string(8, '\0')), {"data"}),
+            "tensor '[0]''s storage declares 16 bytes, its storage record 'data/0' holds 8");
+  EXPECT_EQ(tensorStorageProblem(withRecord(view, "archive/data/0", "x"), {"data"}),
+            "tensor '[0]' needs 8 bytes, its storage record 'data/0' holds 1");
+  std::string renamed = sound;
+  renamed.replace(renamed.rfind("archive/data/0"), 14, "archive/data/9");
+  EXPECT_EQ(tensorStorageProblem(renamed, {"data"}), "tensor '[0]': its storage record 'data/0' is missing");
+}
+
+TEST(ArchiveCheckTest, ModuleTensorsFitTheirStorageRecords) {
+  torch::jit::Module module("m");
+  module.register_parameter("weight", at::ones({4}), false);
+  c10::impl::GenericDict table(c10::StringType::get(), c10::TensorType::get());
+  table.insert("row", at::zeros({3}));
+  module.register_attribute("table", c10::DictType::create(c10::StringType::get(), c10::TensorType::get()), table);
+  torch::jit::Module child("c");
+  child.register_buffer("mean", at::zeros({2, 2}));
+  module.register_module("child", child);
+  module.define("def forward(self, x):\n  return x + self.weight\n");
+  std::ostringstream saved;
+  module.save(saved);
+  const std::string archive = saved.str();
+  EXPECT_EQ(tensorStorageProblem(archive, {"constants", "data"}), std::nullopt);
+  for (const auto& [record, problem] : std::vector<std::pair<std::string, std::string>>{
+           {"data/0", "tensor 'weight' needs 16 bytes, its storage record 'data/0' holds 1"},
+           {"data/1", "tensor 'table.row' needs 12 bytes, its storage record 'data/1' holds 1"},
+           {"data/2", "tensor 'child.mean' needs 16 bytes, its storage record 'data/2' holds 1"}}) {
+    EXPECT_EQ(tensorStorageProblem(withRecord(archive, "archive/" + record, "x"), {"constants", "data"}), problem);
+  }
+  // Freezing makes the weight a tensor constant of the code (constants.pkl).
+  module.eval();
+  std::ostringstream frozen;
+  torch::jit::freeze(module).save(frozen);
+  EXPECT_EQ(tensorStorageProblem(frozen.str(), {"constants", "data"}), std::nullopt);
+  EXPECT_EQ(tensorStorageProblem(withRecord(frozen.str(), "archive/constants/0", "x"), {"constants", "data"}),
+            "tensor 'constants[0]' needs 16 bytes, its storage record 'constants/0' holds 1");
+}
+
 } // namespace
 } // namespace tsopt
