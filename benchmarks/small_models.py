@@ -205,18 +205,8 @@ def variants(name, work_dir, args):
     return result, module(*inputs)
 
 
-def thread_time_calls(function, count):
-    """Thread CPU time of `count` calls, in seconds each."""
-    times = []
-    for _ in range(count):
-        start = time.thread_time()
-        function()
-        times.append(time.thread_time() - start)
-    return times
-
-
 def measure(functions, args):
-    time_calls = thread_time_calls if args.clock == "thread" else bench_common.time_calls
+    clock = time.thread_time if args.clock == "thread" else time.perf_counter
     with torch.inference_mode():
         calls = {key: bench_common.calls_per_round(f, args.seconds_per_round, 20) for key, f in functions.items()}
         times = {key: [] for key in functions}
@@ -224,7 +214,7 @@ def measure(functions, args):
         for round_index in range(args.rounds):
             shift = round_index % len(keys)
             for key in keys[shift:] + keys[:shift]:
-                times[key] += time_calls(functions[key], calls[key])
+                times[key] += bench_common.time_calls(functions[key], calls[key], clock)
     return {key: statistics.median(values) for key, values in times.items()}
 
 
