@@ -40,6 +40,8 @@ TEST(ConvPackedTest, KernelMatchesAtenForEveryActivationAndShape) {
       {16, 16, 3, 1, 0, 1, 1, 9},  // 3x3 stride 1 without padding: Winograd
   };
   for (const ConvCase& c : cases) {
+    SCOPED_TRACE(::testing::Message() << c.inChannels << " -> " << c.outChannels << ", kernel " << c.kernel
+                                      << ", groups " << c.groups);
     at::Tensor weight = at::randn({c.outChannels, c.inChannels / c.groups, c.kernel, c.kernel});
     for (bool withBias : {true, false}) {
       c10::optional<at::Tensor> bias = withBias ? c10::optional<at::Tensor>(at::randn({c.outChannels})) : c10::nullopt;
