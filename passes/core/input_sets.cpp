@@ -22,25 +22,27 @@ InputSets parseInputSets(const std::string& path, const std::vector<char>& bytes
   // LibTorch's zip reader and unpickler follow the file's offsets and lengths
   // unchecked, and it trusts each tensor to fit its storage record
   // (docs/robustness.md): check them before it sees the bytes.
+  auto refuse = [&path](const std::string& reason) {
+    if (reason.find("Unknown opcode for unpickling at 0x61") != std::string::npos) {
+      // LibTorch 1.13's unpickler lacks APPEND, which Python uses for one-element lists.
+      return Error(ErrorKind::Input, path + ": LibTorch cannot read a one-element list; save a tuple instead: "
+                                            "torch.save(tuple(inputs), path)");
+    }
+    return Error(ErrorKind::Input, path + ": not a file written by torch.save: " + reason);
+  };
   const std::string_view file(bytes.data(), bytes.size());
   std::optional<std::string> problem = archiveProblem(file);
   if (!problem) {
-    problem = tensorStorageProblem(file, {"data"});
+    problem = tensorStorageProblem(file, {"data"});  // unpickles with LibTorch's unpickler too
   }
   if (problem) {
-    throw Error(ErrorKind::Input, path + ": not a file written by torch.save: " + *problem);
+    throw refuse(*problem);
   }
   c10::IValue loaded;
   try {
     loaded = torch::jit::pickle_load(bytes);
   } catch (const std::exception& error) {
-    std::string reason = firstLine(error.what());
-    if (reason.find("Unknown opcode for unpickling at 0x61") != std::string::npos) {
-      // LibTorch's unpickler lacks APPEND, which Python uses for one-element lists.
-      throw Error(ErrorKind::Input, path + ": LibTorch cannot read a one-element list; save a tuple instead: "
-                                           "torch.save(tuple(inputs), path)");
-    }
-    throw Error(ErrorKind::Input, path + ": not a file written by torch.save: " + reason);
+    throw refuse(firstLine(error.what()));
   }
   auto elements = [](const c10::IValue& value) {
     return value.isTuple() ? value.toTupleRef().elements().vec() : value.toListRef().vec();
