@@ -29,11 +29,15 @@ def python_command(interpreter):
     # In a sanitizer build, scripts that load tsopt's libraries (the runtime,
     # the tsopt package) need the sanitizer runtime in the interpreter first;
     # Python's own leaks at exit are not tsopt's.
+    # The programs a script starts link the static runtime: a sitecustomize
+    # (Inputs/sanitized_python) takes LD_PRELOAD away from them.
     preload = ""
+    path = ZOO_SOURCES
     runtime = getattr(config, "sanitizer_runtime", "")  # absent from a build configured before it
     if runtime:
         preload = "LD_PRELOAD=%s ASAN_OPTIONS=detect_leaks=0 " % runtime
-    return "env %sPYTHONPATH=%s %s" % (preload, ZOO_SOURCES, interpreter)
+        path = os.pathsep.join([os.path.join(config.test_source_root, "Inputs", "sanitized_python"), ZOO_SOURCES])
+    return "env %sPYTHONPATH=%s %s" % (preload, path, interpreter)
 
 
 config.substitutions.append(("%python", python_command(config.python_path)))
