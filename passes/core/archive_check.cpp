@@ -397,6 +397,21 @@ std::optional<std::string> inflateEntry(std::string_view bytes, const ZipEntry& 
   return std::nullopt;
 }
 
+/// Whether zlib, whose counts are 32-bit, can inflate the entry.
+bool inflatable(const ZipEntry& entry) { return entry.compressedSize <= UINT_MAX && entry.size <= UINT_MAX; }
+
+/// The bytes of a record, inflated when it is deflated.
+std::optional<std::string> recordBytes(std::string_view bytes, const ZipEntry& entry, std::string& record) {
+  if (entry.method == 0) {
+    record.assign(bytes.substr(entry.dataOffset, entry.size));
+    return std::nullopt;
+  }
+  if (!inflatable(entry)) {
+    return "entry " + shownName(entry.name) + " is too large to inflate";
+  }
+  return inflateEntry(bytes, entry, record);
+}
+
 } // namespace
 
 bool isSourceRangeRecord(const std::string& name) { return hasSuffix(name, kSourceRangeRecordSuffix); }
@@ -413,16 +428,12 @@ std::optional<std::string> archiveProblem(std::string_view bytes) {
     }
     // A deflated record (torch.jit.save deflates code/*.debug_pkl) is walked
     // inflated: its lengths are those of the inflated bytes.
-    std::string inflated;
-    std::string_view record = bytes.substr(entry.dataOffset, entry.compressedSize);
-    if (entry.method != 0) {
-      if (entry.compressedSize > UINT_MAX || entry.size > UINT_MAX) {
-        continue;  // Not a pickle any archive of ours holds; zlib's counts are 32-bit.
-      }
-      if (auto problem = inflateEntry(bytes, entry, inflated)) {
-        return "damaged zip archive: " + *problem;
-      }
-      record = inflated;
+    if (entry.method != 0 && !inflatable(entry)) {
+      continue;  // Not a pickle any archive of ours holds.
+    }
+    std::string record;
+    if (auto problem = recordBytes(bytes, entry, record)) {
+      return "damaged zip archive: " + *problem;
     }
     // LibTorch reads a .debug_pkl lazily, when it shows a source range, also
     // inside ErrorReport::what(), where an exception ends the process: an
@@ -460,18 +471,6 @@ std::optional<uint64_t> stridedExtentBytes(const std::vector<int64_t>& sizes, co
 }
 
 namespace {
-
-/// The bytes of a record, inflated when it is deflated.
-std::optional<std::string> recordBytes(std::string_view bytes, const ZipEntry& entry, std::string& record) {
-  if (entry.method == 0) {
-    record.assign(bytes.substr(entry.dataOffset, entry.size));
-    return std::nullopt;
-  }
-  if (entry.compressedSize > UINT_MAX || entry.size > UINT_MAX) {
-    return "entry " + shownName(entry.name) + " is too large to inflate";
-  }
-  return inflateEntry(bytes, entry, record);
-}
 
 /// Whether two record names are the same to LibTorch's zip reader, whose
 /// lookup (miniz's mz_zip_reader_locate_file without flags) ignores case.
