@@ -118,9 +118,11 @@ OneDnnLibrary& loadedLibrary() {
 /// Opens the library and fills every slot; on failure leaves them throwing.
 __attribute__((constructor)) void openOneDnn() {
 #if TSOPT_ADDRESS_SANITIZER
-  // ASan refuses RTLD_DEEPBIND (google/sanitizers#611): the sanitizer build
-  // (docs/robustness.md) opens the library without it, so there libdnnl may
-  // bind the symbols above to the wheel's oneDNN and some primitives fail.
+  // ASan refuses RTLD_DEEPBIND (google/sanitizers#611): on the pip line the
+  // sanitizer build opens a copy of libdnnl marked DF_SYMBOLIC instead (its
+  // full path is TSOPT_DNNL_LIBRARY_NAME; runtime/CMakeLists.txt), which
+  // binds the library's references to its own definitions first, as
+  // RTLD_DEEPBIND does.
   void* handle = dlopen(TSOPT_DNNL_LIBRARY_NAME, RTLD_NOW | RTLD_LOCAL);
 #else
   void* handle = dlopen(TSOPT_DNNL_LIBRARY_NAME, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
