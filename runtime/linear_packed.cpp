@@ -67,14 +67,23 @@ constexpr int64_t kSmallWeightBytes = 128 * 1024;
 /// row count), so inputs of varying length never multiply the weights' memory.
 constexpr size_t kMaxPackedRowCounts = 4;
 
-/// From 2 to 24 rows the panel kernel (packed_gemm.h) runs the layer, except
-/// on Intel CPUs with MKL, whose packed sgemm keeps them. BERT-base's layers
-/// with weights from memory, one thread, AMD EPYC (AVX2): 1.5-2.5x faster than
-/// oneDNN 2.6's inner product at 2-4 rows, 1.0-1.6x at 14-24, twice as fast as
-/// MKL at 8; at 1 row and from 32 rows on, mixed; from 128 rows MKL is as fast
-/// as or faster than oneDNN there (docs/fusion.md).
+/// From 2 to 24 rows the panel kernel (packed_gemm.h) runs the layer on AVX2
+/// CPUs, except on Intel CPUs with MKL, whose packed sgemm keeps them.
+/// BERT-base's layers with weights from memory, one thread, AMD EPYC (AVX2):
+/// 1.5-2.5x faster than oneDNN 2.6's inner product at 2-4 rows, 1.0-1.6x at
+/// 14-24, twice as fast as MKL at 8; at 1 row and from 32 rows on, mixed; from
+/// 128 rows MKL is as fast as or faster than oneDNN there (docs/fusion.md).
 constexpr int64_t kPanelGemmMinRows = 2;
 constexpr int64_t kPanelGemmMaxRows = 24;
+
+/// With AVX-512 the panel kernel runs every row count up to this one, Intel's
+/// CPUs with MKL included. BERT-base's layers with weights from memory (Xeon
+/// with AVX-512, bench_linear, docs/fusion.md): 1.1-1.4x faster than MKL's
+/// packed sgemm at 14 and 24 rows, level at 32, 0.7-0.95x from 48 rows on. The
+/// rule is the row count alone, never a timing. Larger products run on MKL (or
+/// oneDNN), which packs the weight again: a layer that sees both few and many
+/// rows holds both packs (LinearPacked::algorithmFor).
+constexpr int64_t kWidePanelGemmMaxRows = 32;
 
 namespace {
 /// Without MKL (Debian's LibTorch), products up to this many multiply-adds
@@ -101,9 +110,14 @@ bool usesPackedGemm(int64_t rows, const at::Tensor& weight, const Activation& ac
 }
 
 bool usesPanelGemm(int64_t rows) {
-  static const bool preferred = panelGemmAvailable() && linearGemmChoice().empty() &&
-                                !(packedGemmAvailable() && isIntelCpu());
-  return preferred && rows >= kPanelGemmMinRows && rows <= kPanelGemmMaxRows;
+  static const bool chosen = panelGemmAvailable() && linearGemmChoice().empty();
+  static const bool wide = preferredPanelIsa() == PanelIsa::Avx512;
+  static const bool avx2Preferred = !(packedGemmAvailable() && isIntelCpu());
+  if (!chosen) {
+    return false;
+  }
+  return wide ? rows <= kWidePanelGemmMaxRows
+              : avx2Preferred && rows >= kPanelGemmMinRows && rows <= kPanelGemmMaxRows;
 }
 } // namespace
 

@@ -65,26 +65,47 @@ private:
 /// Whether the CPU runs the panel kernel below (AVX2 and FMA).
 bool panelGemmAvailable();
 
+/// The instruction set a panel kernel runs on. Both read the same packed
+/// weight, so the choice never repacks.
+enum class PanelIsa { Avx2, Avx512 };
+
+/// AVX-512 where the CPU has AVX512F, unless ONEDNN_MAX_CPU_ISA holds
+/// oneDNN's kernels below AVX-512 (`AVX2`, `SSE41`, ...): one switch then
+/// holds every kernel of the runtime to the same instructions. Else AVX2.
+PanelIsa preferredPanelIsa();
+
 /// A float32 (out_features, in_features) weight in panels of 16 output
 /// features, each stored input feature after input feature, for products with
 /// few rows, where a layer is a stream of its weights from memory (BERT at 14
-/// tokens, batch 1). The kernel holds up to 6 rows x 16 columns of the output
-/// in AVX2 registers, runs every 6-row block of a panel while the panel is in
-/// cache, and splits the panels between threads: the weight is read once per
-/// call, in order. Any row count; used where MKL is not (packedGemmAvailable()).
+/// tokens, batch 1). The layout does not depend on the row count: one pack
+/// serves every call. Panels are split between threads, and each thread runs
+/// every block of rows over a 256-deep chunk of a panel while the chunk is in
+/// L1: the weight is read once per call, in order.
+///  - AVX2: a block of up to 6 rows x 16 columns of the output in registers
+///    (two vectors a row);
+///  - AVX-512: up to 16 rows x 16 columns (one vector a row), the input's
+///    block copied first so that its values sit next to each other, the
+///    panel's right edge under a mask.
 class PanelGemmWeights {
 public:
-  /// Packs `weight` (float32, 2-D, on the CPU); only when panelGemmAvailable().
-  explicit PanelGemmWeights(const at::Tensor& weight);
+  /// Packs `weight` (float32, 2-D, on the CPU); `isa` must be one the CPU has
+  /// (AVX-512 needs AVX512F; only when panelGemmAvailable()).
+  explicit PanelGemmWeights(const at::Tensor& weight, PanelIsa isa = preferredPanelIsa());
 
   /// As PackedGemmWeights::run, for `rows` rows.
   void run(const float* input, int64_t rows, at::Tensor& out, const float* bias, bool accumulate,
            const Activation& activation) const;
 
+  PanelIsa isa() const { return isa_; }
+
 private:
+  void runAvx2(const float* input, int64_t rows, float* out) const;
+  void runAvx512(const float* input, int64_t rows, float* out) const;
+
   int64_t outFeatures_;
   int64_t inFeatures_;
   int64_t panels_;
+  PanelIsa isa_;
   at::Tensor packed_;  ///< (panels, in_features, 16)
 };
 

@@ -143,9 +143,14 @@ public:
                           const at::Tensor& second = at::Tensor(), double secondScale = 1.0) const;
   bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
   /// The kernel run() uses for `input` with activation none:
+  ///  - "panel-gemm" (runtime/packed_gemm.h), unless TSOPT_LINEAR_GEMM is set:
+  ///    1 to 32 rows on a CPU with AVX-512 (unless ONEDNN_MAX_CPU_ISA holds
+  ///    the kernels below it); 2 to 24 rows with AVX2 only, except on Intel
+  ///    CPUs where the LibTorch carries MKL. Its pack serves every row count;
   ///  - "mkl-packed-sgemm" where the LibTorch carries MKL (unless
   ///    TSOPT_LINEAR_GEMM=onednn): 8 rows or more, or fewer on a weight of at
-  ///    most 128 KiB; for up to 4 distinct row counts per layer;
+  ///    most 128 KiB; for up to 4 distinct row counts per layer, each its own
+  ///    pack (beside the panel pack where the layer also ran few rows);
   ///  - "aten-addmm" without MKL: products of at most 256Ki multiply-adds on
   ///    such a weight (a residual only before the activation);
   ///  - "onednn-matmul" (32 rows or more), "onednn-inner-product", or "aten"

@@ -231,10 +231,14 @@ TEST(ActivationTest, ParsesEveryNameAndRefusesWhatTheKernelsCannotCompute) {
 
 TEST(LinearPackedTest, KernelMatchesAtenForEveryActivationAndRank) {
   at::manual_seed(4);
-  // Rows 1 and 5 run oneDNN's inner product; from 8 rows on, MKL's packed sgemm
-  // where the LibTorch has MKL, else oneDNN (an inner product below 32 rows, a
-  // matmul from there). ctest runs this suite again with TSOPT_LINEAR_GEMM=onednn.
-  const std::vector<std::vector<int64_t>> inputShapes = {{16}, {5, 16}, {2, 7, 16}, {2, 3, 4, 16}, {2, 40, 16}, {128, 16}};
+  // Up to 32 rows the panel kernel where the CPU has AVX-512 (AVX2: 2 to 24
+  // rows, unless MKL serves an Intel CPU); else rows 1 and 5 run oneDNN's inner
+  // product; from 8 rows on, MKL's packed sgemm where the LibTorch has MKL, else
+  // oneDNN (an inner product below 32 rows, a matmul from there). ctest runs
+  // this suite again with TSOPT_LINEAR_GEMM=onednn and =mkl, and with
+  // ONEDNN_MAX_CPU_ISA=AVX2 (the choice an AVX2 CPU gets).
+  const std::vector<std::vector<int64_t>> inputShapes = {{16},        {5, 16},       {2, 7, 16}, {2, 3, 4, 16},
+                                                         {2, 16, 16}, {33, 16}, {2, 40, 16}, {128, 16}};
   at::Tensor weight = at::randn({24, 16}) / 4;
   for (bool withBias : {true, false}) {
     LinearPacked packed(weight, withBias ? c10::optional<at::Tensor>(at::randn({24})) : c10::nullopt);
@@ -261,62 +265,123 @@ TEST(LinearPackedTest, KernelFollowsRowCountAndLibTorch) {
   EXPECT_EQ(packedGemmAvailable(), at::hasMKL() && !onednnForced);
   LinearPacked packed(at::randn({24, 16}), at::randn({24}));
   const bool mkl = packedGemmAvailable();
-  // 2 to 24 rows go to the panel kernel where the CPU has AVX2, unless MKL
-  // serves an Intel CPU or TSOPT_LINEAR_GEMM chooses.
-  const bool panel = panelGemmAvailable() && setting == nullptr && !(mkl && isIntelCpu());
-  const auto fewRows = [&](const char* other) { return panel ? "panel-gemm" : other; };
+  // Unless TSOPT_LINEAR_GEMM chooses: with AVX-512, 1 to 32 rows go to the
+  // panel kernel; with AVX2 only, 2 to 24 rows, unless MKL serves an Intel CPU.
+  const bool panelChosen = panelGemmAvailable() && setting == nullptr;
+  const bool wide = panelChosen && preferredPanelIsa() == PanelIsa::Avx512;
+  const bool narrow = panelChosen && !wide && !(mkl && isIntelCpu());
+  const auto fewRows = [&](int64_t rows, const char* other) {
+    return (wide && rows <= 32) || (narrow && rows >= 2 && rows <= 24) ? "panel-gemm" : other;
+  };
   // Without MKL a small product goes to ATen's addmm, unless oneDNN is forced.
-  auto small = [&](const char* onednn) {
-    return mkl ? fewRows("mkl-packed-sgemm") : onednnForced ? onednn : "aten-addmm";
+  auto small = [&](int64_t rows, const char* onednn) {
+    return mkl ? fewRows(rows, "mkl-packed-sgemm") : onednnForced ? onednn : "aten-addmm";
   };
   // Below 8 rows only a weight that stays in cache goes to MKL.
   LinearPacked large(at::randn({256, 256}), at::randn({256}));
-  EXPECT_EQ(large.algorithmFor(at::randn({4, 256})), fewRows("onednn-inner-product"));
-  EXPECT_EQ(large.algorithmFor(at::randn({8, 256})), fewRows(mkl ? "mkl-packed-sgemm" : "onednn-inner-product"));
+  EXPECT_EQ(large.algorithmFor(at::randn({4, 256})), fewRows(4, "onednn-inner-product"));
+  EXPECT_EQ(large.algorithmFor(at::randn({8, 256})), fewRows(8, mkl ? "mkl-packed-sgemm" : "onednn-inner-product"));
   EXPECT_EQ(large.algorithmFor(at::randn({1024, 256})), mkl ? "mkl-packed-sgemm" : "onednn-matmul");
-  EXPECT_EQ(large.algorithmFor(at::randn({1, 256})), "onednn-inner-product");
-  EXPECT_EQ(packed.algorithmFor(at::randn({4, 16})), small("onednn-inner-product"));
-  EXPECT_EQ(packed.algorithmFor(at::randn({2, 4, 16})), small("onednn-inner-product"));
+  EXPECT_EQ(large.algorithmFor(at::randn({1, 256})), fewRows(1, "onednn-inner-product"));
+  EXPECT_EQ(large.algorithmFor(at::randn({33, 256})), mkl ? "mkl-packed-sgemm" : "onednn-matmul");
+  EXPECT_EQ(packed.algorithmFor(at::randn({4, 16})), small(4, "onednn-inner-product"));
+  EXPECT_EQ(packed.algorithmFor(at::randn({2, 4, 16})), small(8, "onednn-inner-product"));
   EXPECT_EQ(packed.algorithmFor(at::randn({2, 64, 16})),
             mkl ? "mkl-packed-sgemm" : onednnForced ? "onednn-matmul" : "aten-addmm");
   EXPECT_EQ(packed.algorithmFor(at::randn({4, 15})), "aten");
   // MKL packs per row count: four row counts get packs, a fifth runs on oneDNN
   // (the panel kernel takes them all where it serves these rows).
-  for (int64_t rows : {8, 9, 10, 11}) {
+  for (int64_t rows : {40, 41, 42, 43}) {
     at::Tensor input = at::randn({rows, 16});
     expectClose(packed.run(input, at::Tensor(), {}), packed.runReference(input, at::Tensor(), {}));
   }
-  at::Tensor fifth = at::randn({12, 16});
-  EXPECT_EQ(packed.algorithmFor(fifth),
-            mkl ? fewRows("onednn-inner-product") : onednnForced ? "onednn-inner-product" : "aten-addmm");
+  at::Tensor fifth = at::randn({44, 16});
+  EXPECT_EQ(packed.algorithmFor(fifth), mkl ? "onednn-matmul" : onednnForced ? "onednn-matmul" : "aten-addmm");
   expectClose(packed.run(fifth, at::Tensor(), {}), packed.runReference(fifth, at::Tensor(), {}));
-  EXPECT_EQ(packed.algorithmFor(at::randn({9, 16})), small("onednn-inner-product"));
+  EXPECT_EQ(packed.algorithmFor(at::randn({41, 16})), mkl ? "mkl-packed-sgemm" : onednnForced ? "onednn-matmul"
+                                                                                              : "aten-addmm");
 }
+
+/// The panel kernel's instruction sets this CPU runs: AVX2 always (where
+/// there is a panel kernel at all), AVX-512 where it has AVX512F.
+std::vector<PanelIsa> panelIsas() {
+  __builtin_cpu_init();
+  std::vector<PanelIsa> isas = {PanelIsa::Avx2};
+  if (__builtin_cpu_supports("avx512f")) {
+    isas.push_back(PanelIsa::Avx512);
+  }
+  return isas;
+}
+
+const char* nameOf(PanelIsa isa) { return isa == PanelIsa::Avx512 ? "avx512" : "avx2"; }
 
 TEST(LinearPackedTest, PanelKernelMatchesAtenAtEveryRowCountAndEdge) {
   if (!panelGemmAvailable()) {
     GTEST_SKIP() << "no AVX2 and FMA: the panel kernel never runs here";
   }
-  // Row counts around the 6-row blocks, output features around the 16-column
-  // panels, input features around the 256-deep chunks; bias, residual, activation.
-  for (int64_t outFeatures : {1, 15, 16, 17, 40}) {
-    for (int64_t inFeatures : {3, 256, 300}) {
-      const at::Tensor weight = at::randn({outFeatures, inFeatures});
-      const at::Tensor bias = at::randn({outFeatures});
-      const PanelGemmWeights gemm(weight);
-      for (int64_t rows : {1, 5, 6, 7, 13}) {
-        SCOPED_TRACE(::testing::Message() << rows << " x " << inFeatures << " -> " << outFeatures);
-        const at::Tensor input = at::randn({rows, inFeatures});
-        const at::Tensor residual = at::randn({rows, outFeatures});
-        at::Tensor out = residual.clone();
-        gemm.run(input.data_ptr<float>(), rows, out, bias.data_ptr<float>(), true, parseActivation("relu", 0, 0));
-        expectClose(out, at::relu(at::linear(input, weight, bias) + residual));
-        at::Tensor plain = at::empty({rows, outFeatures});
-        gemm.run(input.data_ptr<float>(), rows, plain, nullptr, false, Activation{});
-        expectClose(plain, at::linear(input, weight));
+  at::manual_seed(9);
+  const int threads = at::get_num_threads();
+  // Row counts around the 6-row (AVX2) and 16-row (AVX-512) blocks, output
+  // features around the 16-column panels, input features around the 256-deep
+  // chunks; bias or none, residual or none; one and two threads.
+  for (PanelIsa isa : panelIsas()) {
+    for (int64_t outFeatures : {1, 15, 16, 17, 40}) {
+      for (int64_t inFeatures : {3, 256, 300}) {
+        const at::Tensor weight = at::randn({outFeatures, inFeatures}) / 8;
+        const at::Tensor bias = at::randn({outFeatures});
+        const PanelGemmWeights gemm(weight, isa);
+        EXPECT_EQ(gemm.isa(), isa);
+        for (int64_t rows : {1, 5, 6, 7, 13, 14, 16, 17, 32, 33}) {
+          at::set_num_threads(rows % 2 == 0 ? 2 : 1);
+          SCOPED_TRACE(::testing::Message() << nameOf(isa) << ": " << rows << " x " << inFeatures << " -> "
+                                            << outFeatures << ", threads " << at::get_num_threads());
+          const at::Tensor input = at::randn({rows, inFeatures});
+          const at::Tensor residual = at::randn({rows, outFeatures});
+          at::Tensor out = residual.clone();
+          gemm.run(input.data_ptr<float>(), rows, out, bias.data_ptr<float>(), true, parseActivation("relu", 0, 0));
+          expectClose(out, at::relu(at::linear(input, weight, bias) + residual));
+          at::Tensor plain = at::empty({rows, outFeatures});
+          gemm.run(input.data_ptr<float>(), rows, plain, nullptr, false, Activation{});
+          expectClose(plain, at::linear(input, weight));
+          at::Tensor biased = at::full({rows, outFeatures}, std::numeric_limits<float>::quiet_NaN());
+          gemm.run(input.data_ptr<float>(), rows, biased, bias.data_ptr<float>(), false, Activation{});
+          expectClose(biased, at::linear(input, weight, bias));
+        }
       }
     }
   }
+  at::set_num_threads(threads);
+}
+
+TEST(LinearPackedTest, PanelKernelAppliesEveryActivationOnEveryIsa) {
+  if (!panelGemmAvailable()) {
+    GTEST_SKIP() << "no AVX2 and FMA: the panel kernel never runs here";
+  }
+  at::manual_seed(10);
+  const at::Tensor weight = at::randn({35, 70}) / 8;
+  const at::Tensor bias = at::randn({35});
+  for (PanelIsa isa : panelIsas()) {
+    const PanelGemmWeights gemm(weight, isa);
+    for (int64_t rows : {1, 4, 14, 32}) {
+      const at::Tensor input = at::randn({rows, 70});
+      const at::Tensor residual = at::randn({rows, 35});
+      for (const Activation& activation : kActivations) {
+        SCOPED_TRACE(::testing::Message() << nameOf(isa) << ", " << rows << " rows, " << testing::describe(activation));
+        at::Tensor out = residual.clone();
+        gemm.run(input.data_ptr<float>(), rows, out, bias.data_ptr<float>(), true, activation);
+        expectClose(out, applyEpilogue(at::linear(input, weight, bias), residual, activation,
+                                       ResidualAdd::BeforeActivation, 1.0, at::Tensor(), 1.0));
+      }
+    }
+  }
+}
+
+TEST(LinearPackedTest, PanelKernelRefusesAnIsaTheCpuLacks) {
+  __builtin_cpu_init();
+  if (!panelGemmAvailable() || __builtin_cpu_supports("avx512f")) {
+    GTEST_SKIP() << "this CPU has AVX-512 (or no panel kernel at all)";
+  }
+  EXPECT_THROW(PanelGemmWeights(at::randn({16, 16}), PanelIsa::Avx512), c10::Error);
 }
 
 TEST(LinearPackedTest, NonContiguousInputsAndFallbacks) {
