@@ -43,7 +43,7 @@ def qparams(tensor, levels=255):
     return scale, int(round(-low / scale))
 
 
-def check_case(activation, groups, stride, padding, zero_input, generator, residual=False, kernel=3):
+def check_case(activation, groups, stride, padding, zero_input, generator, residual=False, kernel=3, with_bias=True):
     cin, cout = (16, 16) if groups > 1 else (8, 12)
     x = torch.randn(2, cin, 9, 11, generator=generator)
     if zero_input:
@@ -51,7 +51,7 @@ def check_case(activation, groups, stride, padding, zero_input, generator, resid
     in_scale, in_zero = qparams(x, levels=127)
     qx = torch.quantize_per_tensor(x, in_scale, in_zero, torch.quint8)
     weight = torch.randn(cout, cin // groups, kernel, kernel, generator=generator) * 0.3
-    bias = torch.randn(cout, generator=generator)
+    bias = torch.randn(cout, generator=generator) if with_bias else None
     wscales = weight.abs().amax(dim=(1, 2, 3)) / 127
     qweight = torch.quantize_per_channel(weight, wscales.double(), torch.zeros(cout, dtype=torch.long), 0, torch.qint8)
     fn, alpha, beta, slope = ACTIVATIONS[activation]
@@ -88,8 +88,9 @@ def check_case(activation, groups, stride, padding, zero_input, generator, resid
     to_float = int((fused.int_repr().int() - expected.int_repr().int()).abs().max())
     to_unfused = float((fused.dequantize() - unfused.dequantize()).abs().max())
     bound = out_scale + slope * conv_scale / 2 + 1e-6
-    name = "%s%s %dx%d groups=%d stride=%d padding=%d input-zero-point=%d" % (
-        "add+" if residual else "", activation, kernel, kernel, groups, stride, padding, in_zero)
+    name = "%s%s %dx%d groups=%d stride=%d padding=%d input-zero-point=%d%s" % (
+        "add+" if residual else "", activation, kernel, kernel, groups, stride, padding, in_zero,
+        " residual-zero-point=%d" % other_zero if residual else "") + ("" if with_bias else " no-bias")
     print("%s: max steps from float %d; from unfused %.3g <= %.3g" % (name, to_float, to_unfused, bound))
     assert to_float <= 1, name
     assert to_unfused <= bound, name
@@ -120,6 +121,13 @@ def main(library):
     check_case("relu", 16, 1, 1, False, generator, residual=True)
     check_case("relu", 1, 1, 0, False, generator, residual=True, kernel=1)
     check_case("none", 1, 1, 0, True, generator, residual=True, kernel=1)
+    # Zero points folded (no padding: the source's into the bias; no activation after the sum: the residual's into
+    # the requantization), MobileNetV2's expansion (relu6) and projection + add layers among them.
+    check_case("clamp", 1, 1, 0, False, generator, kernel=1)
+    check_case("none", 1, 1, 0, False, generator, kernel=1, with_bias=False)
+    check_case("silu", 16, 2, 0, False, generator)
+    check_case("none", 1, 1, 0, False, generator, residual=True, kernel=1)
+    check_case("none", 1, 1, 0, False, generator, residual=True, kernel=1, with_bias=False)
 
     # Serializable: a scripted module holding the packed weights reloads.
     x = torch.quantize_per_tensor(torch.rand(1, 8, 5, 5), 1 / 127, 0, torch.quint8)
