@@ -4,11 +4,14 @@ process with interleaved rounds; prints medians, ranges and cosines to fp32.
 
 Usage: compare_linear_dynamic.py RUNTIME_LIBRARY [--threads 1] [--rows 128]
                                  [--rounds 9] [--calls 30] [--engine onednn]
+                                 [--clock wall|thread]
 
 Both sides get the same weights, quantized per output channel (symmetric,
 scale max|w| / 127.5), and 7-bit activations (reduce_range) as on CPUs
 without VNNI. Run with the interpreter of the LibTorch the runtime was built
-against.
+against. --clock thread times by the calling thread's CPU time
+(time.thread_time), which other jobs on a loaded machine do not inflate; it
+counts one thread's work only, so use it with --threads 1.
 """
 import argparse
 import statistics
@@ -40,12 +43,14 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--calls", type=int, default=30)
     parser.add_argument("--engine", default="onednn")
+    parser.add_argument("--clock", choices=("wall", "thread"), default="wall")
     args = parser.parse_args(argv)
+    clock = time.thread_time if args.clock == "thread" else time.perf_counter
     torch.ops.load_library(args.runtime_library)
     torch.backends.quantized.engine = args.engine
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print("rows %d, %d threads, engine %s" % (args.rows, args.threads, args.engine))
+    print("rows %d, %d threads, engine %s, %s clock" % (args.rows, args.threads, args.engine, args.clock))
     for inputs, outputs, activation, add in SHAPES:
         x = torch.randn(1, args.rows, inputs)
         weight, bias = torch.randn(outputs, inputs) * 0.05, torch.randn(outputs) * 0.1
@@ -71,10 +76,10 @@ def main(argv=None):
             for name in (list(variants) if round_index % 2 == 0 else list(variants)[::-1]):
                 for _ in range(3):
                     variants[name]()
-                start = time.perf_counter()
+                start = clock()
                 for _ in range(args.calls):
                     variants[name]()
-                times[name].append((time.perf_counter() - start) / args.calls * 1e3)
+                times[name].append((clock() - start) / args.calls * 1e3)
         medians = {name: statistics.median(values) for name, values in times.items()}
         print("%4d x %4d %-4s %-9s pytorch %.3f ms [%.3f-%.3f]  tsopt %.3f ms [%.3f-%.3f]  x %.2f  cosine %.6f / %.6f"
               % (inputs, outputs, activation, "+residual" if add else "", medians["pytorch"], min(times["pytorch"]),

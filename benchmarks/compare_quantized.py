@@ -5,10 +5,14 @@ Usage: compare_quantized.py MODEL.pt --tsopt LABEL=FILE.pt [--tsopt LABEL=FILE.p
                             [--model NAME] [--calibration FILE] [--eval-inputs N]
                             [--runtime-lib PATH] [--threads 2] [--rounds 9]
                             [--seconds-per-round S] [--engine onednn] [--json OUT]
-                            [--also-relative-to LABEL]
+                            [--also-relative-to LABEL] [--torchvision-seed SEED]
+                            [--clock wall|thread]
 
 MODEL.pt is the zoo archive (NAME defaults to its file name); the first tuple
-of MODEL.inputs.pt is timed. Variants, all batch 1:
+of MODEL.inputs.pt is timed. With --torchvision-seed SEED, NAME is a
+torchvision classifier outside the zoo (resnext50_32x4d, efficientnet_b0,
+...) built the zoo's way (examples/models/vision.py's _build) from SEED, and
+MODEL.pt is that build's archive. Variants, all batch 1:
   eager-fp32 (B/T)  the zoo's nn.Module in eval mode under no_grad, with B
                     OpenBLAS threads and T torch threads; (1,1) and (1,T) are
                     timed (and (T,T) with --blas-threads-sweep), the faster is
@@ -32,7 +36,10 @@ OpenBLAS threads next to two torch threads clash, 10-20x slower on a shared
 machine. The quantized engine (--engine, default onednn) is set before
 anything quantized is loaded or built: PyTorch packs int8 weights for the
 engine in effect then. Timing is interleaved (order rotating per round) so the
-machine's noise falls on all variants alike; medians over all calls.
+machine's noise falls on all variants alike; medians over all calls. --clock
+thread times each call by the calling thread's CPU time (time.thread_time),
+which a loaded machine's other jobs do not inflate; it counts one thread's
+work only, so use it with --threads 1.
 
 Accuracy: cosine similarity (double precision) of the first output (BERT's
 last_hidden_state, a classifier's logits) with eager fp32's on the timed
@@ -69,6 +76,9 @@ def parse_args(argv=None):
     parser.add_argument("--also-relative-to", metavar="LABEL", help="another variant to print speed-ups against")
     parser.add_argument("--also-fx-engine", action="append", default=[], metavar="ENGINE",
                         help="also time PyTorch's FX int8 packed for ENGINE (e.g. x86), with its default qconfig")
+    parser.add_argument("--torchvision-seed", type=int, metavar="SEED",
+                        help="NAME is torchvision's classifier of that name, built the zoo's way from SEED")
+    parser.add_argument("--clock", choices=("wall", "thread"), default="wall")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     args.model = args.model or os.path.basename(args.archive)[:-3]
@@ -76,6 +86,21 @@ def parse_args(argv=None):
     if args.also_relative_to and args.also_relative_to not in labels:
         parser.error("--also-relative-to %s: no --tsopt variant has that label" % args.also_relative_to)
     return args
+
+
+def build_eager(args):
+    if args.torchvision_seed is None:
+        return bench_common.build_eager(args.model, 1)
+    import torchvision
+    import vision  # examples/models, on the path bench_common sets up
+    model = getattr(torchvision.models, args.model)
+    builder = vision.trace
+    vision.trace = lambda module, inputs: module.eval()
+    try:
+        eager, _ = vision._build(model, args.torchvision_seed, 1)
+    finally:
+        vision.trace = builder
+    return eager.eval()
 
 
 def first_output(output):
@@ -135,7 +160,8 @@ def main(argv=None):
     if args.runtime_lib:
         torch.ops.load_library(args.runtime_lib)
     inputs = torch.load(args.archive[:-3] + ".inputs.pt")[0]
-    eager = bench_common.build_eager(args.model, 1)
+    eager = build_eager(args)
+    clock = time.thread_time if args.clock == "thread" else time.perf_counter
     t = args.threads
     variants = {}  # label -> (callable, (blas threads, torch threads))
     with torch.no_grad():
@@ -185,11 +211,10 @@ def main(argv=None):
                 bench_common.set_threads(pair[1], pair[0])
                 deadline = time.perf_counter() + args.seconds_per_round
                 while True:
-                    start = time.perf_counter()
+                    start = clock()
                     module(*inputs)
-                    end = time.perf_counter()
-                    results[label]["times"].append(end - start)
-                    if end > deadline:
+                    results[label]["times"].append(clock() - start)
+                    if time.perf_counter() > deadline:
                         break
 
     for label in results:
@@ -200,8 +225,8 @@ def main(argv=None):
     baseline = results[best_eager]["median_ms"]
     pytorch = results["torch-int8"]["median_ms"]
     print("BLAS: %s" % bench_common.blas_info())
-    print("%s, engine %s, batch 1, %d threads; eager best = %s; load average %.1f"
-          % (args.model, args.engine, t, best_eager, os.getloadavg()[0]))
+    print("%s, engine %s, batch 1, %d threads, %s clock; eager best = %s; load average %.1f"
+          % (args.model, args.engine, t, args.clock, best_eager, os.getloadavg()[0]))
     other = args.also_relative_to
     header = "%-24s %9s %6s %10s %12s" % ("variant", "median ms", "calls", "x vs eager", "x vs torch-int8")
     header += " %12s" % ("x vs " + other) if other else ""
