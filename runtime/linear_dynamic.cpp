@@ -13,6 +13,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace tsopt::runtime {
 namespace {
@@ -157,7 +160,31 @@ void quantizeToUint8(const float* input, int64_t count, const DynamicQuantParams
 }
 
 /// A matmul primitive for one row count and epilogue.
-struct DynamicPrimitive : PreparedPrimitive<dnnl::primitive> {};
+struct DynamicPrimitive : PreparedPrimitive<dnnl::primitive> {
+  /// The per-call input scale is a binary multiply post-op (the output scales, the weights', are fixed at
+  /// creation), not part of runtime output scales.
+  bool inputScalePostOp = false;
+};
+
+/// fusedAttr's epilogue behind a multiply by a runtime scalar (the input's scale), with the weights' scales as
+/// output scales fixed at creation.
+dnnl::primitive_attr inputScaledAttr(const std::vector<float>& weightScales, const Activation& activation,
+                                     ResidualAdd residual) {
+  dnnl::post_ops ops;
+  ops.append_binary(dnnl::algorithm::binary_mul, dnnl::memory::desc({1, 1}, DataType::f32, Format::ab));
+  if (residual == ResidualAdd::BeforeActivation) {
+    ops.append_sum(1.f);
+  }
+  appendActivation(ops, activation);
+  if (residual == ResidualAdd::AfterActivation) {
+    ops.append_sum(1.f);
+  }
+  dnnl::primitive_attr attr;
+  attr.set_output_scales(1 << 1, weightScales);
+  attr.set_post_ops(ops);
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
 
 /// The oneDNN side: the int8 weight seen as (in, out), reordered once per
 /// layout a primitive asks for, and its column sums for the zero-point term.
@@ -177,13 +204,28 @@ struct LinearDynamicPacked::Kernel {
     dnnl::memory::desc biasDesc({1, outFeatures}, DataType::f32, Format::ab);
     bool sumSeparately = false;
     using Desc = dnnl::matmul::primitive_desc;
-    Desc pd = fusedPrimitiveDesc<Desc>(
-        [&](dnnl::primitive_attr attr) {
-          attr.set_output_scales(1 << 1, {DNNL_RUNTIME_F32_VAL});
-          return Desc(dnnl::matmul::desc(src, anyWeights, biasDesc, dst), attr, cpuEngine());
-        },
-        activation, residual, sumSeparately);
+    // oneDNN 2.6 runs its brgemm int8 matmul (AMX, AVX-512 VNNI) only with output scales fixed at creation; with
+    // runtime ones it takes gemm:jit, 8x slower on an AMX Xeon (128 x 768 x 3072). So the weights' scales are fixed
+    // and the input's, known per call, is a binary multiply post-op, where that gives a brgemm kernel.
+    const std::vector<float> weightScales(scales.data_ptr<float>(), scales.data_ptr<float>() + scales.numel());
+    std::optional<Desc> scaled;
+    try {
+      scaled.emplace(dnnl::matmul::desc(src, anyWeights, biasDesc, dst),
+                     inputScaledAttr(weightScales, activation, residual), cpuEngine());
+    } catch (const dnnl::error&) {
+      // No implementation takes the binary post-op here: runtime output scales below.
+    }
+    const bool inputScalePostOp = scaled && std::string(scaled->impl_info_str()).rfind("brg", 0) == 0;
+    Desc pd = inputScalePostOp ? *scaled
+                               : fusedPrimitiveDesc<Desc>(
+                                     [&](dnnl::primitive_attr attr) {
+                                       attr.set_output_scales(1 << 1, {DNNL_RUNTIME_F32_VAL});
+                                       return Desc(dnnl::matmul::desc(src, anyWeights, biasDesc, dst), attr,
+                                                   cpuEngine());
+                                     },
+                                     activation, residual, sumSeparately);
     DynamicPrimitive result;
+    result.inputScalePostOp = inputScalePostOp;
     result.sumSeparately = sumSeparately;
     result.primitive = dnnl::matmul(pd);
     std::lock_guard<std::mutex> lock(weightsMutex);
@@ -320,12 +362,18 @@ at::Tensor LinearDynamicPacked::run(const at::Tensor& input, at::Tensor residual
   at::Tensor out = prepared->sumSeparately ? emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous) : dst;
   dnnl::memory::desc vector({outFeatures}, DataType::f32, Format::a);
   dnnl::memory::desc biasDesc({1, outFeatures}, DataType::f32, Format::ab);
+  float inputScale = params.scale;
   std::unordered_map<int, dnnl::memory> args{
       {DNNL_ARG_SRC, dnnl::memory(prepared->src, cpuEngine(), quantized.data_ptr())},
       {DNNL_ARG_WEIGHTS, prepared->weights},
       {DNNL_ARG_BIAS, dnnl::memory(biasDesc, cpuEngine(), callBias)},
-      {DNNL_ARG_ATTR_OUTPUT_SCALES, dnnl::memory(vector, cpuEngine(), callScales)},
       {DNNL_ARG_DST, viewAsMemory(out, prepared->dst)}};
+  if (prepared->inputScalePostOp) {
+    args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+                 dnnl::memory(dnnl::memory::desc({1, 1}, DataType::f32, Format::ab), cpuEngine(), &inputScale));
+  } else {
+    args.emplace(DNNL_ARG_ATTR_OUTPUT_SCALES, dnnl::memory(vector, cpuEngine(), callScales));
+  }
   addScratchpad(prepared->scratchpad, args);
   prepared->primitive.execute(threadStream(), args);
   return prepared->sumSeparately ? dst.add_(out) : dst;
