@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <unordered_map>
 
 namespace tsopt {
 namespace {
@@ -472,12 +473,30 @@ std::optional<uint64_t> stridedExtentBytes(const std::vector<int64_t>& sizes, co
 
 namespace {
 
-/// Whether two record names are the same to LibTorch's zip reader, whose
-/// lookup (miniz's mz_zip_reader_locate_file without flags) ignores case.
-bool sameRecordName(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
+/// A record name as LibTorch's zip reader compares it: its lookup (miniz's
+/// mz_zip_reader_locate_file without flags) ignores case.
+std::string foldedRecordName(std::string_view name) {
+  std::string folded(name);
+  std::transform(folded.begin(), folded.end(), folded.begin(),
+                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  return folded;
+}
+
+/// Each record's size by its folded name; of records a case-blind lookup
+/// cannot tell apart, the smallest. One pass, so that looking up every storage
+/// of an archive stays linear in its records.
+using RecordSizes = std::unordered_map<std::string, uint64_t>;
+
+RecordSizes recordSizes(const std::vector<ZipEntry>& entries) {
+  RecordSizes sizes;
+  sizes.reserve(entries.size());
+  for (const ZipEntry& entry : entries) {
+    auto [slot, inserted] = sizes.emplace(foldedRecordName(entry.name), entry.size);
+    if (!inserted) {
+      slot->second = std::min(slot->second, entry.size);
+    }
+  }
+  return sizes;
 }
 
 /// What the check knows of a storage: stands in for its data (the context of
@@ -591,7 +610,7 @@ std::optional<std::string> firstStorageProblem(const c10::IValue& root, const st
 /// __setstate__ runs) and each storage a StorageRecord of `<name>/KEY`
 /// (sized from `entries`) instead of its data.
 c10::IValue unpickleWithoutData(const std::string& pickle, const std::string& name, const std::string& prefix,
-                                const std::vector<ZipEntry>& entries) {
+                                const RecordSizes& sizes) {
   auto unit = std::make_shared<torch::jit::CompilationUnit>();
   auto resolver = std::make_shared<AnyClassResolver>(unit);
   auto resolveType = [&](const c10::QualifiedName& qualified) {
@@ -606,11 +625,9 @@ c10::IValue unpickleWithoutData(const std::string& pickle, const std::string& na
   auto readRecord = [&](const std::string& key) {
     auto record = std::make_unique<StorageRecord>();
     record->name = name + "/" + key;
-    for (const ZipEntry& entry : entries) {
-      // Of records a case-blind lookup cannot tell apart, the smallest.
-      if (sameRecordName(entry.name, prefix + record->name)) {
-        record->recordBytes = std::min(record->recordBytes.value_or(entry.size), entry.size);
-      }
+    const auto size = sizes.find(foldedRecordName(prefix + record->name));
+    if (size != sizes.end()) {
+      record->recordBytes = size->second;
     }
     return at::DataPtr(nullptr, record.release(), &deleteStorageRecord, at::Device(at::kCPU));
   };
@@ -640,9 +657,11 @@ std::optional<std::string> tensorStorageProblem(std::string_view bytes, const st
   // LibTorch's reader takes the first entry's folder as the archive's name,
   // and looks every record up inside it.
   const std::string prefix = entries.front().name.substr(0, entries.front().name.find('/') + 1);
+  const RecordSizes sizes = recordSizes(entries);
   for (const std::string& name : pickles) {
+    const std::string pickleName = foldedRecordName(prefix + name + ".pkl");
     const auto entry = std::find_if(entries.begin(), entries.end(), [&](const ZipEntry& candidate) {
-      return sameRecordName(candidate.name, prefix + name + ".pkl");
+      return foldedRecordName(candidate.name) == pickleName;
     });
     if (entry == entries.end()) {
       continue;  // LibTorch's loader reports a missing record.
@@ -653,7 +672,7 @@ std::optional<std::string> tensorStorageProblem(std::string_view bytes, const st
     }
     c10::IValue value;
     try {
-      value = unpickleWithoutData(pickle, name, prefix, entries);
+      value = unpickleWithoutData(pickle, name, prefix, sizes);
     } catch (const std::exception& error) {
       return "damaged pickle record " + shownName(entry->name) + ": " + firstLine(error.what());
     }
