@@ -608,7 +608,7 @@ std::optional<std::string> firstStorageProblem(const c10::IValue& root, const st
 /// The value of `<name>.pkl` as LibTorch's unpickler builds it, but each
 /// object an empty one holding the state the pickle gives it (no
 /// __setstate__ runs) and each storage a StorageRecord of `<name>/KEY`
-/// (sized from `entries`) instead of its data.
+/// (sized from `sizes`) instead of its data.
 c10::IValue unpickleWithoutData(const std::string& pickle, const std::string& name, const std::string& prefix,
                                 const RecordSizes& sizes) {
   auto unit = std::make_shared<torch::jit::CompilationUnit>();
