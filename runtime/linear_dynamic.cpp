@@ -172,13 +172,7 @@ dnnl::primitive_attr inputScaledAttr(const std::vector<float>& weightScales, con
                                      ResidualAdd residual) {
   dnnl::post_ops ops;
   ops.append_binary(dnnl::algorithm::binary_mul, dnnl::memory::desc({1, 1}, DataType::f32, Format::ab));
-  if (residual == ResidualAdd::BeforeActivation) {
-    ops.append_sum(1.f);
-  }
-  appendActivation(ops, activation);
-  if (residual == ResidualAdd::AfterActivation) {
-    ops.append_sum(1.f);
-  }
+  appendEpilogue(ops, activation, residual);
   dnnl::primitive_attr attr;
   attr.set_output_scales(1 << 1, weightScales);
   attr.set_post_ops(ops);

@@ -99,8 +99,7 @@ dnnl::stream& threadStream() {
   return stream;
 }
 
-dnnl::primitive_attr fusedAttr(const Activation& activation, ResidualAdd residual, float sumScale) {
-  dnnl::post_ops ops;
+void appendEpilogue(dnnl::post_ops& ops, const Activation& activation, ResidualAdd residual, float sumScale) {
   if (residual == ResidualAdd::BeforeActivation) {
     ops.append_sum(sumScale);
   }
@@ -108,6 +107,11 @@ dnnl::primitive_attr fusedAttr(const Activation& activation, ResidualAdd residua
   if (residual == ResidualAdd::AfterActivation) {
     ops.append_sum(sumScale);
   }
+}
+
+dnnl::primitive_attr fusedAttr(const Activation& activation, ResidualAdd residual, float sumScale) {
+  dnnl::post_ops ops;
+  appendEpilogue(ops, activation, residual, sumScale);
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);

@@ -43,6 +43,8 @@ dnnl::stream& threadStream();
 dnnl::primitive_attr fusedAttr(const Activation& activation, ResidualAdd residual, float sumScale = 1.f);
 /// Appends `activation` as an eltwise post-op (nothing for "none").
 void appendActivation(dnnl::post_ops& ops, const Activation& activation);
+/// Appends fusedAttr's epilogue (the activation, the residual's sum before or after it) to `ops`.
+void appendEpilogue(dnnl::post_ops& ops, const Activation& activation, ResidualAdd residual, float sumScale = 1.f);
 
 /// Whether oneDNN picked its reference implementation (plain loops, slow).
 template <typename PrimitiveDesc> bool isReferenceImplementation(const PrimitiveDesc& pd) {
