@@ -39,6 +39,18 @@ bool hasAvx2() {
   return available;
 }
 
+bool hasAvx512() {
+  static const bool available = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  return available;
+}
+
+void minMaxScalar(const float* data, int64_t count, float& min, float& max) {
+  for (int64_t i = 0; i < count; ++i) {
+    min = std::min(min, data[i]);
+    max = std::max(max, data[i]);
+  }
+}
+
 __attribute__((target("avx2"))) void minMaxAvx2(const float* data, int64_t count, float& min, float& max) {
   __m256 low = _mm256_set1_ps(std::numeric_limits<float>::infinity());
   __m256 high = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
@@ -56,23 +68,36 @@ __attribute__((target("avx2"))) void minMaxAvx2(const float* data, int64_t count
     min = std::min(min, lows[lane]);
     max = std::max(max, highs[lane]);
   }
-  for (; i < count; ++i) {
-    min = std::min(min, data[i]);
-    max = std::max(max, data[i]);
-  }
+  minMaxScalar(data + i, count - i, min, max);
 }
 
-void minMaxOf(const float* data, int64_t count, float& min, float& max) {
-  min = std::numeric_limits<float>::infinity();
-  max = -std::numeric_limits<float>::infinity();
-  if (hasAvx2()) {
-    minMaxAvx2(data, count, min, max);
-    return;
+// Four independent accumulator pairs: with one, each vminps waits for the one before (4 cycles), a quarter of the
+// load rate (BERT-base seq 128 spent 1.5 ms a forward in min/max on an AVX-512 Xeon with the AVX2 loop above).
+__attribute__((target("avx512f"))) void minMaxAvx512(const float* data, int64_t count, float& min, float& max) {
+  __m512 low[4];
+  __m512 high[4];
+  for (int lane = 0; lane < 4; ++lane) {
+    low[lane] = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+    high[lane] = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   }
-  for (int64_t i = 0; i < count; ++i) {
-    min = std::min(min, data[i]);
-    max = std::max(max, data[i]);
+  int64_t i = 0;
+  for (; i + 64 <= count; i += 64) {
+    for (int lane = 0; lane < 4; ++lane) {
+      __m512 v = _mm512_loadu_ps(data + i + 16 * lane);
+      low[lane] = _mm512_min_ps(low[lane], v);
+      high[lane] = _mm512_max_ps(high[lane], v);
+    }
   }
+  for (; i + 16 <= count; i += 16) {
+    __m512 v = _mm512_loadu_ps(data + i);
+    low[0] = _mm512_min_ps(low[0], v);
+    high[0] = _mm512_max_ps(high[0], v);
+  }
+  const __m512 lowest = _mm512_min_ps(_mm512_min_ps(low[0], low[1]), _mm512_min_ps(low[2], low[3]));
+  const __m512 highest = _mm512_max_ps(_mm512_max_ps(high[0], high[1]), _mm512_max_ps(high[2], high[3]));
+  min = std::min(min, _mm512_reduce_min_ps(lowest));
+  max = std::max(max, _mm512_reduce_max_ps(highest));
+  minMaxScalar(data + i, count - i, min, max);
 }
 
 uint8_t quantizeOne(float value, float inverseScale, int32_t zeroPoint, int32_t quantMax) {
@@ -96,6 +121,25 @@ __attribute__((target("avx2"))) void quantizeAvx2(const float* input, int64_t co
     __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
     bytes = _mm256_min_epu8(_mm256_permutevar8x32_epi32(bytes, order), upper);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(output + i), bytes);
+  }
+  for (; i < count; ++i) {
+    output[i] = quantizeOne(input[i], inverseScale, zeroPoint, quantMax);
+  }
+}
+
+__attribute__((target("avx512f,avx512bw"))) void quantizeAvx512(const float* input, int64_t count,
+                                                               float inverseScale, int32_t zeroPoint,
+                                                               int32_t quantMax, uint8_t* output) {
+  const __m512 inverse = _mm512_set1_ps(inverseScale);
+  const __m512i zero = _mm512_set1_epi32(zeroPoint);
+  const __m512i lower = _mm512_setzero_si512();
+  const __m512i upper = _mm512_set1_epi32(quantMax);
+  int64_t i = 0;
+  for (; i + 16 <= count; i += 16) {
+    // cvtps rounds half to even (the default MXCSR mode), as nearbyint and the AVX2 path do.
+    __m512i value = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(input + i), inverse)), zero);
+    value = _mm512_min_epi32(_mm512_max_epi32(value, lower), upper);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(output + i), _mm512_cvtepi32_epi8(value));
   }
   for (; i < count; ++i) {
     output[i] = quantizeOne(input[i], inverseScale, zeroPoint, quantMax);
@@ -147,9 +191,26 @@ bool reduceRangeByDefault() {
 #endif
 }
 
+std::pair<float, float> minMaxOf(const float* data, int64_t count) {
+  float min = std::numeric_limits<float>::infinity();
+  float max = -std::numeric_limits<float>::infinity();
+  if (hasAvx512()) {
+    minMaxAvx512(data, count, min, max);
+  } else if (hasAvx2()) {
+    minMaxAvx2(data, count, min, max);
+  } else {
+    minMaxScalar(data, count, min, max);
+  }
+  return {min, max};
+}
+
 void quantizeToUint8(const float* input, int64_t count, const DynamicQuantParams& params, int32_t quantMax,
                      uint8_t* output) {
   const float inverseScale = 1.f / params.scale;
+  if (hasAvx512()) {
+    quantizeAvx512(input, count, inverseScale, params.zeroPoint, quantMax, output);
+    return;
+  }
   if (hasAvx2()) {
     quantizeAvx2(input, count, inverseScale, params.zeroPoint, quantMax, output);
     return;
@@ -330,9 +391,7 @@ at::Tensor LinearDynamicPacked::run(const at::Tensor& input, at::Tensor residual
   at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::Contiguous)
                               : emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous);
 
-  float min = 0.f;
-  float max = 0.f;
-  minMaxOf(src.data_ptr<float>(), src.numel(), min, max);
+  const auto [min, max] = minMaxOf(src.data_ptr<float>(), src.numel());
   const DynamicQuantParams params = dynamicQuantParams(min, max, reduceRange_);
   at::Tensor& quantized = threadTensor(0, src.numel());
   quantizeToUint8(src.data_ptr<float>(), src.numel(), params, quantMaxOf(reduceRange_),

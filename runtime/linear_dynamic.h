@@ -30,6 +30,7 @@
 
 #include <memory>
 #include <tuple>
+#include <utility>
 
 namespace tsopt::runtime {
 
@@ -46,6 +47,9 @@ DynamicQuantParams dynamicQuantParams(float min, float max, bool reduceRange);
 /// where u8 x s8 products are summed in pairs into int16 (vpmaddubsw) and
 /// 8-bit activations saturate.
 bool reduceRangeByDefault();
+
+/// The smallest and largest of `count` floats (+inf and -inf when count is 0).
+std::pair<float, float> minMaxOf(const float* data, int64_t count);
 
 /// Quantizes `count` floats to uint8 with `params` (round half to even, as
 /// ATen's quantize_per_tensor), clamped to 0..quantMax.

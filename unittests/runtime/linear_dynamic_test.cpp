@@ -27,6 +27,24 @@ TEST(LinearDynamicTest, QuantParamsMatchAten) {
   }
 }
 
+// Every count around the vector widths (16 floats, 4 x 16 per step), the extremes anywhere in the array.
+TEST(LinearDynamicTest, MinMaxMatchesAten) {
+  at::manual_seed(5);
+  for (int64_t count : {1, 7, 15, 16, 17, 63, 64, 65, 127, 1000 + 7}) {
+    at::Tensor x = at::randn({count});
+    for (int64_t position : {int64_t{0}, count / 2, count - 1}) {
+      at::Tensor y = x.clone();
+      y[position] = 100.f;
+      y[count - 1 - position] = -100.f;
+      const auto [min, max] = minMaxOf(y.data_ptr<float>(), count);
+      EXPECT_EQ(min, y.min().item<float>()) << count << " " << position;
+      EXPECT_EQ(max, y.max().item<float>()) << count << " " << position;
+    }
+  }
+  const auto [emptyMin, emptyMax] = minMaxOf(nullptr, 0);
+  EXPECT_GT(emptyMin, emptyMax);
+}
+
 // Exact, except where x * (1 / scale) and ATen's rounding differ at a tie: at most one level, rarely.
 TEST(LinearDynamicTest, Uint8RoundingMatchesQuantizePerTensor) {
   at::manual_seed(1);
