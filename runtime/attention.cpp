@@ -6,9 +6,12 @@
 #include <ATen/Parallel.h>
 #include <c10/util/hash.h>
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -32,22 +35,26 @@ struct SignatureHash {
   }
 };
 
-/// The three primitives of one attention problem; `usable` is false when
-/// oneDNN offers only its reference implementation (the ATen path is faster).
-/// The mask is a post-op of the first matmul where oneDNN supports its
-/// broadcast, otherwise an in-place add before the softmax (maskAdded false).
+/// The primitives of one attention problem; `usable` is false when oneDNN
+/// offers only its reference implementation (the ATen path is faster), or for
+/// bf16 no native bf16 matmul. The mask is a post-op of the first matmul where
+/// oneDNN supports its broadcast, otherwise an in-place add before the softmax
+/// (maskAdded false). With bf16 the operands are first reordered into dense
+/// bf16 copies (`toBf16`, into `dense`), the softmax writes bf16 probabilities.
 struct AttentionPrimitives {
   bool usable = false;
   bool maskAdded = false;
   dnnl::matmul scores;
-  dnnl::softmax_forward softmax;
+  dnnl::primitive softmax;
   dnnl::matmul context;
-  dnnl::memory::desc query, keyT, value, mask, scoresDesc, output;
+  dnnl::memory::desc query, keyT, value, mask, scoresDesc, probabilities, output;
   dnnl::memory::desc scoresScratch, softmaxScratch, contextScratch;
+  std::array<dnnl::reorder, 3> toBf16;
+  std::array<dnnl::memory::desc, 3> dense;
 };
 
-dnnl::memory::desc stridedDesc(at::IntArrayRef sizes, at::IntArrayRef strides) {
-  return dnnl::memory::desc(dimsOf(sizes), DataType::f32, dimsOf(strides));
+dnnl::memory::desc stridedDesc(at::IntArrayRef sizes, at::IntArrayRef strides, DataType type = DataType::f32) {
+  return dnnl::memory::desc(dimsOf(sizes), type, dimsOf(strides));
 }
 
 dnnl::memory::desc stridedDesc(const at::Tensor& tensor) { return stridedDesc(tensor.sizes(), tensor.strides()); }
@@ -57,6 +64,23 @@ std::vector<int64_t> denseStrides(at::IntArrayRef sizes) {
   std::vector<int64_t> strides(sizes.size(), 1);
   for (int64_t dim = static_cast<int64_t>(sizes.size()) - 2; dim >= 0; --dim) {
     strides[dim] = strides[dim + 1] * std::max<int64_t>(sizes[dim + 1], 1);
+  }
+  return strides;
+}
+
+/// Row-major strides for `tensor`'s sizes in the order of its own strides, as
+/// empty_like keeps a permuted layout: a transposed key stays transposed, so
+/// its bf16 copy is a plain conversion, not a transpose (twice the time).
+std::vector<int64_t> denseStridesInOrderOf(const at::Tensor& tensor) {
+  std::vector<int64_t> order(static_cast<size_t>(tensor.dim()));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return tensor.stride(a) > tensor.stride(b); });
+  std::vector<int64_t> strides(order.size(), 1);
+  int64_t stride = 1;
+  for (auto dim = order.rbegin(); dim != order.rend(); ++dim) {
+    strides[static_cast<size_t>(*dim)] = stride;
+    stride *= std::max<int64_t>(tensor.size(*dim), 1);
   }
   return strides;
 }
@@ -110,9 +134,16 @@ bool isReference(const dnnl::primitive_desc_base& pd) {
   return std::string(pd.impl_info_str()).find("ref") != std::string::npos;
 }
 
+/// A bf16 matmul without bf16 hardware is emulated (gemm:jit): slower than float32.
+bool isNativeBf16(const dnnl::primitive_desc_base& pd) {
+  return std::string(pd.impl_info_str()).find("bf16") != std::string::npos;
+}
+
 AttentionPrimitives createPrimitives(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
-                                     const at::Tensor& mask, float scale, bool permuteOutput, bool maskPostOp) {
+                                     const at::Tensor& mask, float scale, bool permuteOutput, bool maskPostOp,
+                                     AttentionPrecision precision) {
   AttentionPrimitives result;
+  const bool bf16 = precision == AttentionPrecision::BFloat16;
   const size_t rank = static_cast<size_t>(query.dim());
   std::vector<int64_t> scores = scoresSizes(query, keyT);
   result.query = stridedDesc(query);
@@ -136,22 +167,52 @@ AttentionPrimitives createPrimitives(const at::Tensor& query, const at::Tensor& 
   }
   dnnl::primitive_attr plainAttr;
   plainAttr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  result.probabilities = bf16 ? stridedDesc(scores, denseStrides(scores), DataType::bf16) : result.scoresDesc;
+  // The matmuls read the operands as given (float32), or their dense bf16 copies.
+  std::array<dnnl::memory::desc, 3> operands{result.query, result.keyT, result.value};
+  if (bf16) {
+    const std::array<const at::Tensor*, 3> tensors{&query, &keyT, &value};
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      result.dense[i] = stridedDesc(tensors[i]->sizes(), denseStridesInOrderOf(*tensors[i]), DataType::bf16);
+      operands[i] = result.dense[i];
+    }
+  }
   try {
-    dnnl::matmul::primitive_desc scoresPd(dnnl::matmul::desc(result.query, result.keyT, result.scoresDesc),
-                                          scoresAttr, cpuEngine());
-    dnnl::softmax_forward::primitive_desc softmaxPd(
-        dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, result.scoresDesc, static_cast<int>(rank) - 1),
-        plainAttr, cpuEngine());
-    dnnl::matmul::primitive_desc contextPd(dnnl::matmul::desc(result.scoresDesc, result.value, result.output),
+    dnnl::matmul::primitive_desc scoresPd(dnnl::matmul::desc(operands[0], operands[1], result.scoresDesc), scoresAttr,
+                                          cpuEngine());
+    dnnl::matmul::primitive_desc contextPd(dnnl::matmul::desc(result.probabilities, operands[2], result.output),
                                            plainAttr, cpuEngine());
-    if (isReference(scoresPd) || isReference(softmaxPd) || isReference(contextPd)) {
+    const dnnl::algorithm accurate = dnnl::algorithm::softmax_accurate;
+    const dnnl::prop_kind inference = dnnl::prop_kind::forward_inference;
+    const int axis = static_cast<int>(rank) - 1;
+    std::unique_ptr<dnnl::primitive_desc> softmaxPd;
+    if (bf16) {
+      softmaxPd = std::make_unique<dnnl::softmax_v2_forward::primitive_desc>(
+          dnnl::softmax_v2_forward::desc(inference, accurate, result.scoresDesc, result.probabilities, axis), plainAttr,
+          cpuEngine());
+    } else {
+      softmaxPd = std::make_unique<dnnl::softmax_forward::primitive_desc>(
+          dnnl::softmax_forward::desc(inference, result.scoresDesc, axis), plainAttr, cpuEngine());
+    }
+    if (isReference(scoresPd) || isReference(*softmaxPd) || isReference(contextPd) ||
+        (bf16 && !(isNativeBf16(scoresPd) && isNativeBf16(contextPd)))) {
       return result;
     }
+    if (bf16) {
+      const std::array<dnnl::memory::desc, 3> sources{result.query, result.keyT, result.value};
+      for (size_t i = 0; i < sources.size(); ++i) {
+        dnnl::reorder::primitive_desc reorderPd(cpuEngine(), sources[i], cpuEngine(), result.dense[i]);
+        if (isReference(reorderPd)) {
+          return result;
+        }
+        result.toBf16[i] = dnnl::reorder(reorderPd);
+      }
+    }
     result.scores = dnnl::matmul(scoresPd);
-    result.softmax = dnnl::softmax_forward(softmaxPd);
+    result.softmax = dnnl::primitive(*softmaxPd);
     result.context = dnnl::matmul(contextPd);
     result.scoresScratch = scoresPd.scratchpad_desc();
-    result.softmaxScratch = softmaxPd.scratchpad_desc();
+    result.softmaxScratch = softmaxPd->scratchpad_desc();
     result.contextScratch = contextPd.scratchpad_desc();
     result.usable = true;
     result.maskAdded = mask.defined() && maskPostOp;
@@ -165,7 +226,8 @@ AttentionPrimitives createPrimitives(const at::Tensor& query, const at::Tensor& 
 /// feeds ever new shapes starts over rather than growing without end.
 std::shared_ptr<const AttentionPrimitives> primitivesFor(const at::Tensor& query, const at::Tensor& keyT,
                                                          const at::Tensor& value, const at::Tensor& mask,
-                                                         float scale, bool permuteOutput) {
+                                                         float scale, bool permuteOutput,
+                                                         AttentionPrecision precision) {
   ProblemSignature signature;
   for (const at::Tensor* tensor : {&query, &keyT, &value}) {
     appendTensor(signature, *tensor);
@@ -176,7 +238,7 @@ std::shared_ptr<const AttentionPrimitives> primitivesFor(const at::Tensor& query
   int32_t scaleBits = 0;
   std::memcpy(&scaleBits, &scale, sizeof scaleBits);
   signature.insert(signature.end(), {mask.defined() ? mask.dim() : -1, scaleBits, permuteOutput ? 1 : 0,
-                                     static_cast<int64_t>(at::get_num_threads())});
+                                     static_cast<int64_t>(at::get_num_threads()), static_cast<int64_t>(precision)});
 
   static std::mutex mutex;
   static std::unordered_map<ProblemSignature, std::shared_ptr<const AttentionPrimitives>, SignatureHash> cache;
@@ -189,9 +251,9 @@ std::shared_ptr<const AttentionPrimitives> primitivesFor(const at::Tensor& query
   if (cache.size() >= kMaxProblems) {
     cache.clear();
   }
-  AttentionPrimitives primitives = createPrimitives(query, keyT, value, mask, scale, permuteOutput, true);
+  AttentionPrimitives primitives = createPrimitives(query, keyT, value, mask, scale, permuteOutput, true, precision);
   if (!primitives.usable && mask.defined()) {
-    primitives = createPrimitives(query, keyT, value, mask, scale, permuteOutput, false);
+    primitives = createPrimitives(query, keyT, value, mask, scale, permuteOutput, false, precision);
   }
   auto created = std::make_shared<const AttentionPrimitives>(std::move(primitives));
   cache.emplace(std::move(signature), created);
@@ -245,9 +307,9 @@ at::Tensor denseMaskOf(const c10::optional<at::Tensor>& mask) {
 } // namespace
 
 bool attentionKernelApplies(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
-                            const c10::optional<at::Tensor>& mask, bool permuteOutput) {
+                            const c10::optional<at::Tensor>& mask, bool permuteOutput, AttentionPrecision precision) {
   return argumentsSupported(query, keyT, value, mask, permuteOutput) &&
-         primitivesFor(query, keyT, value, denseMaskOf(mask), 1.f, permuteOutput)->usable;
+         primitivesFor(query, keyT, value, denseMaskOf(mask), 1.f, permuteOutput, precision)->usable;
 }
 
 at::Tensor attentionReference(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
@@ -264,12 +326,16 @@ at::Tensor attentionReference(const at::Tensor& query, const at::Tensor& keyT, c
 }
 
 at::Tensor attention(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
-                     const c10::optional<at::Tensor>& mask, double scale, bool permuteOutput) {
+                     const c10::optional<at::Tensor>& mask, double scale, bool permuteOutput,
+                     AttentionPrecision precision) {
   if (!argumentsSupported(query, keyT, value, mask, permuteOutput)) {
     return attentionReference(query, keyT, value, mask, scale, permuteOutput);
   }
   at::Tensor denseMask = denseMaskOf(mask);
-  auto primitives = primitivesFor(query, keyT, value, denseMask, static_cast<float>(scale), permuteOutput);
+  auto primitives = primitivesFor(query, keyT, value, denseMask, static_cast<float>(scale), permuteOutput, precision);
+  if (!primitives->usable && precision != AttentionPrecision::Float32) {
+    return attention(query, keyT, value, mask, scale, permuteOutput, AttentionPrecision::Float32);
+  }
   if (!primitives->usable) {
     return attentionReference(query, keyT, value, mask, scale, permuteOutput);
   }
@@ -281,26 +347,42 @@ at::Tensor attention(const at::Tensor& query, const at::Tensor& keyT, const at::
                                       query.options())
                           : at::empty(contextShape, query.options());
 
+  dnnl::stream& stream = threadStream();
+  std::array<dnnl::memory, 3> operands{viewAsMemory(query, primitives->query), viewAsMemory(keyT, primitives->keyT),
+                                       viewAsMemory(value, primitives->value)};
+  const bool bf16 = precision == AttentionPrecision::BFloat16;
+  std::array<at::Tensor, 3> denseCopies;
+  if (bf16) {
+    const std::array<const at::Tensor*, 3> tensors{&query, &keyT, &value};
+    for (size_t i = 0; i < operands.size(); ++i) {
+      denseCopies[i] = at::empty_strided(tensors[i]->sizes(), denseStridesInOrderOf(*tensors[i]),
+                                         query.options().dtype(at::kBFloat16));
+      dnnl::memory dense = viewAsMemory(denseCopies[i], primitives->dense[i]);
+      primitives->toBf16[i].execute(stream, operands[i], dense);
+      operands[i] = dense;
+    }
+  }
   dnnl::memory scoresMemory = viewAsMemory(scores, primitives->scoresDesc);
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, viewAsMemory(query, primitives->query)},
-                                             {DNNL_ARG_WEIGHTS, viewAsMemory(keyT, primitives->keyT)},
-                                             {DNNL_ARG_DST, scoresMemory}};
+  std::unordered_map<int, dnnl::memory> args{
+      {DNNL_ARG_SRC, operands[0]}, {DNNL_ARG_WEIGHTS, operands[1]}, {DNNL_ARG_DST, scoresMemory}};
   if (primitives->maskAdded) {
     args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, viewAsMemory(denseMask, primitives->mask));
   }
   addScratchpad(primitives->scoresScratch, args);
-  dnnl::stream& stream = threadStream();
   primitives->scores.execute(stream, args);
   if (denseMask.defined() && !primitives->maskAdded) {
     scores.add_(denseMask);
   }
 
-  args = {{DNNL_ARG_SRC, scoresMemory}, {DNNL_ARG_DST, scoresMemory}};
+  // float32: the softmax runs in place; bf16: it writes the probabilities as bf16.
+  at::Tensor probabilities = bf16 ? at::empty(scoresShape, query.options().dtype(at::kBFloat16)) : scores;
+  dnnl::memory probabilitiesMemory = bf16 ? viewAsMemory(probabilities, primitives->probabilities) : scoresMemory;
+  args = {{DNNL_ARG_SRC, scoresMemory}, {DNNL_ARG_DST, probabilitiesMemory}};
   addScratchpad(primitives->softmaxScratch, args);
   primitives->softmax.execute(stream, args);
 
-  args = {{DNNL_ARG_SRC, scoresMemory},
-          {DNNL_ARG_WEIGHTS, viewAsMemory(value, primitives->value)},
+  args = {{DNNL_ARG_SRC, probabilitiesMemory},
+          {DNNL_ARG_WEIGHTS, operands[2]},
           {DNNL_ARG_DST, viewAsMemory(result, primitives->output)}};
   addScratchpad(primitives->contextScratch, args);
   primitives->context.execute(stream, args);

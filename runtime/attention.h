@@ -25,18 +25,27 @@
 
 namespace tsopt::runtime {
 
+/// What the two matmuls read. BFloat16 (tsopt::attention_bf16): query, key_t,
+/// value and the softmax's probabilities rounded to bfloat16, products summed
+/// in float32; scale, mask and softmax stay float32, and so does the result.
+/// It runs only where oneDNN has a native bf16 matmul for the problem (AMX or
+/// AVX512-BF16 brgemm); elsewhere the float32 kernel runs.
+enum class AttentionPrecision { Float32, BFloat16 };
+
 /// softmax(query @ key_t * scale + mask, dim=-1) @ value, the mask optional.
 /// With permuteOutput (4-D operands only) the result is returned permuted
 /// (0, 2, 1, 3) and contiguous: (batch, query rows, heads, value columns).
 at::Tensor attention(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
-                     const c10::optional<at::Tensor>& mask, double scale, bool permuteOutput);
+                     const c10::optional<at::Tensor>& mask, double scale, bool permuteOutput,
+                     AttentionPrecision precision = AttentionPrecision::Float32);
 
 /// The same through ATen ops: the fallback of attention().
 at::Tensor attentionReference(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
                               const c10::optional<at::Tensor>& mask, double scale, bool permuteOutput);
 
-/// Whether attention() would use the oneDNN kernel for these arguments.
+/// Whether attention() would use the oneDNN kernel of `precision` for these arguments.
 bool attentionKernelApplies(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
-                            const c10::optional<at::Tensor>& mask, bool permuteOutput);
+                            const c10::optional<at::Tensor>& mask, bool permuteOutput,
+                            AttentionPrecision precision = AttentionPrecision::Float32);
 
 } // namespace tsopt::runtime

@@ -67,6 +67,7 @@
   X(dnnl_primitive_execute)                                                                                            \
   X(dnnl_reorder_primitive_desc_create)                                                                                \
   X(dnnl_softmax_forward_desc_init)                                                                                    \
+  X(dnnl_softmax_v2_forward_desc_init)                                                                                 \
   X(dnnl_stream_create)                                                                                                \
   X(dnnl_stream_destroy)                                                                                               \
   X(dnnl_stream_wait)                                                                                                  \

@@ -169,6 +169,15 @@ at::Tensor attentionOp(const at::Tensor& query, const at::Tensor& keyT, const at
   return attention(query, keyT, value, mask, scale, permuteOutput);
 }
 
+// The CUDA kernels have no bf16 variant: CUDA tensors get tsopt::attention's float32.
+at::Tensor attentionBf16Op(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
+                           const c10::optional<at::Tensor>& mask, double scale, bool permuteOutput) {
+  if (loadedCudaKernelsFor(query)) {
+    return attentionOp(query, keyT, value, mask, scale, permuteOutput);
+  }
+  return attention(query, keyT, value, mask, scale, permuteOutput, AttentionPrecision::BFloat16);
+}
+
 at::Tensor addLayerNormOp(const at::Tensor& input, const at::Tensor& other, std::vector<int64_t> normalizedShape,
                           const c10::optional<at::Tensor>& weight, const c10::optional<at::Tensor>& bias,
                           double eps) {
@@ -195,7 +204,7 @@ std::vector<at::Tensor> cudaGraphRun(const c10::intrusive_ptr<CudaGraphCache>& c
 std::vector<std::string> registeredOperators() {
   return {"tsopt::conv2d_prepack", "tsopt::conv2d_act",     "tsopt::conv2d_add_act",
           "tsopt::conv2d_act_add", "tsopt::linear_prepack", "tsopt::linear_act",
-          "tsopt::linear_add_act", "tsopt::linear_act_add", "tsopt::attention",
+          "tsopt::linear_add_act", "tsopt::linear_act_add", "tsopt::attention", "tsopt::attention_bf16",
           "tsopt::add_layer_norm", "tsopt::cuda_graph_run", "tsopt::linear_dynamic_prepack",
           "tsopt::linear_dynamic_act", "tsopt::linear_dynamic_add_act", "tsopt::linear_dynamic_act_add",
           "tsopt::qconv2d_prepack", "tsopt::qconv2d_act", "tsopt::qconv2d_add_act", "tsopt::quantized_gate"};
@@ -287,6 +296,9 @@ TORCH_LIBRARY(tsopt, m) {
   m.def("attention(Tensor query, Tensor key_t, Tensor value, Tensor? mask, float scale, bool permute_output) "
         "-> Tensor",
         attentionOp);
+  m.def("attention_bf16(Tensor query, Tensor key_t, Tensor value, Tensor? mask, float scale, bool permute_output) "
+        "-> Tensor",
+        attentionBf16Op);
   m.def("add_layer_norm(Tensor input, Tensor other, int[] normalized_shape, Tensor? weight, Tensor? bias, "
         "float eps) -> Tensor",
         addLayerNormOp);
