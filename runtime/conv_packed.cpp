@@ -83,9 +83,16 @@ Format weightFormat(size_t dims, int64_t groups, bool transposed) {
 }
 
 /// Channels-last: how the kernel reads and writes activations, except where
-/// contiguousLayoutPays.
+/// contiguousLayoutPays, or where they arrive blocked (toBlockedChannels).
 Format activationFormat(size_t dims) { return dims == 5 ? Format::ndhwc : Format::nhwc; }
 Format contiguousFormat(size_t dims) { return dims == 5 ? Format::ncdhw : Format::nchw; }
+
+int64_t channelBlocks(int64_t channels) { return (channels + kBlockedChannels - 1) / kBlockedChannels; }
+
+/// A blocked activation's sizes, [N, ceil(C / 16), H, W, 16], for the plain sizes [N, C, H, W].
+std::vector<int64_t> blockedSizes(at::IntArrayRef plain) {
+  return {plain[0], channelBlocks(plain[1]), plain[2], plain[3], kBlockedChannels};
+}
 at::MemoryFormat channelsLastFormat(int64_t dims) {
   return dims == 5 ? at::MemoryFormat::ChannelsLast3d : at::MemoryFormat::ChannelsLast;
 }
@@ -108,6 +115,59 @@ at::Tensor atenConvolution(const at::Tensor& input, const at::Tensor& weight, co
 }
 
 } // namespace
+
+namespace {
+
+/// The blocked kernels pay with at least one image per thread. oneDNN 2.6's
+/// blocked depthwise kernel (jit_dw) splits the work by image first: on
+/// MobileNetV2's depthwise layers it is 1.16x faster than NHWC's (brdgmm_dw)
+/// at batch 1 with one thread, 1.27x at batch 8, 1.32x at batch 8 with two
+/// threads, but 0.93x at batch 1 with two (docs/fusion.md). Decided per call,
+/// like Winograd's thread rule: the batch is known only here.
+bool blockedLayoutPays(const at::Tensor& input) { return input.size(0) >= at::get_num_threads(); }
+
+} // namespace
+
+at::Tensor toBlockedChannels(const at::Tensor& input) {
+  TORCH_CHECK(input.dim() == 4, "tsopt::to_blocked: expected a 4-D (N, C, H, W) tensor, got ", input.dim(), "-D");
+  if (!blockedLayoutPays(input)) {
+    return input;  // the chain runs channels-last: its convolutions take either
+  }
+  const std::vector<int64_t> sizes = blockedSizes(input.sizes());
+  if (!isPlainFloat(input) || needsAutograd(input) || input.numel() == 0) {
+    at::Tensor padded = at::constant_pad_nd(input, {0, 0, 0, 0, 0, sizes[1] * kBlockedChannels - input.size(1)});
+    return padded.view({sizes[0], sizes[1], kBlockedChannels, sizes[2], sizes[3]}).permute({0, 1, 3, 4, 2}).contiguous();
+  }
+  const at::Tensor source = input.is_non_overlapping_and_dense() ? input : input.contiguous();
+  at::Tensor blocked = emptyOutput(sizes, input.options(), at::MemoryFormat::Contiguous);
+  const dnnl::memory::dims dims = dimsOf(input.sizes());
+  dnnl::memory from = viewAsMemory(source, dnnl::memory::desc(dims, DataType::f32, dimsOf(source.strides())));
+  dnnl::memory to = viewAsMemory(blocked, dnnl::memory::desc(dims, DataType::f32, Format::nChw16c));
+  dnnl::reorder(from, to).execute(threadStream(), from, to);  // oneDNN's primitive cache keeps the reorder
+  return blocked;
+}
+
+at::Tensor fromBlockedChannels(const at::Tensor& blocked, int64_t channels) {
+  if (blocked.dim() == 4) {
+    return blocked;  // to_blocked left the chain channels-last
+  }
+  TORCH_CHECK(blocked.dim() == 5 && blocked.size(4) == kBlockedChannels && channels > 0 &&
+                  blocked.size(1) == channelBlocks(channels),
+              "tsopt::from_blocked: expected an (N, ceil(", channels, " / 16), H, W, 16) tensor, got ",
+              blocked.sizes());
+  const std::vector<int64_t> sizes{blocked.size(0), channels, blocked.size(2), blocked.size(3)};
+  if (!isPlainFloat(blocked) || needsAutograd(blocked) || !blocked.is_contiguous() || blocked.numel() == 0) {
+    return blocked.permute({0, 1, 4, 2, 3})
+        .reshape({sizes[0], blocked.size(1) * kBlockedChannels, sizes[2], sizes[3]})
+        .narrow(1, 0, channels)
+        .contiguous(at::MemoryFormat::ChannelsLast);
+  }
+  at::Tensor plain = emptyOutput(sizes, blocked.options(), at::MemoryFormat::ChannelsLast);
+  dnnl::memory from = viewAsMemory(blocked, dnnl::memory::desc(dimsOf(sizes), DataType::f32, Format::nChw16c));
+  dnnl::memory to = viewAsMemory(plain, dnnl::memory::desc(dimsOf(sizes), DataType::f32, Format::nhwc));
+  dnnl::reorder(from, to).execute(threadStream(), from, to);
+  return plain;
+}
 
 /// A convolution or deconvolution primitive, or `unsupported` when oneDNN has
 /// none for the problem (run() then takes the ATen path). Winograd convolutions
@@ -180,6 +240,19 @@ bool winogradShape(const at::Tensor& weight, const Conv2dParams& params) {
 
 dnnl::reorder reorderBetween(const dnnl::memory::desc& from, const dnnl::memory::desc& to) {
   return dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), from, cpuEngine(), to));
+}
+
+/// The layout a convolution's activations arrive and leave in.
+enum class ActivationLayout {
+  ChannelsLast,
+  Contiguous,  ///< NCHW, NCDHW: see contiguousLayoutPays.
+  Blocked,     ///< nChw16c in a plain (N, C / 16, H, W, 16) tensor: toBlockedChannels.
+};
+
+/// Whether oneDNN's implementation is one of its direct or Winograd kernels:
+/// a gemm-based or reference one loses to ATen's convolution (or to another layout).
+bool isOptimizedKernel(const std::string& implementation) {
+  return implementation.find("gemm") == std::string::npos && implementation.rfind("ref", 0) != 0;
 }
 
 /// TSOPT_CONV_KINDS=onednn: transposed and 1-D layers run on oneDNN too
@@ -266,9 +339,12 @@ struct ConvPacked::Kernel {
   }
 
   /// The primitive computes on `src` and `dst`, oneDNN's choice: reorders
-  /// from and to the channels-last tensors the op exchanges.
+  /// from and to the tensors the op exchanges (none where they are the same layout).
   static void useBlockedLayout(ConvPrimitive& prepared, const dnnl::memory::desc& src, const dnnl::memory::desc& dst) {
-    prepared.blocked = true;
+    prepared.blocked = src != prepared.src || dst != prepared.dst;
+    if (!prepared.blocked) {
+      return;
+    }
     prepared.blockedSrc = src;
     prepared.blockedDst = dst;
     prepared.srcToBlocked = reorderBetween(prepared.src, src);
@@ -307,39 +383,44 @@ struct ConvPacked::Kernel {
     return false;
   }
 
-  /// `inputSizes` and `outSizes` are the kernel's (4-D or 5-D); `sumScale`
-  /// the residual's scale; `contiguousInput` whether the input arrives in the
-  /// contiguous layout (see contiguousLayoutPays).
+  /// `inputSizes` and `outSizes` are the kernel's (4-D or 5-D; a blocked
+  /// layer's plain N, C, H, W); `sumScale` the residual's scale; `layout` the
+  /// one the activations arrive in (see contiguousLayoutPays, toBlockedChannels).
   ConvPrimitive prepare(at::IntArrayRef inputSizes, at::IntArrayRef outSizes, const Activation& activation,
-                        ResidualAdd residual, float sumScale, bool contiguousInput) {
+                        ResidualAdd residual, float sumScale, ActivationLayout layout) {
     ConvPrimitive prepared;
     prepared.sumScale = sumScale;
     if (atenFaster) {
       prepared.unsupported = true;
       return prepared;
     }
-    const auto setLayout = [&](ConvPrimitive& candidate, bool contiguous) {
-      const Format format = contiguous ? contiguousFormat(inputSizes.size()) : activationFormat(inputSizes.size());
-      candidate.contiguous = contiguous;
+    const auto setLayout = [&](ConvPrimitive& candidate, ActivationLayout candidateLayout) {
+      const Format format = candidateLayout == ActivationLayout::Contiguous ? contiguousFormat(inputSizes.size())
+                            : candidateLayout == ActivationLayout::Blocked  ? Format::nChw16c
+                                                                            : activationFormat(inputSizes.size());
+      candidate.contiguous = candidateLayout == ActivationLayout::Contiguous;
       candidate.sumScale = sumScale;
       candidate.src = dnnl::memory::desc(dimsOf(inputSizes), DataType::f32, format);
       candidate.dst = dnnl::memory::desc(dimsOf(outSizes), DataType::f32, format);
     };
-    setLayout(prepared, contiguousInput);
+    setLayout(prepared, layout);
     if (prepareWinograd(prepared, inputSizes, outSizes, activation, residual)) {
       return prepared;
     }
-    if (contiguousInput && contiguousLayoutPays(weight, params, activation)) {
+    if (layout == ActivationLayout::Contiguous && contiguousLayoutPays(weight, params, activation)) {
       try {
         ConvPrimitive candidate;
-        setLayout(candidate, true);
+        setLayout(candidate, ActivationLayout::Contiguous);
         if (create(candidate, candidate.src, candidate.dst, activation, residual).find("gemm") != std::string::npos) {
           return candidate;
         }
       } catch (const dnnl::error&) {
       }
     }
-    setLayout(prepared, false);
+    if (layout == ActivationLayout::Blocked) {
+      return prepareBlocked(inputSizes, outSizes, activation, residual, setLayout);
+    }
+    setLayout(prepared, ActivationLayout::ChannelsLast);
     try {
       if (!chooseLayout) {
         create(prepared, prepared.src, prepared.dst, activation, residual);
@@ -349,12 +430,12 @@ struct ConvPacked::Kernel {
       // that is gemm-based or oneDNN's reference one loses to ATen's convolution.
       for (bool anyLayout : {true, false}) {
         ConvPrimitive candidate;
-        setLayout(candidate, false);
+        setLayout(candidate, ActivationLayout::ChannelsLast);
         const dnnl::memory::desc anySrc(dimsOf(inputSizes), DataType::f32, Format::any);
         const dnnl::memory::desc anyDst(dimsOf(outSizes), DataType::f32, Format::any);
         const std::string implementation = create(candidate, anyLayout ? anySrc : candidate.src,
                                                   anyLayout ? anyDst : candidate.dst, activation, residual);
-        if (implementation.find("gemm") == std::string::npos && implementation.rfind("ref", 0) != 0) {
+        if (isOptimizedKernel(implementation)) {
           return candidate;
         }
       }
@@ -363,6 +444,80 @@ struct ConvPacked::Kernel {
       prepared.unsupported = true;
     }
     return prepared;
+  }
+
+  /// A 2-D layer on blocked activations: oneDNN's kernel for nChw16c, or,
+  /// where it has no optimized one (a layer with few input channels, whose
+  /// blocks would be mostly padding), its channels-last kernel with reorders
+  /// from and to the blocked tensors.
+  template <typename SetLayout>
+  ConvPrimitive prepareBlocked(at::IntArrayRef inputSizes, at::IntArrayRef outSizes, const Activation& activation,
+                               ResidualAdd residual, const SetLayout& setLayout) {
+    try {
+      ConvPrimitive candidate;
+      setLayout(candidate, ActivationLayout::Blocked);
+      if (isOptimizedKernel(create(candidate, candidate.src, candidate.dst, activation, residual))) {
+        return candidate;
+      }
+    } catch (const dnnl::error&) {
+    }
+    ConvPrimitive channelsLast;
+    try {
+      setLayout(channelsLast, ActivationLayout::ChannelsLast);
+      create(channelsLast, channelsLast.src, channelsLast.dst, activation, residual);
+      const dnnl::memory::desc computeSrc = channelsLast.src;
+      const dnnl::memory::desc computeDst = channelsLast.dst;
+      channelsLast.src = dnnl::memory::desc(dimsOf(inputSizes), DataType::f32, Format::nChw16c);
+      channelsLast.dst = dnnl::memory::desc(dimsOf(outSizes), DataType::f32, Format::nChw16c);
+      useBlockedLayout(channelsLast, computeSrc, computeDst);
+    } catch (const dnnl::error&) {
+      channelsLast.unsupported = true;
+    }
+    return channelsLast;
+  }
+
+  /// Runs `prepared` on `src` (in its layout), into a new tensor of `dstSizes`
+  /// in `format`, or into the residual's accumulator (see accumulatorFor).
+  at::Tensor compute(const ConvPrimitive& prepared, const at::Tensor& src, at::Tensor residual, at::MemoryFormat format,
+                     at::IntArrayRef dstSizes, double residualScale, const at::Tensor& second, double secondScale) {
+    const bool accumulate = residual.defined();
+    // Where the sum post-op applies the residual's scale, the accumulator holds the residual unscaled.
+    const double keptScale = prepared.sumScale != 1.f ? residualScale : 1.0;
+    at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), format, residualScale / keptScale, second,
+                                                 secondScale / keptScale)
+                                : emptyOutput(dstSizes, src.options(), format);
+    at::Tensor residualHolder;
+    if (prepared.sumSeparately) {
+      residualHolder = std::move(dst);
+      dst = emptyOutput(dstSizes, src.options(), format);
+    }
+    dnnl::stream& stream = threadStream();
+    dnnl::memory srcMemory = viewAsMemory(src, prepared.src);
+    dnnl::memory dstMemory = viewAsMemory(dst, prepared.dst);
+    dnnl::memory computeSrc = srcMemory;
+    dnnl::memory computeDst = dstMemory;
+    if (prepared.blocked) {
+      computeSrc = threadBuffer(BufferSlot::BlockedSource, prepared.blockedSrc);
+      computeDst = threadBuffer(BufferSlot::BlockedDestination, prepared.blockedDst);
+      prepared.srcToBlocked.execute(stream, srcMemory, computeSrc);
+      if (accumulate && !prepared.sumSeparately) {
+        prepared.dstToBlocked.execute(stream, dstMemory, computeDst);
+      }
+    }
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_SRC, computeSrc}, {DNNL_ARG_WEIGHTS, prepared.weights}, {DNNL_ARG_DST, computeDst}};
+    addScratchpad(prepared.scratchpad, args);
+    if (bias) {
+      args.emplace(DNNL_ARG_BIAS, biasMemory);
+    }
+    prepared.primitive.execute(stream, args);
+    if (prepared.blocked) {
+      prepared.dstFromBlocked.execute(stream, computeDst, dstMemory);
+    }
+    if (prepared.sumSeparately) {
+      dst = residualHolder.add_(dst);
+    }
+    return dst;
   }
 
   std::string create(ConvPrimitive& prepared, const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
@@ -477,12 +632,17 @@ at::Tensor ConvPacked::runReference(const at::Tensor& input, const at::Tensor& r
 namespace {
 
 ProblemKey problemKey(at::IntArrayRef kernelInputSizes, const Activation& activation, ResidualAdd residual,
-                      double residualScale, bool contiguousInput) {
+                      double residualScale, ActivationLayout layout) {
   ProblemKey key{{}, at::get_num_threads(), activation, residual};
   std::copy(kernelInputSizes.begin(), kernelInputSizes.end(), key.shape.begin());
   key.residualScale = residual == ResidualAdd::None ? 1.0 : residualScale;
-  key.contiguousLayout = contiguousInput;
+  key.contiguousLayout = layout == ActivationLayout::Contiguous;
+  key.blockedLayout = layout == ActivationLayout::Blocked;
   return key;
+}
+
+ActivationLayout layoutOf(bool contiguousInput) {
+  return contiguousInput ? ActivationLayout::Contiguous : ActivationLayout::ChannelsLast;
 }
 
 /// Whether a 2-D or 3-D convolution's input is in the contiguous layout and
@@ -507,10 +667,9 @@ std::string ConvPacked::algorithmFor(const at::Tensor& input) {
   at::Tensor kernelInput = asKernelTensor(input, spatialRank());
   std::vector<int64_t> outSizes = conv2dOutputSizes(kernelInput.sizes(), kernel_->weight.sizes(), kernel_->params);
   Activation none;
-  const bool contiguousInput = arrivesContiguous(input, spatialRank());
-  auto prepared = kernel_->primitives.get(problemKey(kernelInput.sizes(), none, ResidualAdd::None, 1.0, contiguousInput),
-                                          [&] {
-    return kernel_->prepare(kernelInput.sizes(), outSizes, none, ResidualAdd::None, 1.f, contiguousInput);
+  const ActivationLayout layout = layoutOf(arrivesContiguous(input, spatialRank()));
+  auto prepared = kernel_->primitives.get(problemKey(kernelInput.sizes(), none, ResidualAdd::None, 1.0, layout), [&] {
+    return kernel_->prepare(kernelInput.sizes(), outSizes, none, ResidualAdd::None, 1.f, layout);
   });
   if (prepared->unsupported) {
     return "aten";
@@ -523,19 +682,19 @@ std::string ConvPacked::algorithmFor(const at::Tensor& input) {
 
 at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const Activation& activation,
                            ResidualAdd where, double residualScale, const at::Tensor& second, double secondScale) {
+  if (spatialRank() == 2 && input.dim() == 5) {
+    return runBlocked(input, std::move(residual), activation, where, residualScale, second, secondScale);
+  }
   if (!kernelApplies(input, residual) || !secondResidualFits(second, residual)) {
     return runReference(input, residual, activation, where, residualScale, second, secondScale);
   }
-  const bool accumulate = residual.defined();
-  const ResidualAdd post = accumulate ? where : ResidualAdd::None;
+  const ResidualAdd post = residual.defined() ? where : ResidualAdd::None;
   at::Tensor kernelInput = asKernelTensor(input, spatialRank());
   std::vector<int64_t> outSizes = conv2dOutputSizes(kernelInput.sizes(), kernel_->weight.sizes(), kernel_->params);
-  const bool contiguousInput = arrivesContiguous(input, spatialRank());
-  auto prepared =
-      kernel_->primitives.get(problemKey(kernelInput.sizes(), activation, post, residualScale, contiguousInput), [&] {
-        return kernel_->prepare(kernelInput.sizes(), outSizes, activation, post, static_cast<float>(residualScale),
-                                contiguousInput);
-      });
+  const ActivationLayout layout = layoutOf(arrivesContiguous(input, spatialRank()));
+  auto prepared = kernel_->primitives.get(problemKey(kernelInput.sizes(), activation, post, residualScale, layout), [&] {
+    return kernel_->prepare(kernelInput.sizes(), outSizes, activation, post, static_cast<float>(residualScale), layout);
+  });
   if (prepared->unsupported) {
     return runReference(input, residual, activation, where, residualScale, second, secondScale);
   }
@@ -544,55 +703,56 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
   // other layout pays a reorder each way, which propagate-layout removes
   // between 2-D convolutions.
   const at::MemoryFormat format = input.suggest_memory_format();
-  const at::MemoryFormat layout =
+  const at::MemoryFormat tensorLayout =
       prepared->contiguous ? at::MemoryFormat::Contiguous : channelsLastFormat(kernelInput.dim());
-  at::Tensor src = kernelInput.contiguous(layout);
-  if (accumulate && spatialRank() == 1) {
+  if (residual.defined() && spatialRank() == 1) {
     at::Tensor view = residual.unsqueeze(2);
     residual = std::move(view);
   }
-  // Where the sum post-op applies the residual's scale, the accumulator holds the residual unscaled.
-  const double keptScale = prepared->sumScale != 1.f ? residualScale : 1.0;
-  at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), layout, residualScale / keptScale,
-                                               asKernelTensor(second, second.defined() ? spatialRank() : 0),
-                                               secondScale / keptScale)
-                              : emptyOutput(outSizes, input.options(), layout);
-
-  at::Tensor residualHolder;
-  if (prepared->sumSeparately) {
-    residualHolder = std::move(dst);
-    dst = emptyOutput(outSizes, input.options(), layout);
-  }
-  dnnl::stream& stream = threadStream();
-  dnnl::memory srcMemory = viewAsMemory(src, prepared->src);
-  dnnl::memory dstMemory = viewAsMemory(dst, prepared->dst);
-  dnnl::memory computeSrc = srcMemory;
-  dnnl::memory computeDst = dstMemory;
-  if (prepared->blocked) {
-    computeSrc = threadBuffer(BufferSlot::BlockedSource, prepared->blockedSrc);
-    computeDst = threadBuffer(BufferSlot::BlockedDestination, prepared->blockedDst);
-    prepared->srcToBlocked.execute(stream, srcMemory, computeSrc);
-    if (accumulate && !prepared->sumSeparately) {
-      prepared->dstToBlocked.execute(stream, dstMemory, computeDst);
-    }
-  }
-  std::unordered_map<int, dnnl::memory> args{
-      {DNNL_ARG_SRC, computeSrc}, {DNNL_ARG_WEIGHTS, prepared->weights}, {DNNL_ARG_DST, computeDst}};
-  addScratchpad(prepared->scratchpad, args);
-  if (kernel_->bias) {
-    args.emplace(DNNL_ARG_BIAS, kernel_->biasMemory);
-  }
-  prepared->primitive.execute(stream, args);
-  if (prepared->blocked) {
-    prepared->dstFromBlocked.execute(stream, computeDst, dstMemory);
-  }
-  if (prepared->sumSeparately) {
-    dst = residualHolder.add_(dst);
-  }
+  at::Tensor dst = kernel_->compute(*prepared, kernelInput.contiguous(tensorLayout), std::move(residual), tensorLayout,
+                                    outSizes, residualScale,
+                                    asKernelTensor(second, second.defined() ? spatialRank() : 0), secondScale);
   if (spatialRank() == 1) {
     return dst.squeeze(2).contiguous();  // ATen has no channels-last 3-D tensors
   }
   return dst.contiguous(format);
+}
+
+at::Tensor ConvPacked::runBlocked(const at::Tensor& input, at::Tensor residual, const Activation& activation,
+                                  ResidualAdd where, double residualScale, const at::Tensor& second,
+                                  double secondScale) {
+  const int64_t inChannels = params_.transposed ? weight_.size(0) : weight_.size(1) * params_.groups;
+  TORCH_CHECK(input.size(4) == kBlockedChannels && input.size(1) == channelBlocks(inChannels),
+              "tsopt.ConvPacked: a blocked input of ", inChannels, " channels has shape (N, ",
+              channelBlocks(inChannels), ", H, W, 16), got ", input.sizes());
+  const std::vector<int64_t> inSizes{input.size(0), inChannels, input.size(2), input.size(3)};
+  const std::vector<int64_t> outSizes = conv2dOutputSizes(inSizes, weight_.sizes(), params_);
+  const std::vector<int64_t> blockedOut = blockedSizes(outSizes);
+  const auto fits = [&](const at::Tensor& tensor) {
+    return isPlainFloat(tensor) && !needsAutograd(tensor) && tensor.sizes() == blockedOut;
+  };
+  const bool applies = kernel_ && !kernel_->atenFaster && isPlainFloat(input) && !needsAutograd(input) &&
+                       input.numel() != 0 && outSizes[2] > 0 && outSizes[3] > 0 &&
+                       (!residual.defined() || fits(residual)) && (!second.defined() || fits(second));
+  const ResidualAdd post = residual.defined() ? where : ResidualAdd::None;
+  std::shared_ptr<const ConvPrimitive> prepared;
+  if (applies) {
+    prepared = kernel_->primitives.get(
+        problemKey(inSizes, activation, post, residualScale, ActivationLayout::Blocked), [&] {
+          return kernel_->prepare(inSizes, outSizes, activation, post, static_cast<float>(residualScale),
+                                  ActivationLayout::Blocked);
+        });
+  }
+  if (!prepared || prepared->unsupported) {
+    // The unfused computation on the plain tensors, blocked again.
+    const auto plain = [&](const at::Tensor& tensor) {
+      return tensor.defined() ? fromBlockedChannels(tensor, outSizes[1]) : tensor;
+    };
+    return toBlockedChannels(runReference(fromBlockedChannels(input, inChannels), plain(residual), activation, where,
+                                          residualScale, plain(second), secondScale));
+  }
+  return kernel_->compute(*prepared, input.contiguous(), std::move(residual), at::MemoryFormat::Contiguous,
+                          blockedOut, residualScale, second, secondScale);
 }
 
 } // namespace tsopt::runtime

@@ -188,7 +188,7 @@ dnnl::memory PackedWeights::in(const dnnl::memory::desc& layout) {
 size_t ProblemKeyHash::operator()(const ProblemKey& key) const {
   size_t hash = c10::get_hash(key.threads, static_cast<int>(key.activation.kind), key.activation.alpha,
                               key.activation.beta, static_cast<int>(key.residual), key.residualScale,
-                              key.contiguousLayout);
+                              key.contiguousLayout, key.blockedLayout);
   for (int64_t extent : key.shape) {
     hash = c10::hash_combine(hash, std::hash<int64_t>()(extent));
   }

@@ -143,11 +143,13 @@ struct ProblemKey {
   /// Convolutions: the activations stay in the contiguous layout (NCHW,
   /// NCDHW) instead of channels-last.
   bool contiguousLayout = false;
+  /// 2-D convolutions: the activations are in oneDNN's nChw16c layout (ConvPacked::run's blocked tensors).
+  bool blockedLayout = false;
 
   bool operator==(const ProblemKey& other) const {
     return shape == other.shape && threads == other.threads && activation == other.activation &&
            residual == other.residual && residualScale == other.residualScale &&
-           contiguousLayout == other.contiguousLayout;
+           contiguousLayout == other.contiguousLayout && blockedLayout == other.blockedLayout;
   }
 };
 

@@ -50,6 +50,22 @@ std::vector<int64_t> conv2dOutputSizes(at::IntArrayRef input, at::IntArrayRef we
 /// Throws c10::Error, naming `owner`, when `params` do not fit a convolution with `outChannels` outputs.
 void checkConv2dParams(const char* owner, int64_t outChannels, const Conv2dParams& params);
 
+/// Blocked activations (propagate-layout's blocked chains, docs/fusion.md): a
+/// 2-D convolution's activation (N, C, H, W) held in oneDNN's nChw16c layout,
+/// as a plain contiguous tensor of shape (N, ceil(C / 16), H, W, 16) whose
+/// channels past C are zero. ConvPacked::run takes one for a 2-D layer and
+/// returns one; oneDNN 2.6's depthwise and thin 1x1 kernels are faster on it
+/// than on channels-last.
+constexpr int64_t kBlockedChannels = 16;
+/// tsopt::to_blocked: a 4-D tensor (any strides, any dtype) as a blocked one;
+/// with fewer images than threads the tensor itself, where the blocked kernels
+/// lose to the channels-last ones (the chain then runs channels-last).
+at::Tensor toBlockedChannels(const at::Tensor& input);
+/// tsopt::from_blocked: a blocked tensor of `channels` channels as a
+/// channels-last (N, C, H, W) one, the layout propagate-layout keeps around
+/// the chain; a 4-D tensor (a chain to_blocked left channels-last) comes back as it is.
+at::Tensor fromBlockedChannels(const at::Tensor& blocked, int64_t channels);
+
 class ConvPacked final : public torch::CustomClassHolder {
 public:
   /// What pickling stores: format version (2), weight, bias, stride, padding,
@@ -77,7 +93,9 @@ public:
   /// oneDNN's own descriptors; a 1-D one runs as 2-D with height 1 (as ATen's
   /// does). The result has the input's memory format, as aten::convolution's
   /// does; the kernel computes channels-last, or on a contiguous input in that
-  /// layout where it pays (pointwise layers without an activation). A
+  /// layout where it pays (pointwise layers without an activation). A 2-D
+  /// layer's blocked input (5-D, see toBlockedChannels) gives a blocked result,
+  /// and its residual and `second` are blocked too. A
   /// residual handed over with std::move, when no other tensor shares its
   /// memory, receives the result in place (see accumulatorFor).
   at::Tensor run(const at::Tensor& input, at::Tensor residual, const Activation& activation,
@@ -116,6 +134,10 @@ public:
 
 private:
   struct Kernel;
+  /// run() for a blocked input.
+  at::Tensor runBlocked(const at::Tensor& input, at::Tensor residual, const Activation& activation, ResidualAdd where,
+                        double residualScale, const at::Tensor& second, double secondScale);
+
   at::Tensor weight_;
   c10::optional<at::Tensor> bias_;
   Conv2dParams params_;

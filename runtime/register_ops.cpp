@@ -252,6 +252,9 @@ TORCH_LIBRARY(tsopt, m) {
   m.def("conv2d_act_add.scaled(Tensor input, Tensor other, __torch__.torch.classes.tsopt.ConvPacked packed, "
         "str activation, float alpha, float beta, float other_scale, Tensor? second, float second_scale) -> Tensor",
         scaledSum<ConvPacked, ResidualAdd::AfterActivation>);
+  // Either may return its input itself (a chain left channels-last at run time).
+  m.def("to_blocked(Tensor(a) input) -> Tensor(a)", toBlockedChannels);
+  m.def("from_blocked(Tensor(a) input, int channels) -> Tensor(a)", fromBlockedChannels);
   m.def("linear_prepack(Tensor weight, Tensor? bias) -> __torch__.torch.classes.tsopt.LinearPacked", linearPrepack);
   m.def("linear_act(Tensor input, __torch__.torch.classes.tsopt.LinearPacked packed, str activation, "
         "float alpha, float beta) -> Tensor",

@@ -13,6 +13,9 @@
 ///            tsopt::conv2d_add_act.scaled / conv2d_act_add.scaled(input, other, packed, activation, alpha,
 ///              beta, other_scale, second, second_scale): the same adding other_scale * other (conv(x) - r:
 ///              -1), then second_scale * second unless second is None (conv(x) + a + b)
+///            tsopt::to_blocked(input), tsopt::from_blocked(input, channels): a 4-D activation to the
+///              blocked (N, C/16, H, W, 16) tensor the conv2d ops also take, and back to channels-last
+///              (packed_layers.h, toBlockedChannels)
 ///            tsopt::linear_prepack(weight, bias) -> LinearPacked
 ///            tsopt::linear_act(input, packed, activation, alpha, beta)
 ///            tsopt::linear_add_act(input, other, packed, activation, alpha, beta)

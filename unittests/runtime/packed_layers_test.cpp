@@ -170,6 +170,88 @@ TEST(ConvPackedTest, UnsupportedInputsTakeTheExactAtenPath) {
   EXPECT_FALSE(packed.kernelApplies(at::randn({1, 3, 2, 2}), at::Tensor()));  // smaller than the kernel
 }
 
+// Blocked activations (toBlockedChannels): a 2-D layer reads and writes
+// oneDNN's nChw16c as an (N, C/16, H, W, 16) tensor; its result converted back
+// is the layer's result, and the padding channels stay zero.
+TEST(ConvPackedTest, BlockedActivationsGiveTheLayersResult) {
+  at::manual_seed(11);
+  const std::vector<ConvCase> cases = {
+      {24, 24, 3, 2, 1, 1, 24, 11},  // depthwise, stride 2, channels padded to 32
+      {32, 32, 3, 1, 1, 1, 32, 9},   // depthwise
+      {24, 40, 1, 1, 0, 1, 1, 8},    // expansion, padded in and out
+      {40, 24, 1, 1, 0, 1, 1, 8},    // projection
+      {16, 16, 3, 1, 1, 1, 1, 10},   // dense 3x3 stride 1: Winograd with one thread
+      {3, 16, 3, 2, 1, 1, 1, 12},    // three input channels: channels-last kernel, reorders around it
+  };
+  const int threads = at::get_num_threads();
+  for (int threadCount : {1, 2}) {
+    at::set_num_threads(threadCount);
+    for (const ConvCase& c : cases) {
+      SCOPED_TRACE(::testing::Message() << c.inChannels << " -> " << c.outChannels << ", kernel " << c.kernel
+                                        << ", groups " << c.groups << ", threads " << threadCount);
+      at::Tensor weight = at::randn({c.outChannels, c.inChannels / c.groups, c.kernel, c.kernel});
+      ConvPacked packed(weight, at::randn({c.outChannels}),
+                        {{c.stride, c.stride}, {c.padding, c.padding}, {c.dilation, c.dilation}, c.groups});
+      at::Tensor input = at::randn({2, c.inChannels, c.size, c.size});
+      at::Tensor blockedInput = toBlockedChannels(input);
+      ASSERT_EQ(blockedInput.sizes(), at::IntArrayRef({2, (c.inChannels + 15) / 16, c.size, c.size, 16}));
+      at::Tensor residual = at::randn_like(packed.runReference(input, at::Tensor(), {}));
+      for (const Activation& activation : kActivations) {
+        SCOPED_TRACE("activation kind " + std::to_string(static_cast<int>(activation.kind)));
+        at::Tensor blocked = packed.run(blockedInput, at::Tensor(), activation);
+        ASSERT_EQ(blocked.dim(), 5);
+        expectClose(fromBlockedChannels(blocked, c.outChannels), packed.runReference(input, at::Tensor(), activation));
+        if (c.outChannels % 16 != 0) {
+          EXPECT_EQ(blocked.select(1, blocked.size(1) - 1).narrow(3, c.outChannels % 16, 16 - c.outChannels % 16)
+                        .abs().max().item<float>(), 0.f) << "padding channels";
+        }
+        for (ResidualAdd where : kResidualPlaces) {
+          expectClose(fromBlockedChannels(packed.run(blockedInput, toBlockedChannels(residual), activation, where),
+                                          c.outChannels),
+                      packed.runReference(input, residual, activation, where));
+        }
+      }
+    }
+  }
+  at::set_num_threads(threads);
+}
+
+TEST(ConvPackedTest, BlockedConversionsRoundTripAndFallBack) {
+  at::manual_seed(12);
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  at::Tensor plain = at::randn({2, 24, 5, 7});
+  for (at::Tensor input : {plain, plain.contiguous(at::MemoryFormat::ChannelsLast), plain.to(at::kDouble),
+                           plain.transpose(2, 3)}) {
+    at::Tensor blocked = toBlockedChannels(input);
+    at::Tensor back = fromBlockedChannels(blocked, 24);
+    EXPECT_TRUE(at::equal(back, input));
+    EXPECT_TRUE(back.is_contiguous(at::MemoryFormat::ChannelsLast));
+    // The ATen path of either conversion (other dtypes) lays out the same values.
+    EXPECT_TRUE(at::equal(blocked.to(at::kDouble), toBlockedChannels(input.to(at::kDouble))));
+    EXPECT_TRUE(at::equal(fromBlockedChannels(blocked, 24),
+                          fromBlockedChannels(blocked.to(at::kDouble), 24).to(blocked.scalar_type())));
+  }
+  EXPECT_TRUE(fromBlockedChannels(plain, 24).is_same(plain));  // a 4-D tensor: not blocked
+  at::set_num_threads(3);  // fewer images than threads: the chain stays channels-last
+  EXPECT_TRUE(toBlockedChannels(plain).is_same(plain));
+  at::set_num_threads(1);
+  EXPECT_THROW(toBlockedChannels(at::randn({2, 24, 5})), c10::Error);
+  EXPECT_THROW(fromBlockedChannels(toBlockedChannels(plain), 40), c10::Error);  // 2 blocks hold 17-32 channels
+
+  // A float64 layer's blocked input takes the ATen computation, blocked again.
+  ConvPacked doublePacked(at::randn({24, 1, 3, 3}, at::kDouble), c10::nullopt, {{1, 1}, {1, 1}, {1, 1}, 24});
+  const Activation relu{ActivationKind::Relu};
+  at::Tensor doubleInput = plain.to(at::kDouble);
+  // (ATen's convolution on the channels-last input: another summation order.)
+  EXPECT_TRUE(at::allclose(
+      fromBlockedChannels(doublePacked.run(toBlockedChannels(doubleInput), at::Tensor(), relu), 24),
+      doublePacked.runReference(doubleInput, at::Tensor(), relu), 1e-12, 1e-12));
+  ConvPacked packed(at::randn({24, 1, 3, 3}), c10::nullopt, {{1, 1}, {1, 1}, {1, 1}, 24});
+  EXPECT_THROW(packed.run(at::randn({2, 3, 5, 7, 16}), at::Tensor(), relu), c10::Error);  // 3 blocks for 24 channels
+  at::set_num_threads(threads);
+}
+
 TEST(ConvPackedTest, ResidualReceivesTheResultOnlyWhenHandedOver) {
   at::manual_seed(2);
   ConvPacked packed(at::randn({4, 4, 1, 1}), c10::nullopt, {{1, 1}, {0, 0}, {1, 1}, 1});
