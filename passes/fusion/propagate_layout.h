@@ -26,6 +26,15 @@ namespace tsopt {
 /// too: converting there costs what the kernel's own conversions cost, and a
 /// contiguous input lets the kernel pick its layout by shape (pointwise layers
 /// without an activation run in place on NCHW; docs/fusion.md).
+/// Chains of 2-D CPU convolutions go further where oneDNN's blocked kernels
+/// win: the activations between them become tsopt::to_blocked tensors
+/// (oneDNN's nChw16c as an (N, C/16, H, W, 16) tensor) that only fused
+/// convolutions read, converted once in and back (tsopt::from_blocked, to
+/// channels-last) wherever a value leaves the chain. A chain is blocked when its
+/// depthwise layers outnumber the conversions this needs plus its dense KxK
+/// layers (option `blocked`; docs/fusion.md has the measurements); layers with
+/// fewer than 16 input channels stay outside. At run time to_blocked leaves a
+/// batch of fewer images than threads channels-last (the blocked kernels lose there).
 /// Needs: fused convolutions (run fuse-conv-act / fuse-conv-add-act first);
 /// otherwise a no-op. Never fires when a value that would need a conversion is
 /// written in place (a copy would break the aliasing the graph relies on).
@@ -37,6 +46,9 @@ public:
   bool runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) override;
 
 private:
+  bool keepChannelsLast(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context);
+  /// The blocked chains (see the class comment), after keepChannelsLast.
+  bool keepBlocked(torch::jit::Graph& graph, PassContext& context);
   /// Takes the chains of one convolution out of `order` and `values` (see the
   /// class comment), saying why.
   void leaveLoneConvolutionsContiguous(std::vector<torch::jit::Value*>& order, std::set<torch::jit::Value*>& values,
@@ -48,6 +60,13 @@ private:
   Statistic toChannelsLast{this, "to-channels-last", "Conversions to channels-last where chains start"};
   Statistic toContiguous{this, "to-contiguous", "Conversions to contiguous where values leave chains"};
   Statistic loneConvolutions{this, "lone-convolutions", "Lone convolutions left in the contiguous layout"};
+  Option<bool> blockedChains{this, "blocked",
+                             "Keep chains of 2-D convolutions in oneDNN's blocked nChw16c layout where their "
+                             "depthwise layers outnumber the conversions and dense KxK layers it costs",
+                             true};
+  Statistic blockedChainCount{this, "blocked-chains", "Chains of convolutions kept in the blocked layout"};
+  Statistic toBlocked{this, "to-blocked", "Conversions to the blocked layout where blocked chains start"};
+  Statistic fromBlocked{this, "from-blocked", "Conversions from the blocked layout where values leave them"};
 };
 
 } // namespace tsopt
