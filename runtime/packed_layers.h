@@ -58,8 +58,8 @@ void checkConv2dParams(const char* owner, int64_t outChannels, const Conv2dParam
 /// than on channels-last.
 constexpr int64_t kBlockedChannels = 16;
 /// tsopt::to_blocked: a 4-D tensor (any strides, any dtype) as a blocked one;
-/// with fewer images than threads the tensor itself, where the blocked kernels
-/// lose to the channels-last ones (the chain then runs channels-last).
+/// with fewer than two images per thread the tensor itself, where the blocked
+/// kernels gain no more than the conversions cost (the chain then runs channels-last).
 at::Tensor toBlockedChannels(const at::Tensor& input);
 /// tsopt::from_blocked: a blocked tensor of `channels` channels as a
 /// channels-last (N, C, H, W) one, the layout propagate-layout keeps around

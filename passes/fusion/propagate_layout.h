@@ -30,11 +30,13 @@ namespace tsopt {
 /// win: the activations between them become tsopt::to_blocked tensors
 /// (oneDNN's nChw16c as an (N, C/16, H, W, 16) tensor) that only fused
 /// convolutions read, converted once in and back (tsopt::from_blocked, to
-/// channels-last) wherever a value leaves the chain. A chain is blocked when its
-/// depthwise layers outnumber the conversions this needs plus its dense KxK
-/// layers (option `blocked`; docs/fusion.md has the measurements); layers with
+/// channels-last) wherever a value leaves the chain. A chain is blocked when
+/// its depthwise layers outnumber three times the conversions this needs plus
+/// its dense KxK layers (a conversion costs about three depthwise layers'
+/// gain; option `blocked`; docs/fusion.md has the measurements); layers with
 /// fewer than 16 input channels stay outside. At run time to_blocked leaves a
-/// batch of fewer images than threads channels-last (the blocked kernels lose there).
+/// batch of fewer than two images per thread channels-last (the blocked
+/// kernels gain no more than the conversions cost there).
 /// Needs: fused convolutions (run fuse-conv-act / fuse-conv-add-act first);
 /// otherwise a no-op. Never fires when a value that would need a conversion is
 /// written in place (a copy would break the aliasing the graph relies on).

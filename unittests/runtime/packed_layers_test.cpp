@@ -192,9 +192,9 @@ TEST(ConvPackedTest, BlockedActivationsGiveTheLayersResult) {
       at::Tensor weight = at::randn({c.outChannels, c.inChannels / c.groups, c.kernel, c.kernel});
       ConvPacked packed(weight, at::randn({c.outChannels}),
                         {{c.stride, c.stride}, {c.padding, c.padding}, {c.dilation, c.dilation}, c.groups});
-      at::Tensor input = at::randn({2, c.inChannels, c.size, c.size});
+      at::Tensor input = at::randn({4, c.inChannels, c.size, c.size});  // two images per thread: blocked
       at::Tensor blockedInput = toBlockedChannels(input);
-      ASSERT_EQ(blockedInput.sizes(), at::IntArrayRef({2, (c.inChannels + 15) / 16, c.size, c.size, 16}));
+      ASSERT_EQ(blockedInput.sizes(), at::IntArrayRef({4, (c.inChannels + 15) / 16, c.size, c.size, 16}));
       at::Tensor residual = at::randn_like(packed.runReference(input, at::Tensor(), {}));
       for (const Activation& activation : kActivations) {
         SCOPED_TRACE("activation kind " + std::to_string(static_cast<int>(activation.kind)));
@@ -233,7 +233,7 @@ TEST(ConvPackedTest, BlockedConversionsRoundTripAndFallBack) {
                           fromBlockedChannels(blocked.to(at::kDouble), 24).to(blocked.scalar_type())));
   }
   EXPECT_TRUE(fromBlockedChannels(plain, 24).is_same(plain));  // a 4-D tensor: not blocked
-  at::set_num_threads(3);  // fewer images than threads: the chain stays channels-last
+  at::set_num_threads(2);  // fewer than two images per thread: the chain stays channels-last
   EXPECT_TRUE(toBlockedChannels(plain).is_same(plain));
   at::set_num_threads(1);
   EXPECT_THROW(toBlockedChannels(at::randn({2, 24, 5})), c10::Error);
