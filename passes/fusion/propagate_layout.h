@@ -50,7 +50,7 @@ public:
 private:
   bool keepChannelsLast(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context);
   /// The blocked chains (see the class comment), after keepChannelsLast.
-  bool keepBlocked(torch::jit::Graph& graph, PassContext& context);
+  bool keepBlocked(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context);
   /// Takes the chains of one convolution out of `order` and `values` (see the
   /// class comment), saying why.
   void leaveLoneConvolutionsContiguous(std::vector<torch::jit::Value*>& order, std::set<torch::jit::Value*>& values,
