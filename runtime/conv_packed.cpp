@@ -132,7 +132,9 @@ bool blockedLayoutPays(const at::Tensor& input) { return input.size(0) >= 2 * at
 at::Tensor toBlockedChannels(const at::Tensor& input) {
   TORCH_CHECK(input.dim() == 4, "tsopt::to_blocked: expected a 4-D (N, C, H, W) tensor, got ", input.dim(), "-D");
   if (!blockedLayoutPays(input)) {
-    return input;  // the chain runs channels-last: its convolutions take either
+    // The chain runs channels-last, the layout propagate-layout gave it before
+    // blocking it (to_blocked may stand where its channels-last conversion stood).
+    return input.contiguous(at::MemoryFormat::ChannelsLast);
   }
   const std::vector<int64_t> sizes = blockedSizes(input.sizes());
   if (!isPlainFloat(input) || needsAutograd(input) || input.numel() == 0) {

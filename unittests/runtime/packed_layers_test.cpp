@@ -234,7 +234,11 @@ TEST(ConvPackedTest, BlockedConversionsRoundTripAndFallBack) {
   }
   EXPECT_TRUE(fromBlockedChannels(plain, 24).is_same(plain));  // a 4-D tensor: not blocked
   at::set_num_threads(2);  // fewer than two images per thread: the chain stays channels-last
-  EXPECT_TRUE(toBlockedChannels(plain).is_same(plain));
+  const at::Tensor channelsLast = plain.contiguous(at::MemoryFormat::ChannelsLast);
+  EXPECT_TRUE(toBlockedChannels(channelsLast).is_same(channelsLast));
+  at::Tensor converted = toBlockedChannels(plain);  // where the chain's channels-last conversion stood
+  EXPECT_TRUE(converted.is_contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(at::equal(converted, plain));
   at::set_num_threads(1);
   EXPECT_THROW(toBlockedChannels(at::randn({2, 24, 5})), c10::Error);
   EXPECT_THROW(fromBlockedChannels(toBlockedChannels(plain), 40), c10::Error);  // 2 blocks hold 17-32 channels
