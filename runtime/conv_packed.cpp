@@ -58,6 +58,77 @@ void checkConv2dParams(const char* owner, int64_t outChannels, const Conv2dParam
   }
 }
 
+std::vector<int64_t> subPixelTaps(at::IntArrayRef weightSizes, const Conv2dParams& params) {
+  const size_t rank = params.stride.size();
+  if (!params.transposed || rank < 2 || weightSizes.size() != rank + 2) {
+    return {};
+  }
+  std::vector<int64_t> taps;
+  int64_t computed = 1;
+  int64_t real = 1;
+  bool strided = false;
+  for (size_t dim = 0; dim < rank; ++dim) {
+    const int64_t kernel = weightSizes[2 + dim];
+    const int64_t stride = params.stride[dim];
+    if (params.dilation[dim] != 1 ||
+        kernel + outputPaddingAt(params, dim) - params.padding[dim] > (kernel + stride - 1) / stride * stride) {
+      return {};
+    }
+    taps.push_back((kernel + stride - 1) / stride);
+    computed *= taps.back() * stride;
+    real *= kernel;
+    strided = strided || stride > 1;
+  }
+  if (!strided || computed > 2 * real) {
+    return {};
+  }
+  return taps;
+}
+
+std::pair<at::Tensor, c10::optional<at::Tensor>> subPixelWeights(const at::Tensor& weight,
+                                                                 const c10::optional<at::Tensor>& bias,
+                                                                 const Conv2dParams& params, at::IntArrayRef taps) {
+  const int64_t rank = static_cast<int64_t>(taps.size());
+  const int64_t groups = params.groups;
+  const int64_t inChannels = weight.size(0);
+  const int64_t groupOut = weight.size(1);
+  // Zero taps up to K * s a dimension (at::constant_pad_nd lists the last dimension first).
+  std::vector<int64_t> pad;
+  int64_t phases = 1;
+  for (int64_t dim = rank - 1; dim >= 0; --dim) {
+    pad.push_back(0);
+    pad.push_back(taps[dim] * params.stride[dim] - weight.size(2 + dim));
+    phases *= params.stride[dim];
+  }
+  // (g, in / g, out / g, K1, s1, ..., Kd, sd): tap phase + s * j at (j, phase).
+  std::vector<int64_t> split{groups, inChannels / groups, groupOut};
+  for (int64_t dim = 0; dim < rank; ++dim) {
+    split.push_back(taps[dim]);
+    split.push_back(params.stride[dim]);
+  }
+  at::Tensor gathered = at::constant_pad_nd(weight, pad).reshape(split);
+  // -> (g, s1, ..., sd, out / g, in / g, K1, ..., Kd), taps flipped: the convolution's tap m is j = K - 1 - m.
+  std::vector<int64_t> order{0};
+  std::vector<int64_t> tapDims;
+  for (int64_t dim = 0; dim < rank; ++dim) {
+    order.push_back(4 + 2 * dim);
+  }
+  order.push_back(2);
+  order.push_back(1);
+  for (int64_t dim = 0; dim < rank; ++dim) {
+    order.push_back(3 + 2 * dim);
+    tapDims.push_back(3 + rank + dim);
+  }
+  std::vector<int64_t> sizes{groups * groupOut * phases, inChannels / groups};
+  sizes.insert(sizes.end(), taps.begin(), taps.end());
+  at::Tensor convWeight = gathered.permute(order).flip(tapDims).reshape(sizes).contiguous();
+  c10::optional<at::Tensor> convBias;
+  if (bias) {
+    convBias = bias->view({groups, 1, groupOut}).expand({groups, phases, groupOut}).reshape({-1}).contiguous();
+  }
+  return {convWeight, convBias};
+}
+
 namespace {
 
 /// What the kernel computes a 1-D convolution as: a 2-D one of height 1.
@@ -570,6 +641,16 @@ ConvPacked::ConvPacked(at::Tensor weight, c10::optional<at::Tensor> bias, Conv2d
               "tsopt.ConvPacked: the bias needs one value per output channel");
   if (isPlainFloat(weight_) && (!bias_ || isPlainFloat(*bias_))) {
     kernel_ = std::make_unique<Kernel>(weight_, bias_, params_);
+    const std::vector<int64_t> taps = oneDnnForEveryKind() ? std::vector<int64_t>{} : subPixelTaps(weight_.sizes(), params_);
+    if (!taps.empty()) {
+      auto [convWeight, convBias] = subPixelWeights(weight_, bias_, params_, taps);
+      Conv2dParams convParams{std::vector<int64_t>(taps.size(), 1), {}, std::vector<int64_t>(taps.size(), 1),
+                              params_.groups};
+      for (int64_t extent : taps) {
+        convParams.padding.push_back(extent - 1);
+      }
+      subPixel_ = std::make_unique<ConvPacked>(std::move(convWeight), std::move(convBias), std::move(convParams));
+    }
   }
   if (weight_.is_cuda() && weight_.dim() == 4) {
     channelsLastWeight_ = weight_.contiguous(at::MemoryFormat::ChannelsLast);
@@ -659,6 +740,78 @@ at::Tensor asKernelTensor(const at::Tensor& tensor, int64_t spatialRank) {
   return spatialRank == 1 ? tensor.unsqueeze(2) : tensor;
 }
 
+/// Writes the sub-pixel convolution's channels-last result `phases` (N,
+/// g * s^d * out / g, Q...) into `out` (N, out, O...), either layout: output
+/// position o = s * q + phase - padding of channel (group, c) reads position q,
+/// channel (group, phase, c). One pass over the output, a row of the last
+/// dimension at a time (its sources, s * out values per q, stay in cache).
+void interleavePhases(const at::Tensor& phases, at::Tensor& out, const Conv2dParams& params) {
+  const int64_t rank = out.dim() - 2;
+  const int64_t channels = out.size(1);
+  const int64_t groupChannels = channels / params.groups;
+  int64_t phaseCount = 1;
+  for (int64_t dim = 0; dim < rank; ++dim) {
+    phaseCount *= params.stride[dim];
+  }
+  const int64_t lastExtent = out.size(1 + rank);
+  int64_t rows = out.size(0);
+  for (int64_t dim = 0; dim + 1 < rank; ++dim) {
+    rows *= out.size(2 + dim);
+  }
+  const float* source = phases.data_ptr<float>();
+  float* target = out.data_ptr<float>();
+  const at::IntArrayRef sourceStrides = phases.strides();
+  const at::IntArrayRef targetStrides = out.strides();
+  const int64_t last = rank - 1;
+  at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
+    std::vector<int64_t> sourceOffsets(lastExtent);
+    for (int64_t row = begin; row < end; ++row) {
+      // (n, o1, ..., o_{d-1}) of this row; the phase index counts the last dimension's phase fastest.
+      int64_t rest = row;
+      int64_t sourceBase = 0;
+      int64_t targetBase = 0;
+      int64_t outerPhase = 0;
+      int64_t phaseWeight = params.stride[last];  // phases of the dimensions after `dim`
+      for (int64_t dim = last - 1; dim >= 0; --dim) {
+        const int64_t position = rest % out.size(2 + dim);
+        rest /= out.size(2 + dim);
+        const int64_t shifted = position + params.padding[dim];
+        sourceBase += shifted / params.stride[dim] * sourceStrides[2 + dim];
+        targetBase += position * targetStrides[2 + dim];
+        outerPhase += shifted % params.stride[dim] * phaseWeight;
+        phaseWeight *= params.stride[dim];
+      }
+      sourceBase += rest * sourceStrides[0];
+      targetBase += rest * targetStrides[0];
+      // Where each output position of the row reads: (q, phase) of the last dimension.
+      for (int64_t position = 0; position < lastExtent; ++position) {
+        const int64_t shifted = position + params.padding[last];
+        sourceOffsets[position] = sourceBase + shifted / params.stride[last] * sourceStrides[1 + rank] +
+                                  (outerPhase + shifted % params.stride[last]) * groupChannels;
+      }
+      for (int64_t group = 0; group < params.groups; ++group) {
+        const float* groupFrom = source + group * phaseCount * groupChannels;
+        float* groupTo = target + targetBase + group * groupChannels * targetStrides[1];
+        if (targetStrides[1] == 1) {  // channels-last: a run of the group's channels a position
+          for (int64_t position = 0; position < lastExtent; ++position) {
+            const float* from = groupFrom + sourceOffsets[position];
+            std::copy(from, from + groupChannels, groupTo + position * targetStrides[1 + rank]);
+          }
+          continue;
+        }
+        // Contiguous: a row a channel. (A position at a time would write one
+        // stream a channel, planes a multiple of 4 KiB apart: cache conflicts.)
+        for (int64_t channel = 0; channel < groupChannels; ++channel) {
+          float* to = groupTo + channel * targetStrides[1];
+          for (int64_t position = 0; position < lastExtent; ++position) {
+            to[position * targetStrides[1 + rank]] = groupFrom[sourceOffsets[position] + channel];
+          }
+        }
+      }
+    }
+  });
+}
+
 } // namespace
 
 bool ConvPacked::runsAtenConvolution() const { return kernel_ && kernel_->atenFaster; }
@@ -666,6 +819,9 @@ bool ConvPacked::runsAtenConvolution() const { return kernel_ && kernel_->atenFa
 std::string ConvPacked::algorithmFor(const at::Tensor& input) {
   if (!kernelApplies(input, at::Tensor())) {
     return "aten";
+  }
+  if (subPixel_) {
+    return "sub-pixel";
   }
   at::Tensor kernelInput = asKernelTensor(input, spatialRank());
   std::vector<int64_t> outSizes = conv2dOutputSizes(kernelInput.sizes(), kernel_->weight.sizes(), kernel_->params);
@@ -690,6 +846,9 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
   }
   if (!kernelApplies(input, residual) || !secondResidualFits(second, residual)) {
     return runReference(input, residual, activation, where, residualScale, second, secondScale);
+  }
+  if (subPixel_) {
+    return runSubPixel(input, residual, activation, where, residualScale, second, secondScale);
   }
   const ResidualAdd post = residual.defined() ? where : ResidualAdd::None;
   at::Tensor kernelInput = asKernelTensor(input, spatialRank());
@@ -719,6 +878,24 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
     return dst.squeeze(2).contiguous();  // ATen has no channels-last 3-D tensors
   }
   return dst.contiguous(format);
+}
+
+at::Tensor ConvPacked::runSubPixel(const at::Tensor& input, const at::Tensor& residual, const Activation& activation,
+                                   ResidualAdd where, double residualScale, const at::Tensor& second,
+                                   double secondScale) {
+  // The convolution computes channels-last (no conversion of its result back);
+  // interleavePhases writes the output in the input's format.
+  const Activation none;
+  const Activation& fused = residual.defined() ? none : activation;
+  const at::Tensor phases =
+      subPixel_->run(input.contiguous(channelsLastFormat(input.dim())), at::Tensor(), fused, ResidualAdd::None);
+  const std::vector<int64_t> outSizes = conv2dOutputSizes(input.sizes(), weight_.sizes(), params_);
+  at::Tensor out = emptyOutput(outSizes, input.options(), input.suggest_memory_format());
+  interleavePhases(phases.contiguous(channelsLastFormat(phases.dim())), out, params_);
+  if (!residual.defined()) {
+    return out;
+  }
+  return applyEpilogue(std::move(out), residual, activation, where, residualScale, second, secondScale);
 }
 
 at::Tensor ConvPacked::runBlocked(const at::Tensor& input, at::Tensor residual, const Activation& activation,

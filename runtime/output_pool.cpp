@@ -91,6 +91,8 @@ at::Tensor emptyOutput(at::IntArrayRef sizes, const at::TensorOptions& options, 
   std::vector<int64_t> strides;
   if (format == at::MemoryFormat::ChannelsLast && sizes.size() == 4) {
     strides = c10::get_channels_last_strides_2d(sizes);
+  } else if (format == at::MemoryFormat::ChannelsLast3d && sizes.size() == 5) {
+    strides = c10::get_channels_last_strides_3d(sizes);
   } else {
     auto contiguous = c10::contiguous_strides(sizes);
     strides.assign(contiguous.begin(), contiguous.end());

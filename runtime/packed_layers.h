@@ -27,6 +27,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace tsopt::runtime {
@@ -112,11 +113,16 @@ public:
   /// TSOPT_CONV_ALGORITHM=direct), "direct" (channels-last), "contiguous-gemm"
   /// (a pointwise 2-D or 3-D layer whose input is contiguous: oneDNN's sgemm on
   /// the NCHW tensors, no conversion to channels-last), "deconvolution"
-  /// (transposed) or "aten" (fallback).
+  /// (transposed, TSOPT_CONV_KINDS=onednn), "sub-pixel" (a transposed layer as
+  /// one ordinary convolution and an interleaving copy: subPixelTaps) or
+  /// "aten" (fallback).
   std::string algorithmFor(const at::Tensor& input);
-  /// Whether run() takes ATen's convolution for every input: a float32 CPU
-  /// transposed or 1-D layer, unless TSOPT_CONV_KINDS=onednn (set when the layer is packed).
+  /// Whether run() takes ATen's convolution, or the sub-pixel form, for every
+  /// input: a float32 CPU transposed or 1-D layer, unless TSOPT_CONV_KINDS=onednn
+  /// (set when the layer is packed). Either computes on the input's own layout.
   bool runsAtenConvolution() const;
+  /// Whether run() computes the transposed layer in its sub-pixel form.
+  bool runsSubPixel() const { return subPixel_ != nullptr; }
 
   State state() const;
 
@@ -137,13 +143,42 @@ private:
   /// run() for a blocked input.
   at::Tensor runBlocked(const at::Tensor& input, at::Tensor residual, const Activation& activation, ResidualAdd where,
                         double residualScale, const at::Tensor& second, double secondScale);
+  /// run() for a transposed layer in its sub-pixel form.
+  at::Tensor runSubPixel(const at::Tensor& input, const at::Tensor& residual, const Activation& activation,
+                         ResidualAdd where, double residualScale, const at::Tensor& second, double secondScale);
 
   at::Tensor weight_;
   c10::optional<at::Tensor> bias_;
   Conv2dParams params_;
   at::Tensor channelsLastWeight_;
   std::unique_ptr<Kernel> kernel_;
+  /// The ordinary convolution of the sub-pixel form (subPixelTaps), if the layer takes it.
+  std::unique_ptr<ConvPacked> subPixel_;
 };
+
+/// The sub-pixel form of a transposed convolution with stride s and kernel k
+/// (per dimension): output position o = s * q + phase - padding takes the taps
+/// phase + s * j of the input at q - j, so the s^d phases are s^d ordinary
+/// convolutions over the input, each with K = ceil(k / s) taps a dimension
+/// (those past k are zero), computed as one convolution with out * s^d
+/// channels, stride 1, padding K - 1, and interleaved into the output.
+/// Returns K per dimension where the form applies and pays, else empty. The
+/// cost rule: a 2-D or 3-D float32 layer, dilation 1, a stride above 1; the
+/// zero taps at most as many as the real ones (prod(K * s) <= 2 prod(k): the
+/// direct kernel does at most twice the layer's products, where ATen's
+/// slow_conv_transpose does its products as a gemm and then scatters
+/// out * k^d values per input position in a scalar col2im); and every output
+/// position inside the computed grid (k + output padding - padding <= K * s).
+std::vector<int64_t> subPixelTaps(at::IntArrayRef weightSizes, const Conv2dParams& params);
+
+/// The ordinary convolution's weight and bias for subPixelTaps' form: weight
+/// (out * s^d, in / groups, K...), output channels ordered (group, phase,
+/// channel in the group) with phases in row-major order, the transposed taps
+/// gathered and flipped; the bias repeated s^d times in that order.
+std::pair<at::Tensor, c10::optional<at::Tensor>> subPixelWeights(const at::Tensor& weight,
+                                                                 const c10::optional<at::Tensor>& bias,
+                                                                 const Conv2dParams& params,
+                                                                 at::IntArrayRef taps);
 
 class LinearPacked final : public torch::CustomClassHolder {
 public:

@@ -142,8 +142,12 @@ TEST(ConvKindsTest, KernelMatchesAtenForEveryKind) {
   }
 }
 
+/// Whether the case's transposed layer takes the sub-pixel form (subPixelTaps).
+bool subPixelCase(const KindCase& c) { return !subPixelTaps(weightFor(c).sizes(), paramsFor(c)).empty(); }
+
 // By default transposed and 1-D layers run ATen's convolution (slower on
-// oneDNN 2.6: conv_packed.cpp, docs/fusion.md); plain 2-D and 3-D run oneDNN.
+// oneDNN 2.6: conv_packed.cpp, docs/fusion.md), or a transposed layer the
+// sub-pixel form; plain 2-D and 3-D run oneDNN.
 TEST(ConvKindsTest, TransposedAndOneDimensionalLayersRunAtenByDefault) {
   at::manual_seed(2);
   for (const KindCase& c : kCases) {
@@ -152,10 +156,130 @@ TEST(ConvKindsTest, TransposedAndOneDimensionalLayersRunAtenByDefault) {
     ConvPacked packed(weight, c10::nullopt, paramsFor(c));
     at::Tensor input = inputFor(c, 1, false);
     const bool atenFaster = c.transposed || c.rank == 1;
-    EXPECT_EQ(packed.algorithmFor(input), atenFaster || !runsOnOneDnn(c) ? "aten" : "direct");
+    EXPECT_EQ(packed.algorithmFor(input), subPixelCase(c)                   ? "sub-pixel"
+                                          : atenFaster || !runsOnOneDnn(c) ? "aten"
+                                                                           : "direct");
     expectCloseFloat(packed.run(input, at::Tensor(), Activation{ActivationKind::Relu}),
                      at::relu(atenConv(c, input, weight, c10::nullopt)));
   }
+}
+
+struct SubPixelCase {
+  const char* name;
+  std::vector<int64_t> kernel, stride, padding, outputPadding;
+  int64_t inChannels, outChannels, groups, size;
+};
+
+const std::vector<SubPixelCase> kSubPixelCases = {
+    {"2-D kernel = stride", {2, 2}, {2, 2}, {0, 0}, {0, 0}, 8, 6, 1, 5},
+    {"2-D kernel 3, stride 2, output padding", {3, 3}, {2, 2}, {1, 1}, {1, 1}, 16, 12, 1, 6},
+    {"2-D kernel 4, stride 2, grouped", {4, 4}, {2, 2}, {1, 1}, {0, 0}, 12, 8, 2, 7},
+    {"2-D stride 2 by 1, uneven padding", {3, 4}, {2, 1}, {2, 1}, {1, 0}, 6, 9, 3, 5},
+    {"2-D kernel 5, stride 3", {5, 5}, {3, 3}, {2, 1}, {2, 0}, 4, 4, 1, 4},
+    {"3-D kernel = stride", {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {0, 0, 0}, 8, 16, 1, 4},
+    {"3-D kernel 4, stride 2, grouped", {4, 4, 4}, {2, 2, 2}, {1, 1, 1}, {0, 0, 0}, 8, 4, 2, 4},
+};
+
+Conv2dParams subPixelParams(const SubPixelCase& c) {
+  return {c.stride, c.padding, std::vector<int64_t>(c.stride.size(), 1), c.groups, c.outputPadding, true};
+}
+
+at::Tensor atenTransposed(const at::Tensor& input, const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
+                          const Conv2dParams& p) {
+  return weight.dim() == 4
+             ? at::conv_transpose2d(input, weight, bias, p.stride, p.padding, p.outputPadding, p.groups, p.dilation)
+             : at::conv_transpose3d(input, weight, bias, p.stride, p.padding, p.outputPadding, p.groups, p.dilation);
+}
+
+// The sub-pixel form against ATen's transposed convolution, float32: batch 1
+// and 2, contiguous, channels-last and strided inputs, every activation, the
+// residual before and after it, subtracted, and two sums. Tolerance 1e-4
+// relative + 1e-3 absolute (the kernels sum in another order).
+TEST(ConvKindsTest, SubPixelFormMatchesAten) {
+  at::manual_seed(3);
+  for (const SubPixelCase& c : kSubPixelCases) {
+    SCOPED_TRACE(c.name);
+    const Conv2dParams params = subPixelParams(c);
+    std::vector<int64_t> weightSizes{c.inChannels, c.outChannels / c.groups};
+    weightSizes.insert(weightSizes.end(), c.kernel.begin(), c.kernel.end());
+    at::Tensor weight = at::randn(weightSizes);
+    at::Tensor bias = at::randn({c.outChannels});
+    ConvPacked packed(weight, bias, params);
+    ASSERT_TRUE(packed.runsSubPixel());
+    for (int64_t batch : {1, 2}) {
+      std::vector<int64_t> inputSizes{batch, c.inChannels};
+      inputSizes.insert(inputSizes.end(), c.kernel.size(), c.size);
+      at::Tensor contiguous = at::randn(inputSizes);
+      at::Tensor channelsLast = contiguous.contiguous(c.kernel.size() == 2 ? at::MemoryFormat::ChannelsLast
+                                                                           : at::MemoryFormat::ChannelsLast3d);
+      std::vector<int64_t> wider = inputSizes;
+      wider.back() *= 2;
+      at::Tensor strided = at::randn(wider).slice(-1, 0, wider.back(), 2);
+      for (const at::Tensor& input : {contiguous, channelsLast, strided}) {
+        EXPECT_EQ(packed.algorithmFor(input), "sub-pixel");
+        at::Tensor convolved = atenTransposed(input, weight, bias, params);
+        at::Tensor residual = at::randn_like(convolved);
+        at::Tensor second = at::randn_like(convolved);
+        at::Tensor result = packed.run(input, at::Tensor(), Activation{});
+        expectCloseFloat(result, convolved);
+        EXPECT_EQ(result.suggest_memory_format(), input.suggest_memory_format());
+        for (const Activation& activation : kActivations) {
+          SCOPED_TRACE(testing::describe(activation));
+          expectCloseFloat(packed.run(input, at::Tensor(), activation), atenActivation(convolved, activation));
+          expectCloseFloat(packed.run(input, residual, activation, ResidualAdd::BeforeActivation),
+                           atenActivation(convolved + residual, activation));
+          expectCloseFloat(packed.run(input, residual, activation, ResidualAdd::AfterActivation),
+                           atenActivation(convolved, activation) + residual);
+        }
+        expectCloseFloat(packed.run(input, residual, Activation{ActivationKind::Relu}, ResidualAdd::BeforeActivation,
+                                    -1.0, second, -1.0),
+                         at::relu(convolved - residual - second));
+      }
+    }
+  }
+}
+
+// Where the form does not apply or would not pay, the layer keeps ATen's
+// convolution: 1-D, dilation, stride 1, too many zero taps (3-D kernel 3,
+// stride 2: (4/3)^3 = 2.4 times the products), an output past the computed
+// grid (kernel 4, stride 2, no padding, output padding 1), TSOPT_CONV_KINDS=onednn.
+TEST(ConvKindsTest, SubPixelFormOnlyWhereItPays) {
+  const auto taps = [](std::vector<int64_t> weight, std::vector<int64_t> stride, std::vector<int64_t> padding,
+                       std::vector<int64_t> dilation, std::vector<int64_t> outputPadding) {
+    return subPixelTaps(weight, {stride, padding, dilation, 1, outputPadding, true});
+  };
+  EXPECT_EQ(taps({4, 4, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}), std::vector<int64_t>({2, 2}));
+  EXPECT_EQ(taps({4, 4, 2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}), std::vector<int64_t>({1, 1, 1}));
+  EXPECT_TRUE(taps({4, 4, 3}, {2}, {1}, {1}, {1}).empty());
+  EXPECT_TRUE(taps({4, 4, 3, 3}, {2, 2}, {1, 1}, {2, 1}, {1, 0}).empty());
+  EXPECT_TRUE(taps({4, 4, 3, 3}, {1, 1}, {1, 1}, {1, 1}, {0, 0}).empty());
+  EXPECT_TRUE(taps({4, 4, 3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}).empty());
+  EXPECT_TRUE(taps({4, 4, 4, 4}, {2, 2}, {0, 0}, {1, 1}, {1, 1}).empty());
+  EXPECT_TRUE(subPixelTaps({4, 4, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 1, {1, 1}, false}).empty());
+  at::Tensor weight = at::randn({4, 4, 3, 3});
+  const Conv2dParams params{{2, 2}, {1, 1}, {1, 1}, 1, {1, 1}, true};
+  EXPECT_TRUE(ConvPacked(weight, c10::nullopt, params).runsSubPixel());
+  ConvKindsSetting everyKindOnOneDnn("onednn");
+  EXPECT_FALSE(ConvPacked(weight, c10::nullopt, params).runsSubPixel());
+}
+
+// bfloat16 never takes the sub-pixel form: ATen's own computation.
+TEST(ConvKindsTest, SubPixelLayerInBFloat16TakesTheAtenPath) {
+  at::manual_seed(4);
+  const SubPixelCase& c = kSubPixelCases[1];
+  const Conv2dParams params = subPixelParams(c);
+  at::Tensor weight = at::randn({c.inChannels, c.outChannels, 3, 3}).to(at::kBFloat16);
+  ConvPacked packed(weight, c10::nullopt, params);
+  EXPECT_FALSE(packed.runsSubPixel());
+  at::Tensor input = at::randn({1, c.inChannels, c.size, c.size}).to(at::kBFloat16);
+  EXPECT_EQ(packed.algorithmFor(input), "aten");
+  at::Tensor expected;
+  try {
+    expected = at::relu(atenTransposed(input, weight, c10::nullopt, params));
+  } catch (const c10::Error& error) {
+    GTEST_SKIP() << "ATen has no bfloat16 conv_transpose2d here: " << error.what_without_backtrace();
+  }
+  EXPECT_TRUE(at::equal(packed.run(input, at::Tensor(), Activation{ActivationKind::Relu}), expected));
 }
 
 TEST(ConvKindsTest, ResultHasTheInputsMemoryFormat) {

@@ -24,6 +24,17 @@ TEST(OutputPoolTest, LargeResultsReuseTheirBlockInEitherLayout) {
   EXPECT_DOUBLE_EQ(second.sum().item<double>(), 0.5 * static_cast<double>(second.numel()));
 }
 
+// A pooled 5-D result in ChannelsLast3d had contiguous strides, so a 3-D
+// layer's NDHWC kernel output of 8 MiB or more was read in the wrong layout
+// (found by the sub-pixel form of the UNet block's transposed layer).
+TEST(OutputPoolTest, LargeFiveDimensionalResultsKeepChannelsLast3d) {
+  const std::vector<int64_t> sizes{1, 128, 16, 32, 32};  // 8 MiB of floats: pooled
+  at::Tensor result = emptyOutput(sizes, at::TensorOptions(at::kFloat), at::MemoryFormat::ChannelsLast3d);
+  EXPECT_EQ(result.sizes(), at::IntArrayRef(sizes));
+  EXPECT_TRUE(result.is_contiguous(at::MemoryFormat::ChannelsLast3d));
+  EXPECT_TRUE(emptyOutput(sizes, at::TensorOptions(at::kFloat), at::MemoryFormat::Contiguous).is_contiguous());
+}
+
 TEST(OutputPoolTest, SmallResultsComeFromATen) {
   const size_t cachedBefore = pooledOutputBytes();
   at::Tensor small = emptyOutput({2, 3, 4, 5}, at::TensorOptions(at::kFloat), at::MemoryFormat::ChannelsLast);
