@@ -31,11 +31,14 @@ MODEL.pt is that build's archive. Variants, all batch 1:
                     libtsopt_runtime with --runtime-lib for -O2 archives)
 Speed-ups are printed against eager best and torch-int8, and against one more
 variant with --also-relative-to LABEL (e.g. a tsopt -O2 archive).
-Every other variant runs with T torch threads and one OpenBLAS thread: two
-OpenBLAS threads next to two torch threads clash, 10-20x slower on a shared
-machine. The quantized engine (--engine, default onednn) is set before
-anything quantized is loaded or built: PyTorch packs int8 weights for the
-engine in effect then. Timing is interleaved (order rotating per round) so the
+Every other variant runs with T torch threads and T OpenBLAS threads:
+openblas_set_num_threads sets the system OpenMP's thread count, which the
+runtime's oneDNN (Debian's, on the system libgomp) runs on too, so one
+OpenBLAS thread left tsopt's kernels on one thread at any T (BERT-base, pip
+line, T=2: 30.4 ms wall at 1.00 CPU/wall, against 21.1 ms at 1.97 with T
+OpenBLAS threads). The quantized engine (--engine, default onednn) is set
+before anything quantized is loaded or built: PyTorch packs int8 weights for
+the engine in effect then. Timing is interleaved (order rotating per round) so the
 machine's noise falls on all variants alike; medians over all calls. --clock
 thread times each call by the calling thread's CPU time (time.thread_time),
 which a loaded machine's other jobs do not inflate; it counts one thread's
@@ -163,26 +166,27 @@ def main(argv=None):
     eager = build_eager(args)
     clock = time.thread_time if args.clock == "thread" else time.perf_counter
     t = args.threads
+    threads = (t, t)  # (OpenBLAS, torch) threads of every variant but eager's
     variants = {}  # label -> (callable, (blas threads, torch threads))
     with torch.no_grad():
         reference = eager(*inputs)
         for pair in sorted({(1, 1), (1, t)} | ({(t, t)} if args.blas_threads_sweep else set())):
             variants["eager-fp32 (%d/%d)" % pair] = (eager, pair)
         if not args.model.startswith("bert"):
-            variants["torch-ofi"] = (torch.jit.optimize_for_inference(torch.jit.load(args.archive).eval()), (1, t))
-        variants["torch-int8"] = (pytorch_int8(args.model, eager, inputs, args.calibration, args.engine), (1, t))
+            variants["torch-ofi"] = (torch.jit.optimize_for_inference(torch.jit.load(args.archive).eval()), threads)
+        variants["torch-int8"] = (pytorch_int8(args.model, eager, inputs, args.calibration, args.engine), threads)
         if not args.model.startswith("bert"):
             for engine in args.also_fx_engine:
                 torch.backends.quantized.engine = engine
                 variants["torch-int8-" + engine] = (pytorch_int8(args.model, eager, inputs, args.calibration, engine),
-                                                    (1, t))
+                                                    threads)
             if args.engine == "onednn" and not cpu_has_vnni():
                 variants["torch-int8-onednn-8bit"] = (
-                    pytorch_int8(args.model, eager, inputs, args.calibration, "onednn", reduce_range=False), (1, t))
+                    pytorch_int8(args.model, eager, inputs, args.calibration, "onednn", reduce_range=False), threads)
             torch.backends.quantized.engine = args.engine
     for spec in args.tsopt:
         label, path = spec.split("=", 1)
-        variants[label] = (torch.jit.load(path).eval(), (1, t))
+        variants[label] = (torch.jit.load(path).eval(), threads)
 
     results = {label: {"times": []} for label in variants}
     with torch.no_grad():
