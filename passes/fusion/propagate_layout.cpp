@@ -299,12 +299,38 @@ Value* insertContiguous(torch::jit::Graph& graph, Value* value, Node* before, c1
   return copy->output();
 }
 
+/// --debug-only: how each CPU transposed layer runs on the layout it is given
+/// (ConvPacked's choice, made when it was packed: subPixelTaps' cost rule).
+void describeTransposedLayers(torch::jit::Block* block, PassContext& context) {
+  for (Node* node : block->nodes()) {
+    for (torch::jit::Block* inner : node->blocks()) {
+      describeTransposedLayers(inner, context);
+    }
+    const c10::optional<c10::IValue> packed =
+        isFusedConvolution(node) ? torch::jit::toIValue(node->namedInput("packed")) : c10::nullopt;
+    if (!packed || !packed->isCustomClass()) {
+      continue;
+    }
+    const auto layer = packed->toCustomClass<runtime::ConvPacked>();
+    if (!layer->params().transposed || !layer->runsAtenConvolution()) {
+      continue;
+    }
+    context.debug() << "%" << node->output()->debugName() << ": transposed layer on its input's layout, "
+                    << (layer->runsSubPixel() ? "sub-pixel form (one convolution and an interleaving pass)"
+                                              : "ATen's convolution (the sub-pixel form does not apply or pay)")
+                    << "\n";
+  }
+}
+
 } // namespace
 
 bool PropagateLayoutPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
   if (hasBlockedActivations(graph->block())) {
     context.missedText() << "left the layout alone: the graph already holds blocked activations (an earlier run)";
     return false;
+  }
+  if (context.debugEnabled()) {
+    describeTransposedLayers(graph->block(), context);
   }
   const bool changed = keepChannelsLast(graph, context);
   return (blockedChains && keepBlocked(graph, context)) || changed;
