@@ -75,9 +75,13 @@ from peer_common import Variant, attempt, stopwatch  # noqa: E402
 
 DEFAULT_TSOPT = os.path.join(bench_common.REPO, "build", "ir_tools", "tsopt")
 DEFAULT_RUNTIME_LIB = os.path.join(bench_common.REPO, "build", "runtime", "libtsopt_runtime.so")
-TSOPT_DYNAMIC_INT8 = ("freeze,inline,remove-dropout,peephole,constant-propagation,constant-pooling,cse,dce,"
-                      "fuse-concat-linear,quantize-dynamic,dce")
-TSOPT_STATIC_INT8 = "insert-observers{activation-observer=histogram},calibrate,quantize-static,dce"
+# tsopt's best int8 pipelines, on its own kernels (docs/quantization.md): the dynamic int8 linear fused with its
+# bias, GELU and residual, and the attention's matmuls in bf16; static int8 convolutions fused with their
+# activation and residual sum, and the squeeze-excitation block kept in uint8.
+TSOPT_DYNAMIC_INT8 = ("O1,sink-views,fuse-concat-linear,fuse-linear-dynamic,fuse-add-layer-norm,fuse-attention,"
+                      "convert-attention-bf16,dce")
+TSOPT_STATIC_INT8 = ("insert-observers{activation-observer=histogram},calibrate,quantize-static{engine=onednn},"
+                     "quantize-squeeze-excitation,fuse-quantized-conv-act,fuse-quantized-gate,dce")
 
 
 def parse_args(argv):
