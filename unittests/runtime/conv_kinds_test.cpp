@@ -93,6 +93,19 @@ void expectCloseFloat(const at::Tensor& actual, const at::Tensor& expected) {
   EXPECT_TRUE(at::allclose(actual, expected, 1e-4, 1e-3)) << (actual - expected).abs().max().item<double>();
 }
 
+/// The layer with every activation, alone and with the residual before and after it, against ATen's `convolved`.
+void expectEveryEpilogueMatches(ConvPacked& packed, const at::Tensor& input, const at::Tensor& convolved,
+                                const at::Tensor& residual) {
+  for (const Activation& activation : kActivations) {
+    SCOPED_TRACE(testing::describe(activation));
+    expectCloseFloat(packed.run(input, at::Tensor(), activation), atenActivation(convolved, activation));
+    expectCloseFloat(packed.run(input, residual, activation, ResidualAdd::BeforeActivation),
+                     atenActivation(convolved + residual, activation));
+    expectCloseFloat(packed.run(input, residual, activation, ResidualAdd::AfterActivation),
+                     atenActivation(convolved, activation) + residual);
+  }
+}
+
 at::Tensor inputFor(const KindCase& c, int64_t batch, bool strided) {
   std::vector<int64_t> sizes{batch, c.inChannels};
   for (int64_t dim = 0; dim < c.rank; ++dim) {
@@ -128,14 +141,7 @@ TEST(ConvKindsTest, KernelMatchesAtenForEveryKind) {
           EXPECT_EQ(packed.algorithmFor(input), !runsOnOneDnn(c) ? "aten" : c.transposed ? "deconvolution" : "direct");
           at::Tensor convolved = atenConv(c, input, weight, bias);
           at::Tensor residual = at::randn_like(convolved);
-          for (const Activation& activation : kActivations) {
-            SCOPED_TRACE(testing::describe(activation));
-            expectCloseFloat(packed.run(input, at::Tensor(), activation), atenActivation(convolved, activation));
-            expectCloseFloat(packed.run(input, residual, activation, ResidualAdd::BeforeActivation),
-                             atenActivation(convolved + residual, activation));
-            expectCloseFloat(packed.run(input, residual, activation, ResidualAdd::AfterActivation),
-                             atenActivation(convolved, activation) + residual);
-          }
+          expectEveryEpilogueMatches(packed, input, convolved, residual);
         }
       }
     }
@@ -223,14 +229,7 @@ TEST(ConvKindsTest, SubPixelFormMatchesAten) {
         at::Tensor result = packed.run(input, at::Tensor(), Activation{});
         expectCloseFloat(result, convolved);
         EXPECT_EQ(result.suggest_memory_format(), input.suggest_memory_format());
-        for (const Activation& activation : kActivations) {
-          SCOPED_TRACE(testing::describe(activation));
-          expectCloseFloat(packed.run(input, at::Tensor(), activation), atenActivation(convolved, activation));
-          expectCloseFloat(packed.run(input, residual, activation, ResidualAdd::BeforeActivation),
-                           atenActivation(convolved + residual, activation));
-          expectCloseFloat(packed.run(input, residual, activation, ResidualAdd::AfterActivation),
-                           atenActivation(convolved, activation) + residual);
-        }
+        expectEveryEpilogueMatches(packed, input, convolved, residual);
         expectCloseFloat(packed.run(input, residual, Activation{ActivationKind::Relu}, ResidualAdd::BeforeActivation,
                                     -1.0, second, -1.0),
                          at::relu(convolved - residual - second));
