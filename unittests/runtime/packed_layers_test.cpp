@@ -356,7 +356,11 @@ TEST(LinearPackedTest, KernelFollowsRowCountAndLibTorch) {
   const bool panelChosen = panelGemmAvailable() && setting == nullptr;
   const bool wide = panelChosen && preferredPanelIsa() == PanelIsa::Avx512;
   const bool narrow = panelChosen && !wide && !(mkl && isIntelCpu());
+  // With MKL, a weight that fits in one core's L2 (all of these) goes to MKL from 8 rows on.
   const auto fewRows = [&](int64_t rows, const char* other) {
+    if (mkl && rows >= 8) {
+      return other;
+    }
     return (wide && rows <= 32) || (narrow && rows >= 2 && rows <= 24) ? "panel-gemm" : other;
   };
   // Without MKL a small product goes to ATen's addmm, unless oneDNN is forced.
