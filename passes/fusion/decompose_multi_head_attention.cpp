@@ -24,11 +24,6 @@ constexpr size_t kInputCount = 13;
 
 const c10::Symbol kNativeMultiHeadAttention = c10::Symbol::fromQualString("aten::_native_multi_head_attention");
 
-std::optional<int64_t> constantInt(Value* value) {
-  auto constant = torch::jit::toIValue(value);
-  return constant && constant->isInt() ? std::optional<int64_t>(constant->toInt()) : std::nullopt;
-}
-
 /// Why the call must stay as it is, or empty when it may be decomposed.
 std::string whyKept(Node* node) {
   if (node->inputs().size() != kInputCount || node->outputs().size() != 2) {
@@ -40,8 +35,8 @@ std::string whyKept(Node* node) {
   if (node->output(1)->hasUses()) {
     return "its attention weights (the second result) are used";
   }
-  auto embedDim = constantInt(node->input(kEmbedDim));
-  auto heads = constantInt(node->input(kNumHeads));
+  auto embedDim = torch::jit::constant_as<int64_t>(node->input(kEmbedDim));
+  auto heads = torch::jit::constant_as<int64_t>(node->input(kNumHeads));
   if (!embedDim || !heads || *heads <= 0 || *embedDim <= 0 || *embedDim % *heads != 0) {
     return "embed_dim and num_heads are not constants with num_heads dividing embed_dim";
   }
@@ -84,8 +79,8 @@ Value* heads(Graph& graph, Value* projected, Value* batch, Value* length, int64_
 
 /// Inserts the decomposition before `node` and returns its result.
 Value* decompose(Graph& graph, Node* node) {
-  const int64_t embedDim = *constantInt(node->input(kEmbedDim));
-  const int64_t numHeads = *constantInt(node->input(kNumHeads));
+  const int64_t embedDim = *torch::jit::constant_as<int64_t>(node->input(kEmbedDim));
+  const int64_t numHeads = *torch::jit::constant_as<int64_t>(node->input(kNumHeads));
   const int64_t headDim = embedDim / numHeads;
   Value* query = node->input(kQuery);
   Value* key = node->input(kKey);
