@@ -15,6 +15,7 @@ Run with the interpreter of a LibTorch line (.venv/bin/python3 for 2.x, /usr/bin
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from typing import Dict
@@ -61,11 +62,35 @@ def is_cached(paths, scripts_time: float) -> bool:
     return all(os.path.isfile(path) and os.path.getmtime(path) > scripts_time for path in paths)
 
 
+class ZooError(Exception):
+    pass
+
+
+def check_free_space(module: torch.jit.ScriptModule, inputs, folder: str, name: str) -> None:
+    """LibTorch's archive writer aborts the process (an enforce failure in a
+    destructor, "unexpected pos") when a write comes up short, as on a full
+    disk; say so in one line before writing instead."""
+    tensors = list(module.state_dict().values())
+    for call in inputs:
+        tensors.extend(value for value in call if isinstance(value, torch.Tensor))
+    needed = sum(tensor.numel() * tensor.element_size() for tensor in tensors) + (16 << 20)
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise ZooError("%s: %d MiB free, writing %s needs about %d MiB" % (folder, free >> 20, name, needed >> 20))
+
+
 def write_model(model: str, batch: int, module_path: str, inputs_path: str) -> None:
     module, inputs = MODELS[model](batch)
+    check_free_space(module, inputs, os.path.dirname(os.path.abspath(module_path)), os.path.basename(module_path))
     temporary = [path + ".tmp" for path in (module_path, inputs_path)]
-    torch.jit.save(module, temporary[0])
-    torch.save(inputs, temporary[1])
+    try:
+        torch.jit.save(module, temporary[0])
+        torch.save(inputs, temporary[1])
+    except BaseException:
+        for path in temporary:
+            if os.path.exists(path):
+                os.remove(path)
+        raise
     os.replace(temporary[1], inputs_path)
     os.replace(temporary[0], module_path)
 
@@ -107,7 +132,11 @@ def main(argv) -> int:
             print("cached  %s" % name)
             continue
         start = time.time()
-        write_model(model, args.batch, module_path, inputs_path)
+        try:
+            write_model(model, args.batch, module_path, inputs_path)
+        except ZooError as error:
+            print("make_zoo.py: error: %s" % error, file=sys.stderr)
+            return 1
         print("wrote   %s (%.1f MB, %.1fs)" % (name, os.path.getsize(module_path) / 1e6, time.time() - start))
         sys.stdout.flush()
     return 0
