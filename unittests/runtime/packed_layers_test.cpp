@@ -392,6 +392,34 @@ TEST(LinearPackedTest, KernelFollowsRowCountAndLibTorch) {
                                                                                               : "aten-addmm");
 }
 
+TEST(LinearPackedTest, MklPacksPerThreadCount) {
+  if (!packedGemmAvailable()) {
+    GTEST_SKIP() << "no MKL packed sgemm in this LibTorch";
+  }
+  // MKL's pack is tied to the thread count it was made with (a 1-thread pack
+  // runs at 1-thread speed with 2 threads), so a layer packs anew when the
+  // count changes: four (rows, threads) pairs fill its packs, and a fifth
+  // pair runs on oneDNN even with a row count packed before.
+  const int threads = at::get_num_threads();
+  at::manual_seed(11);
+  LinearPacked packed(at::randn({64, 64}), at::randn({64}));
+  at::set_num_threads(1);
+  for (int64_t rows : {40, 41, 42}) {
+    at::Tensor input = at::randn({rows, 64});
+    EXPECT_EQ(packed.algorithmFor(input), "mkl-packed-sgemm");
+    expectClose(packed.run(input, at::Tensor(), {}), packed.runReference(input, at::Tensor(), {}));
+  }
+  at::set_num_threads(2);
+  at::Tensor input = at::randn({40, 64});
+  EXPECT_EQ(packed.algorithmFor(input), "mkl-packed-sgemm");
+  expectClose(packed.run(input, at::Tensor(), {}), packed.runReference(input, at::Tensor(), {}));
+  // (40, 1), (41, 1), (42, 1) and (40, 2) hold the four packs.
+  EXPECT_EQ(packed.algorithmFor(at::randn({41, 64})), "onednn-matmul");
+  at::set_num_threads(1);
+  EXPECT_EQ(packed.algorithmFor(at::randn({41, 64})), "mkl-packed-sgemm");
+  at::set_num_threads(threads);
+}
+
 /// The panel kernel's instruction sets this CPU runs: AVX2 always (where
 /// there is a panel kernel at all), AVX-512 where it has AVX512F.
 std::vector<PanelIsa> panelIsas() {
