@@ -142,6 +142,9 @@ at::Tensor accumulatorFor(at::Tensor residual, at::MemoryFormat format, double s
     sum = scale == 1.0 ? std::move(residual) : residual.mul_(scale);
   } else {
     sum = emptyOutput(residual.sizes(), residual.options(), format);
+    if (scale == 1.0 && second.defined()) {
+      return at::add_out(sum, residual, second, secondScale);  // one pass, not a copy and an add
+    }
     if (scale == 1.0) {
       sum.copy_(residual);
     } else {

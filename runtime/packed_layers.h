@@ -110,7 +110,8 @@ public:
   bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
   /// The algorithm run() uses for `input` without post-ops at the current
   /// thread count: "winograd" (3x3 stride-1 2-D layers, one thread, unless
-  /// TSOPT_CONV_ALGORITHM=direct), "direct" (channels-last), "contiguous-gemm"
+  /// TSOPT_CONV_ALGORITHM=direct), "direct" (channels-last; a contiguous
+  /// input and result through oneDNN's reorders), "contiguous-gemm"
   /// (a pointwise 2-D or 3-D layer whose input is contiguous: oneDNN's sgemm on
   /// the NCHW tensors, no conversion to channels-last), "deconvolution"
   /// (transposed, TSOPT_CONV_KINDS=onednn), "sub-pixel" (a transposed layer as

@@ -571,6 +571,64 @@ TEST(ResidualScaleTest, EveryKernelMatchesAtenSub) {
   }
 }
 
+// A direct layer on contiguous activations (a lone convolution: stride 2 never
+// runs Winograd) computes channels-last between oneDNN's reorders, and the
+// residual's reorder applies the scale its sum post-op does not (2.6's AVX2
+// kernels: all of it; ctest runs this under ONEDNN_MAX_CPU_ISA=AVX2 too). A
+// 3x3 stride-1 layer runs Winograd with one thread on AVX-512, direct on
+// AVX2. Both signs of every activation, before and after the sum, a kept, a
+// handed-over and a sliced residual, a second sum; tolerance 1e-4 (expectClose).
+TEST(ResidualScaleTest, ContiguousLayersMatchAtenForEveryActivation) {
+  at::manual_seed(9);
+  const at::Tensor image = at::randn({2, 8, 9, 9});
+  ConvPacked strided(at::randn({8, 8, 3, 3}) / 4, at::randn({8}), {{2, 2}, {1, 1}, {1, 1}, 1});
+  ConvPacked threeByThree(at::randn({8, 8, 3, 3}) / 4, at::randn({8}), {{1, 1}, {1, 1}, {1, 1}, 1});
+  EXPECT_EQ(strided.algorithmFor(image), "direct");
+  for (const Activation& activation : kActivations) {
+    SCOPED_TRACE(testing::describe(activation));
+    expectResidualSumsMatchAten(strided, image, at::MemoryFormat::Contiguous, activation);
+    expectResidualSumsMatchAten(threeByThree, image, at::MemoryFormat::Contiguous, activation);
+  }
+}
+
+// bfloat16 layers take ATen's path with either sign and a second sum: within
+// 2% of the largest value of the float32 computation (bf16 keeps 8
+// significant bits, 0.4%, which the steeper activations amplify: square 1.05%
+// here); where ATen has no bfloat16 kernel the fused op fails as ATen does.
+TEST(ResidualScaleTest, BFloat16SumsTakeTheAtenPathForEveryActivation) {
+  at::manual_seed(10);
+  const at::Tensor weight = at::randn({8, 8, 3, 3}) / 8;
+  const at::Tensor bias = at::randn({8});
+  ConvPacked exact(weight, bias, {{2, 2}, {1, 1}, {1, 1}, 1});
+  ConvPacked packed(weight.to(at::kBFloat16), bias.to(at::kBFloat16), {{2, 2}, {1, 1}, {1, 1}, 1});
+  const at::Tensor image = at::randn({1, 8, 9, 9}).to(at::kBFloat16);
+  const at::Tensor residual = at::randn({1, 8, 5, 5}).to(at::kBFloat16);
+  const at::Tensor second = at::randn({1, 8, 5, 5}).to(at::kBFloat16);
+  ASSERT_FALSE(packed.kernelApplies(image, residual));
+  for (const Activation& activation : kActivations) {
+    SCOPED_TRACE(testing::describe(activation));
+    for (double scale : {-1.0, 1.0}) {
+      for (const at::Tensor& extra : {at::Tensor(), second}) {
+        const at::Tensor expected = exact.runReference(image.to(at::kFloat), residual.to(at::kFloat), activation,
+                                                       ResidualAdd::BeforeActivation, scale,
+                                                       extra.defined() ? extra.to(at::kFloat) : extra, -1.0);
+        at::Tensor fused;
+        try {
+          fused = packed.run(image, residual, activation, ResidualAdd::BeforeActivation, scale, extra, -1.0);
+        } catch (const c10::Error&) {
+          EXPECT_THROW(packed.runReference(image, residual, activation, ResidualAdd::BeforeActivation, scale, extra,
+                                           -1.0),
+                       c10::Error);
+          continue;
+        }
+        ASSERT_EQ(fused.scalar_type(), at::kBFloat16);
+        const double largest = std::max(1.0, expected.abs().max().item<double>());
+        EXPECT_LE((fused.to(at::kFloat) - expected).abs().max().item<double>(), 0.02 * largest);
+      }
+    }
+  }
+}
+
 TEST(ResidualScaleTest, BFloat16TakesTheAtenPathExactly) {
   at::manual_seed(7);
   const at::Tensor weight = at::randn({8, 8, 1, 1}).to(at::kBFloat16);
