@@ -43,6 +43,7 @@
   X(dnnl_memory_destroy)                                                                                               \
   X(dnnl_memory_get_engine)                                                                                            \
   X(dnnl_memory_get_memory_desc)                                                                                       \
+  X(dnnl_pooling_forward_desc_init)                                                                                    \
   X(dnnl_post_ops_append_binary)                                                                                       \
   X(dnnl_post_ops_append_eltwise)                                                                                      \
   X(dnnl_post_ops_append_sum)                                                                                          \

@@ -6,6 +6,7 @@
 #include "runtime/linear_dynamic.h"
 #include "runtime/load_cuda_kernels.h"
 #include "runtime/packed_layers.h"
+#include "runtime/pooling.h"
 #include "runtime/quantized_gate.h"
 
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -207,7 +208,8 @@ std::vector<std::string> registeredOperators() {
           "tsopt::linear_add_act", "tsopt::linear_act_add", "tsopt::attention", "tsopt::attention_bf16",
           "tsopt::add_layer_norm", "tsopt::cuda_graph_run", "tsopt::linear_dynamic_prepack",
           "tsopt::linear_dynamic_act", "tsopt::linear_dynamic_add_act", "tsopt::linear_dynamic_act_add",
-          "tsopt::qconv2d_prepack", "tsopt::qconv2d_act", "tsopt::qconv2d_add_act", "tsopt::quantized_gate"};
+          "tsopt::qconv2d_prepack", "tsopt::qconv2d_act", "tsopt::qconv2d_add_act", "tsopt::quantized_gate",
+          "tsopt::max_pool2d"};
 }
 
 } // namespace tsopt::runtime
@@ -255,6 +257,9 @@ TORCH_LIBRARY(tsopt, m) {
   // Either may return its input itself (a chain left channels-last at run time).
   m.def("to_blocked(Tensor(a) input) -> Tensor(a)", toBlockedChannels);
   m.def("from_blocked(Tensor(a) input, int channels) -> Tensor(a)", fromBlockedChannels);
+  m.def("max_pool2d(Tensor input, int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation, "
+        "bool ceil_mode) -> Tensor",
+        maxPool2d);
   m.def("linear_prepack(Tensor weight, Tensor? bias) -> __torch__.torch.classes.tsopt.LinearPacked", linearPrepack);
   m.def("linear_act(Tensor input, __torch__.torch.classes.tsopt.LinearPacked packed, str activation, "
         "float alpha, float beta) -> Tensor",

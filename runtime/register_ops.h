@@ -16,6 +16,8 @@
 ///            tsopt::to_blocked(input), tsopt::from_blocked(input, channels): a 4-D activation to the
 ///              blocked (N, C/16, H, W, 16) tensor the conv2d ops also take, and back to channels-last
 ///              (packed_layers.h, toBlockedChannels)
+///            tsopt::max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode): aten::max_pool2d
+///              on oneDNN's pooling primitive where it computes the same (pooling.h)
 ///            tsopt::linear_prepack(weight, bias) -> LinearPacked
 ///            tsopt::linear_act(input, packed, activation, alpha, beta)
 ///            tsopt::linear_add_act(input, other, packed, activation, alpha, beta)

@@ -44,8 +44,9 @@ PipelineBuilder levelPipeline(int level) {
       // into the GEMM's epilogue, where it costs nothing), so models where
       // those fire compile as before; it takes only the adds no layer absorbed
       // (a transformer's embeddings sum, a residual after attention's output).
+      // onednn-pooling follows propagate-layout, to which aten::max_pool2d is layout-free.
       return "O1,decompose-multi-head-attention,sink-views,fuse-conv-add-act,fuse-conv-act{lone-convs=true},fuse-linear-act{lone-linears=true},"
-             "fuse-add-layer-norm,fuse-attention,propagate-layout,dce";
+             "fuse-add-layer-norm,fuse-attention,propagate-layout,onednn-pooling,dce";
     }
     return "O" + std::to_string(level - 1);
   };
