@@ -469,6 +469,7 @@ struct ConvPacked::Kernel {
                         ResidualAdd residual, float sumScale, ActivationLayout layout) {
     ConvPrimitive prepared = prepareKernel(inputSizes, outSizes, activation, residual, sumScale, layout);
     if (prepared.blocked && residual != ResidualAdd::None && !prepared.unsupported) {
+      // prepared.sumScale is the part of the residual's scale the sum post-op applies.
       const float reorderScale = sumScale / prepared.sumScale;
       dnnl::primitive_attr scaled;
       if (reorderScale != 1.f) {
@@ -480,6 +481,7 @@ struct ConvPacked::Kernel {
     return prepared;
   }
 
+  /// prepare() without the residual's reorder: the primitive, its weights and the layouts it computes on.
   ConvPrimitive prepareKernel(at::IntArrayRef inputSizes, at::IntArrayRef outSizes, const Activation& activation,
                               ResidualAdd residual, float sumScale, ActivationLayout layout) {
     ConvPrimitive prepared;
@@ -562,8 +564,8 @@ struct ConvPacked::Kernel {
   }
 
   /// The channels-last kernel with oneDNN's reorders from and to activations
-  /// in `layout`. For a direct layer whose activations arrive contiguous
-  /// (NCHW, NCDHW) the reorders replace ATen's copies to and from
+  /// in `layout`. For a direct 2-D layer whose activations arrive contiguous
+  /// (NCHW) the reorders replace ATen's copies to and from
   /// channels-last, which take 2.5-6x as long (1x64x28x28, one thread,
   /// this Xeon: a reorder 9.5 us each way, ATen's copies 24 and 55 us), and
   /// the residual's reorder takes its scale (residualToBlocked).
