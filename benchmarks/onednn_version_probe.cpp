@@ -22,7 +22,9 @@
 //   g++ -O2 -std=c++17 -I$W/include benchmarks/onednn_version_probe.cpp -o /tmp/probe32
 //       -L$W/lib -l:libdnnl.so.3 -Wl,-rpath,$W/lib                            # (one line) oneDNN 3.2.0
 //   OMP_NUM_THREADS=1 /tmp/probe26; OMP_NUM_THREADS=1 /tmp/probe32   # then 2 threads; interleave the versions
-// Optional argument: the number of timed calls per layer (default 60).
+// Arguments, both optional: the number of timed calls per layer (default 60); --fold-requantize: the int8
+// convolutions requantize by a scale instead of the runtime's linear post-op (3.x: a destination scale argument;
+// 2.6: the linear post-op dropped, as if 1/output scale were folded into the output scales, which ReLU allows).
 // Results (Intel Xeon, AVX-512/VNNI/AMX, 2 cores): docs/torch-lines.md, "A newer oneDNN for the runtime".
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -209,7 +211,7 @@ void appendEltwise(dnnl::post_ops& ops, dnnl::algorithm algorithm, float alpha, 
 #endif
 }
 
-Prepared prepareConv(const ConvShape& shape, bool int8, std::mt19937& rng) {
+Prepared prepareConv(const ConvShape& shape, bool int8, bool foldRequantize, std::mt19937& rng) {
   const int64_t pad = shape.kernel / 2;
   const int64_t outSize = (shape.size + 2 * pad - shape.kernel) / shape.stride + 1;
   const Type act = int8 ? Type::u8 : Type::f32;
@@ -226,12 +228,13 @@ Prepared prepareConv(const ConvShape& shape, bool int8, std::mt19937& rng) {
   dnnl::post_ops ops;
   if (shape.epilogue == Epilogue::SumRelu) ops.append_sum(int8 ? 0.5f : 1.f);
   if (shape.epilogue != Epilogue::None) appendEltwise(ops, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-  if (int8) appendEltwise(ops, dnnl::algorithm::eltwise_linear, 1.f / 0.05f, 0.f);  // requantize to the output
+  if (int8 && !foldRequantize) appendEltwise(ops, dnnl::algorithm::eltwise_linear, 1.f / 0.05f, 0.f);
   attr.set_post_ops(ops);
   std::vector<float> channelScales(shape.out);
   for (auto& s : channelScales) s = std::uniform_real_distribution<float>(1e-4f, 4e-4f)(rng);
 #if DNNL_VERSION_MAJOR >= 3
   if (int8) attr.set_scales_mask(DNNL_ARG_WEIGHTS, 1 << 0);
+  if (int8 && foldRequantize) attr.set_scales_mask(DNNL_ARG_DST, 0);
   dnnl::convolution_forward::primitive_desc pd(engine(), dnnl::prop_kind::forward_inference,
                                                dnnl::algorithm::convolution_direct, src, anyWeights, bias, dst,
                                                strides, dilation, padding, padding, attr);
@@ -245,6 +248,7 @@ Prepared prepareConv(const ConvShape& shape, bool int8, std::mt19937& rng) {
   p.bind(pd, memory::desc(weightDims, wei, Tag::ohwi), rng);
 #if DNNL_VERSION_MAJOR >= 3
   if (int8) p.args[DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS] = vectorMemory(channelScales);
+  if (int8 && foldRequantize) p.args[DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST] = vectorMemory({0.05f});
 #endif
   return p;
 }
@@ -328,20 +332,28 @@ bool isPointwise(const ConvShape& shape) { return shape.kernel == 1; }
 } // namespace
 
 int main(int argc, char** argv) {
-  const int calls = argc > 1 ? std::atoi(argv[1]) : 60;
-  if (calls < 1) {
-    std::fprintf(stderr, "onednn_version_probe: the number of timed calls must be positive, got '%s'\n", argv[1]);
-    return 1;
+  int calls = 60;
+  bool foldRequantize = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--fold-requantize") {
+      foldRequantize = true;
+    } else if ((calls = std::atoi(argv[i])) < 1) {
+      std::fprintf(stderr, "onednn_version_probe: expected a positive number of calls or --fold-requantize, got '%s'\n",
+                   argv[i]);
+      return 1;
+    }
   }
   const dnnl_version_t* v = dnnl_version();
   const char* threads = std::getenv("OMP_NUM_THREADS");
-  std::printf("oneDNN %d.%d.%d, OMP_NUM_THREADS=%s, %d timed calls per layer after 10 warm-up calls\n", v->major,
-              v->minor, v->patch, threads ? threads : "(unset)", calls);
+  std::printf("oneDNN %d.%d.%d, OMP_NUM_THREADS=%s, %d timed calls per layer after 10 warm-up calls%s\n", v->major,
+              v->minor, v->patch, threads ? threads : "(unset)", calls,
+              foldRequantize ? ", int8 requantized by a scale" : "");
   std::mt19937 rng(42);
   try {
     for (bool int8 : {true, false}) {
       std::vector<Prepared> layers;
-      for (const ConvShape& shape : kResNet50) layers.push_back(prepareConv(shape, int8, rng));
+      for (const ConvShape& shape : kResNet50) layers.push_back(prepareConv(shape, int8, foldRequantize, rng));
       runModel(int8 ? "ResNet-50 b1 int8 convolutions" : "ResNet-50 b1 fp32 convolutions", kResNet50,
                std::move(layers), calls, rng, isPointwise);
     }
