@@ -19,6 +19,8 @@ convolution to uint8 can move the activation: conv_scale / 2 times the
 activation's largest slope (1; silu 1.1, hardswish 1.5, sigmoid 0.25, hardsigmoid 1/6), in
 dequantized units. Prints one line per case and "ok", or fails.
 """
+import os
+import subprocess
 import sys
 
 import torch
@@ -105,6 +107,34 @@ def check_case(activation, groups, stride, padding, zero_input, generator, resid
     assert int((again.int_repr().int() - expected.int_repr().int()).abs().max()) <= 1, name
 
 
+def run_post_op_cases(library):
+    """Runs three int8 convolutions whose post-ops differ (in a child process under ONEDNN_VERBOSE)."""
+    torch.ops.load_library(library)
+    x = torch.quantize_per_tensor(torch.rand(1, 8, 5, 5), 1 / 127, 0, torch.quint8)
+    qweight = torch.quantize_per_channel(torch.randn(4, 8, 1, 1), torch.full((4,), 0.01, dtype=torch.double),
+                                         torch.zeros(4, dtype=torch.long), 0, torch.qint8)
+    packed = torch.ops.tsopt.qconv2d_prepack(qweight, None, [1, 1], [0, 0], [1, 1], 1)
+    for activation, zero_point in (("relu", 0), ("clamp", 0), ("none", 128)):
+        print("case", activation, zero_point, flush=True)
+        torch.ops.tsopt.qconv2d_act(x, packed, 0.05, zero_point, activation, 0.0, 6.0, 0.05, zero_point)
+
+
+def print_post_ops(library):
+    """The requantization folded into the output scales where the output's zero point is 0 and the activation
+    commutes with a positive factor (relu; clamp with its bounds scaled), kept as eltwise_linear otherwise."""
+    child = subprocess.run([sys.executable, __file__, library, "--post-op-cases"], capture_output=True, text=True,
+                           check=True, env=dict(os.environ, ONEDNN_VERBOSE="1"))
+    case = None
+    for line in child.stdout.splitlines():
+        if line.startswith("case "):
+            case = line[len("case "):]
+        elif ",exec," in line and "convolution" in line:
+            post_ops = [field for field in line.split(",") if field.startswith("attr-")]
+            post_ops = " ".join(field.split(":", 1)[1] for part in post_ops for field in part.split()
+                                if field.startswith("attr-post-ops:"))
+            print("post-ops %s: %s" % (case, post_ops or "none"))
+
+
 def main(library):
     torch.ops.load_library(library)
     torch.backends.quantized.engine = "onednn" if "onednn" in torch.backends.quantized.supported_engines else "fbgemm"
@@ -149,6 +179,7 @@ def main(library):
                                              packed, 0.05, 128, "none", 0.0, 0.0, 0.05, 128)
     assert int((fallback.int_repr().int() - kernel.int_repr().int()).abs().max()) <= 1
     print("qint8 residual: ATen fallback, within 1 step of the kernel")
+    print_post_ops(library)
 
     # NEGATIVE: a float weight, an output zero point out of range, a residual of another size fail with one line.
     for bad in (lambda: torch.ops.tsopt.qconv2d_prepack(torch.randn(4, 8, 1, 1), None, [1, 1], [0, 0], [1, 1], 1),
@@ -165,4 +196,7 @@ def main(library):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[2:] == ["--post-op-cases"]:
+        run_post_op_cases(sys.argv[1])
+    else:
+        main(sys.argv[1])
