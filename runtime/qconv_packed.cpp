@@ -17,8 +17,10 @@
 // brgemm convolutions (AMX, AVX-512 VNNI) only without them and falls back to
 // jit kernels 2x slower (MobileNetV2 on an AMX Xeon, ONEDNN_VERBOSE): without
 // padding every output reads real input pixels only, so the source zero point
-// becomes -zp * sum(w[c]) in the bias; with no activation after the residual,
-// its zero point moves into the requantization's shift.
+// becomes -zp * sum(w[c]) in the bias; a padded convolution gets there by
+// padding its uint8 input explicitly with the zero point (a scratch copy) and
+// running unpadded (sourcePaddedExplicitly has the rule); with no activation
+// after the residual, its zero point moves into the requantization's shift.
 //
 // The requantization folds into the output scales where nothing after it
 // needs a shift and everything before it commutes with a positive factor
@@ -38,7 +40,9 @@
 #include <c10/util/hash.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <vector>
 
 namespace tsopt::runtime {
 namespace {
@@ -92,10 +96,67 @@ bool needsConvRangeClip(const QuantizedProblemKey& key) {
   return key.problem.residual != ResidualAdd::None || !(monotoneClamp && sameRange);
 }
 
-/// Whether the source zero point folds into the bias: without padding, sum((x - zp) * w) = sum(x * w) - zp * sum(w)
-/// at every output; padded borders would read zeros where the kernel must read the zero point.
-bool foldsSourceZeroPoint(const Conv2dParams& params) {
-  return std::all_of(params.padding.begin(), params.padding.end(), [](int64_t pad) { return pad == 0; });
+bool hasPadding(const Conv2dParams& params) {
+  return std::any_of(params.padding.begin(), params.padding.end(), [](int64_t pad) { return pad != 0; });
+}
+
+/// Whether a padded convolution with a non-zero source zero point runs on a copy of its input padded with the zero
+/// point, without oneDNN's padding: then its zero point folds into the bias as an unpadded one's does, and oneDNN
+/// 2.6 takes its brgemm kernels (brgconv, brdgmm_dw) instead of the jit ones with a runtime zero point. The copy
+/// costs a pass over the input, and the jit kernels are not 2x slower on these shapes: per layer (one
+/// tsopt::qconv2d_act at batch 1, 1 thread, thread CPU time, Xeon with AMX, old/new in alternating processes) the
+/// copy paid on ResNet's 7x7 stem (3 -> 64, 224: 1.07-1.12x) and on depthwise layers of at most 28x28
+/// (1.05-1.29x), and lost on inputs of 200-450 KiB (depthwise 32 @ 112 and 144 @ 56, 0.84x; dense 3x3 64 @ 56,
+/// 0.91x) and on MobileNetV2's 3x3 stem (3 -> 32, stride 2, 72 multiply-adds per input byte: 0.94x). The rule:
+/// at most 160 KiB of input per image, and a depthwise convolution or 256 multiply-adds per input byte or more.
+bool padsSourceExplicitly(const QuantizedProblemKey& key, const Conv2dParams& params, at::IntArrayRef weightSizes) {
+  if (key.inputZeroPoint == 0 || !hasPadding(params)) {
+    return false;
+  }
+  const std::array<int64_t, 5>& input = key.problem.shape;
+  const int64_t imageBytes = input[1] * input[2] * input[3];
+  const bool depthwise = params.groups == input[1] && weightSizes[1] == 1;
+  const int64_t macsPerByte =
+      weightSizes[0] / params.groups * weightSizes[2] * weightSizes[3] / (params.stride[0] * params.stride[1]);
+  return imageBytes <= 160 * 1024 && (depthwise || macsPerByte >= 256);
+}
+
+/// Whether the source zero point folds into the bias: sum((x - zp) * w) = sum(x * w) - zp * sum(w) at every output
+/// that reads real input pixels only, so without padding or with the input padded explicitly with zp (oneDNN's
+/// borders would read zeros where the kernel must read the zero point).
+bool foldsSourceZeroPoint(const QuantizedProblemKey& key, const Conv2dParams& params, at::IntArrayRef weightSizes) {
+  return key.inputZeroPoint != 0 && (!hasPadding(params) || padsSourceExplicitly(key, params, weightSizes));
+}
+
+/// `input` [N, C, H, W] (quint8, channels-last) padded by `padding` (top/bottom, left/right) with its zero point,
+/// channels-last, in a buffer of the calling thread that only grows (a fresh allocation per call costs page
+/// faults) and stays valid until its next call.
+uint8_t* padWithZeroPoint(const at::Tensor& input, at::IntArrayRef padding) {
+  const int64_t n = input.size(0), channels = input.size(1), height = input.size(2), width = input.size(3);
+  const int64_t padTop = padding[0], padLeft = padding[1];
+  const int64_t paddedHeight = height + 2 * padTop, paddedWidth = width + 2 * padLeft;
+  thread_local std::vector<uint8_t> buffer;
+  buffer.resize(std::max(buffer.size(), static_cast<size_t>(n * paddedHeight * paddedWidth * channels)));
+  const auto fill = static_cast<uint8_t>(input.q_zero_point());
+  const auto* from = static_cast<const uint8_t*>(input.data_ptr());
+  uint8_t* to = buffer.data();
+  const int64_t rowBytes = width * channels, paddedRowBytes = paddedWidth * channels;
+  const int64_t sideBytes = padLeft * channels;
+  // One padded row per index: all zero point above and below the input, its row between two borders inside.
+  at::parallel_for(0, n * paddedHeight, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t index = begin; index < end; ++index) {
+      const int64_t image = index / paddedHeight, row = index % paddedHeight - padTop;
+      uint8_t* out = to + index * paddedRowBytes;
+      if (row < 0 || row >= height) {
+        std::memset(out, fill, paddedRowBytes);
+        continue;
+      }
+      std::memset(out, fill, sideBytes);
+      std::memcpy(out + sideBytes, from + (image * height + row) * rowBytes, rowBytes);
+      std::memset(out + sideBytes + rowBytes, fill, sideBytes);
+    }
+  });
+  return to;
 }
 
 /// Whether the residual's zero point moves into the requantization: nothing between the sum and the final
@@ -149,6 +210,7 @@ struct QConvPrimitive : PreparedPrimitive<dnnl::convolution_forward> {
   dnnl::memory biasMemory;
   at::Tensor sourceZeroPoint;  ///< int32 [1]; undefined for zero point 0.
   dnnl::memory sourceZeroPointMemory;
+  bool padSource = false;  ///< The source runs padded with its zero point (padWithZeroPoint), src its padded sizes.
 };
 
 } // namespace
@@ -177,7 +239,8 @@ struct QConvPacked::Kernel {
     dnnl::primitive_attr attr;
     attr.set_output_scales(1 << 1, std::vector<float>(outputScales.data_ptr<float>(),
                                                       outputScales.data_ptr<float>() + outputScales.numel()));
-    const bool foldSourceZeroPoint = key.inputZeroPoint != 0 && foldsSourceZeroPoint(params);
+    const bool foldSourceZeroPoint = foldsSourceZeroPoint(key, params, values.sizes());
+    const bool padSource = padsSourceExplicitly(key, params, values.sizes());
     if (key.inputZeroPoint != 0 && !foldSourceZeroPoint) {
       attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
     }
@@ -204,7 +267,15 @@ struct QConvPacked::Kernel {
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
 
     QConvPrimitive prepared;
-    prepared.src = dnnl::memory::desc(dimsOf(inputSizes), DataType::u8, Format::nhwc);
+    prepared.padSource = padSource;
+    dnnl::memory::dims srcDims = dimsOf(inputSizes);
+    dnnl::memory::dims padding = dimsOf(params.padding);
+    if (padSource) {
+      srcDims[2] += 2 * padding[0];
+      srcDims[3] += 2 * padding[1];
+      padding = {0, 0};
+    }
+    prepared.src = dnnl::memory::desc(srcDims, DataType::u8, Format::nhwc);
     prepared.dst = dnnl::memory::desc(dimsOf(outSizes), DataType::u8, Format::nhwc);
     dnnl::memory::desc anyWeights(convWeightDims(values.sizes(), params.groups), DataType::s8, Format::any);
     dnnl::memory::desc biasDesc;
@@ -221,7 +292,7 @@ struct QConvPacked::Kernel {
     dnnl::memory::dims dilation{params.dilation[0] - 1, params.dilation[1] - 1};
     dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                          prepared.src, anyWeights, biasDesc, prepared.dst, dimsOf(params.stride),
-                                         dilation, dimsOf(params.padding), dimsOf(params.padding));
+                                         dilation, padding, padding);
     dnnl::convolution_forward::primitive_desc pd(desc, attr, cpuEngine());
     prepared.primitive = dnnl::convolution_forward(pd);
     prepared.weights = weights.in(pd.weights_desc());
@@ -342,7 +413,10 @@ at::Tensor QConvPacked::run(const at::Tensor& input, const at::Tensor& residual,
   auto prepared =
       kernel_->primitives.get(key, [&] { return kernel_->prepare(*this, input.sizes(), outSizes, key); });
 
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, viewAsMemory(src, prepared->src)},
+  dnnl::memory srcMemory = prepared->padSource
+                               ? dnnl::memory(prepared->src, cpuEngine(), padWithZeroPoint(src, params_.padding))
+                               : viewAsMemory(src, prepared->src);
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, srcMemory},
                                              {DNNL_ARG_WEIGHTS, prepared->weights},
                                              {DNNL_ARG_DST, viewAsMemory(dst, prepared->dst)}};
   if (prepared->bias.defined()) {

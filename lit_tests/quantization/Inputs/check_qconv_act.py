@@ -45,8 +45,9 @@ def qparams(tensor, levels=255):
     return scale, int(round(-low / scale))
 
 
-def check_case(activation, groups, stride, padding, zero_input, generator, residual=False, kernel=3, with_bias=True):
-    cin, cout = (16, 16) if groups > 1 else (8, 12)
+def check_case(activation, groups, stride, padding, zero_input, generator, residual=False, kernel=3, with_bias=True,
+               channels=None):
+    cin, cout = channels or ((16, 16) if groups > 1 else (8, 12))
     x = torch.randn(2, cin, 9, 11, generator=generator)
     if zero_input:
         x = x.relu()
@@ -92,7 +93,8 @@ def check_case(activation, groups, stride, padding, zero_input, generator, resid
     bound = out_scale + slope * conv_scale / 2 + 1e-6
     name = "%s%s %dx%d groups=%d stride=%d padding=%d input-zero-point=%d%s" % (
         "add+" if residual else "", activation, kernel, kernel, groups, stride, padding, in_zero,
-        " residual-zero-point=%d" % other_zero if residual else "") + ("" if with_bias else " no-bias")
+        " residual-zero-point=%d" % other_zero if residual else "") + ("" if with_bias else " no-bias") + (
+        " channels=%d>%d" % channels if channels else "")
     print("%s: max steps from float %d; from unfused %.3g <= %.3g" % (name, to_float, to_unfused, bound))
     assert to_float <= 1, name
     assert to_unfused <= bound, name
@@ -117,6 +119,19 @@ def run_post_op_cases(library):
     for activation, zero_point in (("relu", 0), ("clamp", 0), ("none", 128)):
         print("case", activation, zero_point, flush=True)
         torch.ops.tsopt.qconv2d_act(x, packed, 0.05, zero_point, activation, 0.0, 6.0, 0.05, zero_point)
+    # Padded convolutions with a source zero point (60): padded explicitly with it where that pays (qconv_packed.cpp's
+    # padsSourceExplicitly), oneDNN's runtime zero point otherwise.
+    for name, cin, cout, kernel, stride, groups, size in (("depthwise 3x3 16 @ 9x11", 16, 16, 3, 1, 16, (9, 11)),
+                                                          ("stem 7x7 3>64 stride 2", 3, 64, 7, 2, 1, (9, 11)),
+                                                          ("dense 3x3 8>12", 8, 12, 3, 1, 1, (9, 11)),
+                                                          ("depthwise 3x3 32 @ 80x80", 32, 32, 3, 1, 32, (80, 80))):
+        source = torch.quantize_per_tensor(torch.rand(1, cin, *size), 1 / 127, 60, torch.quint8)
+        weight = torch.quantize_per_channel(torch.randn(cout, cin // groups, kernel, kernel),
+                                            torch.full((cout,), 0.01, dtype=torch.double),
+                                            torch.zeros(cout, dtype=torch.long), 0, torch.qint8)
+        padded = torch.ops.tsopt.qconv2d_prepack(weight, None, [stride] * 2, [kernel // 2] * 2, [1, 1], groups)
+        print("case zero-points " + name, flush=True)
+        torch.ops.tsopt.qconv2d_act(source, padded, 0.05, 0, "relu", 0.0, 0.0, 0.05, 0)
 
 
 def print_post_ops(library):
@@ -132,7 +147,12 @@ def print_post_ops(library):
             post_ops = [field for field in line.split(",") if field.startswith("attr-")]
             post_ops = " ".join(field.split(":", 1)[1] for part in post_ops for field in part.split()
                                 if field.startswith("attr-post-ops:"))
-            print("post-ops %s: %s" % (case, post_ops or "none"))
+            if case.startswith("zero-points "):
+                zero_points = [field for field in line.split(",") for part in field.split()
+                               if part.startswith("attr-zero-points:")]
+                print("%s: %s" % (case, "runtime zero point" if zero_points else "folded"))
+            else:
+                print("post-ops %s: %s" % (case, post_ops or "none"))
 
 
 def main(library):
@@ -158,6 +178,15 @@ def main(library):
     check_case("silu", 16, 2, 0, False, generator)
     check_case("none", 1, 1, 0, False, generator, residual=True, kernel=1)
     check_case("none", 1, 1, 0, False, generator, residual=True, kernel=1, with_bias=False)
+    # Padded with a source zero point: the input padded explicitly with it where qconv_packed.cpp's
+    # padsSourceExplicitly says so (depthwise layers on small inputs, stems with many outputs per input byte), the
+    # runtime zero point otherwise (the 3x3 cases with groups=1 at the top). Depthwise 3x3 and 5x5, stride 1 and 2,
+    # a residual; a 7x7 stem with 3 input channels, stride 2, 9x11 -> 5x6.
+    check_case("clamp", 16, 1, 1, False, generator)
+    check_case("hardswish", 16, 2, 2, False, generator, kernel=5)
+    check_case("none", 16, 1, 1, False, generator, residual=True)
+    check_case("relu", 1, 2, 3, False, generator, kernel=7, channels=(3, 64))
+    check_case("none", 1, 2, 3, False, generator, kernel=7, channels=(3, 64), with_bias=False)
 
     # Serializable: a scripted module holding the packed weights reloads.
     x = torch.quantize_per_tensor(torch.rand(1, 8, 5, 5), 1 / 127, 0, torch.quint8)
