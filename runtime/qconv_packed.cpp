@@ -107,8 +107,10 @@ bool hasPadding(const Conv2dParams& params) {
 /// tsopt::qconv2d_act at batch 1, 1 thread, thread CPU time, Xeon with AMX, old/new in alternating processes) the
 /// copy paid on ResNet's 7x7 stem (3 -> 64, 224: 1.07-1.12x) and on depthwise layers of at most 28x28
 /// (1.05-1.29x), and lost on inputs of 200-450 KiB (depthwise 32 @ 112 and 144 @ 56, 0.84x; dense 3x3 64 @ 56,
-/// 0.91x) and on MobileNetV2's 3x3 stem (3 -> 32, stride 2, 72 multiply-adds per input byte: 0.94x). The rule:
-/// at most 160 KiB of input per image, and a depthwise convolution or 256 multiply-adds per input byte or more.
+/// 0.91x) and on MobileNetV2's 3x3 stem (3 -> 32, stride 2, 72 multiply-adds per input byte: 0.94x). With 2
+/// threads (wall clock) brdgmm_dw lost on those same depthwise layers (0.81-0.89x) and the stem broke even. The
+/// rule: at most 160 KiB of input per image, and a depthwise convolution on one thread or 256 multiply-adds per
+/// input byte or more.
 bool padsSourceExplicitly(const QuantizedProblemKey& key, const Conv2dParams& params, at::IntArrayRef weightSizes) {
   if (key.inputZeroPoint == 0 || !hasPadding(params)) {
     return false;
@@ -118,7 +120,7 @@ bool padsSourceExplicitly(const QuantizedProblemKey& key, const Conv2dParams& pa
   const bool depthwise = params.groups == input[1] && weightSizes[1] == 1;
   const int64_t macsPerByte =
       weightSizes[0] / params.groups * weightSizes[2] * weightSizes[3] / (params.stride[0] * params.stride[1]);
-  return imageBytes <= 160 * 1024 && (depthwise || macsPerByte >= 256);
+  return imageBytes <= 160 * 1024 && ((depthwise && key.problem.threads == 1) || macsPerByte >= 256);
 }
 
 /// Whether the source zero point folds into the bias: sum((x - zp) * w) = sum(x * w) - zp * sum(w) at every output

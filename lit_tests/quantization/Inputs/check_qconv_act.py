@@ -120,11 +120,15 @@ def run_post_op_cases(library):
         print("case", activation, zero_point, flush=True)
         torch.ops.tsopt.qconv2d_act(x, packed, 0.05, zero_point, activation, 0.0, 6.0, 0.05, zero_point)
     # Padded convolutions with a source zero point (60): padded explicitly with it where that pays (qconv_packed.cpp's
-    # padsSourceExplicitly), oneDNN's runtime zero point otherwise.
-    for name, cin, cout, kernel, stride, groups, size in (("depthwise 3x3 16 @ 9x11", 16, 16, 3, 1, 16, (9, 11)),
-                                                          ("stem 7x7 3>64 stride 2", 3, 64, 7, 2, 1, (9, 11)),
-                                                          ("dense 3x3 8>12", 8, 12, 3, 1, 1, (9, 11)),
-                                                          ("depthwise 3x3 32 @ 80x80", 32, 32, 3, 1, 32, (80, 80))):
+    # padsSourceExplicitly), oneDNN's runtime zero point otherwise; depthwise layers on one thread only.
+    for name, cin, cout, kernel, stride, groups, size, threads in (
+            ("depthwise 3x3 16 @ 9x11", 16, 16, 3, 1, 16, (9, 11), 1),
+            ("stem 7x7 3>64 stride 2", 3, 64, 7, 2, 1, (9, 11), 1),
+            ("stem 7x7 3>64 stride 2, 2 threads", 3, 64, 7, 2, 1, (9, 11), 2),
+            ("dense 3x3 8>12", 8, 12, 3, 1, 1, (9, 11), 1),
+            ("depthwise 3x3 32 @ 80x80", 32, 32, 3, 1, 32, (80, 80), 1),
+            ("depthwise 3x3 16 @ 9x11, 2 threads", 16, 16, 3, 1, 16, (9, 11), 2)):
+        torch.set_num_threads(threads)
         source = torch.quantize_per_tensor(torch.rand(1, cin, *size), 1 / 127, 60, torch.quint8)
         weight = torch.quantize_per_channel(torch.randn(cout, cin // groups, kernel, kernel),
                                             torch.full((cout,), 0.01, dtype=torch.double),
@@ -179,9 +183,9 @@ def main(library):
     check_case("none", 1, 1, 0, False, generator, residual=True, kernel=1)
     check_case("none", 1, 1, 0, False, generator, residual=True, kernel=1, with_bias=False)
     # Padded with a source zero point: the input padded explicitly with it where qconv_packed.cpp's
-    # padsSourceExplicitly says so (depthwise layers on small inputs, stems with many outputs per input byte), the
-    # runtime zero point otherwise (the 3x3 cases with groups=1 at the top). Depthwise 3x3 and 5x5, stride 1 and 2,
-    # a residual; a 7x7 stem with 3 input channels, stride 2, 9x11 -> 5x6.
+    # padsSourceExplicitly says so (depthwise layers on small inputs on one thread, as lit runs them; stems with many
+    # outputs per input byte), the runtime zero point otherwise (the 3x3 cases with groups=1 at the top). Depthwise
+    # 3x3 and 5x5, stride 1 and 2, a residual; a 7x7 stem with 3 input channels, stride 2, 9x11 -> 5x6.
     check_case("clamp", 16, 1, 1, False, generator)
     check_case("hardswish", 16, 2, 2, False, generator, kernel=5)
     check_case("none", 16, 1, 1, False, generator, residual=True)
