@@ -36,6 +36,7 @@
 
 #include <ATen/Functions.h>
 #include <ATen/Parallel.h>
+#include <ATen/quantized/Quantizer.h>
 #include <c10/util/Exception.h>
 #include <c10/util/hash.h>
 
@@ -159,6 +160,13 @@ uint8_t* padWithZeroPoint(const at::Tensor& input, at::IntArrayRef padding) {
     }
   });
   return to;
+}
+
+/// Whether `residual` (quint8, the output's sizes) can become the output: channels-last and dense, and no other
+/// reference to it or its storage, so that no one can see it change.
+bool isLastReference(const at::Tensor& residual) {
+  return residual.use_count() == 1 && residual.storage().use_count() == 1 && residual.storage_offset() == 0 &&
+         residual.is_contiguous(at::MemoryFormat::ChannelsLast) && !residual.requires_grad();
 }
 
 /// Whether the residual's zero point moves into the requantization: nothing between the sum and the final
@@ -396,8 +404,6 @@ at::Tensor QConvPacked::run(const at::Tensor& input, const at::Tensor& residual,
   }
   at::Tensor src = input.contiguous(at::MemoryFormat::ChannelsLast);
   std::vector<int64_t> outSizes = conv2dOutputSizes(input.sizes(), weightValues_.sizes(), params_);
-  at::Tensor dst = at::_empty_affine_quantized(outSizes, input.options(), quantization.outScale,
-                                               quantization.outZeroPoint, at::MemoryFormat::ChannelsLast);
   QuantizedProblemKey key{{{input.size(0), input.size(1), input.size(2), input.size(3)},
                            at::get_num_threads(),
                            activation,
@@ -405,12 +411,27 @@ at::Tensor QConvPacked::run(const at::Tensor& input, const at::Tensor& residual,
                           input.q_scale(),
                           input.q_zero_point(),
                           quantization};
+  at::Tensor dst;
   if (residual.defined()) {
     // The sum post-op reads the residual's uint8 values from the destination.
     key.residualScale = residual.q_scale();
     key.residualZeroPoint = residual.q_zero_point();
-    at::Tensor values = residual.contiguous(at::MemoryFormat::ChannelsLast);
-    std::memcpy(dst.data_ptr(), values.data_ptr(), values.numel());
+    if (isLastReference(residual)) {
+      // Nothing else holds the residual or its storage (the interpreter moved its last use here): the result
+      // overwrites it where it lies, as the float kernels' accumulatorFor does, with the output's parameters.
+      // ResNet-50 at batch 1 copied 5.5 MB of residuals a forward otherwise.
+      dst = residual;
+      at::set_quantizer_(dst, at::make_per_tensor_affine_quantizer(quantization.outScale, quantization.outZeroPoint,
+                                                                    at::kQUInt8));
+    } else {
+      dst = at::_empty_affine_quantized(outSizes, input.options(), quantization.outScale, quantization.outZeroPoint,
+                                        at::MemoryFormat::ChannelsLast);
+      at::Tensor values = residual.contiguous(at::MemoryFormat::ChannelsLast);
+      std::memcpy(dst.data_ptr(), values.data_ptr(), values.numel());
+    }
+  } else {
+    dst = at::_empty_affine_quantized(outSizes, input.options(), quantization.outScale, quantization.outZeroPoint,
+                                      at::MemoryFormat::ChannelsLast);
   }
   auto prepared =
       kernel_->primitives.get(key, [&] { return kernel_->prepare(*this, input.sizes(), outSizes, key); });

@@ -159,6 +159,48 @@ def print_post_ops(library):
                 print("post-ops %s: %s" % (case, post_ops or "none"))
 
 
+class FreshResidual(torch.nn.Module):
+    """A residual whose last use is the fused op: TorchScript's interpreter hands over its only reference."""
+
+    def __init__(self, packed):
+        super().__init__()
+        self.packed = packed
+
+    def forward(self, x, other):
+        residual = torch.quantize_per_tensor(other, 0.02, 100, torch.quint8).contiguous(memory_format=torch.channels_last)
+        return torch.ops.tsopt.qconv2d_add_act(x, residual, self.packed, 0.05, 0, "relu", 0.0, 0.0, 0.04, 0)
+
+
+def check_residual_reuse():
+    """qconv2d_add_act writes its result over the residual only where nothing else can see it: counted by the
+    output allocations (aten::_empty_affine_quantized) the op makes under the profiler."""
+    generator = torch.Generator().manual_seed(1)
+    x = torch.quantize_per_tensor(torch.rand(1, 8, 5, 5, generator=generator), 1 / 127, 0, torch.quint8)
+    qweight = torch.quantize_per_channel(torch.randn(4, 8, 1, 1, generator=generator),
+                                         torch.full((4,), 0.01, dtype=torch.double), torch.zeros(4, dtype=torch.long),
+                                         0, torch.qint8)
+    packed = torch.ops.tsopt.qconv2d_prepack(qweight, None, [1, 1], [0, 0], [1, 1], 1)
+    other = torch.randn(1, 4, 5, 5, generator=generator)
+    held = torch.quantize_per_tensor(other, 0.02, 100, torch.quint8).contiguous(memory_format=torch.channels_last)
+    held_values = held.int_repr().clone()
+    scripted = torch.jit.script(FreshResidual(packed))
+    scripted(x, other)
+
+    def allocations(function):
+        with torch.profiler.profile() as profile:
+            result = function()
+        return result, sum(1 for event in profile.events() if event.name == "aten::_empty_affine_quantized"
+                           and event.cpu_parent is not None and event.cpu_parent.name == "tsopt::qconv2d_add_act")
+
+    eager, eager_allocations = allocations(
+        lambda: torch.ops.tsopt.qconv2d_add_act(x, held, packed, 0.05, 0, "relu", 0.0, 0.0, 0.04, 0))
+    fresh, fresh_allocations = allocations(lambda: scripted(x, other))
+    assert torch.equal(held.int_repr(), held_values), "a residual Python holds changed"
+    assert torch.equal(eager.int_repr(), fresh.int_repr()) and (fresh.q_scale(), fresh.q_zero_point()) == (0.04, 0)
+    print("residual held by Python: %d output allocation, unchanged; residual's last use: %d output allocations, "
+          "same result" % (eager_allocations, fresh_allocations))
+
+
 def main(library):
     torch.ops.load_library(library)
     torch.backends.quantized.engine = "onednn" if "onednn" in torch.backends.quantized.supported_engines else "fbgemm"
@@ -213,6 +255,7 @@ def main(library):
     assert int((fallback.int_repr().int() - kernel.int_repr().int()).abs().max()) <= 1
     print("qint8 residual: ATen fallback, within 1 step of the kernel")
     print_post_ops(library)
+    check_residual_reuse()
 
     # NEGATIVE: a float weight, an output zero point out of range, a residual of another size fail with one line.
     for bad in (lambda: torch.ops.tsopt.qconv2d_prepack(torch.randn(4, 8, 1, 1), None, [1, 1], [0, 0], [1, 1], 1),
