@@ -512,6 +512,63 @@ uint64_t declaredElements(const std::string& line, size_t open) {
   }
 }
 
+/// The column of an `annotate` on `line` whose type list LibTorch's IR parser would skip forever, or npos.
+/// IRParser::bypassTypeAnnotationList skips tokens from there, counting '[' up and ']' down, until it has seen a
+/// '[' and the count is back to 0, and never stops at the end of the text. Accepted here only when that happens
+/// on the same line (the IR printer writes `annotate(List[int], [])` on one), outside strings and comments; in
+/// one pass over the line: with S the running count, the skip from an `annotate` at count s, whose first '['
+/// after it follows k ']', ends iff the count after that '[' (s - k + 1) comes back to s later (or is s).
+size_t unclosedAnnotation(const std::string& line) {
+  std::vector<int> sums;            // The running count after each bracket, in order.
+  std::vector<size_t> annotations;  // Per `annotate`: its column, then the number of brackets before it.
+  std::vector<size_t> before;
+  int sum = 0;
+  char quote = 0;
+  for (size_t at = 0; at < line.size(); ++at) {
+    const char c = line[at];
+    if (quote != 0) {
+      at += c == '\\' ? 1 : 0;
+      quote = c == quote ? 0 : quote;
+      continue;
+    }
+    if (c == '#') {
+      break;
+    }
+    if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '[' || c == ']') {
+      sum += c == '[' ? 1 : -1;
+      sums.push_back(sum);
+    } else if (line.compare(at, 8, "annotate") == 0 && (at == 0 || !isIdentifierChar(line[at - 1])) &&
+               (at + 8 == line.size() || !isIdentifierChar(line[at + 8]))) {
+      annotations.push_back(at);
+      before.push_back(sums.size());
+    }
+  }
+  // From the right: the smallest and largest count at or after each bracket.
+  std::vector<int> lowest(sums.size()), highest(sums.size());
+  for (size_t index = sums.size(); index-- > 0;) {
+    lowest[index] = index + 1 < sums.size() ? std::min(sums[index], lowest[index + 1]) : sums[index];
+    highest[index] = index + 1 < sums.size() ? std::max(sums[index], highest[index + 1]) : sums[index];
+  }
+  for (size_t index = 0; index < annotations.size(); ++index) {
+    const int start = before[index] == 0 ? 0 : sums[before[index] - 1];
+    size_t open = before[index];
+    while (open < sums.size() && sums[open] < (open == 0 ? 0 : sums[open - 1])) {
+      ++open;  // The ']' before the first '['.
+    }
+    if (open == sums.size()) {
+      return annotations[index];
+    }
+    const int after = sums[open];
+    const bool closes = after == start || (after > start ? lowest[open] <= start : highest[open] >= start);
+    if (!closes) {
+      return annotations[index];
+    }
+  }
+  return std::string::npos;
+}
+
 std::optional<TextLimitIssue> checkTextLimits(const std::string& text, const InputLimits& limits) {
   std::vector<std::string> lines = splitLines(text);
   size_t brackets = 0;
@@ -522,6 +579,9 @@ std::optional<TextLimitIssue> checkTextLimits(const std::string& text, const Inp
       return TextLimitIssue{Location{index + 1, column + 1}, std::move(message)};
     };
     const size_t first = line.find_first_not_of(" \t");
+    if (const size_t annotation = unclosedAnnotation(line); annotation != std::string::npos) {
+      return issue(annotation, "annotate(...) whose type list does not close on its line");
+    }
     if (first != std::string::npos && line.compare(first, 5, "block") == 0 && ++blocks > limits.maxNesting) {
       return issue(first, "blocks nested deeper than " + std::to_string(limits.maxNesting) + " levels");
     }
