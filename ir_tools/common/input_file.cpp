@@ -512,6 +512,22 @@ uint64_t declaredElements(const std::string& line, size_t open) {
   }
 }
 
+/// Steps over string literals on a line: true (the caller skips `line[at]`) inside one or at its opening quote,
+/// with `at` moved past an escaped character; `quote` carries the state from one character to the next.
+bool inString(const std::string& line, size_t& at, char& quote) {
+  const char c = line[at];
+  if (quote != 0) {
+    at += c == '\\' ? 1 : 0;
+    quote = c == quote ? 0 : quote;
+    return true;
+  }
+  if (c == '"' || c == '\'') {
+    quote = c;
+    return true;
+  }
+  return false;
+}
+
 /// The column of an `annotate` on `line` whose type list LibTorch's IR parser would skip forever, or npos.
 /// IRParser::bypassTypeAnnotationList skips tokens from there, counting '[' up and ']' down, until it has seen a
 /// '[' and the count is back to 0, and never stops at the end of the text. Accepted here only when that happens
@@ -525,18 +541,14 @@ size_t unclosedAnnotation(const std::string& line) {
   int sum = 0;
   char quote = 0;
   for (size_t at = 0; at < line.size(); ++at) {
-    const char c = line[at];
-    if (quote != 0) {
-      at += c == '\\' ? 1 : 0;
-      quote = c == quote ? 0 : quote;
+    if (inString(line, at, quote)) {
       continue;
     }
+    const char c = line[at];
     if (c == '#') {
       break;
     }
-    if (c == '"' || c == '\'') {
-      quote = c;
-    } else if (c == '[' || c == ']') {
+    if (c == '[' || c == ']') {
       sum += c == '[' ? 1 : -1;
       sums.push_back(sum);
     } else if (line.compare(at, 8, "annotate") == 0 && (at == 0 || !isIdentifierChar(line[at - 1])) &&
@@ -590,18 +602,14 @@ std::optional<TextLimitIssue> checkTextLimits(const std::string& text, const Inp
     }
     char quote = 0;
     for (size_t at = 0; at < line.size(); ++at) {
-      const char c = line[at];
-      if (quote != 0) {
-        at += c == '\\' ? 1 : 0;
-        quote = c == quote ? 0 : quote;
+      if (inString(line, at, quote)) {
         continue;
       }
+      const char c = line[at];
       if (c == '#') {
         break;
       }
-      if (c == '"' || c == '\'') {
-        quote = c;
-      } else if (c == '(' || c == '[' || c == '{') {
+      if (c == '(' || c == '[' || c == '{') {
         if (++brackets > limits.maxNesting) {
           return issue(at, "brackets nested deeper than " + std::to_string(limits.maxNesting) + " levels");
         }
