@@ -536,8 +536,8 @@ bool inString(const std::string& line, size_t& at, char& quote) {
 /// after it follows k ']', ends iff the count after that '[' (s - k + 1) comes back to s later (or is s).
 size_t unclosedAnnotation(const std::string& line) {
   std::vector<int> sums;            // The running count after each bracket, in order.
-  std::vector<size_t> annotations;  // Per `annotate`: its column, then the number of brackets before it.
-  std::vector<size_t> before;
+  std::vector<size_t> annotations;  // Per `annotate`: its column,
+  std::vector<size_t> before;       // and the number of brackets before it.
   int sum = 0;
   char quote = 0;
   for (size_t at = 0; at < line.size(); ++at) {
