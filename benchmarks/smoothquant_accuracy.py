@@ -4,6 +4,14 @@ quantize_dynamic, tsopt's dynamic int8 arithmetic and static int8 variants.
 
 Usage: smoothquant_accuracy.py zoo [--calibration 8] [--eval 32] [--alphas 0.3,0.5,0.65,0.8]
        smoothquant_accuracy.py minilm --minilm-dir DIR [--corpus-rev REV] [...]
+       smoothquant_accuracy.py ... --tsopt build/ir_tools/tsopt --runtime build/runtime/libtsopt_runtime.so
+
+With --tsopt, the rows are tsopt's real pipelines instead of the simulation:
+the model traced and optimized by the tsopt executable with and without
+smooth-quant (one row per --alphas entry, a number or auto) before
+fuse-linear-dynamic, on the same
+calibration inputs (--calibration-data), the results loaded in this process
+with the runtime library and compared to float32 on the held-out inputs.
 
 zoo is the zoo's BERT-base seq 128 (random weights, random token ids);
 minilm is a trained 6-layer BERT (all-MiniLM-L6-v2; DIR holds its
@@ -146,6 +154,30 @@ def cosine(a, b):
     return nn.functional.cosine_similarity(a.double().flatten(), b.double().flatten(), dim=0).item()
 
 
+TSOPT_PIPELINE = ("O1,sink-views,fuse-concat-linear,{smooth}fuse-linear-dynamic,fuse-add-layer-norm,fuse-attention,"
+                  "dce")
+
+
+def tsopt_rows(args, model, calibration, evaluation, reference, report):
+    """tsopt's dynamic int8 pipeline with and without smooth-quant, run by the tsopt executable."""
+    import tempfile
+    torch.ops.load_library(args.runtime)
+    with tempfile.TemporaryDirectory() as directory:
+        source = os.path.join(directory, "model.pt")
+        data = os.path.join(directory, "calibration.pt")
+        torch.jit.trace(model, calibration[0], check_trace=False, strict=False).save(source)
+        torch.save(tuple(calibration), data)
+        variants = [("tsopt fuse-linear-dynamic", "")]
+        variants += [("tsopt smooth-quant{alpha=%s} + fuse-linear-dynamic" % alpha, "smooth-quant{alpha=%s}," % alpha)
+                     for alpha in args.alphas.split(",")]
+        for label, smooth in variants:
+            output = os.path.join(directory, "out.pt")
+            subprocess.run([args.tsopt, source, "--passes=" + TSOPT_PIPELINE.format(smooth=smooth),
+                            "--calibration-data=" + data, "-o", output], check=True)
+            optimized = torch.jit.load(output)
+            report(label, [cosine(r, optimized(*call)[0]) for r, call in zip(reference, evaluation)])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model", choices=("zoo", "minilm"))
@@ -154,7 +186,11 @@ def main(argv=None):
     parser.add_argument("--eval", type=int, default=32)
     parser.add_argument("--alphas", default="0.3,0.5,0.65,0.8")
     parser.add_argument("--corpus-rev", default="e4d8547", help="the revision whose docs/*.md prose minilm reads")
+    parser.add_argument("--tsopt", help="the tsopt executable: measure its pipelines instead of the simulation")
+    parser.add_argument("--runtime", help="with --tsopt: libtsopt_runtime.so, to run the optimized archives")
     args = parser.parse_args(argv)
+    if args.tsopt and not args.runtime:
+        parser.error("--tsopt needs --runtime LIB (libtsopt_runtime.so)")
     if args.model == "minilm" and not (args.minilm_dir and os.path.isfile(args.minilm_dir + "/model.safetensors")):
         parser.error("minilm needs --minilm-dir DIR with DIR/model.safetensors")
     torch.set_num_threads(1)
@@ -169,6 +205,7 @@ def main(argv=None):
         reference = [model(*call)[0] for call in evaluation]
         pytorch = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
         pytorch_cosines = [cosine(r, pytorch(*call)[0]) for r, call in zip(reference, evaluation)]
+        pristine = copy.deepcopy(model)  # before the simulation wraps its linears
 
         groups = []  # per encoder layer: kind -> the linears that read one input
         for layer in model.encoder.layer:
@@ -226,6 +263,9 @@ def main(argv=None):
               (args.model, len(calibration), len(evaluation)))
         print("%-62s %8s  %8s" % ("variant", "mean", "worst"))
         report("PyTorch quantize_dynamic (onednn, per-tensor weights)", pytorch_cosines)
+        if args.tsopt:
+            tsopt_rows(args, pristine, calibration, evaluation, reference, report)
+            return 0
         calibrate()
         report("s8 weights only (float32 activations)", evaluate("weights"))
         report("dynamic u8 per call (tsopt fuse-linear-dynamic)", evaluate("dynamic"))

@@ -22,7 +22,8 @@ namespace {
 
 using Format = dnnl::memory::format_tag;
 using DataType = dnnl::memory::data_type;
-constexpr int64_t kStateVersion = 1;
+constexpr int64_t kFirstStateVersion = 1;  ///< Before input scales.
+constexpr int64_t kStateVersion = 2;
 
 int64_t rowsOf(const at::Tensor& input) { return input.numel() / input.size(-1); }
 
@@ -313,13 +314,30 @@ std::pair<at::Tensor, at::Tensor> quantizeWeight(const at::Tensor& weight) {
 
 } // namespace
 
-LinearDynamicPacked::LinearDynamicPacked(const at::Tensor& weight, c10::optional<at::Tensor> bias, bool reduceRange)
+namespace {
+
+/// The input scale as a contiguous float32 vector of `inFeatures`; throws c10::Error when it is not one.
+c10::optional<at::Tensor> checkedInputScale(const c10::optional<at::Tensor>& scale, int64_t inFeatures) {
+  if (!scale) {
+    return c10::nullopt;
+  }
+  TORCH_CHECK(scale->scalar_type() == at::kFloat && scale->device().is_cpu() && scale->numel() == inFeatures &&
+                  scale->dim() >= 1 && scale->size(-1) == inFeatures,
+              "tsopt.LinearDynamicPacked: the input scale needs one float32 CPU value per input feature");
+  return scale->detach().reshape({inFeatures}).contiguous();
+}
+
+} // namespace
+
+LinearDynamicPacked::LinearDynamicPacked(const at::Tensor& weight, c10::optional<at::Tensor> bias, bool reduceRange,
+                                         c10::optional<at::Tensor> inputScale)
     : bias_(std::move(bias)), reduceRange_(reduceRange) {
   TORCH_CHECK(weight.dim() == 2 && weight.scalar_type() == at::kFloat && weight.device().is_cpu(),
               "tsopt.LinearDynamicPacked: expected a 2-D float32 CPU weight");
   TORCH_CHECK(!bias_ || (bias_->dim() == 1 && bias_->size(0) == weight.size(0) &&
                          bias_->scalar_type() == at::kFloat),
               "tsopt.LinearDynamicPacked: the bias needs one float32 value per output feature");
+  inputScale_ = checkedInputScale(inputScale, weight.size(1));
   std::tie(weight_, scales_) = quantizeWeight(weight.detach());
   if (bias_) {
     bias_ = bias_->detach().contiguous();
@@ -337,15 +355,39 @@ LinearDynamicPacked::LinearDynamicPacked(const State& state)
   TORCH_CHECK(weight_.dim() == 2 && weight_.scalar_type() == at::kChar && scales_.dim() == 1 &&
                   scales_.size(0) == weight_.size(0),
               "tsopt.LinearDynamicPacked: malformed state");
+  inputScale_ = checkedInputScale(std::get<5>(state), weight_.size(1));
   if (weight_.numel() > 0) {
     kernel_ = std::make_unique<Kernel>(weight_, bias_, scales_);
   }
 }
 
+LinearDynamicPacked::State LinearDynamicPacked::stateFrom(const c10::IValue& pickled) {
+  TORCH_CHECK(pickled.isTuple(), "tsopt.LinearDynamicPacked: the serialized state is not a tuple");
+  const std::vector<c10::IValue> fields = pickled.toTupleRef().elements().vec();
+  TORCH_CHECK(!fields.empty() && fields[0].isInt(), "tsopt.LinearDynamicPacked: the serialized state has no version");
+  const int64_t version = fields[0].toInt();
+  const bool first = version == kFirstStateVersion && fields.size() == 5;
+  TORCH_CHECK(first || (version == kStateVersion && fields.size() == std::tuple_size<State>::value),
+              "tsopt.LinearDynamicPacked: unknown serialized format version ", version, " (", fields.size(),
+              " fields)");
+  TORCH_CHECK(fields[1].isTensor() && fields[2].isTensor() && (fields[3].isNone() || fields[3].isTensor()) &&
+                  fields[4].isBool() && (first || fields[5].isNone() || fields[5].isTensor()),
+              "tsopt.LinearDynamicPacked: malformed state");
+  auto optionalTensor = [](const c10::IValue& value) {
+    return value.isNone() ? c10::nullopt : c10::optional<at::Tensor>(value.toTensor());
+  };
+  return State{kStateVersion,
+               fields[1].toTensor(),
+               fields[2].toTensor(),
+               optionalTensor(fields[3]),
+               fields[4].toBool(),
+               first ? c10::nullopt : optionalTensor(fields[5])};
+}
+
 LinearDynamicPacked::~LinearDynamicPacked() = default;
 
 LinearDynamicPacked::State LinearDynamicPacked::state() const {
-  return State{kStateVersion, weight_, scales_, bias_, reduceRange_};
+  return State{kStateVersion, weight_, scales_, bias_, reduceRange_, inputScale_};
 }
 
 bool LinearDynamicPacked::kernelApplies(const at::Tensor& input, const at::Tensor& residual) const {
@@ -359,8 +401,10 @@ bool LinearDynamicPacked::kernelApplies(const at::Tensor& input, const at::Tenso
 
 at::Tensor LinearDynamicPacked::runReference(const at::Tensor& input, const at::Tensor& residual,
                                              const Activation& activation, ResidualAdd where) const {
-  at::Tensor contiguous = input.contiguous();
-  at::Tensor floats = contiguous.to(at::kFloat);
+  at::Tensor floats = input.contiguous().to(at::kFloat);
+  if (inputScale_) {
+    floats = floats * *inputScale_;
+  }
   float min = 0.f;
   float max = 0.f;
   if (floats.numel() > 0) {
@@ -391,6 +435,15 @@ at::Tensor LinearDynamicPacked::run(const at::Tensor& input, at::Tensor residual
   at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::Contiguous)
                               : emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous);
 
+  if (inputScale_) {
+    // x * m into a buffer of this thread's: one pass over the input, which the two below then read from cache.
+    at::Tensor& scaled = threadTensor(2, src.numel() * static_cast<int64_t>(sizeof(float)));
+    at::Tensor scaledView = scaled.narrow(0, 0, src.numel() * static_cast<int64_t>(sizeof(float)))
+                                .view(at::kFloat)
+                                .view({rows, weight_.size(1)});
+    at::mul_out(scaledView, src.view({rows, weight_.size(1)}), *inputScale_);
+    src = scaledView;
+  }
   const auto [min, max] = minMaxOf(src.data_ptr<float>(), src.numel());
   const DynamicQuantParams params = dynamicQuantParams(min, max, reduceRange_);
   at::Tensor& quantized = threadTensor(0, src.numel());

@@ -10,6 +10,11 @@
 /// One oneDNN u8 x s8 matmul then applies per-output-channel scales, the bias,
 /// the activation and the residual add as post-ops, writing float32.
 ///
+/// With an input scale m (float32, one value per input feature: what
+/// smooth-quant leaves as `aten::mul(x, m)` before the linear, absorbed by
+/// fuse-linear-dynamic), the layer quantizes x * m instead of x: SmoothQuant's
+/// per-channel smoothing, whose inverse the weights already carry.
+///
 /// The input's zero point is folded into a per-call bias:
 ///   y[m,n] = sx*sw[n] * (sum_k qx[m,k]*qw[n,k] - zx*sum_k qw[n,k]) + b[n]
 /// oneDNN 2.x applies a matmul's bias before its output scales (dst =
@@ -59,13 +64,19 @@ void quantizeToUint8(const float* input, int64_t count, const DynamicQuantParams
 class LinearDynamicPacked final : public torch::CustomClassHolder {
 public:
   /// What pickling stores: format version, int8 weight (out, in), per-channel
-  /// scales (out), float32 bias, reduce range.
-  using State = std::tuple<int64_t, at::Tensor, at::Tensor, c10::optional<at::Tensor>, bool>;
+  /// scales (out), float32 bias, reduce range, float32 input scale (in).
+  /// Version 1 (before input scales) had the first five; stateFrom reads both.
+  using State = std::tuple<int64_t, at::Tensor, at::Tensor, c10::optional<at::Tensor>, bool, c10::optional<at::Tensor>>;
 
   /// Quantizes a float32 (out, in) weight per output channel; throws
-  /// c10::Error when it is not 2-D float32 or the bias does not fit it.
-  LinearDynamicPacked(const at::Tensor& weight, c10::optional<at::Tensor> bias, bool reduceRange);
+  /// c10::Error when it is not 2-D float32 or the bias or input scale does
+  /// not fit it.
+  LinearDynamicPacked(const at::Tensor& weight, c10::optional<at::Tensor> bias, bool reduceRange,
+                      c10::optional<at::Tensor> inputScale = c10::nullopt);
   explicit LinearDynamicPacked(const State& state);
+  /// The State of a pickled tuple of either version; throws c10::Error for
+  /// anything else.
+  static State stateFrom(const c10::IValue& pickled);
   ~LinearDynamicPacked() override;
 
   /// activation(linear(input) [+ residual]) or activation(linear(input)) + residual.
@@ -81,6 +92,7 @@ public:
   const at::Tensor& weightInt8() const { return weight_; }
   const at::Tensor& weightScales() const { return scales_; }
   bool reduceRange() const { return reduceRange_; }
+  const c10::optional<at::Tensor>& inputScale() const { return inputScale_; }
 
 private:
   struct Kernel;
@@ -88,6 +100,7 @@ private:
   at::Tensor scales_;  ///< float32, (out).
   c10::optional<at::Tensor> bias_;
   bool reduceRange_;
+  c10::optional<at::Tensor> inputScale_;  ///< float32, (in), contiguous.
   std::unique_ptr<Kernel> kernel_;
 };
 

@@ -227,7 +227,9 @@ TORCH_LIBRARY(tsopt, m) {
                   [](QConvPacked::State state) { return c10::make_intrusive<QConvPacked>(state); });
   m.class_<LinearDynamicPacked>("LinearDynamicPacked")
       .def_pickle([](const c10::intrusive_ptr<LinearDynamicPacked>& self) { return self->state(); },
-                  [](LinearDynamicPacked::State state) { return c10::make_intrusive<LinearDynamicPacked>(state); });
+                  [](c10::IValue state) {
+                    return c10::make_intrusive<LinearDynamicPacked>(LinearDynamicPacked::stateFrom(state));
+                  });
   // Captured graphs are never pickled: a loaded module captures anew.
   m.class_<CudaGraphCache>("CudaGraphCache")
       .def(torch::init<int64_t>())
@@ -276,10 +278,11 @@ TORCH_LIBRARY(tsopt, m) {
   m.def("linear_act_add.scaled(Tensor input, Tensor other, __torch__.torch.classes.tsopt.LinearPacked packed, "
         "str activation, float alpha, float beta, float other_scale, Tensor? second, float second_scale) -> Tensor",
         scaledSum<LinearPacked, ResidualAdd::AfterActivation>);
-  m.def("linear_dynamic_prepack(Tensor weight, Tensor? bias, bool reduce_range) "
+  m.def("linear_dynamic_prepack(Tensor weight, Tensor? bias, bool reduce_range, Tensor? input_scale=None) "
         "-> __torch__.torch.classes.tsopt.LinearDynamicPacked",
-        [](const at::Tensor& weight, c10::optional<at::Tensor> bias, bool reduceRange) {
-          return c10::make_intrusive<LinearDynamicPacked>(weight, std::move(bias), reduceRange);
+        [](const at::Tensor& weight, c10::optional<at::Tensor> bias, bool reduceRange,
+           c10::optional<at::Tensor> inputScale) {
+          return c10::make_intrusive<LinearDynamicPacked>(weight, std::move(bias), reduceRange, std::move(inputScale));
         });
   m.def("linear_dynamic_act(Tensor input, __torch__.torch.classes.tsopt.LinearDynamicPacked packed, str activation, "
         "float alpha, float beta) -> Tensor",

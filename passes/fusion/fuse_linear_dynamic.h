@@ -25,7 +25,11 @@ namespace tsopt {
 /// with quantized::linear_dynamic (1.00x, BERT-base's q/k/v at 128 rows, one
 /// thread; docs/quantization.md), so the whole model needs one pass; with
 /// lone-linears=false, quantize-dynamic after it takes those layers. Run it
-/// before quantize-dynamic and before fuse-linear-act.
+/// before quantize-dynamic and before fuse-linear-act. A linear whose input is
+/// x * m with m a constant float32 vector of in_features values (smooth-quant's
+/// smoothing) reads x, and its packed layer quantizes x * m itself (no pass of
+/// its own over the activation); not across an in-place write between the mul
+/// and the layer, nor for an m of another shape (a [1, in] m broadcasts x up).
 ///   %y = aten::linear(%x, %w, %b)   %z = aten::gelu(%y, "none")
 ///   ==>   %z = tsopt::linear_dynamic_act(%x, %packed, "gelu", 0., 0.)
 class FuseLinearDynamicPass final : public GraphPass {

@@ -93,6 +93,11 @@ struct Chain {
   bool addAfterActivation = false;
   std::optional<ActivationMatch> activation;
   Node* last = nullptr;  ///< The node whose output the fused call replaces.
+  /// LinearDynamicInt8: the layer's input x * m of a constant per-feature m (smooth-quant's), which the packed
+  /// layer applies itself; the fused call then reads x.
+  Node* inputScaleNode = nullptr;
+  Value* input = nullptr;  ///< What the fused call reads: the layer's input, or x above.
+  std::optional<at::Tensor> inputScale;
 
   /// The chain's nodes in graph order.
   std::vector<Node*> nodes() const {
@@ -261,6 +266,9 @@ std::optional<Chain> findChain(Node* layer, const ChainPolicy& policy, const Sum
 
 std::string describeChain(const Chain& chain, c10::Symbol op) {
   std::string text = "fuse";
+  if (chain.inputScaleNode != nullptr) {
+    text += " the input scale of " + describeNode(chain.inputScaleNode) + ",";
+  }
   for (Node* node : chain.nodes()) {
     text += (node == chain.layer ? " " : ", ") + describeNode(node);
   }
@@ -271,8 +279,8 @@ c10::IValue packLayer(const Chain& chain, const ChainPolicy& policy, const std::
                       const std::optional<LayerMatch>& linear) {
   const FusedLayerKind kind = policy.layer;
   if (kind == FusedLayerKind::LinearDynamicInt8) {
-    return c10::IValue(
-        c10::make_intrusive<runtime::LinearDynamicPacked>(linear->weight, toC10(linear->bias), policy.reduceRange));
+    return c10::IValue(c10::make_intrusive<runtime::LinearDynamicPacked>(
+        linear->weight, toC10(linear->bias), policy.reduceRange, toC10(chain.inputScale)));
   }
   // residual - layer(x) is residual + layer'(x) with the weights and bias
   // negated: exact, as float negation is.
@@ -297,7 +305,7 @@ c10::Symbol fusedOp(FusedLayerKind kind, const Chain& chain) {
 /// placed where the chain ends, so every operand dominates it.
 void emitFusedCall(torch::jit::Graph& graph, const Chain& chain, c10::Symbol op, const c10::IValue& packed) {
   torch::jit::WithInsertPoint guard(chain.last);
-  std::vector<Value*> inputs{chain.layer->input(0)};
+  std::vector<Value*> inputs{chain.input};
   if (chain.residual != nullptr) {
     inputs.push_back(chain.residual);
   }
@@ -337,6 +345,33 @@ bool dynamicInt8Applies(const LayerMatch& layer, const ChainPolicy& policy, std:
     return false;
   }
   return true;
+}
+
+/// `input` = aten::mul(x, m) (or m * x) of a constant float32 CPU vector m of `features` values: the
+/// smoothing that smooth-quant puts before a linear. Only a 1-D m: one of higher rank would broadcast x up.
+/// The mul stays for its other users (dce removes it when it has none). Not when something may write to memory
+/// between the mul and the chain's end, where the fused call reads x.
+void absorbInputScale(Chain& chain, Value* input, int64_t features) {
+  Node* mul = input->node();
+  if (mul->kind() != c10::aten::mul || mul->inputs().size() != 2 ||
+      !mul->matches("aten::mul.Tensor(Tensor self, Tensor other) -> Tensor") ||
+      mul->owningBlock() != chain.last->owningBlock() || writesBetween(mul, chain.last)) {
+    return;
+  }
+  for (size_t side = 0; side < 2; ++side) {
+    auto constant = torch::jit::toIValue(mul->input(side));
+    if (!constant || !constant->isTensor()) {
+      continue;
+    }
+    const at::Tensor& scale = constant->toTensor();
+    if (scale.dim() == 1 && scale.size(0) == features && scale.scalar_type() == at::kFloat && scale.device().is_cpu() &&
+        !scale.requires_grad()) {
+      chain.inputScaleNode = mul;
+      chain.input = mul->input(1 - side);
+      chain.inputScale = scale;
+      return;
+    }
+  }
 }
 
 SumForms sumForms(const ChainPolicy& policy, const LayerMatch& layer) {
@@ -625,6 +660,10 @@ bool fuseLayerChains(torch::jit::Graph& graph, PassContext& context, const Chain
       ++skipped;
       context.missed(node) << whyNot;
       continue;
+    }
+    chain->input = node->input(0);
+    if (policy.layer == FusedLayerKind::LinearDynamicInt8) {
+      absorbInputScale(*chain, node->input(0), linearMatch->weight.size(1));
     }
     c10::Symbol op = fusedOp(policy.layer, *chain);
     if (!context.shouldRewrite(describeChain(*chain, op), node, chain->nodes())) {

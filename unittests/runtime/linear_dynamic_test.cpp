@@ -110,6 +110,55 @@ TEST(LinearDynamicTest, StateRoundTripGivesTheSameResults) {
   EXPECT_EQ(restored.weightInt8().scalar_type(), at::kChar);
 }
 
+// An input scale m (smooth-quant's): the layer quantizes x * m. The kernel matches its reference, and both match
+// the same layer without m run on x * m computed beforehand: the same arithmetic, so equal up to float rounding.
+TEST(LinearDynamicTest, InputScaleQuantizesTheScaledInput) {
+  at::manual_seed(6);
+  at::Tensor weight = at::randn({48, 96}) * 0.1;
+  at::Tensor bias = at::randn({48});
+  at::Tensor scale = at::rand({96}) * 4 + 0.05;
+  LinearDynamicPacked scaled(weight, bias, /*reduceRange=*/true, scale);
+  LinearDynamicPacked plain(weight, bias, /*reduceRange=*/true);
+  ASSERT_TRUE(scaled.inputScale().has_value());
+  for (const at::Tensor& input : {at::randn({2, 7, 96}), at::randn({96, 96}) + 0.5}) {
+    ASSERT_TRUE(scaled.kernelApplies(input, at::Tensor()));
+    at::Tensor expected = plain.run(input * scale, at::Tensor(), {});
+    at::Tensor actual = scaled.run(input, at::Tensor(), {});
+    EXPECT_TRUE(at::allclose(actual, expected, 1e-4, 2e-4)) << (actual - expected).abs().max().item<double>();
+    at::Tensor reference = scaled.runReference(input, at::Tensor(), {});
+    EXPECT_TRUE(at::allclose(actual, reference, 1e-4, 2e-4)) << (actual - reference).abs().max().item<double>();
+    // A test that can fail: without the scale the result is another one.
+    EXPECT_FALSE(at::allclose(plain.run(input, at::Tensor(), {}), actual, 1e-2, 1e-2));
+  }
+  // The input itself is left as it was (the scaled copy is the kernel's own).
+  at::Tensor input = at::randn({3, 96});
+  at::Tensor before = input.clone();
+  scaled.run(input, at::Tensor(), {});
+  EXPECT_TRUE(at::equal(input, before));
+  EXPECT_THROW(LinearDynamicPacked(weight, bias, true, at::rand({95})), c10::Error);
+  EXPECT_THROW(LinearDynamicPacked(weight, bias, true, at::rand({96}, at::kDouble)), c10::Error);
+}
+
+// Pickled states: version 2 (with the input scale) round-trips; version 1 (five fields, archives written before
+// input scales) still loads; anything else fails with one clear error.
+TEST(LinearDynamicTest, StateFromReadsBothVersions) {
+  at::manual_seed(7);
+  LinearDynamicPacked packed(at::randn({16, 32}), at::randn({16}), true, at::rand({32}) + 0.5);
+  c10::IValue pickled = c10::ivalue::Tuple::create({std::get<0>(packed.state()), std::get<1>(packed.state()),
+                                                    std::get<2>(packed.state()), std::get<3>(packed.state()),
+                                                    std::get<4>(packed.state()), std::get<5>(packed.state())});
+  LinearDynamicPacked restored(LinearDynamicPacked::stateFrom(pickled));
+  at::Tensor input = at::randn({5, 32});
+  EXPECT_TRUE(at::equal(packed.run(input, at::Tensor(), {}), restored.run(input, at::Tensor(), {})));
+  c10::IValue first = c10::ivalue::Tuple::create({int64_t{1}, packed.weightInt8(), packed.weightScales(),
+                                                  c10::IValue(at::randn({16})), c10::IValue(true)});
+  LinearDynamicPacked old(LinearDynamicPacked::stateFrom(first));
+  EXPECT_FALSE(old.inputScale().has_value());
+  c10::IValue future = c10::ivalue::Tuple::create({int64_t{3}, packed.weightInt8()});
+  EXPECT_THROW(LinearDynamicPacked::stateFrom(future), c10::Error);
+  EXPECT_THROW(LinearDynamicPacked::stateFrom(c10::IValue(int64_t{2})), c10::Error);
+}
+
 TEST(LinearDynamicTest, AutogradAndOtherDtypesTakeTheReference) {
   LinearDynamicPacked packed(at::randn({8, 16}), c10::nullopt, true);
   at::Tensor input = at::randn({4, 16}).requires_grad_();
