@@ -595,7 +595,11 @@ TEST(ResidualScaleTest, ContiguousLayersMatchAtenForEveryActivation) {
 // 2% of the largest value of the float32 computation (bf16 keeps 8
 // significant bits, 0.4%, which the steeper activations amplify: square 1.05%
 // here); where ATen has no bfloat16 kernel the fused op fails as ATen does.
+// Without AVX512 (an AMD EPYC with AVX2, 2026-12-06) LibTorch 1.13's bfloat16
+// convolution is not oneDNN's and its results are further off: up to 5.1% of
+// the largest value here, so the bound there is 6%.
 TEST(ResidualScaleTest, BFloat16SumsTakeTheAtenPathForEveryActivation) {
+  const double bound = __builtin_cpu_supports("avx512bw") ? 0.02 : 0.06;
   at::manual_seed(10);
   const at::Tensor weight = at::randn({8, 8, 3, 3}) / 8;
   const at::Tensor bias = at::randn({8});
@@ -623,7 +627,7 @@ TEST(ResidualScaleTest, BFloat16SumsTakeTheAtenPathForEveryActivation) {
         }
         ASSERT_EQ(fused.scalar_type(), at::kBFloat16);
         const double largest = std::max(1.0, expected.abs().max().item<double>());
-        EXPECT_LE((fused.to(at::kFloat) - expected).abs().max().item<double>(), 0.02 * largest);
+        EXPECT_LE((fused.to(at::kFloat) - expected).abs().max().item<double>(), bound * largest);
       }
     }
   }
