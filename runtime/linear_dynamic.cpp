@@ -147,9 +147,150 @@ __attribute__((target("avx512f,avx512bw"))) void quantizeAvx512(const float* inp
   }
 }
 
+// The same with a per-column multiplier (an input scale): rows x cols floats, each row times scale[0..cols).
+// Each value is x * m in float32 first, as runReference computes it, so the quantized bytes are the same.
+void minMaxScaledScalar(const float* row, const float* scale, int64_t begin, int64_t cols, float& min, float& max) {
+  for (int64_t j = begin; j < cols; ++j) {
+    const float value = row[j] * scale[j];
+    min = std::min(min, value);
+    max = std::max(max, value);
+  }
+}
+
+__attribute__((target("avx2"))) void minMaxScaledAvx2(const float* data, const float* scale, int64_t rows,
+                                                      int64_t cols, float& min, float& max) {
+  __m256 low[2] = {_mm256_set1_ps(std::numeric_limits<float>::infinity()),
+                   _mm256_set1_ps(std::numeric_limits<float>::infinity())};
+  __m256 high[2] = {_mm256_set1_ps(-std::numeric_limits<float>::infinity()),
+                    _mm256_set1_ps(-std::numeric_limits<float>::infinity())};
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = data + r * cols;
+    int64_t j = 0;
+    for (; j + 16 <= cols; j += 16) {
+      for (int lane = 0; lane < 2; ++lane) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(row + j + 8 * lane), _mm256_loadu_ps(scale + j + 8 * lane));
+        low[lane] = _mm256_min_ps(low[lane], v);
+        high[lane] = _mm256_max_ps(high[lane], v);
+      }
+    }
+    minMaxScaledScalar(row, scale, j, cols, min, max);
+  }
+  alignas(32) float lows[8];
+  alignas(32) float highs[8];
+  _mm256_store_ps(lows, _mm256_min_ps(low[0], low[1]));
+  _mm256_store_ps(highs, _mm256_max_ps(high[0], high[1]));
+  for (int lane = 0; lane < 8; ++lane) {
+    min = std::min(min, lows[lane]);
+    max = std::max(max, highs[lane]);
+  }
+}
+
+__attribute__((target("avx512f"))) void minMaxScaledAvx512(const float* data, const float* scale, int64_t rows,
+                                                          int64_t cols, float& min, float& max) {
+  __m512 low[2] = {_mm512_set1_ps(std::numeric_limits<float>::infinity()),
+                   _mm512_set1_ps(std::numeric_limits<float>::infinity())};
+  __m512 high[2] = {_mm512_set1_ps(-std::numeric_limits<float>::infinity()),
+                    _mm512_set1_ps(-std::numeric_limits<float>::infinity())};
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = data + r * cols;
+    int64_t j = 0;
+    for (; j + 32 <= cols; j += 32) {
+      for (int lane = 0; lane < 2; ++lane) {
+        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(row + j + 16 * lane), _mm512_loadu_ps(scale + j + 16 * lane));
+        low[lane] = _mm512_min_ps(low[lane], v);
+        high[lane] = _mm512_max_ps(high[lane], v);
+      }
+    }
+    minMaxScaledScalar(row, scale, j, cols, min, max);
+  }
+  min = std::min(min, _mm512_reduce_min_ps(_mm512_min_ps(low[0], low[1])));
+  max = std::max(max, _mm512_reduce_max_ps(_mm512_max_ps(high[0], high[1])));
+}
+
+__attribute__((target("avx2"))) void quantizeScaledAvx2(const float* input, const float* scale, int64_t rows,
+                                                        int64_t cols, float inverseScale, int32_t zeroPoint,
+                                                        int32_t quantMax, uint8_t* output) {
+  const __m256 inverse = _mm256_set1_ps(inverseScale);
+  const __m256i zero = _mm256_set1_epi32(zeroPoint);
+  const __m256i upper = _mm256_set1_epi8(static_cast<char>(quantMax));
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* in = input + r * cols;
+    uint8_t* out = output + r * cols;
+    int64_t j = 0;
+    for (; j + 32 <= cols; j += 32) {
+      __m256i parts[4];
+      for (int k = 0; k < 4; ++k) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(in + j + 8 * k), _mm256_loadu_ps(scale + j + 8 * k));
+        parts[k] = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v, inverse)), zero);
+      }
+      __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(parts[0], parts[1]), _mm256_packs_epi32(parts[2], parts[3]));
+      bytes = _mm256_min_epu8(_mm256_permutevar8x32_epi32(bytes, order), upper);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), bytes);
+    }
+    for (; j < cols; ++j) {
+      out[j] = quantizeOne(in[j] * scale[j], inverseScale, zeroPoint, quantMax);
+    }
+  }
+}
+
+__attribute__((target("avx512f,avx512bw"))) void quantizeScaledAvx512(const float* input, const float* scale,
+                                                                     int64_t rows, int64_t cols, float inverseScale,
+                                                                     int32_t zeroPoint, int32_t quantMax,
+                                                                     uint8_t* output) {
+  const __m512 inverse = _mm512_set1_ps(inverseScale);
+  const __m512i zero = _mm512_set1_epi32(zeroPoint);
+  const __m512i lower = _mm512_setzero_si512();
+  const __m512i upper = _mm512_set1_epi32(quantMax);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* in = input + r * cols;
+    uint8_t* out = output + r * cols;
+    int64_t j = 0;
+    for (; j + 16 <= cols; j += 16) {
+      __m512 v = _mm512_mul_ps(_mm512_loadu_ps(in + j), _mm512_loadu_ps(scale + j));
+      __m512i value = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, inverse)), zero);
+      value = _mm512_min_epi32(_mm512_max_epi32(value, lower), upper);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), _mm512_cvtepi32_epi8(value));
+    }
+    for (; j < cols; ++j) {
+      out[j] = quantizeOne(in[j] * scale[j], inverseScale, zeroPoint, quantMax);
+    }
+  }
+}
+
+/// min and max of x * scale over rows x cols (+inf and -inf when empty).
+std::pair<float, float> minMaxScaledOf(const float* data, const float* scale, int64_t rows, int64_t cols) {
+  float min = std::numeric_limits<float>::infinity();
+  float max = -std::numeric_limits<float>::infinity();
+  if (hasAvx512()) {
+    minMaxScaledAvx512(data, scale, rows, cols, min, max);
+  } else if (hasAvx2()) {
+    minMaxScaledAvx2(data, scale, rows, cols, min, max);
+  } else {
+    for (int64_t r = 0; r < rows; ++r) {
+      minMaxScaledScalar(data + r * cols, scale, 0, cols, min, max);
+    }
+  }
+  return {min, max};
+}
+
+void quantizeScaledToUint8(const float* input, const float* scale, int64_t rows, int64_t cols,
+                           const DynamicQuantParams& params, int32_t quantMax, uint8_t* output) {
+  const float inverseScale = 1.f / params.scale;
+  if (hasAvx512()) {
+    quantizeScaledAvx512(input, scale, rows, cols, inverseScale, params.zeroPoint, quantMax, output);
+  } else if (hasAvx2()) {
+    quantizeScaledAvx2(input, scale, rows, cols, inverseScale, params.zeroPoint, quantMax, output);
+  } else {
+    for (int64_t i = 0; i < rows * cols; ++i) {
+      output[i] = quantizeOne(input[i] * scale[i % cols], inverseScale, params.zeroPoint, quantMax);
+    }
+  }
+}
+
 /// A buffer per thread that only grows: a fresh allocation per call costs page faults.
 at::Tensor& threadTensor(int slot, int64_t bytes) {
-  thread_local std::array<at::Tensor, 3> buffers;
+  thread_local std::array<at::Tensor, 2> buffers;
   at::Tensor& buffer = buffers[static_cast<size_t>(slot)];
   if (!buffer.defined() || buffer.numel() < bytes) {
     buffer = at::empty({bytes}, at::kByte);
@@ -435,20 +576,22 @@ at::Tensor LinearDynamicPacked::run(const at::Tensor& input, at::Tensor residual
   at::Tensor dst = accumulate ? accumulatorFor(std::move(residual), at::MemoryFormat::Contiguous)
                               : emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous);
 
-  if (inputScale_) {
-    // x * m into a buffer of this thread's: one pass over the input, which the two below then read from cache.
-    at::Tensor& scaled = threadTensor(2, src.numel() * static_cast<int64_t>(sizeof(float)));
-    at::Tensor scaledView = scaled.narrow(0, 0, src.numel() * static_cast<int64_t>(sizeof(float)))
-                                .view(at::kFloat)
-                                .view({rows, weight_.size(1)});
-    at::mul_out(scaledView, src.view({rows, weight_.size(1)}), *inputScale_);
-    src = scaledView;
-  }
-  const auto [min, max] = minMaxOf(src.data_ptr<float>(), src.numel());
-  const DynamicQuantParams params = dynamicQuantParams(min, max, reduceRange_);
+  const int64_t inFeatures = weight_.size(1);
   at::Tensor& quantized = threadTensor(0, src.numel());
-  quantizeToUint8(src.data_ptr<float>(), src.numel(), params, quantMaxOf(reduceRange_),
-                  quantized.data_ptr<uint8_t>());
+  DynamicQuantParams params;
+  if (inputScale_) {
+    // x * m (the input scale) inside the two passes over x: no copy of it.
+    const float* scale = inputScale_->data_ptr<float>();
+    const auto [min, max] = minMaxScaledOf(src.data_ptr<float>(), scale, rows, inFeatures);
+    params = dynamicQuantParams(min, max, reduceRange_);
+    quantizeScaledToUint8(src.data_ptr<float>(), scale, rows, inFeatures, params, quantMaxOf(reduceRange_),
+                          quantized.data_ptr<uint8_t>());
+  } else {
+    const auto [min, max] = minMaxOf(src.data_ptr<float>(), src.numel());
+    params = dynamicQuantParams(min, max, reduceRange_);
+    quantizeToUint8(src.data_ptr<float>(), src.numel(), params, quantMaxOf(reduceRange_),
+                    quantized.data_ptr<uint8_t>());
+  }
 
   // Per call: the output scales sx * sw[n] and the bias b[n] / (sx * sw[n]) - zx * colsum[n].
   at::Tensor& perCall = threadTensor(1, 2 * outFeatures * static_cast<int64_t>(sizeof(float)));

@@ -110,33 +110,37 @@ TEST(LinearDynamicTest, StateRoundTripGivesTheSameResults) {
   EXPECT_EQ(restored.weightInt8().scalar_type(), at::kChar);
 }
 
-// An input scale m (smooth-quant's): the layer quantizes x * m. The kernel matches its reference, and both match
-// the same layer without m run on x * m computed beforehand: the same arithmetic, so equal up to float rounding.
+// An input scale m (smooth-quant's): the layer quantizes x * m, computed inside its min/max and quantization
+// passes. The kernel matches its reference, and both match the same layer without m run on x * m computed
+// beforehand: the same arithmetic, so equal up to float rounding.
 TEST(LinearDynamicTest, InputScaleQuantizesTheScaledInput) {
   at::manual_seed(6);
-  at::Tensor weight = at::randn({48, 96}) * 0.1;
-  at::Tensor bias = at::randn({48});
-  at::Tensor scale = at::rand({96}) * 4 + 0.05;
-  LinearDynamicPacked scaled(weight, bias, /*reduceRange=*/true, scale);
-  LinearDynamicPacked plain(weight, bias, /*reduceRange=*/true);
-  ASSERT_TRUE(scaled.inputScale().has_value());
-  for (const at::Tensor& input : {at::randn({2, 7, 96}), at::randn({96, 96}) + 0.5}) {
-    ASSERT_TRUE(scaled.kernelApplies(input, at::Tensor()));
-    at::Tensor expected = plain.run(input * scale, at::Tensor(), {});
-    at::Tensor actual = scaled.run(input, at::Tensor(), {});
-    EXPECT_TRUE(at::allclose(actual, expected, 1e-4, 2e-4)) << (actual - expected).abs().max().item<double>();
-    at::Tensor reference = scaled.runReference(input, at::Tensor(), {});
-    EXPECT_TRUE(at::allclose(actual, reference, 1e-4, 2e-4)) << (actual - reference).abs().max().item<double>();
-    // A test that can fail: without the scale the result is another one.
-    EXPECT_FALSE(at::allclose(plain.run(input, at::Tensor(), {}), actual, 1e-2, 1e-2));
+  // 96 features: whole vectors only; 70: the AVX2 and AVX-512 loops' scalar tails too.
+  for (int64_t features : {96, 70}) {
+    at::Tensor weight = at::randn({48, features}) * 0.1;
+    at::Tensor bias = at::randn({48});
+    at::Tensor scale = at::rand({features}) * 4 + 0.05;
+    LinearDynamicPacked scaled(weight, bias, /*reduceRange=*/true, scale);
+    LinearDynamicPacked plain(weight, bias, /*reduceRange=*/true);
+    ASSERT_TRUE(scaled.inputScale().has_value());
+    for (const at::Tensor& input : {at::randn({2, 7, features}), at::randn({96, features}) + 0.5}) {
+      ASSERT_TRUE(scaled.kernelApplies(input, at::Tensor()));
+      at::Tensor expected = plain.run(input * scale, at::Tensor(), {});
+      at::Tensor actual = scaled.run(input, at::Tensor(), {});
+      EXPECT_TRUE(at::allclose(actual, expected, 1e-4, 2e-4)) << (actual - expected).abs().max().item<double>();
+      at::Tensor reference = scaled.runReference(input, at::Tensor(), {});
+      EXPECT_TRUE(at::allclose(actual, reference, 1e-4, 2e-4)) << (actual - reference).abs().max().item<double>();
+      // A test that can fail: without the scale the result is another one.
+      EXPECT_FALSE(at::allclose(plain.run(input, at::Tensor(), {}), actual, 1e-2, 1e-2));
+    }
+    // The input itself is left as it was.
+    at::Tensor input = at::randn({3, features});
+    at::Tensor before = input.clone();
+    scaled.run(input, at::Tensor(), {});
+    EXPECT_TRUE(at::equal(input, before));
+    EXPECT_THROW(LinearDynamicPacked(weight, bias, true, at::rand({features - 1})), c10::Error);
+    EXPECT_THROW(LinearDynamicPacked(weight, bias, true, at::rand({features}, at::kDouble)), c10::Error);
   }
-  // The input itself is left as it was (the scaled copy is the kernel's own).
-  at::Tensor input = at::randn({3, 96});
-  at::Tensor before = input.clone();
-  scaled.run(input, at::Tensor(), {});
-  EXPECT_TRUE(at::equal(input, before));
-  EXPECT_THROW(LinearDynamicPacked(weight, bias, true, at::rand({95})), c10::Error);
-  EXPECT_THROW(LinearDynamicPacked(weight, bias, true, at::rand({96}, at::kDouble)), c10::Error);
 }
 
 // Pickled states: version 2 (with the input scale) round-trips; version 1 (five fields, archives written before
