@@ -150,12 +150,9 @@ std::shared_ptr<Graph> inlinedCopy(torch::jit::Module& module, const std::string
 std::vector<at::Tensor> runRecorded(torch::jit::Module& module, const std::shared_ptr<Graph>& graph,
                                     const std::vector<c10::IValue>& arguments, const char* which) {
   torch::jit::GraphFunction function("tsopt_per_node_" + std::string(which), graph, nullptr);
-  torch::jit::Stack stack{module._ivalue()};
-  for (const c10::IValue& argument : arguments) {
-    stack.push_back(argument.isTensor() ? c10::IValue(argument.toTensor().clone()) : argument.deepcopy());
-  }
+  torch::jit::Stack stack;
   try {
-    function.run(stack);
+    stack = runOnCopies(function, module._ivalue(), arguments);
   } catch (const std::exception& error) {
     throw Error(ErrorKind::PassFailure, std::string("--per-node: the instrumented ") + which +
                                             " graph failed to run: " + firstLine(error.what()));

@@ -109,4 +109,14 @@ InputSets toDevice(const InputSets& sets, c10::Device device) {
   return moved;
 }
 
+torch::jit::Stack runOnCopies(torch::jit::Function& function, const c10::IValue& self,
+                              const std::vector<c10::IValue>& arguments) {
+  torch::jit::Stack stack{self};
+  for (const c10::IValue& argument : arguments) {
+    stack.push_back(argument.isTensor() ? c10::IValue(argument.toTensor().clone()) : argument.deepcopy());
+  }
+  function.run(stack);
+  return stack;
+}
+
 } // namespace tsopt

@@ -6,7 +6,9 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include <ATen/core/function.h>
 #include <ATen/core/ivalue.h>
+#include <ATen/core/stack.h>
 
 #include <string>
 #include <vector>
@@ -29,5 +31,12 @@ c10::IValue toDevice(const c10::IValue& value, c10::Device device);
 /// Every input of every set moved to `device`: the inputs of a module that
 /// --device loaded onto that device.
 InputSets toDevice(const InputSets& sets, c10::Device device);
+
+/// Runs `function` (a method's graph, or an instrumented copy of one: its
+/// first input is the module) on `self` and copies of `arguments` (tensors
+/// cloned, so a graph that writes its inputs in place leaves the set as it
+/// was); returns the stack it leaves, its results. Throws what the call throws.
+torch::jit::Stack runOnCopies(torch::jit::Function& function, const c10::IValue& self,
+                              const std::vector<c10::IValue>& arguments);
 
 } // namespace tsopt

@@ -277,17 +277,12 @@ bool SmoothQuantPass::runOnModule(torch::jit::Module& module, PassContext& conte
   InputSets sets = loadInputSets(calibrationData);
   at::NoGradGuard noGrad;
   auto runCall = [&](torch::jit::GraphFunction& function, const std::vector<c10::IValue>& arguments, size_t call) {
-    torch::jit::Stack stack{module._ivalue()};
-    for (const c10::IValue& argument : arguments) {
-      stack.push_back(argument.isTensor() ? c10::IValue(argument.toTensor().clone()) : argument.deepcopy());
-    }
     try {
-      function.run(stack);
+      return runOnCopies(function, module._ivalue(), arguments).back().toTupleRef().elements().vec();
     } catch (const std::exception& error) {
       throw Error(ErrorKind::Input, name() + ": calibration call " + std::to_string(call + 1) + " failed: " +
                                         firstLine(error.what()));
     }
-    return stack.back().toTupleRef().elements().vec();
   };
 
   // Calibration: the method's results in float32 and, per group, the largest |x_j| of its input.
