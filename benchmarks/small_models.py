@@ -208,7 +208,8 @@ def variants(name, work_dir, args):
 def measure(functions, args):
     clock = time.thread_time if args.clock == "thread" else time.perf_counter
     with torch.inference_mode():
-        calls = {key: bench_common.calls_per_round(f, args.seconds_per_round, 20) for key, f in functions.items()}
+        warmup = getattr(args, "warmup", 20)
+        calls = {key: bench_common.calls_per_round(f, args.seconds_per_round, warmup) for key, f in functions.items()}
         times = {key: [] for key in functions}
         keys = list(functions)
         for round_index in range(args.rounds):
