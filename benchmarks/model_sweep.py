@@ -66,8 +66,9 @@ FAMILIES = {
     "segmentation": (torchvision.models.segmentation, (1, 3, 224, 224)),
     "video": (torchvision.models.video, (1, 3, 8, 112, 112)),
 }
-# Models whose definition fixes another input size (MViT's positional embeddings: 16 frames of 224x224).
-INPUT_SIZES = {"mvit_v1_b": (1, 3, 16, 224, 224), "mvit_v2_s": (1, 3, 16, 224, 224)}
+# Models whose definition fixes another input size (MViT's positional embeddings, S3D's pooling: 16 frames
+# of 224x224).
+INPUT_SIZES = {"mvit_v1_b": (1, 3, 16, 224, 224), "mvit_v2_s": (1, 3, 16, 224, 224), "s3d": (1, 3, 16, 224, 224)}
 
 # transformers: name -> (model class, config class, config overrides). Overrides give
 # the base size where the library's default config is a multi-billion-parameter model.

@@ -1,3 +1,4 @@
+#include "passes/core/compat.h"
 #include "runtime/onednn_common.h"
 #include "runtime/output_pool.h"
 #include "runtime/packed_layers.h"
@@ -862,12 +863,109 @@ void interleavePhases(const at::Tensor& phases, at::Tensor& out, const Conv2dPar
 
 bool ConvPacked::runsAtenConvolution() const { return kernel_ && kernel_->atenFaster; }
 
+bool ConvPacked::paddingFavoursAten(at::IntArrayRef inputSizes) const {
+  const bool dilated = std::any_of(params_.dilation.begin(), params_.dilation.end(), [](int64_t d) { return d > 1; });
+  return compat::kAtenConvolutionSkipsPadding && spatialRank() == 2 && dilated && !params_.transposed &&
+         params_.groups == 1 && !oneDnnForEveryKind() &&
+         inputTapFraction(inputSizes, weight_.sizes(), params_) < kAtenBelowInputTapFraction;
+}
+
+std::vector<int64_t> croppedTaps(at::IntArrayRef inputSizes, at::IntArrayRef weightSizes, const Conv2dParams& params) {
+  if (params.transposed || inputSizes.size() != weightSizes.size() || weightSizes.size() < 3) {
+    return {};
+  }
+  const std::vector<int64_t> outSizes = conv2dOutputSizes(inputSizes, weightSizes, params);
+  std::vector<int64_t> taps;
+  bool dropsAny = false;
+  for (size_t d = 0; d + 2 < weightSizes.size(); ++d) {
+    const int64_t extent = inputSizes[d + 2], kernel = weightSizes[d + 2], outputs = outSizes[d + 2];
+    const int64_t stride = params.stride[d], padding = params.padding[d], dilation = params.dilation[d];
+    if (outputs <= 0) {
+      return {};
+    }
+    const auto readsInput = [&](int64_t tap) {
+      const int64_t first = tap * dilation - padding;
+      return first <= extent - 1 && first + (outputs - 1) * stride >= 0;
+    };
+    int64_t lo = 0;
+    while (lo < kernel && !readsInput(lo)) {
+      ++lo;
+    }
+    int64_t hi = kernel - 1;
+    while (hi >= lo && !readsInput(hi)) {
+      --hi;
+    }
+    // No tap reads the input (the result is the bias): rare, left as it is.
+    // Uneven cuts would need uneven padding, which the layer cannot express.
+    if (lo > hi || lo != kernel - 1 - hi || padding - lo * dilation < 0) {
+      return {};
+    }
+    dropsAny = dropsAny || lo > 0;
+    taps.push_back(lo);
+    taps.push_back(hi);
+  }
+  return dropsAny ? taps : std::vector<int64_t>{};
+}
+
+double inputTapFraction(at::IntArrayRef inputSizes, at::IntArrayRef weightSizes, const Conv2dParams& params) {
+  const std::vector<int64_t> outSizes = conv2dOutputSizes(inputSizes, weightSizes, params);
+  double fraction = 1.0;
+  for (size_t d = 0; d + 2 < weightSizes.size() && d + 2 < inputSizes.size(); ++d) {
+    const int64_t extent = inputSizes[d + 2], kernel = weightSizes[d + 2], outputs = outSizes[d + 2];
+    if (outputs <= 0 || kernel <= 0) {
+      return 1.0;
+    }
+    int64_t reading = 0;
+    for (int64_t tap = 0; tap < kernel; ++tap) {
+      // Outputs o with 0 <= first + o * stride <= extent - 1.
+      const int64_t first = tap * params.dilation[d] - params.padding[d], stride = params.stride[d];
+      const int64_t lowest = first >= 0 ? 0 : (-first + stride - 1) / stride;
+      const int64_t highest = extent - 1 - first < 0 ? -1 : std::min(outputs - 1, (extent - 1 - first) / stride);
+      reading += std::max<int64_t>(0, highest - lowest + 1);
+    }
+    fraction *= static_cast<double>(reading) / static_cast<double>(kernel * outputs);
+  }
+  return fraction;
+}
+
+ConvPacked* ConvPacked::croppedFor(at::IntArrayRef inputSizes) {
+  if (!kernel_ || params_.transposed) {
+    return nullptr;
+  }
+  const std::vector<int64_t> taps = croppedTaps(inputSizes, weight_.sizes(), params_);
+  if (taps.empty()) {
+    return nullptr;
+  }
+  std::lock_guard<std::mutex> lock(croppedMutex_);
+  std::unique_ptr<ConvPacked>& cropped = cropped_[taps];
+  if (!cropped) {
+    at::Tensor weight = weight_;
+    Conv2dParams params = params_;
+    for (size_t d = 0; d < taps.size() / 2; ++d) {
+      const int64_t lo = taps[2 * d], hi = taps[2 * d + 1];
+      weight = weight.narrow(static_cast<int64_t>(d) + 2, lo, hi - lo + 1);
+      params.padding[d] -= lo * params.dilation[d];
+      if (lo == hi) {
+        params.dilation[d] = 1;  // one tap: a pointwise dimension, whatever its dilation was
+      }
+    }
+    cropped = std::make_unique<ConvPacked>(weight.contiguous(), bias_, std::move(params));
+  }
+  return cropped.get();
+}
+
 std::string ConvPacked::algorithmFor(const at::Tensor& input) {
   if (!kernelApplies(input, at::Tensor())) {
     return "aten";
   }
   if (subPixel_) {
     return "sub-pixel";
+  }
+  if (ConvPacked* cropped = croppedFor(input.sizes())) {
+    return "cropped " + cropped->algorithmFor(input);
+  }
+  if (paddingFavoursAten(input.sizes())) {
+    return "aten";
   }
   at::Tensor kernelInput = asKernelTensor(input, spatialRank());
   std::vector<int64_t> outSizes = conv2dOutputSizes(kernelInput.sizes(), kernel_->weight.sizes(), kernel_->params);
@@ -895,6 +993,12 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
   }
   if (subPixel_) {
     return runSubPixel(input, residual, activation, where, residualScale, second, secondScale);
+  }
+  if (ConvPacked* cropped = croppedFor(input.sizes())) {
+    return cropped->run(input, std::move(residual), activation, where, residualScale, second, secondScale);
+  }
+  if (paddingFavoursAten(input.sizes())) {
+    return runReference(input, residual, activation, where, residualScale, second, secondScale);
   }
   const ResidualAdd post = residual.defined() ? where : ResidualAdd::None;
   at::Tensor kernelInput = asKernelTensor(input, spatialRank());

@@ -24,7 +24,9 @@
 #include <ATen/core/ivalue.h>
 #include <c10/util/Optional.h>
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -115,8 +117,9 @@ public:
   /// (a pointwise 2-D or 3-D layer whose input is contiguous: oneDNN's sgemm on
   /// the NCHW tensors, no conversion to channels-last), "deconvolution"
   /// (transposed, TSOPT_CONV_KINDS=onednn), "sub-pixel" (a transposed layer as
-  /// one ordinary convolution and an interleaving copy: subPixelTaps) or
-  /// "aten" (fallback).
+  /// one ordinary convolution and an interleaving copy: subPixelTaps),
+  /// "cropped " and the algorithm of the layer without the taps that read only
+  /// padding for this input (croppedTaps), or "aten" (fallback).
   std::string algorithmFor(const at::Tensor& input);
   /// Whether run() takes ATen's convolution, or the sub-pixel form, for every
   /// input: a float32 CPU transposed or 1-D layer, unless TSOPT_CONV_KINDS=onednn
@@ -155,7 +158,46 @@ private:
   std::unique_ptr<Kernel> kernel_;
   /// The ordinary convolution of the sub-pixel form (subPixelTaps), if the layer takes it.
   std::unique_ptr<ConvPacked> subPixel_;
+  /// The layer without the taps that read only padding for an input size (croppedTaps), or null
+  /// when every tap reads the input; made on the first call of each input size.
+  ConvPacked* croppedFor(at::IntArrayRef inputSizes);
+  /// Whether ATen's convolution runs the layer for this input: a dilated 2-D
+  /// layer most of whose taps read padding, where ATen skips them (kAtenBelowInputTapFraction).
+  bool paddingFavoursAten(at::IntArrayRef inputSizes) const;
+  std::mutex croppedMutex_;
+  std::map<std::vector<int64_t>, std::unique_ptr<ConvPacked>> cropped_;
 };
+
+/// The taps of a convolution that read the input at all, for an input of
+/// `inputSizes`: per spatial dimension the first and last such tap, {lo0,
+/// hi0, lo1, hi1, ...}; empty when every tap does, or when dropping the others
+/// would leave uneven padding. A tap k reads input rows k * dilation - padding
+/// + o * stride for the outputs o; where all of them fall in the zero padding
+/// (a dilated layer whose dilation outgrows the image: DeepLabV3's ASPP, rate
+/// 36 on a 28x28 map, keeps its centre tap only; a 3x3 layer on a 1x1 map),
+/// the tap adds nothing and the layer without it (padding lowered by lo *
+/// dilation on both sides) computes the same result with less work.
+/// Non-transposed layers only.
+std::vector<int64_t> croppedTaps(at::IntArrayRef inputSizes, at::IntArrayRef weightSizes, const Conv2dParams& params);
+
+/// The share of a convolution's multiply-adds whose input is not padding:
+/// per spatial dimension, the (tap, output) pairs that read the input over
+/// all of them, multiplied over the dimensions (1 for a layer without padding).
+double inputTapFraction(at::IntArrayRef inputSizes, at::IntArrayRef weightSizes, const Conv2dParams& params);
+
+/// Below this share (inputTapFraction) a dilated 2-D layer without groups
+/// runs ATen's convolution where that skips the padding
+/// (compat::kAtenConvolutionSkipsPadding): oneDNN 2.6's dilated direct kernel
+/// spends the time of every tap. Undilated layers keep tsopt's kernel (a 3x3
+/// layer with padding 1 on a 7x7 map has a share of 0.82, and no measurement
+/// says ATen wins there), and so do 3-D layers (not measured). Measured on an
+/// AVX2 core, one thread, ATen against tsopt's kernel: DeepLabV3's ASPP
+/// (2048 -> 256, 3x3 on 28x28) at rate 12 (share 0.51) 58 against 132 ms, rate
+/// 24 (0.18) 28 against 145 ms; 512 channels at dilation 4 (0.82) 47 against
+/// 59 ms; at dilation 2 (0.91) 57 against 45 ms, 256 channels at dilation 2
+/// (0.91) level. Depthwise layers stay on tsopt's kernel (960 channels, 5x5,
+/// dilation 2 on 14x14, share 0.69: 0.37 against ATen's 0.57 ms).
+constexpr double kAtenBelowInputTapFraction = 0.85;
 
 /// The sub-pixel form of a transposed convolution with stride s and kernel k
 /// (per dimension): output position o = s * q + phase - padding takes the taps

@@ -5,7 +5,8 @@
 /// instead of spelling version checks anywhere else. The tree keeps to APIs both
 /// releases share and lets `auto` absorb c10::optional vs std::optional; what
 /// differs goes behind TSOPT_TORCH_AT_LEAST here:
-///   - c10's warning handler (ScopedWarningHandler).
+///   - c10's warning handler (ScopedWarningHandler);
+///   - whether ATen's convolution skips padded taps (kAtenConvolutionSkipsPadding).
 /// Build-level differences (C++20 for 2.x, the wheel's CUDA LibTorch, its own
 /// oneDNN) are in cmake/TsoptTorch.cmake, cmake/tsoptFindTorch.cmake and
 /// runtime/onednn_library.cpp.
@@ -34,6 +35,13 @@
   TSOPT_STRINGIFY(TORCH_VERSION_MAJOR) "." TSOPT_STRINGIFY(TORCH_VERSION_MINOR)
 
 namespace tsopt::compat {
+
+/// Whether ATen's CPU convolution computes only the taps of a dilated or
+/// padded layer that read the input: the 2.x wheels' oneDNN 3.x brgemm kernels
+/// skip the zero padding, so their time follows the useful work, where 1.13's
+/// oneDNN (2.6, like tsopt's own) multiplies every tap. The runtime hands
+/// layers that mostly read padding to ATen where this holds (ConvPacked::run).
+constexpr bool kAtenConvolutionSkipsPadding = TSOPT_TORCH_AT_LEAST(2, 0);
 
 /// For its lifetime, every warning LibTorch raises (TORCH_WARN) goes to `sink`,
 /// with its message, instead of LibTorch's default (a line on stderr).

@@ -1,3 +1,4 @@
+#include "passes/core/compat.h"
 #include "runtime/packed_gemm.h"
 #include "unittests/runtime/activation_cases.h"
 #include "runtime/packed_layers.h"
@@ -64,6 +65,85 @@ TEST(ConvPackedTest, KernelMatchesAtenForEveryActivationAndShape) {
         }
       }
     }
+  }
+}
+
+TEST(ConvPackedTest, TapsThatReadOnlyPaddingAreDropped) {
+  // DeepLabV3's ASPP on a 28x28 map: rate 36 keeps the centre tap, rate 12 every tap.
+  EXPECT_EQ(croppedTaps({1, 8, 28, 28}, {4, 8, 3, 3}, {{1, 1}, {36, 36}, {36, 36}, 1}),
+            (std::vector<int64_t>{1, 1, 1, 1}));
+  EXPECT_TRUE(croppedTaps({1, 8, 28, 28}, {4, 8, 3, 3}, {{1, 1}, {12, 12}, {12, 12}, 1}).empty());
+  // A 3x3 layer on a 1x1 map, and on a 1xW map (only the rows are cut).
+  EXPECT_EQ(croppedTaps({1, 8, 1, 1}, {4, 8, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1}), (std::vector<int64_t>{1, 1, 1, 1}));
+  EXPECT_EQ(croppedTaps({1, 8, 1, 9}, {4, 8, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1}), (std::vector<int64_t>{1, 1, 0, 2}));
+  // A 5x5 layer, padding 2, on a 2x2 map: the outer taps read padding only.
+  EXPECT_EQ(croppedTaps({1, 8, 2, 2}, {4, 8, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1}), (std::vector<int64_t>{1, 3, 1, 3}));
+  // Negative: every tap reads the input; an uneven cut (stride 2 drops the last row's taps only);
+  // transposed layers.
+  EXPECT_TRUE(croppedTaps({1, 8, 9, 9}, {4, 8, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1}).empty());
+  EXPECT_TRUE(croppedTaps({1, 8, 2, 2}, {4, 8, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 1}).empty());
+  Conv2dParams transposed{{1, 1}, {1, 1}, {1, 1}, 1};
+  transposed.transposed = true;
+  transposed.outputPadding = {0, 0};
+  EXPECT_TRUE(croppedTaps({1, 8, 1, 1}, {8, 4, 3, 3}, transposed).empty());
+
+  // The cropped layer computes what the whole one does, with every epilogue, in 2-D and 3-D.
+  at::manual_seed(0);
+  struct Case {
+    std::vector<int64_t> input, weight;
+    Conv2dParams params;
+  };
+  const std::vector<Case> cases = {
+      {{1, 16, 12, 12}, {8, 16, 3, 3}, {{1, 1}, {18, 18}, {18, 18}, 1}},     // ASPP-like: the centre tap
+      {{2, 16, 1, 7}, {8, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1}},           // rows only
+      {{1, 8, 2, 2}, {8, 1, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 8}},             // depthwise 5x5 on 2x2
+      {{1, 8, 1, 6, 6}, {4, 8, 3, 3, 3}, {{1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1}}, // 3-D, one frame
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(::testing::Message() << "input " << at::IntArrayRef(c.input) << ", weight "
+                                      << at::IntArrayRef(c.weight));
+    at::Tensor weight = at::randn(c.weight);
+    at::Tensor bias = at::randn({c.weight[0]});
+    ConvPacked packed(weight, bias, c.params);
+    at::Tensor input = at::randn(c.input);
+    ASSERT_FALSE(croppedTaps(input.sizes(), weight.sizes(), c.params).empty());
+    EXPECT_EQ(packed.algorithmFor(input).rfind("cropped ", 0), 0u) << packed.algorithmFor(input);
+    const at::Tensor reference = packed.runReference(input, at::Tensor(), Activation());
+    expectClose(packed.run(input, at::Tensor(), Activation()), reference);
+    at::Tensor residual = at::randn_like(reference);
+    for (const Activation& activation : kActivations) {
+      for (ResidualAdd where : kResidualPlaces) {
+        expectClose(packed.run(input, residual, activation, where),
+                    packed.runReference(input, residual, activation, where));
+      }
+    }
+  }
+}
+
+TEST(ConvPackedTest, LayersThatMostlyReadPaddingRunAtenWhereItSkipsPadding) {
+  // ASPP's rate 24 on a 28x28 map: per dimension (4 + 28 + 4) / (3 * 28) of the pairs read the input.
+  const Conv2dParams aspp{{1, 1}, {24, 24}, {24, 24}, 1};
+  EXPECT_NEAR(inputTapFraction({1, 16, 28, 28}, {8, 16, 3, 3}, aspp), (36.0 / 84) * (36.0 / 84), 1e-12);
+  EXPECT_DOUBLE_EQ(inputTapFraction({1, 16, 28, 28}, {8, 16, 1, 1}, {{1, 1}, {0, 0}, {1, 1}, 1}), 1.0);
+  // Stride 2, padding 1: the first tap reads padding for output 0 only.
+  EXPECT_NEAR(inputTapFraction({1, 16, 8, 8}, {8, 16, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 1}),
+              (11.0 / 12) * (11.0 / 12), 1e-12);
+
+  at::manual_seed(0);
+  at::Tensor weight = at::randn({8, 16, 3, 3});
+  at::Tensor bias = at::randn({8});
+  at::Tensor input = at::randn({1, 16, 28, 28});
+  ConvPacked dilated(weight, bias, aspp);
+  ConvPacked depthwise(at::randn({16, 1, 3, 3}), bias.repeat({2}), {{1, 1}, {24, 24}, {24, 24}, 16});
+  ConvPacked dilationTwo(weight, bias, {{1, 1}, {2, 2}, {2, 2}, 1});  // share 0.91
+  ConvPacked undilated(weight, bias, {{1, 1}, {1, 1}, {1, 1}, 1});     // on 7x7: share 0.82
+  EXPECT_EQ(dilated.algorithmFor(input), compat::kAtenConvolutionSkipsPadding ? "aten" : "direct");
+  EXPECT_EQ(depthwise.algorithmFor(input), "direct");
+  EXPECT_EQ(dilationTwo.algorithmFor(input), "direct");
+  EXPECT_NE(undilated.algorithmFor(at::randn({1, 16, 7, 7})), "aten");
+  const at::Tensor residual = at::randn({1, 8, 28, 28});
+  for (const Activation& activation : kActivations) {
+    expectClose(dilated.run(input, residual, activation), dilated.runReference(input, residual, activation));
   }
 }
 
