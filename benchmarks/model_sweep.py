@@ -172,6 +172,12 @@ def gflop(module: torch.nn.Module, inputs: tuple) -> float:
     return counter.get_total_flops() / 1e9
 
 
+def first_line(error: BaseException) -> str:
+    """The exception's first line, or its type where it has no message."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return (lines[0] if lines else type(error).__name__)[:160]
+
+
 def first_tensor(output) -> torch.Tensor:
     if isinstance(output, dict):
         output = next(iter(output.values()))
@@ -200,7 +206,7 @@ def sweep_one(name: str, args, work_dir: str) -> dict:
             reference = first_tensor(module(*inputs))
         row["gflop"] = gflop(module, inputs)
     except Exception as error:  # the library's own model fails in eager: not tsopt's failure, skipped
-        row["failure"] = "eager: " + str(error).splitlines()[0][:160]
+        row["failure"] = "eager: " + first_line(error)
         return row
     archive = os.path.join(work_dir, name + ".pt")
 
@@ -210,7 +216,7 @@ def sweep_one(name: str, args, work_dir: str) -> dict:
     try:
         trace().save(archive)
     except Exception as error:  # a model the tracer cannot take is not tsopt's failure: recorded, skipped
-        row["failure"] = "trace: " + str(error).splitlines()[0][:160]
+        row["failure"] = "trace: " + first_line(error)
         return row
     out = os.path.join(work_dir, name + ".O2.pt")
     row["pipeline_s"], failure = optimize(args.tsopt, args.pipeline, archive, out)
@@ -222,7 +228,7 @@ def sweep_one(name: str, args, work_dir: str) -> dict:
         with torch.inference_mode():
             result = first_tensor(optimized(*inputs))
     except Exception as error:
-        row["failure"] = "run: " + str(error).splitlines()[0][:160]
+        row["failure"] = "run: " + first_line(error)
         return row
     match = bench_common.agreement(reference, result)
     row.update(match)
