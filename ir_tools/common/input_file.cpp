@@ -528,6 +528,27 @@ bool inString(const std::string& line, size_t& at, char& quote) {
   return false;
 }
 
+/// The columns of a line that are code: outside string literals (inString), before a `#` comment. Scanned in
+/// order; a caller may skip ahead over characters that cannot open or close a string (digits).
+class CodeColumns {
+public:
+  explicit CodeColumns(const std::string& line) : line_(line) {}
+  /// The first code column at or after `from`, or npos where the code ends.
+  size_t next(size_t from) {
+    for (size_t at = from; at < line_.size(); ++at) {
+      if (inString(line_, at, quote_)) {
+        continue;
+      }
+      return line_[at] == '#' ? std::string::npos : at;
+    }
+    return std::string::npos;
+  }
+
+private:
+  const std::string& line_;
+  char quote_ = 0;
+};
+
 /// The column of an `annotate` on `line` whose type list LibTorch's IR parser would skip forever, or npos.
 /// IRParser::bypassTypeAnnotationList skips tokens from there, counting '[' up and ']' down, until it has seen a
 /// '[' and the count is back to 0, and never stops at the end of the text. Accepted here only when that happens
@@ -539,15 +560,9 @@ size_t unclosedAnnotation(const std::string& line) {
   std::vector<size_t> annotations;  // Per `annotate`: its column,
   std::vector<size_t> before;       // and the number of brackets before it.
   int sum = 0;
-  char quote = 0;
-  for (size_t at = 0; at < line.size(); ++at) {
-    if (inString(line, at, quote)) {
-      continue;
-    }
+  CodeColumns code(line);
+  for (size_t at = code.next(0); at != std::string::npos; at = code.next(at + 1)) {
     const char c = line[at];
-    if (c == '#') {
-      break;
-    }
     if (c == '[' || c == ']') {
       sum += c == '[' ? 1 : -1;
       sums.push_back(sum);
@@ -600,15 +615,9 @@ std::optional<TextLimitIssue> checkTextLimits(const std::string& text, const Inp
     if (first != std::string::npos && line.compare(first, 2, "->") == 0 && blocks > 0) {
       --blocks;
     }
-    char quote = 0;
-    for (size_t at = 0; at < line.size(); ++at) {
-      if (inString(line, at, quote)) {
-        continue;
-      }
+    CodeColumns code(line);
+    for (size_t at = code.next(0); at != std::string::npos; at = code.next(at + 1)) {
       const char c = line[at];
-      if (c == '#') {
-        break;
-      }
       if (c == '(' || c == '[' || c == '{') {
         if (++brackets > limits.maxNesting) {
           return issue(at, "brackets nested deeper than " + std::to_string(limits.maxNesting) + " levels");
