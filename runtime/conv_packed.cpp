@@ -1,4 +1,5 @@
 #include "passes/core/compat.h"
+#include "runtime/measured_choice.h"
 #include "runtime/onednn_common.h"
 #include "runtime/output_pool.h"
 #include "runtime/packed_layers.h"
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <sstream>
 #include <string>
 
 namespace tsopt::runtime {
@@ -859,6 +861,73 @@ void interleavePhases(const at::Tensor& phases, at::Tensor& out, const Conv2dPar
   });
 }
 
+
+/// Layers from this many multiply-adds on time tsopt's kernel against ATen's
+/// convolution on their first call (measured_choice.h): from about 0.2 ms a
+/// call, where the eight trial calls cost little next to a model's run and a
+/// timer's microseconds do not decide. Below it the kernel stays, whose fused
+/// post-ops save ATen's separate passes over small outputs. The rules before
+/// (paddingFavoursAten, Kernel::atenFaster) keep deciding the layers they know;
+/// the measurement covers the rest: RegNetX-16GF's grouped 3x3 layers (2-4
+/// groups on 56x56 and 28x28 maps) run 0.81x as fast on oneDNN 2.6's AVX2
+/// kernel as on the 2.x wheel's oneDNN 3.x, with no rule that says so in advance.
+constexpr int64_t kMeasureFromMultiplyAdds = 16'000'000;
+
+/// A problem of a layer of some shape: layers of the same shape (weight sizes,
+/// parameters, bias or not) share the measured choice, so a network measures
+/// each distinct problem once.
+struct ShapedProblem {
+  std::vector<int64_t> layer;
+  ProblemKey problem;
+  bool operator==(const ShapedProblem& other) const { return layer == other.layer && problem == other.problem; }
+};
+
+struct ShapedProblemHash {
+  size_t operator()(const ShapedProblem& key) const {
+    size_t hash = ProblemKeyHash()(key.problem);
+    for (int64_t value : key.layer) {
+      hash = c10::hash_combine(hash, std::hash<int64_t>()(value));
+    }
+    return hash;
+  }
+};
+
+ShapedProblem shapedProblem(const at::Tensor& weight, bool hasBias, const Conv2dParams& params, ProblemKey problem) {
+  std::vector<int64_t> layer(weight.sizes().begin(), weight.sizes().end());
+  for (const std::vector<int64_t>* values : {&params.stride, &params.padding, &params.dilation}) {
+    layer.push_back(-1);  // a separator: the lists' lengths follow the weight's rank
+    layer.insert(layer.end(), values->begin(), values->end());
+  }
+  layer.push_back(params.groups);
+  layer.push_back(hasBias);
+  return {std::move(layer), std::move(problem)};
+}
+
+/// Per problem, whether ATen's convolution was measured faster than tsopt's kernel (ConvPacked::run).
+MeasuredChoices<ShapedProblem, ShapedProblemHash>& atenMeasuredFaster() {
+  static MeasuredChoices<ShapedProblem, ShapedProblemHash> choices;
+  return choices;
+}
+
+/// A convolution's multiply-adds for an output of `outSizes`.
+int64_t multiplyAdds(const at::Tensor& weight, at::IntArrayRef outSizes) {
+  int64_t perOutput = weight.numel() / weight.size(0);  // input channels per group x taps
+  int64_t outputs = 1;
+  for (int64_t extent : outSizes) {
+    outputs *= extent;
+  }
+  return perOutput * outputs;
+}
+
+/// The layer and its problem, for TSOPT_MEASURE=log.
+std::string describeProblem(const at::Tensor& weight, const Conv2dParams& params, at::IntArrayRef inputSizes) {
+  std::ostringstream text;
+  text << "convolution " << weight.sizes() << " groups " << params.groups << " stride " << at::IntArrayRef(params.stride)
+       << " padding " << at::IntArrayRef(params.padding) << " dilation " << at::IntArrayRef(params.dilation) << " on "
+       << inputSizes << ", " << at::get_num_threads() << " thread(s)";
+  return text.str();
+}
+
 } // namespace
 
 bool ConvPacked::runsAtenConvolution() const { return kernel_ && kernel_->atenFaster; }
@@ -980,6 +1049,10 @@ std::string ConvPacked::algorithmFor(const at::Tensor& input) {
   if (params_.transposed) {
     return "deconvolution";
   }
+  if (atenMeasuredFaster().decided(shapedProblem(
+          weight_, bias_.has_value(), params_, problemKey(kernelInput.sizes(), none, ResidualAdd::None, 1.0, layout))) == 1) {
+    return "aten (measured)";
+  }
   return prepared->winograd ? "winograd" : prepared->contiguous && !prepared->blocked ? "contiguous-gemm" : "direct";
 }
 
@@ -1010,24 +1083,44 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
   if (prepared->unsupported) {
     return runReference(input, residual, activation, where, residualScale, second, secondScale);
   }
-  // oneDNN reads and writes channels-last (NHWC, NDHWC) plain tensors, or
-  // contiguous ones where that pays (contiguousLayoutPays); an input in the
-  // other layout pays a reorder each way, which propagate-layout removes
-  // between 2-D convolutions.
-  const at::MemoryFormat format = input.suggest_memory_format();
   const at::MemoryFormat tensorLayout =
       prepared->contiguous ? at::MemoryFormat::Contiguous : channelsLastFormat(kernelInput.dim());
+  const auto runKernel = [&](at::Tensor sum) {
+    at::Tensor dst = kernel_->compute(*prepared, kernelInput.contiguous(tensorLayout), std::move(sum), tensorLayout,
+                                      outSizes, residualScale,
+                                      asKernelTensor(second, second.defined() ? spatialRank() : 0), secondScale);
+    if (spatialRank() == 1) {
+      return dst.squeeze(2).contiguous();  // ATen has no channels-last 3-D tensors
+    }
+    // oneDNN reads and writes channels-last (NHWC, NDHWC) plain tensors, or
+    // contiguous ones where that pays (contiguousLayoutPays); an input in the
+    // other layout pays a reorder each way, which propagate-layout removes
+    // between 2-D convolutions.
+    return dst.contiguous(input.suggest_memory_format());
+  };
+  const auto runAten = [&] {
+    return runReference(input, residual, activation, where, residualScale, second, secondScale);
+  };
+  const auto kernelResidual = [&] { return asKernelTensor(residual, residual.defined() ? spatialRank() : 0); };
+  if (measuringEnabled() && !params_.transposed && !oneDnnForEveryKind() &&
+      multiplyAdds(weight_, outSizes) >= kMeasureFromMultiplyAdds &&
+      atenMeasuredFaster().challengerFaster(
+          shapedProblem(weight_, bias_.has_value(), params_,
+                        problemKey(kernelInput.sizes(), activation, post, residualScale, layout)),
+          [&] {
+            // The kernel's trials get a residual this call still holds, so none sums into it in place.
+            const Measurement measurement =
+                challengerMeasuredFaster([&] { runKernel(kernelResidual()); }, [&] { runAten(); });
+            logMeasurement(describeProblem(weight_, params_, input.sizes()), measurement, "tsopt", "aten");
+            return measurement;
+          })) {
+    return runAten();
+  }
   if (residual.defined() && spatialRank() == 1) {
-    at::Tensor view = residual.unsqueeze(2);
+    at::Tensor view = kernelResidual();
     residual = std::move(view);
   }
-  at::Tensor dst = kernel_->compute(*prepared, kernelInput.contiguous(tensorLayout), std::move(residual), tensorLayout,
-                                    outSizes, residualScale,
-                                    asKernelTensor(second, second.defined() ? spatialRank() : 0), secondScale);
-  if (spatialRank() == 1) {
-    return dst.squeeze(2).contiguous();  // ATen has no channels-last 3-D tensors
-  }
-  return dst.contiguous(format);
+  return runKernel(std::move(residual));
 }
 
 at::Tensor ConvPacked::runSubPixel(const at::Tensor& input, const at::Tensor& residual, const Activation& activation,

@@ -119,7 +119,9 @@ public:
   /// (transposed, TSOPT_CONV_KINDS=onednn), "sub-pixel" (a transposed layer as
   /// one ordinary convolution and an interleaving copy: subPixelTaps),
   /// "cropped " and the algorithm of the layer without the taps that read only
-  /// padding for this input (croppedTaps), or "aten" (fallback).
+  /// padding for this input (croppedTaps), "aten (measured)" (ATen's
+  /// convolution was measured faster on an earlier call: measured_choice.h),
+  /// or "aten" (fallback).
   std::string algorithmFor(const at::Tensor& input);
   /// Whether run() takes ATen's convolution, or the sub-pixel form, for every
   /// input: a float32 CPU transposed or 1-D layer, unless TSOPT_CONV_KINDS=onednn
