@@ -861,7 +861,6 @@ void interleavePhases(const at::Tensor& phases, at::Tensor& out, const Conv2dPar
   });
 }
 
-
 /// Layers from this many multiply-adds on time tsopt's kernel against ATen's
 /// convolution on their first call (measured_choice.h): from about 0.2 ms a
 /// call, where the eight trial calls cost little next to a model's run and a
