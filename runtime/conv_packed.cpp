@@ -903,8 +903,8 @@ ShapedProblem shapedProblem(const at::Tensor& weight, bool hasBias, const Conv2d
 }
 
 /// Per problem, whether ATen's convolution was measured faster than tsopt's kernel (ConvPacked::run).
-MeasuredChoices<ShapedProblem, ShapedProblemHash>& atenMeasuredFaster() {
-  static MeasuredChoices<ShapedProblem, ShapedProblemHash> choices;
+KeyedCache<bool, ShapedProblem, ShapedProblemHash>& atenMeasuredFaster() {
+  static KeyedCache<bool, ShapedProblem, ShapedProblemHash> choices;
   return choices;
 }
 
@@ -1048,8 +1048,9 @@ std::string ConvPacked::algorithmFor(const at::Tensor& input) {
   if (params_.transposed) {
     return "deconvolution";
   }
-  if (atenMeasuredFaster().decided(shapedProblem(
-          weight_, bias_.has_value(), params_, problemKey(kernelInput.sizes(), none, ResidualAdd::None, 1.0, layout))) == 1) {
+  const auto measured = atenMeasuredFaster().find(
+      shapedProblem(weight_, bias_.has_value(), params_, problemKey(kernelInput.sizes(), none, ResidualAdd::None, 1.0, layout)));
+  if (measured && *measured) {
     return "aten (measured)";
   }
   return prepared->winograd ? "winograd" : prepared->contiguous && !prepared->blocked ? "contiguous-gemm" : "direct";
@@ -1103,7 +1104,7 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
   const auto kernelResidual = [&] { return asKernelTensor(residual, residual.defined() ? spatialRank() : 0); };
   if (measuringEnabled() && !params_.transposed && !oneDnnForEveryKind() &&
       multiplyAdds(weight_, outSizes) >= kMeasureFromMultiplyAdds &&
-      atenMeasuredFaster().challengerFaster(
+      *atenMeasuredFaster().get(
           shapedProblem(weight_, bias_.has_value(), params_,
                         problemKey(kernelInput.sizes(), activation, post, residualScale, layout)),
           [&] {
@@ -1111,7 +1112,7 @@ at::Tensor ConvPacked::run(const at::Tensor& input, at::Tensor residual, const A
             const Measurement measurement =
                 challengerMeasuredFaster([&] { runKernel(kernelResidual()); }, [&] { runAten(); });
             logMeasurement(describeProblem(weight_, params_, input.sizes()), measurement, "tsopt", "aten");
-            return measurement;
+            return measurement.challengerFaster;
           })) {
     return runAten();
   }

@@ -16,9 +16,7 @@
 #pragma once
 
 #include <functional>
-#include <mutex>
 #include <string>
-#include <unordered_map>
 
 namespace tsopt::runtime {
 
@@ -42,29 +40,5 @@ Measurement challengerMeasuredFaster(const std::function<void()>& incumbent, con
 /// One line on stderr for a decision, when TSOPT_MEASURE=log: `what` names the problem.
 void logMeasurement(const std::string& what, const Measurement& measurement, const char* incumbentName,
                     const char* challengerName);
-
-/// Per problem key, whether the challenger was measured faster. Thread-safe:
-/// a problem is measured once, other callers of it wait for the answer.
-template <typename Key, typename Hash> class MeasuredChoices {
-public:
-  bool challengerFaster(const Key& key, const std::function<Measurement()>& measure) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto found = choices_.find(key);
-    if (found == choices_.end()) {
-      found = choices_.emplace(key, measure().challengerFaster).first;
-    }
-    return found->second;
-  }
-  /// The choice already made for `key`: 1 challenger, 0 incumbent, -1 not measured yet.
-  int decided(const Key& key) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto found = choices_.find(key);
-    return found == choices_.end() ? -1 : static_cast<int>(found->second);
-  }
-
-private:
-  std::mutex mutex_;
-  std::unordered_map<Key, bool, Hash> choices_;
-};
 
 } // namespace tsopt::runtime

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "runtime/activation.h"
+#include "runtime/keyed_cache.h"
 
 #include <ATen/core/Tensor.h>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -171,23 +172,7 @@ template <typename Primitive> struct PreparedPrimitive {
 /// The primitives of one packed layer, created on first use of each problem.
 /// `Prepared` is a PreparedPrimitive or a struct extending one; `Key` a
 /// ProblemKey or a key extending one (the int8 kernels add quantization parameters).
-template <typename Prepared, typename Key = ProblemKey, typename KeyHash = ProblemKeyHash> class PrimitiveCache {
-public:
-  template <typename Create>
-  std::shared_ptr<const Prepared> get(const Key& key, Create&& create) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto found = entries_.find(key);
-    if (found != entries_.end()) {
-      return found->second;
-    }
-    auto prepared = std::make_shared<const Prepared>(create());
-    entries_.emplace(key, prepared);
-    return prepared;
-  }
-
-private:
-  std::mutex mutex_;
-  std::unordered_map<Key, std::shared_ptr<const Prepared>, KeyHash> entries_;
-};
+template <typename Prepared, typename Key = ProblemKey, typename KeyHash = ProblemKeyHash>
+using PrimitiveCache = KeyedCache<Prepared, Key, KeyHash>;
 
 } // namespace tsopt::runtime

@@ -1,3 +1,4 @@
+#include "runtime/keyed_cache.h"
 #include "runtime/measured_choice.h"
 #include "runtime/packed_layers.h"
 
@@ -27,23 +28,25 @@ TEST(MeasuredChoiceTest, ChallengerWinsOnlyWhenClearlyFaster) {
 }
 
 TEST(MeasuredChoiceTest, EachProblemIsMeasuredOnce) {
-  MeasuredChoices<int, std::hash<int>> choices;
+  // Measured choices are kept in a KeyedCache, as ConvPacked keeps them.
+  KeyedCache<bool, int, std::hash<int>> choices;
   int measured = 0;
   const auto measure = [&](bool faster) {
     return [&measured, faster] {
       ++measured;
-      Measurement measurement;
-      measurement.challengerFaster = faster;
-      return measurement;
+      return faster;
     };
   };
-  EXPECT_EQ(choices.decided(1), -1);
-  EXPECT_TRUE(choices.challengerFaster(1, measure(true)));
-  EXPECT_TRUE(choices.challengerFaster(1, measure(false)));  // kept, not measured again
-  EXPECT_FALSE(choices.challengerFaster(2, measure(false)));
+  EXPECT_EQ(choices.find(1), nullptr);
+  EXPECT_TRUE(*choices.get(1, measure(true)));
+  EXPECT_TRUE(*choices.get(1, measure(false)));  // kept, not measured again
+  EXPECT_FALSE(*choices.get(2, measure(false)));
   EXPECT_EQ(measured, 2);
-  EXPECT_EQ(choices.decided(1), 1);
-  EXPECT_EQ(choices.decided(2), 0);
+  ASSERT_NE(choices.find(1), nullptr);
+  EXPECT_TRUE(*choices.find(1));
+  ASSERT_NE(choices.find(2), nullptr);
+  EXPECT_FALSE(*choices.find(2));
+  EXPECT_EQ(choices.find(3), nullptr);
 }
 
 TEST(MeasuredChoiceTest, MeasuredLayersGiveTheLayersResultAndLeaveTheResidualAlone) {
