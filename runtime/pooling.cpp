@@ -1,6 +1,7 @@
 //===- pooling.cpp - Max pooling on oneDNN's pooling primitive -------------===//
 #include "runtime/pooling.h"
 
+#include "runtime/measured_choice.h"
 #include "runtime/onednn_common.h"
 #include "runtime/output_pool.h"
 
@@ -10,6 +11,7 @@
 #include <array>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <vector>
 
 namespace tsopt::runtime {
@@ -82,6 +84,8 @@ std::optional<at::MemoryFormat> denseFormat(const at::Tensor& input) {
 
 struct PoolingPrimitive {
   bool unsupported = false;  ///< oneDNN has only its reference implementation for the problem.
+  /// Whether ATen's max-pool was measured faster (measured_choice.h): -1 not measured, 0 no, 1 yes.
+  int atenMeasuredFaster = -1;
   dnnl::pooling_forward primitive;
   dnnl::memory::desc src;
   dnnl::memory::desc dst;
@@ -89,6 +93,10 @@ struct PoolingPrimitive {
 
 /// Input sizes, windows, dtype, layout and thread count: what a primitive is made for.
 using PoolingKey = std::array<int64_t, 13>;
+
+/// Pools of fewer comparisons (output elements times window) than this keep oneDNN's kernel unmeasured:
+/// timing them would cost more than either could save.
+constexpr int64_t kMeasurePoolingFrom = 1 << 20;
 
 /// ATen's floor-mode output extent (dilation 1), or nothing when the window does not fit.
 std::optional<int64_t> pooledExtent(int64_t input, const Window& window) {
@@ -98,7 +106,7 @@ std::optional<int64_t> pooledExtent(int64_t input, const Window& window) {
   return (input + 2 * window.padding - window.kernel) / window.stride + 1;
 }
 
-const PoolingPrimitive& poolingPrimitive(at::IntArrayRef inputSizes, at::IntArrayRef outputSizes,
+PoolingPrimitive& poolingPrimitive(at::IntArrayRef inputSizes, at::IntArrayRef outputSizes,
                                          const std::array<Window, 2>& windows, dnnl::memory::data_type type,
                                          at::MemoryFormat format) {
   const PoolingKey key{inputSizes[0],        inputSizes[1],        inputSizes[2],         inputSizes[3],
@@ -136,7 +144,7 @@ const PoolingPrimitive& poolingPrimitive(at::IntArrayRef inputSizes, at::IntArra
 struct PoolingPlan {
   std::vector<int64_t> outputSizes;
   at::MemoryFormat format;
-  const PoolingPrimitive* prepared;
+  PoolingPrimitive* prepared;
 };
 
 std::optional<PoolingPlan> planMaxPool2d(const at::Tensor& input, at::IntArrayRef kernelSize, at::IntArrayRef stride,
@@ -174,14 +182,37 @@ bool maxPool2dOnOneDnn(const at::Tensor& input, at::IntArrayRef kernelSize, at::
 at::Tensor maxPool2d(const at::Tensor& input, at::IntArrayRef kernelSize, at::IntArrayRef stride,
                      at::IntArrayRef padding, at::IntArrayRef dilation, bool ceilMode) {
   const auto plan = planMaxPool2d(input, kernelSize, stride, padding, dilation, ceilMode);
+  const auto runAten = [&] { return at::max_pool2d(input, kernelSize, stride, padding, dilation, ceilMode); };
   if (!plan) {
-    return at::max_pool2d(input, kernelSize, stride, padding, dilation, ceilMode);
+    return runAten();
   }
-  at::Tensor output = emptyOutput(plan->outputSizes, input.options(), plan->format);
-  dnnl::memory src(plan->prepared->src, cpuEngine(), input.data_ptr());
-  dnnl::memory dst(plan->prepared->dst, cpuEngine(), output.data_ptr());
-  plan->prepared->primitive.execute(threadStream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
-  return output;
+  const auto runOneDnn = [&] {
+    at::Tensor output = emptyOutput(plan->outputSizes, input.options(), plan->format);
+    dnnl::memory src(plan->prepared->src, cpuEngine(), input.data_ptr());
+    dnnl::memory dst(plan->prepared->dst, cpuEngine(), output.data_ptr());
+    plan->prepared->primitive.execute(threadStream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+    return output;
+  };
+  int& atenFaster = plan->prepared->atenMeasuredFaster;
+  if (atenFaster < 0 && measuringEnabled()) {
+    // oneDNN 2.6's pooling kernel is the faster on AVX-512 (0.21 against ATen's 0.44 ms on ResNet-50's stem
+    // pool, a Xeon) and the slower on AVX2 (0.84 against 0.38 ms, an AMD EPYC): measured once per problem.
+    int64_t comparisons = *listValue(kernelSize, 0, {}) * *listValue(kernelSize, 1, {});
+    for (const int64_t size : plan->outputSizes) {
+      comparisons *= size;
+    }
+    if (comparisons >= kMeasurePoolingFrom) {
+      const Measurement measurement = challengerMeasuredFaster([&] { runOneDnn(); }, [&] { runAten(); });
+      std::ostringstream what;
+      what << "max_pool2d on " << input.sizes() << " kernel " << kernelSize << " stride " << stride << ", "
+           << at::get_num_threads() << " thread(s)";
+      logMeasurement(what.str(), measurement, "onednn", "aten");
+      atenFaster = measurement.challengerFaster ? 1 : 0;
+    } else {
+      atenFaster = 0;
+    }
+  }
+  return atenFaster == 1 ? runAten() : runOneDnn();
 }
 
 } // namespace tsopt::runtime

@@ -6,7 +6,9 @@
 /// it runs oneDNN's pooling primitive in the tensor's own layout: on
 /// ResNet-50's 64x112x112 stem output ATen 2.14's channels-last max-pool takes
 /// 0.44 ms, oneDNN's jit kernel 0.21 ms (one thread, Xeon with AVX-512;
-/// docs/fusion.md). Anything else (other dtypes, dilation, ceil_mode, autograd, a
+/// docs/fusion.md), but on AVX2 (an AMD EPYC) 0.38 against oneDNN's 0.84 ms:
+/// so the first call of each problem times both and keeps the faster
+/// (measured_choice.h; TSOPT_MEASURE=0 keeps oneDNN's). Anything else (other dtypes, dilation, ceil_mode, autograd, a
 /// layout that is neither, a shape oneDNN runs only on its reference
 /// implementation) returns at::max_pool2d itself, so the op never changes what
 /// the graph computes, with one exception: oneDNN's max does not propagate
@@ -22,7 +24,8 @@ namespace tsopt::runtime {
 /// aten::max_pool2d's arguments and result (an empty stride means the kernel size, as in ATen).
 at::Tensor maxPool2d(const at::Tensor& input, at::IntArrayRef kernelSize, at::IntArrayRef stride,
                      at::IntArrayRef padding, at::IntArrayRef dilation, bool ceilMode);
-/// Whether maxPool2d runs oneDNN's primitive for these arguments (tests, benchmarks).
+/// Whether maxPool2d can run oneDNN's primitive for these arguments (tests, benchmarks); where it can,
+/// the measured choice may still take ATen's.
 bool maxPool2dOnOneDnn(const at::Tensor& input, at::IntArrayRef kernelSize, at::IntArrayRef stride,
                        at::IntArrayRef padding, at::IntArrayRef dilation, bool ceilMode);
 
