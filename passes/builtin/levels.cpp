@@ -26,9 +26,10 @@ PipelineBuilder levelPipeline(int level) {
       // constants so weights are plain constants and activations written out
       // by hand become their ATen ops, then fold batch norms and constant
       // arithmetic into the layers, and clean up. Each step exposes work for the next.
+      // fold-pad-conv needs the constant pad lists fold-constants leaves.
       return std::string(hasModule ? "freeze," : "inline,") +
              "propagate-ranks,canonicalize-traced,peephole,fold-constants,propagate-ranks,canonicalize-activations,"
-             "fold-layers,cse,dce";
+             "fold-pad-conv,fold-layers,cse,dce";
     }
     if (level == 2) {
       // Fusion into prepacked oneDNN calls. Residual chains go before conv +

@@ -90,6 +90,24 @@ std::optional<size_t> knownRank(const torch::jit::Value* value) {
   return std::nullopt;
 }
 
+std::optional<std::vector<int64_t>> constantIntList(const torch::jit::Value* list) {
+  if (auto constant = torch::jit::toIValue(list)) {
+    return constant->isIntList() ? std::optional(constant->toIntVector()) : std::nullopt;
+  }
+  if (list->node()->kind() != c10::prim::ListConstruct) {
+    return std::nullopt;
+  }
+  std::vector<int64_t> elements;
+  for (const torch::jit::Value* element : list->node()->inputs()) {
+    auto constant = torch::jit::constant_as<int64_t>(element);
+    if (!constant) {
+      return std::nullopt;
+    }
+    elements.push_back(*constant);
+  }
+  return elements;
+}
+
 void replaceGraphContents(torch::jit::Graph& target, torch::jit::Graph& source) {
   target.block()->clear();
   target.block()->cloneFrom(source.block(), [](torch::jit::Value* free) -> torch::jit::Value* {

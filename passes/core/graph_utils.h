@@ -57,4 +57,7 @@ bool isNoneConstant(const torch::jit::Value* value);
 /// The rank of `value`: a constant's own, or the one its type records.
 std::optional<size_t> knownRank(const torch::jit::Value* value);
 
+/// Elements of an int[] that is a constant or a prim::ListConstruct of constants.
+std::optional<std::vector<int64_t>> constantIntList(const torch::jit::Value* list);
+
 } // namespace tsopt

@@ -15,25 +15,6 @@ using torch::jit::Graph;
 using torch::jit::Node;
 using torch::jit::Value;
 
-/// Elements of an int[] that is a constant or a prim::ListConstruct of constants.
-std::optional<std::vector<int64_t>> constantIntList(const Value* list) {
-  if (auto constant = torch::jit::toIValue(list)) {
-    return constant->isIntList() ? std::optional(constant->toIntVector()) : std::nullopt;
-  }
-  if (list->node()->kind() != c10::prim::ListConstruct) {
-    return std::nullopt;
-  }
-  std::vector<int64_t> elements;
-  for (const Value* element : list->node()->inputs()) {
-    auto constant = torch::jit::constant_as<int64_t>(element);
-    if (!constant) {
-      return std::nullopt;
-    }
-    elements.push_back(*constant);
-  }
-  return elements;
-}
-
 /// Length of an int[] built in the graph, even when its elements are not constants.
 std::optional<size_t> listLength(const Value* list) {
   if (list->node()->kind() == c10::prim::ListConstruct) {
