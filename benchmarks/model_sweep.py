@@ -8,8 +8,10 @@ from the `transformers` library other than the zoo's BERT and GPT-2.
   frames of 112x112).
 - transformers (`--source transformers`): the base models of the
   architectures in ARCHITECTURES (their configs as stated there: the library's
-  defaults except where those are multi-billion-parameter models), on a
-  sequence of 128 token ids and a full attention mask, batch 1.
+  defaults except where those are multi-billion-parameter models), batch 1:
+  text models on a sequence of 128 token ids and a full attention mask,
+  vision models on a 224x224 image (or their config's size), speech encoders
+  on one second of 16 kHz audio.
 
 Every model is built from its library's own definition with random weights
 (seeded; batch-norm statistics perturbed so that folding them is not the
@@ -70,9 +72,13 @@ FAMILIES = {
 # of 224x224).
 INPUT_SIZES = {"mvit_v1_b": (1, 3, 16, 224, 224), "mvit_v2_s": (1, 3, 16, 224, 224), "s3d": (1, 3, 16, 224, 224)}
 
-# transformers: name -> (model class, config class, config overrides). Overrides give
-# the base size where the library's default config is a multi-billion-parameter model.
+# transformers: name -> (model class, config class, config overrides[, input kind]). Overrides give
+# the base size where the library's default config is a multi-billion-parameter model. The input kind
+# (INPUT_KINDS) is "text" unless given.
 BASE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
+# Decoder-only language models, at 768 wide and 6 layers with a 32k vocabulary.
+SMALL_LM = dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=6, num_attention_heads=12,
+                vocab_size=32000)
 ARCHITECTURES = {
     "distilbert": ("DistilBertModel", "DistilBertConfig", {}),
     "roberta": ("RobertaModel", "RobertaConfig", {}),
@@ -87,7 +93,47 @@ ARCHITECTURES = {
                                                       attention_types=[[["global", "local"], 6]])),
     "llama": ("LlamaModel", "LlamaConfig", dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=8,
                                                 num_attention_heads=12, num_key_value_heads=4)),
+    # Added 2026-12-06: text models with other building blocks (Fourier mixing, grouped 1-D convolutions,
+    # bottlenecks without layer norm, pooled sequences, rotary and parallel-residual decoders).
+    "fnet": ("FNetModel", "FNetConfig", {}),
+    "squeezebert": ("SqueezeBertModel", "SqueezeBertConfig", {}),
+    "convbert": ("ConvBertModel", "ConvBertConfig", {}),
+    "mobilebert": ("MobileBertModel", "MobileBertConfig", {}),
+    "funnel": ("FunnelModel", "FunnelConfig", {}),
+    "esm": ("EsmModel", "EsmConfig", dict(BASE, vocab_size=33, pad_token_id=1)),
+    "phi": ("PhiModel", "PhiConfig", dict(SMALL_LM)),
+    "gpt_neox": ("GPTNeoXModel", "GPTNeoXConfig", dict(SMALL_LM)),
+    "mistral": ("MistralModel", "MistralConfig", dict(SMALL_LM, num_key_value_heads=4)),
+    "qwen2": ("Qwen2Model", "Qwen2Config", dict(SMALL_LM, num_key_value_heads=4)),
+    "falcon": ("FalconModel", "FalconConfig", dict(hidden_size=768, num_hidden_layers=6, num_attention_heads=12,
+                                                   vocab_size=32000)),
+    # Vision models (a 224x224 image, or the config's own size), as transformers defines them.
+    "vit": ("ViTModel", "ViTConfig", {}, "image"),
+    "beit": ("BeitModel", "BeitConfig", dict(use_relative_position_bias=True), "image"),
+    "dinov2": ("Dinov2Model", "Dinov2Config", {}, "image"),
+    "swin": ("SwinModel", "SwinConfig", {}, "image"),
+    "convnext": ("ConvNextModel", "ConvNextConfig", {}, "image"),
+    "convnextv2": ("ConvNextV2Model", "ConvNextV2Config", {}, "image"),
+    "levit": ("LevitModel", "LevitConfig", {}, "image"),
+    "mobilevit": ("MobileViTModel", "MobileViTConfig", {}, "image"),
+    "segformer": ("SegformerModel", "SegformerConfig", {}, "image"),
+    "poolformer": ("PoolFormerModel", "PoolFormerConfig", {}, "image"),
+    "cvt": ("CvtModel", "CvtConfig", {}, "image"),
+    "focalnet": ("FocalNetModel", "FocalNetConfig", {}, "image"),
+    "efficientnet": ("EfficientNetModel", "EfficientNetConfig", {}, "image"),
+    "regnet": ("RegNetModel", "RegNetConfig", {}, "image"),
+    "resnet": ("ResNetModel", "ResNetConfig", {}, "image"),
+    "bit": ("BitModel", "BitConfig", {}, "image"),
+    "mobilenet_v1": ("MobileNetV1Model", "MobileNetV1Config", {}, "image"),
+    "mobilenet_v2_hf": ("MobileNetV2Model", "MobileNetV2Config", {}, "image"),
+    # Speech encoders on one second of 16 kHz audio.
+    "wav2vec2": ("Wav2Vec2Model", "Wav2Vec2Config", {}, "audio"),
+    "hubert": ("HubertModel", "HubertConfig", {}, "audio"),
+    "wavlm": ("WavLMModel", "WavLMConfig", {}, "audio"),
+    "data2vec_audio": ("Data2VecAudioModel", "Data2VecAudioConfig", {}, "audio"),
 }
+# Input kind -> the keyword names the model is called with.
+INPUT_KINDS = {"text": ("input_ids", "attention_mask"), "image": ("pixel_values",), "audio": ("input_values",)}
 
 
 def parameter_count(build) -> int:
@@ -138,28 +184,40 @@ def build_torchvision(name: str) -> Tuple[torch.nn.Module, tuple]:
     return with_random_zeros(module), (image,)
 
 
+def transformers_inputs(config, kind: str) -> tuple:
+    generator = torch.Generator().manual_seed(1)
+    if kind == "image":
+        size = getattr(config, "image_size", 224)
+        height, width = (size, size) if isinstance(size, int) else tuple(size)
+        return (torch.randn(1, getattr(config, "num_channels", 3), height, width, generator=generator),)
+    if kind == "audio":
+        return (torch.randn(1, 16000, generator=generator),)
+    input_ids = torch.randint(0, config.vocab_size, (1, SEQUENCE), generator=generator)
+    return input_ids, torch.ones(1, SEQUENCE, dtype=torch.long)
+
+
 def build_transformers(name: str) -> Tuple[torch.nn.Module, tuple]:
     import transformers
-    model_class, config_class, overrides = ARCHITECTURES[name]
+    model_class, config_class, overrides, *rest = ARCHITECTURES[name]
+    kind = rest[0] if rest else "text"
     torch.manual_seed(0)
     config = getattr(transformers, config_class)(use_cache=False, **overrides)
-    module = LastHiddenState(getattr(transformers, model_class)(config))
-    generator = torch.Generator().manual_seed(1)
-    input_ids = torch.randint(0, config.vocab_size, (1, SEQUENCE), generator=generator)
-    return with_random_zeros(small_models.randomized(module)), (input_ids, torch.ones(1, SEQUENCE, dtype=torch.long))
+    module = LastHiddenState(getattr(transformers, model_class)(config), INPUT_KINDS[kind])
+    return with_random_zeros(small_models.randomized(module)), transformers_inputs(config, kind)
 
 
 class LastHiddenState(torch.nn.Module):
-    """A transformers base model called the usual way, returning its last hidden state: the
-    library's own output classes, not its tracing flags (torchscript=True, return_dict=False),
+    """A transformers base model called the usual way (keyword arguments), returning its last hidden
+    state: the library's own output classes, not its tracing flags (torchscript=True, return_dict=False),
     which some of its models no longer honour."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module, names: Tuple[str, ...]) -> None:
         super().__init__()
         self.model = model
+        self.names = names
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(**dict(zip(self.names, inputs))).last_hidden_state
 
 
 SOURCES = {"torchvision": build_torchvision, "transformers": build_transformers}
@@ -167,7 +225,9 @@ SOURCES = {"torchvision": build_torchvision, "transformers": build_transformers}
 
 def gflop(module: torch.nn.Module, inputs: tuple) -> float:
     counter = FlopCounterMode(display=False)
-    with counter, torch.inference_mode():
+    # no_grad, not inference_mode: under inference_mode the flop counter fails on weight-normed
+    # convolutions (torch.nn.utils.parametrize; wav2vec2's positional convolution), where plain calls work.
+    with counter, torch.no_grad():
         module(*inputs)
     return counter.get_total_flops() / 1e9
 
