@@ -78,7 +78,7 @@ bool isLayoutAgnostic(const Node* node) {
       "aten::adaptive_avg_pool2d",          "aten::batch_norm", "aten::size",    "aten::dim",
       "aten::hardsigmoid", "aten::hardsigmoid_", "aten::leaky_relu", "aten::leaky_relu_", "aten::elu",
       "aten::mean",     "aten::adaptive_max_pool2d", "aten::max_pool3d", "aten::avg_pool3d",
-      "aten::adaptive_avg_pool3d", "aten::adaptive_max_pool3d"};
+      "aten::adaptive_avg_pool3d", "aten::adaptive_max_pool3d", "aten::constant_pad_nd", "aten::pad"};
   return kinds.count(node->kind().toQualString()) != 0;
 }
 

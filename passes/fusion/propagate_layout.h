@@ -15,7 +15,7 @@ namespace tsopt {
 /// and output. It converts a convolution's input to channels-last where a chain
 /// starts, lets the value flow through ops whose results do not depend on the
 /// input layout (element-wise ops, pooling, means, batch norm, concatenation,
-/// size queries) and
+/// pads, size queries) and
 /// converts back to contiguous wherever a value reaches any other user or
 /// leaves the graph or a block, so those see the layout they saw before.
 /// Float32 convolutions on a GPU stay contiguous (NCHW): cuDNN runs few of
