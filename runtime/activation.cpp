@@ -1,5 +1,7 @@
 #include "runtime/activation.h"
 
+#include "runtime/gelu_tanh.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -154,7 +156,9 @@ void applyActivationInPlace(at::Tensor& tensor, const Activation& activation) {
     at::gelu_(tensor, "none");
     return;
   case ActivationKind::GeluTanh:
-    at::gelu_(tensor, "tanh");
+    if (!geluTanhInPlace(tensor)) {
+      at::gelu_(tensor, "tanh");
+    }
     return;
   case ActivationKind::Sigmoid:
     at::sigmoid_(tensor);
