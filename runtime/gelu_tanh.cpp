@@ -1,5 +1,7 @@
 #include "runtime/gelu_tanh.h"
 
+#include "runtime/packed_gemm.h"
+
 #include <ATen/Parallel.h>
 
 #include <immintrin.h>
@@ -85,18 +87,14 @@ __attribute__((target("avx2,fma"))) void geluTanhAvx2(float* data, int64_t count
   }
 }
 
-bool hasAvx2Fma() {
-  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return supported;
-}
-
 /// Elements per parallel task: large enough that a second thread pays for itself.
 constexpr int64_t kGrain = 32 * 1024;
 
 } // namespace
 
 bool geluTanhInPlace(at::Tensor& tensor) {
-  if (!hasAvx2Fma() || !tensor.device().is_cpu() || tensor.scalar_type() != at::kFloat ||
+  if (!panelGemmAvailable() ||  // the same AVX2 + FMA check
+      !tensor.device().is_cpu() || tensor.scalar_type() != at::kFloat ||
       tensor.layout() != at::kStrided || !tensor.is_non_overlapping_and_dense() || tensor.requires_grad()) {
     return false;
   }
