@@ -239,9 +239,13 @@ size_t foldAttributeReads(const torch::jit::Module& root, Graph& graph, Attribut
                           const std::function<bool(Node*, const AttributeRead&)>& mayFold) {
   size_t folded = 0;
   // One constant per attribute, at the top of the graph, where it dominates
-  // every read (pooling would hoist it there anyway).
+  // every read (pooling would hoist it there anyway), in the order first read.
+  // Each is created at the end of the graph and moved up: an insert point at
+  // the top would be the first node, often the read about to be destroyed (a
+  // traced nn.Linear begins by reading its bias, then its weight).
   std::unordered_map<std::string, torch::jit::Value*> constants;
-  torch::jit::WithInsertPoint insertPoint(graph.param_node()->next());
+  Node* lastConstant = nullptr;
+  torch::jit::WithInsertPoint atEnd(graph.return_node());
   for (Node* node : collectNodes(graph, {c10::prim::GetAttr})) {
     auto attribute = resolveAttribute(root, node, graph, attributes);
     if (!attribute) {
@@ -256,6 +260,13 @@ size_t foldAttributeReads(const torch::jit::Module& root, Graph& graph, Attribut
     if (inserted) {
       entry->second = graph.insertConstant(tensor ? c10::IValue(asFrozenConstant(value.toTensor())) : value);
       entry->second->setDebugName("self." + attribute->second);
+      Node* constant = entry->second->node();
+      if (lastConstant != nullptr) {
+        constant->moveAfter(lastConstant);
+      } else {
+        constant->moveBefore(graph.block()->nodes().front());
+      }
+      lastConstant = constant;
     }
     node->output()->replaceAllUsesWith(entry->second);
     node->destroy();

@@ -5,6 +5,10 @@
               stack.inputs.pt for --check-equivalence
   counter.pt  a scripted module that adds to a buffer in place: freeze must
               leave its attributes to torch::jit::freeze_module
+  linear.pt, conv.pt
+              a traced nn.Linear and nn.Conv2d as the whole model: the graph's
+              first node reads a tensor attribute (the bias), plus their
+              .inputs.pt
 """
 import sys
 
@@ -35,7 +39,7 @@ class Counter(nn.Module):
         return x * self.scale + self.count
 
 
-def main(stack_path: str, counter_path: str) -> None:
+def main(stack_path: str, counter_path: str, linear_path: str, conv_path: str) -> None:
     torch.manual_seed(0)
     blocks = [Block(4) for _ in range(24)]
     blocks[-1].conv.weight = blocks[0].conv.weight
@@ -46,6 +50,8 @@ def main(stack_path: str, counter_path: str) -> None:
             module.running_var.uniform_(0.5, 1.5)
     save_traced_fixture(stack, lambda: (torch.randn(2, 4, 6, 6),), stack_path)
     torch.jit.script(Counter().eval()).save(counter_path)
+    save_traced_fixture(nn.Linear(8, 4), lambda: (torch.randn(3, 8),), linear_path)
+    save_traced_fixture(nn.Conv2d(3, 4, 3, padding=1), lambda: (torch.randn(1, 3, 8, 8),), conv_path)
 
 
 if __name__ == "__main__":
