@@ -1,21 +1,11 @@
 #include "ir_tools/tsdump/selected_graph.h"
 
 #include "passes/core/error.h"
+#include "passes/core/pass_manager.h"
 
 #include <torch/csrc/jit/passes/inliner.h>
 
 namespace tsopt {
-namespace {
-
-std::string methodNames(const torch::jit::Module& module) {
-  std::string names;
-  for (const torch::jit::Method& method : module.get_methods()) {
-    names += (names.empty() ? "" : ", ") + method.name();
-  }
-  return names.empty() ? "none" : names;
-}
-
-} // namespace
 
 SelectedGraph selectGraph(const LoadedInput& input, const DumpOptions& options, bool inlineArchives) {
   SelectedGraph selected;

@@ -1,6 +1,7 @@
 #include "ir_tools/tsopt/equivalence.h"
 
 #include "passes/core/error.h"
+#include "passes/core/pass_manager.h"
 
 #include <ATen/ATen.h>
 
@@ -263,7 +264,8 @@ std::vector<LeafComparison> compareOutputs(const c10::IValue& expected, const c1
 InputSets synthesizeInputs(const torch::jit::Module& module, const std::string& methodName) {
   auto method = module.find_method(methodName);
   if (!method) {
-    throw Error(ErrorKind::Input, "module has no method '" + methodName + "'");
+    throw Error(ErrorKind::Input,
+                "module has no method '" + methodName + "' (methods: " + methodNames(module) + ")");
   }
   at::manual_seed(0);
   std::vector<c10::IValue> inputs;

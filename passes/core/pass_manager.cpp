@@ -20,12 +20,21 @@ bool selected(const std::set<std::string>& names, const std::string& name) {
 std::shared_ptr<torch::jit::Graph> methodGraph(torch::jit::Module& module, const std::string& methodName) {
   auto method = module.find_method(methodName);
   if (!method) {
-    throw Error(ErrorKind::Input, "module has no method '" + methodName + "'");
+    throw Error(ErrorKind::Input,
+                "module has no method '" + methodName + "' (methods: " + methodNames(module) + ")");
   }
   return method->graph();
 }
 
 } // namespace
+
+std::string methodNames(const torch::jit::Module& module) {
+  std::string names;
+  for (const torch::jit::Method& method : module.get_methods()) {
+    names += (names.empty() ? "" : ", ") + method.name();
+  }
+  return names.empty() ? "none" : names;
+}
 
 IRUnit IRUnit::fromModule(torch::jit::Module module, const std::string& methodName) {
   IRUnit unit;

@@ -415,6 +415,14 @@ bool FreezePass::freezeTree(torch::jit::Module& module, const std::vector<std::s
   graph->inputs()[0]->setType(frozen.type());
   torch::jit::Function* function = frozen._ivalue()->compilation_unit()->create_function(
       c10::QualifiedName(*frozen.type()->name(), "forward"), graph);
+  // The method keeps its schema (argument names, default values, keyword-only
+  // arguments) with the new type as `self`: a schema made from the graph has
+  // no defaults, and a scripted nn.ConvTranspose2d called as m(x) would then
+  // miss `output_size`.
+  const c10::FunctionSchema& schema = method.function().getSchema();
+  std::vector<c10::Argument> arguments = schema.arguments();
+  arguments[0] = arguments[0].cloneWithType(frozen.type());
+  function->setSchema(schema.cloneWithArguments(std::move(arguments)));
   frozen.type()->addMethod(function);
   context.debug() << "froze the module tree without torch::jit::freeze_module\n";
   module = frozen;

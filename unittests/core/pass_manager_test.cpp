@@ -194,7 +194,7 @@ TEST(PassManagerTest, MissingMethodIsAnInputError) {
     FAIL();
   } catch (const Error& error) {
     EXPECT_EQ(error.kind(), ErrorKind::Input);
-    EXPECT_EQ(std::string(error.what()), "module has no method 'encode'");
+    EXPECT_EQ(std::string(error.what()), "module has no method 'encode' (methods: forward)");
   }
 }
 

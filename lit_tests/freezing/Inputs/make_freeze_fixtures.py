@@ -9,6 +9,8 @@
               a traced nn.Linear and nn.Conv2d as the whole model: the graph's
               first node reads a tensor attribute (the bias), plus their
               .inputs.pt
+  convt.pt    a scripted nn.ConvTranspose2d, whose forward has a default
+              argument (output_size=None), plus convt.inputs.pt without it
 """
 import sys
 
@@ -39,7 +41,7 @@ class Counter(nn.Module):
         return x * self.scale + self.count
 
 
-def main(stack_path: str, counter_path: str, linear_path: str, conv_path: str) -> None:
+def main(stack_path: str, counter_path: str, linear_path: str, conv_path: str, convt_path: str) -> None:
     torch.manual_seed(0)
     blocks = [Block(4) for _ in range(24)]
     blocks[-1].conv.weight = blocks[0].conv.weight
@@ -52,6 +54,8 @@ def main(stack_path: str, counter_path: str, linear_path: str, conv_path: str) -
     torch.jit.script(Counter().eval()).save(counter_path)
     save_traced_fixture(nn.Linear(8, 4), lambda: (torch.randn(3, 8),), linear_path)
     save_traced_fixture(nn.Conv2d(3, 4, 3, padding=1), lambda: (torch.randn(1, 3, 8, 8),), conv_path)
+    torch.jit.script(nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1).eval()).save(convt_path)
+    torch.save([(torch.randn(1, 4, 5, 5),), (torch.randn(2, 4, 3, 3),)], convt_path[:-len(".pt")] + ".inputs.pt")
 
 
 if __name__ == "__main__":
