@@ -13,7 +13,6 @@
 #include "ir_tools/tsopt/sensitivity.h"
 #include "passes/core/error.h"
 #include "passes/core/input_sets.h"
-#include "passes/core/input_specialization.h"
 #include "passes/core/pass_manager.h"
 #include "passes/core/plugin.h"
 #include "passes/core/registry.h"
@@ -230,7 +229,7 @@ IRUnit optimizeModule(const CheckContext& checks, PassManager& manager, const Lo
   auto freshUnit = [&] {
     IRUnit fresh = IRUnit::fromModule(input.freshModule(), options.method);
     if (example) {
-      specializeInputs(*fresh.graph, example->arguments, example->source);
+      specializeUnitInputs(fresh, *example);
     }
     return fresh;
   };

@@ -2,7 +2,6 @@
 
 #include "ir_tools/tsopt/driver_options.h"
 #include "passes/builtin/levels.h"
-#include "passes/core/input_specialization.h"
 
 #include <ostream>
 
@@ -21,11 +20,37 @@ ParsedPipeline parsePipelineSpec(const std::string& spec, const PassRegistry& re
   return ParsedPipeline::parse(spec, registry, origin, hasModule);
 }
 
+namespace {
+
+/// How many of the unit's method's last arguments have default values (none
+/// for IR text, which has no schema).
+size_t defaultedArguments(const IRUnit& unit) {
+  if (!unit.module) {
+    return 0;
+  }
+  auto method = unit.module->find_method(unit.methodName);
+  if (!method) {
+    return 0;
+  }
+  const std::vector<c10::Argument>& arguments = method->function().getSchema().arguments();
+  size_t defaulted = 0;
+  while (defaulted < arguments.size() && arguments[arguments.size() - 1 - defaulted].default_value()) {
+    ++defaulted;
+  }
+  return defaulted;
+}
+
+} // namespace
+
+std::vector<InputSpec> specializeUnitInputs(IRUnit& unit, const ExampleInputs& example) {
+  return specializeInputs(*unit.graph, example.arguments, example.source, defaultedArguments(unit));
+}
+
 void optimizeMethod(const CheckContext& context, PassManager& manager, IRUnit& unit, const UnitFactory& freshUnit,
                     const std::optional<ExampleInputs>& example) {
   std::vector<InputSpec> specs;
   if (example) {
-    specs = specializeInputs(*unit.graph, example->arguments, example->source);
+    specs = specializeUnitInputs(unit, *example);
   }
   runPipeline(context, manager, unit, freshUnit);
   if (specs.empty()) {

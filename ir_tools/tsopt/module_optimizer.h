@@ -11,6 +11,7 @@
 
 #include "ir_tools/tsopt/checks.h"
 #include "ir_tools/tsopt/parsed_pipeline.h"
+#include "passes/core/input_specialization.h"
 
 #include <ATen/core/ivalue.h>
 
@@ -34,6 +35,11 @@ struct ExampleInputs {
   std::string source;  ///< Where they came from, prefixing errors (the file of --example-inputs).
   std::string option;  ///< How the user gave them ("--example-inputs"), for the note.
 };
+
+/// specializeInputs on the method graph of `unit` with `example`'s
+/// arguments; the method's last arguments that have default values may be
+/// left out of the example.
+std::vector<InputSpec> specializeUnitInputs(IRUnit& unit, const ExampleInputs& example);
 
 /// Runs `manager` on the method of `unit` through runPipeline (verifier,
 /// reproducer). With `example`, the method's inputs first take its ranks,

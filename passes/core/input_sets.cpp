@@ -9,6 +9,86 @@
 #include <iterator>
 
 namespace tsopt {
+namespace {
+
+/// The type a TorchScript signature gives `value`: Tensor for every tensor
+/// (so that tensors of different shapes share a list type).
+c10::TypePtr signatureType(const c10::IValue& value) {
+  if (value.isTensor()) {
+    return c10::TensorType::get();
+  }
+  if (value.isTuple()) {
+    std::vector<c10::TypePtr> types;
+    for (const c10::IValue& element : value.toTupleRef().elements()) {
+      types.push_back(signatureType(element));
+    }
+    return c10::TupleType::create(std::move(types));
+  }
+  return value.type();
+}
+
+/// The one type `values` share (unifyTypes over their signature types), or
+/// null when they have none or there are no values.
+c10::TypePtr commonType(const std::vector<c10::IValue>& values) {
+  c10::TypePtr common;
+  for (const c10::IValue& value : values) {
+    c10::TypePtr type = signatureType(value);
+    if (!common) {
+      common = type;
+    } else if (auto unified = c10::unifyTypes(common, type)) {
+      common = *unified;
+    } else {
+      return nullptr;
+    }
+  }
+  return common;
+}
+
+/// `value` with each list and dict inside it typed by its elements. The
+/// unpickler makes every list a List[Any] and every dict a Dict[Any, Any] (the
+/// file holds no types), which a method taking a List[Tensor] refuses: a
+/// Python list of tensors becomes a List[Tensor]. An empty list, or one whose
+/// elements share no type, keeps its type.
+c10::IValue withElementTypes(const c10::IValue& value) {
+  if (value.isTuple()) {
+    std::vector<c10::IValue> elements;
+    for (const c10::IValue& element : value.toTupleRef().elements()) {
+      elements.push_back(withElementTypes(element));
+    }
+    return c10::ivalue::Tuple::create(std::move(elements));
+  }
+  if (value.isList()) {
+    std::vector<c10::IValue> elements;
+    for (const c10::IValue& element : value.toListRef()) {
+      elements.push_back(withElementTypes(element));
+    }
+    c10::TypePtr common = commonType(elements);
+    c10::impl::GenericList list(common ? common : value.toList().elementType());
+    for (c10::IValue& element : elements) {
+      list.push_back(std::move(element));
+    }
+    return list;
+  }
+  if (value.isGenericDict()) {
+    std::vector<c10::IValue> keys;
+    std::vector<c10::IValue> values;
+    for (const auto& entry : value.toGenericDict()) {
+      keys.push_back(entry.key());
+      values.push_back(withElementTypes(entry.value()));
+    }
+    c10::TypePtr keyType = commonType(keys);
+    c10::TypePtr valueType = commonType(values);
+    c10::impl::GenericDict dict(keyType ? keyType : value.toGenericDict().keyType(),
+                                valueType ? valueType : value.toGenericDict().valueType());
+    for (size_t index = 0; index < keys.size(); ++index) {
+      dict.insert(keys[index], std::move(values[index]));
+    }
+    return dict;
+  }
+  return value;
+}
+
+} // namespace
 
 InputSets loadInputSets(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
@@ -65,6 +145,11 @@ InputSets parseInputSets(const std::string& path, const std::vector<char>& bytes
   }
   if (sets.empty()) {
     throw Error(ErrorKind::Input, path + ": no input tuples");
+  }
+  for (std::vector<c10::IValue>& set : sets) {
+    for (c10::IValue& argument : set) {
+      argument = withElementTypes(argument);
+    }
   }
   return sets;
 }

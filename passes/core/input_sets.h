@@ -19,7 +19,10 @@ namespace tsopt {
 using InputSets = std::vector<std::vector<c10::IValue>>;
 
 /// Input tuples saved with torch.save: a list (or tuple) of tuples, one per
-/// call; a single tuple of tensors is one call. Throws tsopt::Error (Input).
+/// call; a single tuple of tensors is one call. Lists and dicts inside them
+/// are typed by their elements (a list of tensors is a List[Tensor], as a
+/// method taking one asks), where the unpickler leaves List[Any]. Throws
+/// tsopt::Error (Input).
 InputSets loadInputSets(const std::string& path);
 
 /// loadInputSets on the file's bytes; `path` only names them in messages.

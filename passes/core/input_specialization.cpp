@@ -4,6 +4,8 @@
 
 #include <torch/csrc/jit/ir/constants.h>
 
+#include <algorithm>
+
 namespace tsopt {
 namespace {
 
@@ -31,15 +33,20 @@ std::string InputSpec::describe() const {
 }
 
 std::vector<InputSpec> specializeInputs(Graph& graph, const std::vector<c10::IValue>& example,
-                                        const std::string& origin) {
+                                        const std::string& origin, size_t defaulted) {
   const size_t first = 1;  // self
   const size_t arguments = graph.inputs().size() - first;
-  if (example.size() != arguments) {
+  const size_t required = arguments - std::min(defaulted, arguments);
+  if (example.size() < required || example.size() > arguments) {
+    std::string takes = required == arguments
+                            ? std::to_string(arguments)
+                            : std::to_string(required) + " to " + std::to_string(arguments) + " (the last " +
+                                  std::to_string(arguments - required) + " have defaults)";
     throw Error(ErrorKind::Input, origin + ": the example has " + std::to_string(example.size()) +
-                                      " arguments; the method takes " + std::to_string(arguments));
+                                      " arguments; the method takes " + takes);
   }
   std::vector<InputSpec> specs;
-  for (size_t index = first; index < graph.inputs().size(); ++index) {
+  for (size_t index = first; index < first + example.size(); ++index) {
     Value* input = graph.inputs()[index];
     const c10::IValue& argument = example[index - first];
     if (!input->type()->cast<c10::TensorType>()) {

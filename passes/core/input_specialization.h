@@ -35,11 +35,12 @@ struct InputSpec {
 
 /// Gives each tensor input of a method graph (inputs after self) the rank,
 /// dtype and device of the matching example argument; returns what it
-/// recorded. Throws tsopt::Error (Input), prefixed by `origin`, when the
-/// example has another argument count or a non-tensor where the graph takes a
-/// tensor.
+/// recorded. The last `defaulted` arguments have default values: the example
+/// may leave them out, and those it leaves out keep their types. Throws
+/// tsopt::Error (Input), prefixed by `origin`, when the example has another
+/// argument count or a non-tensor where the graph takes a tensor.
 std::vector<InputSpec> specializeInputs(torch::jit::Graph& graph, const std::vector<c10::IValue>& example,
-                                        const std::string& origin);
+                                        const std::string& origin, size_t defaulted = 0);
 
 /// Puts, before the graph's first node, one check per spec that raises
 /// "tsopt: <name>: expected a 4-D Float tensor on cpu (the module was optimized

@@ -2,11 +2,13 @@
 
 make DIR: a traced model whose folds need ranks (a [1, C, 1, 1] scale on a
 convolution, a linear + BatchNorm1d after a mean) and example input files,
-good and bad.
+good and bad; a scripted model whose last two arguments have defaults, with
+examples that leave them out and that give one too many.
 run OPTIMIZED REFERENCE DIR: the optimized archive matches the reference on the
 example's kind of input and raises tsopt's error for another rank or dtype.
 """
 import sys
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -25,6 +27,18 @@ class RankDependent(nn.Module):
         return self.bn(self.fc(y.mean((2, 3))))
 
 
+class WithDefaults(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x, residual: Optional[torch.Tensor] = None, scale: float = 2.0):
+        y = self.fc(x)
+        if residual is not None:
+            y = y + residual
+        return y * scale
+
+
 def make(directory):
     torch.manual_seed(0)
     model = RankDependent().eval()
@@ -35,6 +49,9 @@ def make(directory):
     torch.save([(x,), (torch.randn(5, 3, 6, 7),)], f"{directory}/example.pt")
     torch.save(((x, torch.randn(1)),), f"{directory}/two-args.pt")
     torch.save(((3,),), f"{directory}/int-arg.pt")
+    torch.jit.script(WithDefaults().eval()).save(f"{directory}/defaults.pt")
+    torch.save([(torch.randn(2, 4),), (torch.randn(3, 4),)], f"{directory}/defaults-example.pt")
+    torch.save(((torch.randn(2, 4), torch.randn(2, 4), 1.0, 7),), f"{directory}/defaults-too-many.pt")
 
 
 def run(optimized_path, reference_path):

@@ -3,6 +3,8 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/serialization/pickle.h>
 
 #include <cmath>
 #include <fstream>
@@ -137,6 +139,38 @@ TEST(EquivalenceTest, InputFileErrors) {
   std::ofstream(garbage) << "not a pickle";
   EXPECT_THROW(loadInputSets(garbage), Error);
   EXPECT_THROW(loadInputSets("/nonexistent/inputs.pt"), Error);
+}
+
+// The unpickler makes every list a List[Any] (torch.save of a Python list);
+// a method taking a List[Tensor] refuses that, so the sets type lists and
+// dicts by their elements. Mixed or empty lists keep their types.
+TEST(EquivalenceTest, InputListsAreTypedByTheirElements) {
+  auto anyList = [](std::vector<c10::IValue> elements) {
+    c10::impl::GenericList list(c10::AnyType::get());
+    for (c10::IValue& element : elements) {
+      list.push_back(std::move(element));
+    }
+    return list;
+  };
+  c10::impl::GenericDict dict(c10::AnyType::get(), c10::AnyType::get());
+  dict.insert(c10::IValue(std::string("a")), c10::IValue(at::ones({2})));
+  c10::IValue call = c10::ivalue::Tuple::create(
+      {anyList({at::ones({2, 3}), at::zeros({4})}), anyList({int64_t{1}, 2.5}), anyList({}),
+       anyList({anyList({int64_t{1}}), anyList({int64_t{2}, int64_t{3}})}), dict});
+  std::vector<char> bytes = torch::jit::pickle_save(anyList({call}));
+  InputSets sets = parseInputSets("typed.inputs.pt", bytes);
+  ASSERT_EQ(sets.size(), 1u);
+  ASSERT_EQ(sets[0].size(), 5u);
+  EXPECT_EQ(sets[0][0].type()->str(), "Tensor[]");
+  EXPECT_EQ(sets[0][1].type()->str(), "Any[]");
+  EXPECT_EQ(sets[0][2].type()->str(), "Any[]");
+  EXPECT_EQ(sets[0][3].type()->str(), "int[][]");
+  EXPECT_EQ(sets[0][4].type()->str(), "Dict(str, Tensor)");
+
+  torch::jit::Module module("M");
+  module.define("def forward(self, xs: List[Tensor], table: Dict[str, Tensor]):\n"
+                "  return xs[0].sum() + xs[1].sum() + table['a'].sum()\n");
+  EXPECT_EQ(module.forward({sets[0][0], sets[0][4]}).toTensor().item<double>(), 8.0);
 }
 
 TEST(AccuracyTest, CosineSimilarityOfFlattenedTensors) {
