@@ -22,12 +22,12 @@
 
 namespace tsopt {
 
-/// What a pipeline runs on: a module's method, or a bare graph parsed from text.
 /// The names of a module's methods, comma-separated ("none" for none), for
 /// the error that a method is missing: a scripted nn.LSTM has overloads
 /// `forward__0` and `forward__1` and no `forward`.
 std::string methodNames(const torch::jit::Module& module);
 
+/// What a pipeline runs on: a module's method, or a bare graph parsed from text.
 struct IRUnit {
   std::optional<torch::jit::Module> module;
   std::string methodName = "forward";
