@@ -81,6 +81,17 @@ constexpr size_t kMaxPackedRowCounts = 4;
 constexpr int64_t kPanelGemmMinRows = 2;
 constexpr int64_t kPanelGemmMaxRows = 24;
 
+/// Where MKL is in the process on a CPU not Intel's, the panel kernel keeps
+/// the layer up to this many rows: MKL's packed sgemm chooses slow kernels
+/// there. BERT-base's layers with weights from memory, AMD EPYC (AVX2),
+/// bench_linear, panel kernel against MKL: one thread 1.13-1.28x faster at 32
+/// rows, 1.10-1.21x at 48, 1.01-1.07x at 64 (0.94-0.98x at 128); two threads
+/// 1.51-1.99x at 32, 1.07-1.52x at 48, 1.10-1.46x at 64. Without MKL the
+/// limit stays 24: against oneDNN 2.6 past 24 rows the panel kernel is
+/// slower on three of the four shapes with two threads (0.79-0.92x at 32-64
+/// rows; docs/fusion.md).
+constexpr int64_t kPanelGemmMaxRowsOverMkl = 64;
+
 /// With AVX-512 the panel kernel runs every row count up to this one, Intel's
 /// CPUs with MKL included. BERT-base's layers with weights from memory (Xeon
 /// with AVX-512, bench_linear, docs/fusion.md): 1.1-1.4x faster than MKL's
@@ -138,11 +149,11 @@ bool usesPanelGemm(int64_t rows, const at::Tensor& weight) {
   static const bool chosen = panelGemmAvailable() && linearGemmChoice().empty();
   static const bool wide = preferredPanelIsa() == PanelIsa::Avx512;
   static const bool avx2Preferred = !(packedGemmAvailable() && isIntelCpu());
+  static const int64_t avx2MaxRows = packedGemmAvailable() ? kPanelGemmMaxRowsOverMkl : kPanelGemmMaxRows;
   if (!chosen || (packedGemmAvailable() && rows >= kPackedGemmMinRows && weightStaysInCache(weight))) {
     return false;
   }
-  return wide ? rows <= kWidePanelGemmMaxRows
-              : avx2Preferred && rows >= kPanelGemmMinRows && rows <= kPanelGemmMaxRows;
+  return wide ? rows <= kWidePanelGemmMaxRows : avx2Preferred && rows >= kPanelGemmMinRows && rows <= avx2MaxRows;
 }
 } // namespace
 
