@@ -84,12 +84,13 @@ constexpr int64_t kPanelGemmMaxRows = 24;
 /// Where MKL is in the process on a CPU not Intel's, the panel kernel keeps
 /// the layer up to this many rows: MKL's packed sgemm chooses slow kernels
 /// there. BERT-base's layers with weights from memory, AMD EPYC (AVX2),
-/// bench_linear, panel kernel against MKL: one thread 1.13-1.28x faster at 32
-/// rows, 1.10-1.21x at 48, 1.01-1.07x at 64 (0.94-0.98x at 128); two threads
-/// 1.51-1.99x at 32, 1.07-1.52x at 48, 1.10-1.46x at 64. Without MKL the
-/// limit stays 24: against oneDNN 2.6 past 24 rows the panel kernel is
-/// slower on three of the four shapes with two threads (0.79-0.92x at 32-64
-/// rows; docs/fusion.md).
+/// bench_linear, panel kernel against MKL, two runs: one thread 1.04-1.34x
+/// faster at 32 rows, 1.01-1.27x at 48, 0.93-1.22x at 64 (0.88-1.08x at 128);
+/// two threads 1.51-1.99x at 32, 1.07-1.52x at 48, 1.10-1.46x at 64. Without
+/// MKL the limit stays 24: against oneDNN 2.6 past 24 rows the panel kernel
+/// is slower on three of the four shapes with two threads (0.79-0.92x at
+/// 32-64 rows; docs/fusion.md). The AVX-512 kernel's limit is not raised on
+/// AMD CPUs: not measured there.
 constexpr int64_t kPanelGemmMaxRowsOverMkl = 64;
 
 /// With AVX-512 the panel kernel runs every row count up to this one, Intel's
