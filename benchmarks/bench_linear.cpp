@@ -49,7 +49,7 @@ struct Shape {
 };
 
 const std::vector<Shape> kShapes = {{768, 768}, {768, 3072}, {3072, 768}, {768, 2304}};
-const std::vector<int64_t> kRows = {1, 4, 14, 24, 32, 48, 64, 96, 128, 256};
+const std::vector<int64_t> kRows = {1, 4, 14, 24, 32, 48, 64, 96, 128, 256, 512, 1024};
 const std::vector<int> kThreads = {1, 2};
 
 /// One product of a layer: input (rows x in), output (rows x out).

@@ -89,8 +89,7 @@ constexpr int64_t kPanelGemmMaxRows = 24;
 /// two threads 1.51-1.99x at 32, 1.07-1.52x at 48, 1.10-1.46x at 64. Without
 /// MKL the limit stays 24: against oneDNN 2.6 past 24 rows the panel kernel
 /// is slower on three of the four shapes with two threads (0.79-0.92x at
-/// 32-64 rows; docs/fusion.md). The AVX-512 kernel's limit is not raised on
-/// AMD CPUs: not measured there.
+/// 32-64 rows; docs/fusion.md). The AVX-512 kernel has its own limit below.
 constexpr int64_t kPanelGemmMaxRowsOverMkl = 64;
 
 /// With AVX-512 the panel kernel runs every row count up to this one, Intel's
@@ -101,6 +100,17 @@ constexpr int64_t kPanelGemmMaxRowsOverMkl = 64;
 /// oneDNN), which packs the weight again: a layer that sees both few and many
 /// rows holds both packs (LinearPacked::algorithmFor).
 constexpr int64_t kWidePanelGemmMaxRows = 32;
+
+/// Where MKL is in the process on a CPU not Intel's, the AVX-512 panel kernel
+/// keeps the layer up to this many rows: MKL does not run its best kernels
+/// there. BERT-base's layers with weights from memory, AMD EPYC (Zen 4,
+/// AVX-512), bench_linear, panel kernel against MKL's packed sgemm: one thread
+/// 1.55-1.60x faster at 32 rows, 1.30-1.33x at 64, 1.11-1.18x at 128,
+/// 1.04-1.12x at 256, 1.02-1.07x at 512; two threads 1.82-2.32x at 32,
+/// 1.12-1.33x at 128, 1.07-1.23x at 256, 0.92-1.08x at 512 (docs/fusion.md).
+/// The panel kernel runs at 101-109 GFLOP/s a core at every row count there;
+/// MKL rises from 66 at 32 rows to 99-103 at 512 and more.
+constexpr int64_t kWidePanelGemmMaxRowsOverMkl = 256;
 
 namespace {
 /// Without MKL (Debian's LibTorch), products up to this many multiply-adds
@@ -151,10 +161,12 @@ bool usesPanelGemm(int64_t rows, const at::Tensor& weight) {
   static const bool wide = preferredPanelIsa() == PanelIsa::Avx512;
   static const bool avx2Preferred = !(packedGemmAvailable() && isIntelCpu());
   static const int64_t avx2MaxRows = packedGemmAvailable() ? kPanelGemmMaxRowsOverMkl : kPanelGemmMaxRows;
+  static const int64_t wideMaxRows = packedGemmAvailable() && !isIntelCpu() ? kWidePanelGemmMaxRowsOverMkl
+                                                                           : kWidePanelGemmMaxRows;
   if (!chosen || (packedGemmAvailable() && rows >= kPackedGemmMinRows && weightStaysInCache(weight))) {
     return false;
   }
-  return wide ? rows <= kWidePanelGemmMaxRows : avx2Preferred && rows >= kPanelGemmMinRows && rows <= avx2MaxRows;
+  return wide ? rows <= wideMaxRows : avx2Preferred && rows >= kPanelGemmMinRows && rows <= avx2MaxRows;
 }
 } // namespace
 

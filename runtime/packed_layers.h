@@ -247,7 +247,8 @@ public:
   /// The kernel run() uses for `input` with activation none:
   ///  - "panel-gemm" (runtime/packed_gemm.h), unless TSOPT_LINEAR_GEMM is set:
   ///    1 to 32 rows on a CPU with AVX-512 (unless ONEDNN_MAX_CPU_ISA holds
-  ///    the kernels below it); with AVX2 only, 2 to 24 rows, or 2 to 64
+  ///    the kernels below it), 1 to 256 where the LibTorch carries MKL and
+  ///    the CPU is not Intel's; with AVX2 only, 2 to 24 rows, or 2 to 64
   ///    where the LibTorch carries MKL and the CPU is not Intel's (none on
   ///    Intel CPUs with MKL). Its pack serves every row count;
   ///  - "mkl-packed-sgemm" where the LibTorch carries MKL (unless

@@ -433,18 +433,20 @@ TEST(LinearPackedTest, KernelFollowsRowCountAndLibTorch) {
   LinearPacked packed(at::randn({24, 16}), at::randn({24}));
   const bool mkl = packedGemmAvailable();
   // Unless TSOPT_LINEAR_GEMM chooses: with AVX-512, 1 to 32 rows go to the
-  // panel kernel; with AVX2 only, 2 to 24 rows (64 where MKL serves a CPU
-  // not Intel's), none where MKL serves an Intel CPU.
+  // panel kernel (256 where MKL serves a CPU not Intel's); with AVX2 only, 2
+  // to 24 rows (64 where MKL serves a CPU not Intel's), none where MKL serves
+  // an Intel CPU.
   const bool panelChosen = panelGemmAvailable() && setting == nullptr;
   const bool wide = panelChosen && preferredPanelIsa() == PanelIsa::Avx512;
   const bool narrow = panelChosen && !wide && !(mkl && isIntelCpu());
   const int64_t narrowMaxRows = mkl ? 64 : 24;
+  const int64_t wideMaxRows = mkl && !isIntelCpu() ? 256 : 32;
   // With MKL, a weight that fits in one core's L2 (all of these) goes to MKL from 8 rows on.
   const auto fewRows = [&](int64_t rows, const char* other) {
     if (mkl && rows >= 8) {
       return other;
     }
-    return (wide && rows <= 32) || (narrow && rows >= 2 && rows <= narrowMaxRows) ? "panel-gemm" : other;
+    return (wide && rows <= wideMaxRows) || (narrow && rows >= 2 && rows <= narrowMaxRows) ? "panel-gemm" : other;
   };
   // Without MKL a small product goes to ATen's addmm, unless oneDNN is forced.
   auto small = [&](int64_t rows, const char* onednn) {
@@ -457,19 +459,22 @@ TEST(LinearPackedTest, KernelFollowsRowCountAndLibTorch) {
   EXPECT_EQ(large.algorithmFor(at::randn({1024, 256})), mkl ? "mkl-packed-sgemm" : "onednn-matmul");
   EXPECT_EQ(large.algorithmFor(at::randn({1, 256})), fewRows(1, "onednn-inner-product"));
   EXPECT_EQ(large.algorithmFor(at::randn({33, 256})), mkl ? "mkl-packed-sgemm" : "onednn-matmul");
-  // A weight larger than any core's L2 (8 MiB): past 24 rows the AVX2 panel
-  // kernel keeps it only where MKL serves a CPU not Intel's, up to 64 rows.
-  LinearPacked streamed(at::randn({2048, 1024}) / 32, at::randn({2048}));
+  // A weight larger than any core's L2 (8 MiB): past 24 (AVX2) or 32
+  // (AVX-512) rows the panel kernel keeps it only where MKL serves a CPU not
+  // Intel's, up to 64 (AVX2) or 256 (AVX-512) rows.
+  // A layer for each row count: MKL packs for at most four.
+  const at::Tensor streamedWeight = at::randn({2048, 1024}) / 32;
+  const at::Tensor streamedBias = at::randn({2048});
   const auto manyRows = [&](int64_t rows) {
     return mkl ? "mkl-packed-sgemm" : rows < 32 ? "onednn-inner-product" : "onednn-matmul";
   };
-  for (int64_t rows : {25, 48, 64}) {
-    const bool panel = (wide && rows <= 32) || (narrow && rows <= narrowMaxRows);
+  for (int64_t rows : {25, 33, 48, 64, 65, 256, 257}) {
+    LinearPacked streamed(streamedWeight, streamedBias);
+    const bool panel = (wide && rows <= wideMaxRows) || (narrow && rows <= narrowMaxRows);
     at::Tensor input = at::randn({rows, 1024});
     EXPECT_EQ(streamed.algorithmFor(input), panel ? "panel-gemm" : manyRows(rows)) << rows << " rows";
     expectClose(streamed.run(input, at::Tensor(), {}), streamed.runReference(input, at::Tensor(), {}));
   }
-  EXPECT_EQ(streamed.algorithmFor(at::randn({65, 1024})), manyRows(65));
   EXPECT_EQ(packed.algorithmFor(at::randn({4, 16})), small(4, "onednn-inner-product"));
   EXPECT_EQ(packed.algorithmFor(at::randn({2, 4, 16})), small(8, "onednn-inner-product"));
   EXPECT_EQ(packed.algorithmFor(at::randn({2, 64, 16})),
