@@ -105,25 +105,38 @@ namespace {
 /// `accumulate`): the product is then added on top. Plain loops, not ATen ops:
 /// at a few rows the dispatch of a bias copy would cost more than the product
 /// (benchmarks/small_models.py).
+/// Rows split between threads from this many floats of output on: below it
+/// a thread's start costs more than the loop.
+constexpr int64_t kParallelFloats = 32 * 1024;
+
 void presetBias(float* c, int64_t rows, int64_t columns, const float* bias, bool accumulate) {
   if (bias == nullptr) {
     return;
   }
-  for (int64_t row = 0; row < rows; ++row) {
-    float* line = c + row * columns;
-    if (accumulate) {
-      for (int64_t column = 0; column < columns; ++column) {
-        line[column] += bias[column];
+  const int64_t grain = std::max<int64_t>(1, kParallelFloats / std::max<int64_t>(1, columns));
+  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      float* line = c + row * columns;
+      if (accumulate) {
+        for (int64_t column = 0; column < columns; ++column) {
+          line[column] += bias[column];
+        }
+      } else {
+        std::memcpy(line, bias, sizeof(float) * static_cast<size_t>(columns));
       }
-    } else {
-      std::memcpy(line, bias, sizeof(float) * static_cast<size_t>(columns));
     }
-  }
+  });
 }
 
 void finishActivation(at::Tensor& out, const Activation& activation) {
+  if (activation.kind == ActivationKind::None) {
+    return;
+  }
   if (appliedInLoop(activation)) {
-    applyActivationInLoop(out.data_ptr<float>(), out.numel(), activation);
+    float* data = out.data_ptr<float>();
+    at::parallel_for(0, out.numel(), kParallelFloats, [&](int64_t begin, int64_t end) {
+      applyActivationInLoop(data + begin, end - begin, activation);
+    });
   } else {
     applyActivationInPlace(out, activation);
   }
@@ -154,31 +167,67 @@ constexpr int64_t kRowBlock = 6;       ///< 6 x 2 accumulators + 2 weight vector
 constexpr int64_t kDepthChunk = 256;
 constexpr int64_t kPrefetchSteps = 16;  ///< Panel rows (one cache line each) prefetched ahead.
 
+/// How a block of the output starts and ends. A product runs in chunks of
+/// kDepthChunk input features: the first chunk starts the output from the
+/// bias (and from what the output holds, the residual, when accumulating),
+/// the others from the partial sums; the last one applies the activation
+/// (none, relu or clamp) in registers before it stores. So neither the bias
+/// nor the activation takes a pass of its own over the output, and both are
+/// split between the threads with the panels.
+struct BlockEnds {
+  bool load = true;              ///< Read the output first (partial sums, or the residual).
+  const float* bias = nullptr;   ///< This panel's 16 bias values, added at the start; or none.
+  ActivationKind activation = ActivationKind::None;  ///< None, Relu or Clamp.
+  float lower = 0.0f;            ///< Clamp's bounds.
+  float upper = 0.0f;
+};
+
+/// relu or clamp on 8 floats, with applyActivationInLoop's results (NaN
+/// stays NaN; clamp takes the lower bound first).
+__attribute__((target("avx2,fma"))) inline __m256 activate8(__m256 value, const BlockEnds& ends) {
+  if (ends.activation == ActivationKind::Relu) {
+    return _mm256_and_ps(value, _mm256_cmp_ps(value, _mm256_setzero_ps(), _CMP_NLE_UQ));  // > 0 or NaN
+  }
+  // As std::min(std::max(value, lower), upper), by comparisons that are false for NaN.
+  const __m256 lower = _mm256_set1_ps(ends.lower);
+  const __m256 upper = _mm256_set1_ps(ends.upper);
+  const __m256 raised = _mm256_blendv_ps(value, lower, _mm256_cmp_ps(value, lower, _CMP_LT_OQ));
+  return _mm256_blendv_ps(raised, upper, _mm256_cmp_ps(raised, upper, _CMP_GT_OQ));
+}
+
 /// c (rows x 16, leading dimension ldc) += a (rows x depth, lda) · panel
-/// (depth x 16, dense), for Rows <= kRowBlock; `columns` < 16 at the right
-/// edge, whose c is read and written through a scratch line.
+/// (depth x 16, dense), for Rows <= kRowBlock, started and ended as `ends`
+/// says; `columns` < 16 at the right edge, whose c is read and written
+/// through a scratch line.
 template <int Rows, bool Prefetch>
 __attribute__((target("avx2,fma"))) void panelBlock(const float* a, int64_t lda, const float* panel, int64_t depth,
-                                                    float* c, int64_t ldc, int64_t columns) {
+                                                    float* c, int64_t ldc, int64_t columns, const BlockEnds& ends) {
   // Named accumulators, not an array: GCC 12 kept an array's copy in memory
   // too and stored every accumulator on every step.
   __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
   alignas(32) float edge[Rows][kPanelColumns] = {};
   const auto line = [&](int row) { return columns < kPanelColumns ? edge[row] : c + row * ldc; };
-  for (int row = 0; columns < kPanelColumns && row < Rows; ++row) {
+  for (int row = 0; ends.load && columns < kPanelColumns && row < Rows; ++row) {
     std::memcpy(edge[row], c + row * ldc, sizeof(float) * static_cast<size_t>(columns));
   }
+  const __m256 bias0 = ends.bias != nullptr ? _mm256_loadu_ps(ends.bias) : _mm256_setzero_ps();
+  const __m256 bias1 = ends.bias != nullptr ? _mm256_loadu_ps(ends.bias + 8) : _mm256_setzero_ps();
 #define TSOPT_PANEL_ROWS(STEP) STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5)
 #define TSOPT_PANEL_LOAD(R)                                                                                       \
   if constexpr (Rows > R) {                                                                                       \
-    c##R##0 = _mm256_loadu_ps(line(R));                                                                           \
-    c##R##1 = _mm256_loadu_ps(line(R) + 8);                                                                       \
+    c##R##0 = ends.load ? _mm256_add_ps(_mm256_loadu_ps(line(R)), bias0) : bias0;                                 \
+    c##R##1 = ends.load ? _mm256_add_ps(_mm256_loadu_ps(line(R) + 8), bias1) : bias1;                             \
   }
 #define TSOPT_PANEL_FMA(R)                                                                                        \
   if constexpr (Rows > R) {                                                                                       \
     const __m256 x = _mm256_broadcast_ss(a + R * lda + k);                                                        \
     c##R##0 = _mm256_fmadd_ps(x, low, c##R##0);                                                                  \
     c##R##1 = _mm256_fmadd_ps(x, high, c##R##1);                                                                  \
+  }
+#define TSOPT_PANEL_ACTIVATE(R)                                                                                   \
+  if constexpr (Rows > R) {                                                                                       \
+    c##R##0 = activate8(c##R##0, ends);                                                                           \
+    c##R##1 = activate8(c##R##1, ends);                                                                           \
   }
 #define TSOPT_PANEL_STORE(R)                                                                                      \
   if constexpr (Rows > R) {                                                                                       \
@@ -194,8 +243,12 @@ __attribute__((target("avx2,fma"))) void panelBlock(const float* a, int64_t lda,
     const __m256 high = _mm256_load_ps(panel + k * kPanelColumns + 8);
     TSOPT_PANEL_ROWS(TSOPT_PANEL_FMA)
   }
+  if (ends.activation != ActivationKind::None) {
+    TSOPT_PANEL_ROWS(TSOPT_PANEL_ACTIVATE)
+  }
   TSOPT_PANEL_ROWS(TSOPT_PANEL_STORE)
 #undef TSOPT_PANEL_STORE
+#undef TSOPT_PANEL_ACTIVATE
 #undef TSOPT_PANEL_FMA
 #undef TSOPT_PANEL_LOAD
 #undef TSOPT_PANEL_ROWS
@@ -204,7 +257,8 @@ __attribute__((target("avx2,fma"))) void panelBlock(const float* a, int64_t lda,
   }
 }
 
-using PanelBlockFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t);
+using PanelBlockFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t,
+                             const BlockEnds&);
 /// [prefetch][rows]: the first row block of a chunk brings the panel in from
 /// memory (prefetching ahead); the others find it in L1.
 constexpr PanelBlockFn kPanelBlocks[2][kRowBlock + 1] = {
@@ -221,17 +275,32 @@ constexpr int64_t kWideRowBlock = 16;
 /// this 770 (64 to 192 ahead were alike; Xeon with AVX-512, bench_linear).
 constexpr int64_t kFarPrefetchSteps = 128;
 
+/// relu or clamp on 16 floats, as activate8.
+__attribute__((target("avx512f"))) inline __m512 activate16(__m512 value, const BlockEnds& ends) {
+  if (ends.activation == ActivationKind::Relu) {
+    const __mmask16 kept = _mm512_cmp_ps_mask(value, _mm512_setzero_ps(), _CMP_NLE_UQ);  // > 0 or NaN
+    return _mm512_maskz_mov_ps(kept, value);
+  }
+  // As std::min(std::max(value, lower), upper), by comparisons that are false for NaN.
+  const __m512 lower = _mm512_set1_ps(ends.lower);
+  const __m512 upper = _mm512_set1_ps(ends.upper);
+  const __m512 raised = _mm512_mask_mov_ps(value, _mm512_cmp_ps_mask(value, lower, _CMP_LT_OQ), lower);
+  return _mm512_mask_mov_ps(raised, _mm512_cmp_ps_mask(raised, upper, _CMP_GT_OQ), upper);
+}
+
 /// c (Rows x 16, leading dimension ldc) += block · panel (depth x 16, dense),
 /// where `block` holds the input's Rows rows side by side (depth x Rows, dense:
-/// every broadcast is at a fixed offset from one pointer). `columns` masks the
-/// panel's right edge.
+/// every broadcast is at a fixed offset from one pointer), started and ended
+/// as `ends` says. `columns` masks the panel's right edge.
 template <int Rows, bool Prefetch>
 __attribute__((target("avx512f"))) void widePanelBlock(const float* block, const float* panel, int64_t depth,
-                                                       float* c, int64_t ldc, __mmask16 columns) {
+                                                       float* c, int64_t ldc, __mmask16 columns,
+                                                       const BlockEnds& ends) {
+  const __m512 bias = ends.bias != nullptr ? _mm512_maskz_loadu_ps(columns, ends.bias) : _mm512_setzero_ps();
   __m512 sums[Rows];
 #pragma GCC unroll 16
   for (int row = 0; row < Rows; ++row) {
-    sums[row] = _mm512_maskz_loadu_ps(columns, c + row * ldc);
+    sums[row] = ends.load ? _mm512_add_ps(_mm512_maskz_loadu_ps(columns, c + row * ldc), bias) : bias;
   }
   for (int64_t k = 0; k < depth; ++k) {
     if (Prefetch) {
@@ -245,13 +314,19 @@ __attribute__((target("avx512f"))) void widePanelBlock(const float* block, const
       sums[row] = _mm512_fmadd_ps(_mm512_set1_ps(x[row]), weights, sums[row]);
     }
   }
+  if (ends.activation != ActivationKind::None) {
+#pragma GCC unroll 16
+    for (int row = 0; row < Rows; ++row) {
+      sums[row] = activate16(sums[row], ends);
+    }
+  }
 #pragma GCC unroll 16
   for (int row = 0; row < Rows; ++row) {
     _mm512_mask_storeu_ps(c + row * ldc, columns, sums[row]);
   }
 }
 
-using WidePanelBlockFn = void (*)(const float*, const float*, int64_t, float*, int64_t, __mmask16);
+using WidePanelBlockFn = void (*)(const float*, const float*, int64_t, float*, int64_t, __mmask16, const BlockEnds&);
 
 /// Entry r runs r rows (entry 0: none).
 template <bool Prefetch, size_t... Rows>
@@ -305,6 +380,29 @@ void forEachPanelBlock(int64_t panels, int64_t inFeatures, int64_t rows, int64_t
 
 } // namespace
 
+/// The bias, residual and activation of one product, told to each block.
+struct PanelGemmWeights::ProductEnds {
+  const float* bias;      ///< 16 values a panel (the last one padded), or none.
+  bool accumulate;        ///< The output holds a residual to add to.
+  Activation activation;  ///< None, relu or clamp: applied in registers.
+  int64_t inFeatures;
+
+  /// How the block over input features [k, k + depth) of `panel` starts and ends.
+  BlockEnds at(int64_t panel, int64_t k, int64_t depth) const {
+    BlockEnds ends;
+    if (k == 0) {
+      ends.load = accumulate;
+      ends.bias = bias != nullptr ? bias + panel * kPanelColumns : nullptr;
+    }
+    if (k + depth >= inFeatures) {
+      ends.activation = activation.kind;
+      ends.lower = static_cast<float>(activation.alpha);
+      ends.upper = static_cast<float>(activation.beta);
+    }
+    return ends;
+  }
+};
+
 bool panelGemmAvailable() {
 #if defined(__x86_64__) || defined(__i386__)
   static const bool available = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -349,19 +447,35 @@ void PanelGemmWeights::run(const float* input, int64_t rows, at::Tensor& out, co
   TORCH_CHECK(out.is_contiguous() && out.numel() == rows * outFeatures_,
               "tsopt: the panel kernel needs a dense output of the input's row count");
   float* c = out.data_ptr<float>();
-  if (bias == nullptr && !accumulate) {
-    std::memset(c, 0, sizeof(float) * static_cast<size_t>(out.numel()));
+  if (inFeatures_ == 0) {  // No depth chunk to start or end the output.
+    if (bias == nullptr && !accumulate) {
+      std::memset(c, 0, sizeof(float) * static_cast<size_t>(out.numel()));
+    }
+    presetBias(c, rows, outFeatures_, bias, accumulate);
+    finishActivation(out, activation);
+    return;
   }
-  presetBias(c, rows, outFeatures_, bias, accumulate);
+  // The blocks read 16 bias values a panel: the last panel's are padded.
+  const float* panelBias = bias;
+  thread_local std::vector<float> padded;
+  if (bias != nullptr && outFeatures_ % kPanelColumns != 0) {
+    padded.assign(static_cast<size_t>(panels_ * kPanelColumns), 0.0f);
+    std::copy(bias, bias + outFeatures_, padded.begin());
+    panelBias = padded.data();
+  }
+  const bool inLoop = appliedInLoop(activation);
+  const ProductEnds ends{panelBias, accumulate, inLoop ? activation : Activation{}, inFeatures_};
   if (isa_ == PanelIsa::Avx512) {
-    runAvx512(input, rows, c);
+    runAvx512(input, rows, c, ends);
   } else {
-    runAvx2(input, rows, c);
+    runAvx2(input, rows, c, ends);
   }
-  finishActivation(out, activation);
+  if (!inLoop) {
+    applyActivationInPlace(out, activation);
+  }
 }
 
-void PanelGemmWeights::runAvx2(const float* input, int64_t rows, float* c) const {
+void PanelGemmWeights::runAvx2(const float* input, int64_t rows, float* c, const ProductEnds& ends) const {
   const float* panels = packed_.data_ptr<float>();
   forEachPanelBlock(panels_, inFeatures_, rows, kRowBlock, [&](int64_t panel, int64_t k, int64_t depth, int64_t row,
                                                                int64_t block) {
@@ -369,11 +483,11 @@ void PanelGemmWeights::runAvx2(const float* input, int64_t rows, float* c) const
     kPanelBlocks[row == 0][block](input + row * inFeatures_ + k, inFeatures_,
                                   panels + (panel * inFeatures_ + k) * kPanelColumns, depth,
                                   c + row * outFeatures_ + column, outFeatures_,
-                                  std::min(kPanelColumns, outFeatures_ - column));
+                                  std::min(kPanelColumns, outFeatures_ - column), ends.at(panel, k, depth));
   });
 }
 
-void PanelGemmWeights::runAvx512(const float* input, int64_t rows, float* c) const {
+void PanelGemmWeights::runAvx512(const float* input, int64_t rows, float* c, const ProductEnds& ends) const {
   const float* panels = packed_.data_ptr<float>();
   const float* blocks = interleaveRowBlocks(input, rows, inFeatures_);
   forEachPanelBlock(panels_, inFeatures_, rows, kWideRowBlock, [&](int64_t panel, int64_t k, int64_t depth,
@@ -383,7 +497,7 @@ void PanelGemmWeights::runAvx512(const float* input, int64_t rows, float* c) con
     kWidePanelBlocks[row == 0][block](blocks + row * inFeatures_ + k * block,
                                       panels + (panel * inFeatures_ + k) * kPanelColumns, depth,
                                       c + row * outFeatures_ + column, outFeatures_,
-                                      static_cast<__mmask16>((1u << columns) - 1));
+                                      static_cast<__mmask16>((1u << columns) - 1), ends.at(panel, k, depth));
   });
 }
 

@@ -80,7 +80,9 @@ PanelIsa preferredPanelIsa();
 /// tokens, batch 1). The layout does not depend on the row count: one pack
 /// serves every call. Panels are split between threads, and each thread runs
 /// every block of rows over a 256-deep chunk of a panel while the chunk is in
-/// L1: the weight is read once per call, in order.
+/// L1: the weight is read once per call, in order. The bias (and residual)
+/// start the output in registers and relu or clamp end it there, so neither
+/// takes a pass of its own over the output.
 ///  - AVX2: a block of up to 6 rows x 16 columns of the output in registers
 ///    (two vectors a row);
 ///  - AVX-512: up to 16 rows x 16 columns (one vector a row), the input's
@@ -99,8 +101,9 @@ public:
   PanelIsa isa() const { return isa_; }
 
 private:
-  void runAvx2(const float* input, int64_t rows, float* out) const;
-  void runAvx512(const float* input, int64_t rows, float* out) const;
+  struct ProductEnds;
+  void runAvx2(const float* input, int64_t rows, float* out, const ProductEnds& ends) const;
+  void runAvx512(const float* input, int64_t rows, float* out, const ProductEnds& ends) const;
 
   int64_t outFeatures_;
   int64_t inFeatures_;

@@ -595,6 +595,52 @@ TEST(LinearPackedTest, PanelKernelAppliesEveryActivationOnEveryIsa) {
   }
 }
 
+/// The bias, residual and relu or clamp start and end each block in
+/// registers: NaN and infinities pass as ATen's ops pass them, every depth
+/// chunk's boundary included, and a weight with no input features still
+/// gives the bias (plus residual) through the activation.
+TEST(LinearPackedTest, PanelKernelEndsKeepNaNAndEmptyDepth) {
+  if (!panelGemmAvailable()) {
+    GTEST_SKIP() << "no AVX2 and FMA: the panel kernel never runs here";
+  }
+  at::manual_seed(11);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (PanelIsa isa : panelIsas()) {
+    for (int64_t inFeatures : {0, 7, 600}) {
+      const at::Tensor weight = at::randn({21, inFeatures}) / 8;
+      const at::Tensor bias = at::randn({21});
+      const PanelGemmWeights gemm(weight, isa);
+      for (int64_t rows : {3, 17}) {
+        const at::Tensor input = at::randn({rows, inFeatures});
+        at::Tensor residual = at::randn({rows, 21});
+        residual[0][0] = nan;
+        residual[0][20] = nan;  // the padded panel
+        residual[rows - 1][3] = inf;
+        residual[rows - 1][4] = -inf;
+        const at::Tensor product = at::linear(input, weight, bias) + residual;
+        for (const char* name : {"relu", "clamp", "none"}) {
+          SCOPED_TRACE(::testing::Message() << nameOf(isa) << ", " << rows << " x " << inFeatures << ", " << name);
+          const Activation activation = parseActivation(name, -0.5, 0.75);
+          const at::Tensor expected = std::string(name) == "relu"    ? at::relu(product)
+                                      : std::string(name) == "clamp" ? at::clamp(product, -0.5, 0.75)
+                                                                     : product;
+          at::Tensor out = residual.clone();
+          gemm.run(input.data_ptr<float>(), rows, out, bias.data_ptr<float>(), true, activation);
+          EXPECT_TRUE(at::allclose(out, expected, 1e-4, 1e-4, /*equal_nan=*/true)) << out << expected;
+          at::Tensor fresh = at::full({rows, 21}, nan);
+          gemm.run(input.data_ptr<float>(), rows, fresh, nullptr, false, activation);
+          const at::Tensor plain = at::linear(input, weight);
+          const at::Tensor plainExpected = std::string(name) == "relu"    ? at::relu(plain)
+                                           : std::string(name) == "clamp" ? at::clamp(plain, -0.5, 0.75)
+                                                                          : plain;
+          EXPECT_TRUE(at::allclose(fresh, plainExpected, 1e-4, 1e-4)) << fresh << plainExpected;
+        }
+      }
+    }
+  }
+}
+
 TEST(LinearPackedTest, PanelKernelRefusesAnIsaTheCpuLacks) {
   __builtin_cpu_init();
   if (!panelGemmAvailable() || __builtin_cpu_supports("avx512f")) {
