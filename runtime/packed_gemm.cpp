@@ -101,14 +101,14 @@ PackedGemmWeights::PackedGemmWeights(const at::Tensor& weight, int64_t rows)
 
 namespace {
 
-/// Presets the (rows, columns) output to the bias (added to what it holds when
-/// `accumulate`): the product is then added on top. Plain loops, not ATen ops:
-/// at a few rows the dispatch of a bias copy would cost more than the product
-/// (benchmarks/small_models.py).
 /// Rows split between threads from this many floats of output on: below it
 /// a thread's start costs more than the loop.
 constexpr int64_t kParallelFloats = 32 * 1024;
 
+/// Presets the (rows, columns) output to the bias (added to what it holds when
+/// `accumulate`): the product is then added on top. Plain loops (rows split
+/// between threads), not ATen ops: at a few rows the dispatch of a bias copy
+/// would cost more than the product (benchmarks/small_models.py).
 void presetBias(float* c, int64_t rows, int64_t columns, const float* bias, bool accumulate) {
   if (bias == nullptr) {
     return;
