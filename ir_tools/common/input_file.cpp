@@ -1,5 +1,7 @@
 #include "ir_tools/common/input_file.h"
 
+#include "ir_tools/common/bytes_read_adapter.h"
+
 #include "passes/core/archive_check.h"
 #include "passes/core/error.h"
 #include "passes/quantization/quantization_params.h"
@@ -19,6 +21,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -47,8 +50,11 @@ std::vector<std::string> splitLines(const std::string& text) {
 }
 
 /// The stream's bytes, failing as soon as they pass `maxBytes` (0: no limit).
-std::string readLimited(std::istream& stream, const std::string& path, uint64_t maxBytes) {
+/// `expected`, the size when known, is reserved: one buffer of the file's
+/// size rather than doublings of it (a 400 MB model briefly held 768 MB).
+std::string readLimited(std::istream& stream, const std::string& path, uint64_t maxBytes, size_t expected = 0) {
   std::string bytes;
+  bytes.reserve(expected);
   char buffer[1 << 16];
   while (stream.read(buffer, sizeof buffer) || stream.gcount() > 0) {
     bytes.append(buffer, static_cast<size_t>(stream.gcount()));
@@ -76,7 +82,7 @@ std::string readAll(const std::string& path, uint64_t maxBytes) {
   if (!noSize && maxBytes != 0 && size > maxBytes) {
     throwTooLarge(path, maxBytes);
   }
-  std::string bytes = readLimited(file, path, maxBytes);
+  std::string bytes = readLimited(file, path, maxBytes, noSize ? 0 : static_cast<size_t>(size));
   if (file.bad()) {
     throw Error(ErrorKind::Input, path + ": cannot read file");
   }
@@ -741,8 +747,7 @@ bool sourceRangesSound(const c10::IValue& root) {
 /// fuzz_archive found a crash in its deserializer) unpickles to sound ranges.
 bool debugRecordsSound(const std::string& bytes) {
   try {
-    std::istringstream stream(bytes);
-    caffe2::serialize::PyTorchStreamReader reader(&stream);
+    caffe2::serialize::PyTorchStreamReader reader(readerOf(bytes));
     for (const std::string& name : reader.getAllRecords()) {
       if (!isSourceRangeRecord(name)) {
         continue;
@@ -781,8 +786,7 @@ torch::jit::Module loadArchive(const std::string& path, const std::string& bytes
     mapLocation = *device;
   }
   auto load = [&](const std::string& archive) {
-    std::istringstream stream(archive);
-    return torch::jit::load(stream, mapLocation);
+    return torch::jit::load(readerOf(archive), mapLocation);
   };
   // Damaged source ranges are dropped, with a warning, rather than read.
   const bool debugSound = debugRecordsSound(bytes);
@@ -792,7 +796,8 @@ torch::jit::Module loadArchive(const std::string& path, const std::string& bytes
   }
   try {
     try {
-      return load(debugSound ? bytes : withoutDebugRecords(bytes));
+      // Not `load(debugSound ? bytes : ...)`: that conditional is a copy of the archive.
+      return debugSound ? load(bytes) : load(withoutDebugRecords(bytes));
     } catch (const torch::jit::ErrorReport&) {
       // The archive's code does not compile. The report's what() shows the
       // source ranges, reading the .debug_pkl records then, inside a noexcept
@@ -815,7 +820,23 @@ torch::jit::Module loadArchive(const std::string& path, const std::string& bytes
 
 } // namespace
 
-torch::jit::Module LoadedInput::freshModule() const { return loadArchive(path, archiveBytes, device); }
+torch::jit::Module LoadedInput::freshModule() const {
+  if (!archiveFile) {
+    return loadArchive(path, archiveBytes, device);
+  }
+  std::error_code noStamp;
+  const uint64_t size = std::filesystem::file_size(path, noStamp);
+  const std::filesystem::file_time_type modified = std::filesystem::last_write_time(path, noStamp);
+  std::string bytes;
+  if (!noStamp && size == archiveFile->size && modified == archiveFile->modified) {
+    bytes = readAll(path, 0);
+  }
+  if (bytes.size() != archiveFile->size || noStamp) {
+    throw Error(ErrorKind::Input, path + ": the file changed while tsopt ran (it is read again for a fresh copy "
+                                         "of the original module)");
+  }
+  return loadArchive(path, bytes, device);
+}
 
 bool looksLikeArchive(const std::string& bytes) { return bytes.rfind("PK\x03\x04", 0) == 0; }
 
@@ -876,7 +897,21 @@ std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& source, con
 
 LoadedInput loadInput(const std::string& path, bool splitInputFile, std::optional<c10::Device> device,
                       const InputLimits& limits) {
-  return loadInputBytes(path, readAll(path, limits.maxBytes), splitInputFile, device, limits);
+  // The stamp comes first: a change after it shows in freshModule().
+  std::error_code noStamp;
+  LoadedInput::FileStamp stamp;
+  if (path != "-") {
+    stamp.size = std::filesystem::file_size(path, noStamp);
+    if (!noStamp) {
+      stamp.modified = std::filesystem::last_write_time(path, noStamp);
+    }
+  }
+  LoadedInput input = loadInputBytes(path, readAll(path, limits.maxBytes), splitInputFile, device, limits);
+  if (input.module && path != "-" && !noStamp && stamp.size == input.archiveBytes.size()) {
+    input.archiveFile = stamp;
+    std::string().swap(input.archiveBytes);
+  }
+  return input;
 }
 
 LoadedInput loadInputBytes(const std::string& path, std::string bytes, bool splitInputFile,

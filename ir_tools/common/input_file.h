@@ -13,6 +13,7 @@
 #include <torch/csrc/jit/ir/ir.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,7 +30,17 @@ struct IRCase {
 struct LoadedInput {
   std::string path;  ///< As given; "-" is stdin.
   std::optional<torch::jit::Module> module;  ///< Set for archives.
-  std::string archiveBytes;                  ///< The archive, for fresh copies.
+  /// The archive, for fresh copies, where it cannot be read again (stdin, or
+  /// bytes handed to loadInputBytes). An archive from a file is not held: a
+  /// model's weights would be in memory twice for the whole run.
+  std::string archiveBytes;
+  /// For an archive read from a file: its size and modification time when it
+  /// was read. freshModule() reads the file again, and fails if they changed.
+  struct FileStamp {
+    uint64_t size = 0;
+    std::filesystem::file_time_type modified;
+  };
+  std::optional<FileStamp> archiveFile;
   std::vector<IRCase> cases;                 ///< Set for IR text.
   /// Where the archive's tensors were loaded (--device); unset: where they were saved.
   std::optional<c10::Device> device;
@@ -37,6 +48,7 @@ struct LoadedInput {
   std::optional<QuantizationRecord> quantization;
 
   /// A new, independent load of the archive (the original, for comparisons).
+  /// Throws tsopt::Error (Input) when the file changed since it was read.
   torch::jit::Module freshModule() const;
 };
 

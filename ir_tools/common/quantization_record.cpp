@@ -1,5 +1,7 @@
 #include "ir_tools/common/quantization_record.h"
 
+#include "ir_tools/common/bytes_read_adapter.h"
+
 #include "passes/core/error.h"
 #include "passes/core/reduce_range.h"
 #include "passes/core/pass.h"
@@ -110,8 +112,7 @@ std::optional<QuantizationRecord> quantizationRecordFor(const std::vector<std::u
 std::optional<QuantizationRecord> readQuantizationRecord(const std::string& path, const std::string& bytes) {
   std::string text;
   try {
-    std::istringstream stream(bytes);
-    caffe2::serialize::PyTorchStreamReader reader(&stream);
+    caffe2::serialize::PyTorchStreamReader reader(readerOf(bytes));
     const std::string record = std::string("extra/") + kQuantizationRecordFile;
     if (!reader.hasRecord(record)) {
       return std::nullopt;

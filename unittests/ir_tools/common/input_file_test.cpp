@@ -1,11 +1,13 @@
 #include "ir_tools/common/input_file.h"
 #include "ir_tools/tool_testing.h"
 
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <limits>
 
 namespace tsopt {
@@ -161,6 +163,37 @@ TEST(InputLimitsTest, MaxBytes) {
             "t.ir: input is larger than " + std::to_string(text.size() - 1) + " bytes (raise the limit with --max-input-size)");
   limits.maxBytes = text.size();
   EXPECT_EQ(loadInputBytes("t.ir", text, false, {}, limits).cases.size(), 1u);
+}
+
+/// An archive read from a file is not held in memory (a model's weights would
+/// be there twice for the whole run): a fresh copy reads the file again, and
+/// fails with one line if the file changed since. Bytes handed over in memory
+/// stay held.
+TEST(InputFileTest, ArchivesFromFilesAreReadAgainForFreshCopies) {
+  torch::jit::Module module("m");
+  module.register_parameter("w", at::ones({3}), false);
+  module.define("def forward(self, x):\n  return x + self.w\n");
+  const std::string path = ::testing::TempDir() + "fresh_copy.pt";
+  module.save(path);
+  LoadedInput input = loadInput(path, false);
+  ASSERT_TRUE(input.module.has_value());
+  EXPECT_TRUE(input.archiveBytes.empty());
+  ASSERT_TRUE(input.archiveFile.has_value());
+  torch::jit::Module fresh = input.freshModule();
+  EXPECT_TRUE(fresh.forward({at::zeros({3})}).toTensor().equal(at::ones({3})));
+  torch::jit::Module other("m");
+  other.register_parameter("w", at::ones({30}), false);
+  other.define("def forward(self, x):\n  return x - self.w\n");
+  other.save(path);
+  EXPECT_EQ(testing_tools::errorMessage(ErrorKind::Input, [&] { input.freshModule(); }),
+            path + ": the file changed while tsopt ran (it is read again for a fresh copy of the original module)");
+  std::ifstream file(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  LoadedInput held = loadInputBytes(path, bytes, false);
+  EXPECT_EQ(held.archiveBytes, bytes);
+  EXPECT_FALSE(held.archiveFile.has_value());
+  std::remove(path.c_str());
+  EXPECT_TRUE(held.freshModule().forward({at::zeros({30})}).toTensor().equal(-at::ones({30})));
 }
 
 TEST(InputLimitsTest, Nesting) {
