@@ -21,7 +21,6 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -820,18 +819,32 @@ torch::jit::Module loadArchive(const std::string& path, const std::string& bytes
 
 } // namespace
 
+namespace {
+/// The file's size and modification time; none where it has none (stdin, a pipe).
+std::optional<LoadedInput::FileStamp> stampOf(const std::string& path) {
+  if (path == "-") {
+    return std::nullopt;
+  }
+  std::error_code failed;
+  LoadedInput::FileStamp stamp;
+  stamp.size = std::filesystem::file_size(path, failed);
+  if (!failed) {
+    stamp.modified = std::filesystem::last_write_time(path, failed);
+  }
+  return failed ? std::nullopt : std::optional<LoadedInput::FileStamp>(stamp);
+}
+} // namespace
+
 torch::jit::Module LoadedInput::freshModule() const {
   if (!archiveFile) {
     return loadArchive(path, archiveBytes, device);
   }
-  std::error_code noStamp;
-  const uint64_t size = std::filesystem::file_size(path, noStamp);
-  const std::filesystem::file_time_type modified = std::filesystem::last_write_time(path, noStamp);
+  const std::optional<FileStamp> now = stampOf(path);
   std::string bytes;
-  if (!noStamp && size == archiveFile->size && modified == archiveFile->modified) {
+  if (now && now->size == archiveFile->size && now->modified == archiveFile->modified) {
     bytes = readAll(path, 0);
   }
-  if (bytes.size() != archiveFile->size || noStamp) {
+  if (bytes.size() != archiveFile->size || !now) {
     throw Error(ErrorKind::Input, path + ": the file changed while tsopt ran (it is read again for a fresh copy "
                                          "of the original module)");
   }
@@ -898,16 +911,9 @@ std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& source, con
 LoadedInput loadInput(const std::string& path, bool splitInputFile, std::optional<c10::Device> device,
                       const InputLimits& limits) {
   // The stamp comes first: a change after it shows in freshModule().
-  std::error_code noStamp;
-  LoadedInput::FileStamp stamp;
-  if (path != "-") {
-    stamp.size = std::filesystem::file_size(path, noStamp);
-    if (!noStamp) {
-      stamp.modified = std::filesystem::last_write_time(path, noStamp);
-    }
-  }
+  const std::optional<LoadedInput::FileStamp> stamp = stampOf(path);
   LoadedInput input = loadInputBytes(path, readAll(path, limits.maxBytes), splitInputFile, device, limits);
-  if (input.module && path != "-" && !noStamp && stamp.size == input.archiveBytes.size()) {
+  if (input.module && stamp && stamp->size == input.archiveBytes.size()) {
     input.archiveFile = stamp;
     std::string().swap(input.archiveBytes);
   }
