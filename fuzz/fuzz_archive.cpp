@@ -19,7 +19,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   std::optional<tsopt::LoadedInput> input;
   tsopt::fuzz::expectOnlyTsoptErrors("loading an archive", [&] {
-    input = tsopt::loadInputBytes("fuzz.pt", std::move(bytes), /*splitInputFile=*/false);
+    // As tsopt loads an archive for a pipeline that freezes first (-O1).
+    input = tsopt::loadInputBytes("fuzz.pt", std::move(bytes), /*splitInputFile=*/false, std::nullopt, {},
+                                  tsopt::ModuleClasses::Merged);
   });
   if (!input || !input->module || !input->module->find_method("forward")) {
     return 0;

@@ -5,7 +5,8 @@
 # OUT/ir         one file per case of every lit_tests .ir file (fuzz_ir_o1/o2, fuzz_tsdump)
 # OUT/pipeline   every --passes= of the lit tests, and every registered name
 #                (fuzz_pipeline: a leading byte chooses module or bare IR)
-# OUT/archive    the lit tests' small scripted models (fuzz_archive)
+# OUT/archive    the lit tests' small scripted models, and a traced one whose
+#                identical classes the loader merges (fuzz_archive)
 # OUT/inputs     input tuples saved with torch.save (fuzz_input_sets)
 # OUT/pipeline.dict  the registered pass names, as a libFuzzer dictionary
 # TSOPT (a tsopt binary, default build/ir_tools/tsopt) lists the passes;
@@ -43,7 +44,8 @@ printf '"{"\n"}"\n"="\n","\n"true"\n"false"\n' >> "$out/pipeline.dict"
 # Archives and inputs files: small, from a fixed seed.
 PYTHONWARNINGS=ignore PYTHONPATH=examples/models "$python" lit_tests/Inputs/make_models.py \
   conv_bn "$out/archive/conv_bn.pt" conv_bn_dropout "$out/archive/conv_bn_dropout.pt" \
-  attributes "$out/archive/attributes.pt" calls "$out/archive/calls.pt" no_attributes "$out/archive/no_attributes.pt"
+  attributes "$out/archive/attributes.pt" calls "$out/archive/calls.pt" no_attributes "$out/archive/no_attributes.pt" \
+  traced_blocks "$out/archive/traced_blocks.pt"
 PYTHONWARNINGS=ignore "$python" - "$out/inputs" <<'PY'
 import sys
 import torch

@@ -1,6 +1,7 @@
 #include "ir_tools/common/input_file.h"
 
 #include "ir_tools/common/bytes_read_adapter.h"
+#include "ir_tools/common/class_merging.h"
 
 #include "passes/core/archive_check.h"
 #include "passes/core/error.h"
@@ -762,7 +763,10 @@ bool debugRecordsSound(const std::string& bytes) {
   }
 }
 
-torch::jit::Module loadArchive(const std::string& path, const std::string& bytes, std::optional<c10::Device> device) {
+/// Loads the archive `bytes`, first checked; with ModuleClasses::Merged, its
+/// identical module classes merged (the weights are read in place, not copied).
+torch::jit::Module loadArchive(const std::string& path, const std::string& bytes, std::optional<c10::Device> device,
+                               ModuleClasses classes) {
   // LibTorch's zip reader and unpickler follow the archive's offsets and
   // lengths unchecked, and its loader trusts each tensor to fit its storage
   // record (docs/robustness.md): check them before it sees the bytes.
@@ -772,6 +776,14 @@ torch::jit::Module loadArchive(const std::string& path, const std::string& bytes
   }
   if (problem) {
     throw Error(ErrorKind::Input, path + ": cannot load TorchScript archive: " + *problem);
+  }
+  std::optional<ClassMerge> merge;
+  if (classes == ModuleClasses::Merged) {
+    try {
+      merge = mergeIdenticalClasses(bytes);
+    } catch (const std::exception&) {
+      // LibTorch's reader refused a record: the load below reports it.
+    }
   }
   // int8 weights are packed while loading, for the engine in effect: the one
   // the archive was quantized for, when it says.
@@ -784,9 +796,16 @@ torch::jit::Module loadArchive(const std::string& path, const std::string& bytes
   if (device) {
     mapLocation = *device;
   }
-  auto load = [&](const std::string& archive) {
+  // `archive` is `bytes` or a copy with the source-range records hidden
+  // (withoutDebugRecords), and the merge's tail the same.
+  auto load = [&](const std::string& archive, const std::string& tail) {
+    if (merge) {
+      return torch::jit::load(std::make_shared<SplicedReadAdapter>(archive, merge->head, tail), mapLocation);
+    }
     return torch::jit::load(readerOf(archive), mapLocation);
   };
+  const std::string noTail;
+  const std::string& tail = merge ? merge->tail : noTail;
   // Damaged source ranges are dropped, with a warning, rather than read.
   const bool debugSound = debugRecordsSound(bytes);
   if (!debugSound) {
@@ -796,13 +815,13 @@ torch::jit::Module loadArchive(const std::string& path, const std::string& bytes
   try {
     try {
       // Not `load(debugSound ? bytes : ...)`: that conditional is a copy of the archive.
-      return debugSound ? load(bytes) : load(withoutDebugRecords(bytes));
+      return debugSound ? load(bytes, tail) : load(withoutDebugRecords(bytes), withoutDebugRecords(tail));
     } catch (const torch::jit::ErrorReport&) {
       // The archive's code does not compile. The report's what() shows the
       // source ranges, reading the .debug_pkl records then, inside a noexcept
       // function: a damaged one ends the process (fuzz_archive). The same
       // error, loaded without them, reports on the archive's code instead.
-      return load(withoutDebugRecords(bytes));
+      return load(withoutDebugRecords(bytes), withoutDebugRecords(tail));
     }
   } catch (const std::exception& error) {
     std::string reason = firstLine(error.what());
@@ -837,7 +856,7 @@ std::optional<LoadedInput::FileStamp> stampOf(const std::string& path) {
 
 torch::jit::Module LoadedInput::freshModule() const {
   if (!archiveFile) {
-    return loadArchive(path, archiveBytes, device);
+    return loadArchive(path, archiveBytes, device, classes);
   }
   const std::optional<FileStamp> now = stampOf(path);
   std::string bytes;
@@ -848,7 +867,7 @@ torch::jit::Module LoadedInput::freshModule() const {
     throw Error(ErrorKind::Input, path + ": the file changed while tsopt ran (it is read again for a fresh copy "
                                          "of the original module)");
   }
-  return loadArchive(path, bytes, device);
+  return loadArchive(path, bytes, device, classes);
 }
 
 bool looksLikeArchive(const std::string& bytes) { return bytes.rfind("PK\x03\x04", 0) == 0; }
@@ -909,11 +928,13 @@ std::shared_ptr<torch::jit::Graph> parseGraphText(const std::string& source, con
 }
 
 LoadedInput loadInput(const std::string& path, bool splitInputFile, std::optional<c10::Device> device,
-                      const InputLimits& limits) {
+                      const InputLimits& limits, ModuleClasses classes) {
   // The stamp comes first: a change after it shows in freshModule().
   const std::optional<LoadedInput::FileStamp> stamp = stampOf(path);
-  LoadedInput input = loadInputBytes(path, readAll(path, limits.maxBytes), splitInputFile, device, limits);
-  if (input.module && stamp && stamp->size == input.archiveBytes.size()) {
+  std::string bytes = readAll(path, limits.maxBytes);
+  const size_t read = bytes.size();
+  LoadedInput input = loadInputBytes(path, std::move(bytes), splitInputFile, device, limits, classes);
+  if (input.module && stamp && stamp->size == read) {
     input.archiveFile = stamp;
     std::string().swap(input.archiveBytes);
   }
@@ -921,13 +942,14 @@ LoadedInput loadInput(const std::string& path, bool splitInputFile, std::optiona
 }
 
 LoadedInput loadInputBytes(const std::string& path, std::string bytes, bool splitInputFile,
-                           std::optional<c10::Device> device, const InputLimits& limits) {
+                           std::optional<c10::Device> device, const InputLimits& limits, ModuleClasses classes) {
   if (limits.maxBytes != 0 && bytes.size() > limits.maxBytes) {
     throwTooLarge(path, limits.maxBytes);
   }
   LoadedInput input;
   input.path = path;
   input.device = device;
+  input.classes = classes;
   if (bytes.empty()) {
     throw Error(ErrorKind::Input, path + ": empty input");
   }
@@ -935,7 +957,7 @@ LoadedInput loadInputBytes(const std::string& path, std::string bytes, bool spli
     if (splitInputFile) {
       throw Error(ErrorKind::Usage, path + ": --split-input-file needs IR text, not a TorchScript archive");
     }
-    input.module = loadArchive(path, bytes, device);
+    input.module = loadArchive(path, bytes, device, classes);
     input.quantization = readQuantizationRecord(path, bytes);
     input.archiveBytes = std::move(bytes);
     return input;

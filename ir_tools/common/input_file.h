@@ -21,6 +21,12 @@
 
 namespace tsopt {
 
+/// How the loader treats an archive's module classes.
+enum class ModuleClasses {
+  AsSaved,  ///< Each as the archive defines it (what tsdump shows).
+  Merged,   ///< Identical ones merged into one (class_merging.h): what tsopt optimizes.
+};
+
 /// One graph parsed from IR text, with where its text starts in the file.
 struct IRCase {
   std::shared_ptr<torch::jit::Graph> graph;
@@ -44,6 +50,8 @@ struct LoadedInput {
   std::vector<IRCase> cases;                 ///< Set for IR text.
   /// Where the archive's tensors were loaded (--device); unset: where they were saved.
   std::optional<c10::Device> device;
+  /// Whether identical module classes were merged; fresh copies do the same.
+  ModuleClasses classes = ModuleClasses::AsSaved;
   /// What the archive says it was quantized for (see quantization_record.h).
   std::optional<QuantizationRecord> quantization;
 
@@ -73,13 +81,17 @@ constexpr const char* kSplitMarker = "# -----";
 /// Every graph read from text is verified (known operators, matching schemas).
 /// An archive's tensors are loaded onto `device` when it is given (as
 /// torch.jit.load's map_location), else onto the devices they were saved from.
+/// With ModuleClasses::Merged, an archive's identical module classes load as
+/// one class (mergeIdenticalClasses): faster and smaller for traced models.
 LoadedInput loadInput(const std::string& path, bool splitInputFile,
-                      std::optional<c10::Device> device = std::nullopt, const InputLimits& limits = {});
+                      std::optional<c10::Device> device = std::nullopt, const InputLimits& limits = {},
+                      ModuleClasses classes = ModuleClasses::AsSaved);
 
 /// loadInput on `bytes` already read from `path` (which only names them in
 /// messages): what the fuzz targets call, without a file.
 LoadedInput loadInputBytes(const std::string& path, std::string bytes, bool splitInputFile,
-                           std::optional<c10::Device> device = std::nullopt, const InputLimits& limits = {});
+                           std::optional<c10::Device> device = std::nullopt, const InputLimits& limits = {},
+                           ModuleClasses classes = ModuleClasses::AsSaved);
 
 /// Parses IR text; `firstLine` is the line of `text` within the file, so errors
 /// name file lines. Throws tsopt::Error (Input) "PATH:LINE:COL: message".

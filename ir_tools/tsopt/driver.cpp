@@ -297,7 +297,15 @@ int run(const DriverOptions& options, std::ostream& out, std::ostream& err) {
 
   InputLimits limits;
   limits.maxBytes = options.maxInputSize.value_or(limits.maxBytes);
-  LoadedInput input = loadInput(options.input, options.splitInputFile, loadDevice(options), limits);
+  // A traced archive's identical module classes load as one (faster, smaller)
+  // when the pipeline freezes first: freezing inlines the submodules, so no
+  // pass sees a class that several instances share. Passes that change a
+  // submodule's attributes (insert-observers adds observers, folding adds a
+  // bias) need a class per instance.
+  const bool freezesFirst = pipeline.size() > 0 && pipeline.passes().front()->name() == "freeze";
+  LoadedInput input = loadInput(options.input, options.splitInputFile, loadDevice(options), limits,
+                                freezesFirst && !options.keepModuleClasses ? ModuleClasses::Merged
+                                                                           : ModuleClasses::AsSaved);
   if (writesArchive && !input.module) {
     throw Error(ErrorKind::Usage, options.output + ": a .pt output needs a TorchScript archive input");
   }

@@ -107,6 +107,11 @@ FlagTable flags(DriverOptions& o) {
             "--max-input-size=N",
             "Reject an input file over N bytes (K, M, G suffixes;\n"
             "default 4G; 0: no limit; docs/robustness.md)"},
+           {"--keep-module-classes", FlagValue::None, enable(o.keepModuleClasses), "",
+            "Load an archive's module classes as saved; by default,\n"
+            "when the pipeline starts with freeze, classes whose\n"
+            "code is identical (a traced model's per-instance\n"
+            "copies) load as one (docs/scaling.md)"},
            {"--example-inputs", FlagValue::Required, [&o](const Value& v) { o.exampleInputs = *v; },
             "--example-inputs=FILE",
             "Specialize the method to the ranks, dtypes and devices\n"

@@ -17,6 +17,7 @@ struct DriverOptions {
   bool splitInputFile = false;
   /// --max-input-size: bytes an input file may have; unset: InputLimits' default.
   std::optional<uint64_t> maxInputSize;
+  bool keepModuleClasses = false;
   /// --example-inputs: input tuples saved with torch.save; the first specializes the method.
   std::optional<std::string> exampleInputs;
   /// --device: where the archive's tensors are loaded ("cpu", "cuda", "cuda:N"), checked by the parser.

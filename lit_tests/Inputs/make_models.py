@@ -4,8 +4,10 @@ Usage: make_models.py MODEL OUTPUT.pt [MODEL OUTPUT.pt ...]
 
 (Several pairs in one call save a Python start-up and a torch import each.)
 
-Every model is scripted (not traced), so its graphs keep prim::GetAttr and
-prim::CallMethod nodes for freezing and inlining to act on. Weights come from
+Every model but traced_blocks is scripted (not traced), so its graphs keep
+prim::GetAttr and prim::CallMethod nodes for freezing and inlining to act on.
+traced_blocks is traced (on a 1x3x8x8 input): a class per submodule
+instance, mostly identical, for the loader to merge (class_merging.h). Weights come from
 a fixed seed: the same MODEL always gives the same archive contents.
 """
 import sys
@@ -72,6 +74,14 @@ class Calls(nn.Module):
         return scale_and_shift(self.linear(x), 0.5)
 
 
+class ConvBn4(ConvBn):
+    """ConvBn from 4 channels to 4."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+
 class NoAttributes(nn.Module):
     """A forward that reads no attribute: freezing has nothing to do."""
 
@@ -92,6 +102,8 @@ def build(name):
         return Calls().eval()
     if name == "no_attributes":
         return NoAttributes().eval()
+    if name == "traced_blocks":
+        return nn.Sequential(nn.Conv2d(3, 4, 1), *[ConvBn4() for _ in range(4)]).eval()
     raise SystemExit(f"make_models.py: unknown model '{name}'")
 
 
@@ -102,7 +114,10 @@ def main(argv: List[str]):
         torch.manual_seed(0)
         # Batch norm with non-trivial running statistics, so folding it is visible.
         model = randomize_batch_norms(build(name), mean_range=(-1.0, 1.0), affine=False)
-        torch.jit.save(torch.jit.script(model), path)
+        if name.startswith("traced_"):
+            torch.jit.save(torch.jit.trace(model, torch.randn(1, 3, 8, 8)), path)
+        else:
+            torch.jit.save(torch.jit.script(model), path)
 
 
 if __name__ == "__main__":

@@ -187,6 +187,8 @@ std::optional<std::string> readEntry(std::string_view bytes, uint64_t at, uint64
   const uint64_t disk = readLittleEndian(bytes, at + 34, 2);
   uint64_t localHeader = readLittleEndian(bytes, at + 42, 4);
   next = at + kCentralHeaderSize + nameLength + extraLength + commentLength;
+  entry.centralOffset = at;
+  entry.centralSize = next - at;
   if (next > directoryEnd) {
     return damaged(which + " extends past the central directory (" + std::to_string(next - at) + " bytes)");
   }
@@ -317,56 +319,201 @@ std::optional<std::string> readZipDirectory(std::string_view bytes, std::vector<
   return std::nullopt;
 }
 
+namespace {
+
+void putLittleEndian(std::string& out, uint64_t value, int bytes) {
+  for (int index = 0; index < bytes; ++index) {
+    out.push_back(index < 8 ? static_cast<char>((value >> (8 * index)) & 0xff) : '\0');
+  }
+}
+
+uint32_t crc32Of(std::string_view data) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (size_t at = 0; at < data.size();) {
+    const uInt chunk = static_cast<uInt>(std::min<size_t>(data.size() - at, UINT_MAX));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(data.data() + at), chunk);
+    at += chunk;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+/// The fields a local and a central header share, from the flags to the
+/// name's length, for a stored entry.
+void putStoredEntryFields(std::string& out, uint32_t crc, uint32_t size, size_t nameLength) {
+  putLittleEndian(out, 0, 2 + 2 + 2 + 2);  // flags, method (stored), time, date
+  putLittleEndian(out, crc, 4);
+  putLittleEndian(out, size, 4);  // compressed
+  putLittleEndian(out, size, 4);
+  putLittleEndian(out, nameLength, 2);
+}
+
+} // namespace
+
+std::string zipTailReplacing(std::string_view bytes, const std::vector<ZipEntry>& entries,
+                             const std::map<std::string, std::string>& replacements) {
+  const uint64_t head = entries.empty() ? 0 : entries.front().centralOffset;
+  constexpr uint16_t kVersion = 45;  // ZIP64
+  std::string locals;
+  std::string central;
+  for (const ZipEntry& entry : entries) {
+    auto replacement = replacements.find(entry.name);
+    if (replacement == replacements.end()) {
+      central.append(bytes.substr(entry.centralOffset, entry.centralSize));
+      continue;
+    }
+    const std::string& data = replacement->second;
+    const uint64_t offset = head + locals.size();
+    const uint32_t crc = crc32Of(data);
+    const bool largeSize = data.size() >= kZip64Marker;
+    const bool largeOffset = offset >= kZip64Marker;
+    const uint32_t shownSize = largeSize ? kZip64Marker : static_cast<uint32_t>(data.size());
+    putLittleEndian(locals, kLocalHeaderSignature, 4);
+    putLittleEndian(locals, kVersion, 2);
+    putStoredEntryFields(locals, crc, shownSize, entry.name.size());
+    putLittleEndian(locals, largeSize ? 20 : 0, 2);
+    locals += entry.name;
+    if (largeSize) {
+      putLittleEndian(locals, kZip64ExtraField, 2);
+      putLittleEndian(locals, 16, 2);
+      putLittleEndian(locals, data.size(), 8);
+      putLittleEndian(locals, data.size(), 8);
+    }
+    locals += data;
+    const uint64_t extra = (largeSize ? 16 : 0) + (largeOffset ? 8 : 0);
+    putLittleEndian(central, kCentralHeaderSignature, 4);
+    putLittleEndian(central, kVersion, 2);
+    putLittleEndian(central, kVersion, 2);
+    putStoredEntryFields(central, crc, shownSize, entry.name.size());
+    putLittleEndian(central, extra == 0 ? 0 : extra + 4, 2);
+    putLittleEndian(central, 0, 2 + 2 + 2 + 4);  // comment, disk, internal and external attributes
+    putLittleEndian(central, largeOffset ? kZip64Marker : offset, 4);
+    central += entry.name;
+    if (extra != 0) {
+      putLittleEndian(central, kZip64ExtraField, 2);
+      putLittleEndian(central, extra, 2);
+      if (largeSize) {
+        putLittleEndian(central, data.size(), 8);
+        putLittleEndian(central, data.size(), 8);
+      }
+      if (largeOffset) {
+        putLittleEndian(central, offset, 8);
+      }
+    }
+  }
+  const uint64_t directoryOffset = head + locals.size();
+  const uint64_t count = entries.size();
+  std::string tail = std::move(locals);
+  tail += central;
+  const uint64_t zip64Record = directoryOffset + central.size();
+  putLittleEndian(tail, kZip64EndOfDirectorySignature, 4);
+  putLittleEndian(tail, kZip64EndOfDirectorySize - 12, 8);
+  putLittleEndian(tail, kVersion, 2);
+  putLittleEndian(tail, kVersion, 2);
+  putLittleEndian(tail, 0, 4 + 4);  // this disk, the directory's disk
+  putLittleEndian(tail, count, 8);
+  putLittleEndian(tail, count, 8);
+  putLittleEndian(tail, central.size(), 8);
+  putLittleEndian(tail, directoryOffset, 8);
+  putLittleEndian(tail, kZip64LocatorSignature, 4);
+  putLittleEndian(tail, 0, 4);
+  putLittleEndian(tail, zip64Record, 8);
+  putLittleEndian(tail, 1, 4);  // disks
+  putLittleEndian(tail, kEndOfDirectorySignature, 4);
+  putLittleEndian(tail, 0, 2 + 2);
+  putLittleEndian(tail, std::min<uint64_t>(count, 0xffff), 2);
+  putLittleEndian(tail, std::min<uint64_t>(count, 0xffff), 2);
+  putLittleEndian(tail, std::min<uint64_t>(central.size(), kZip64Marker), 4);
+  putLittleEndian(tail, std::min<uint64_t>(directoryOffset, kZip64Marker), 4);
+  putLittleEndian(tail, 0, 2);  // comment
+  return tail;
+}
+
+namespace {
+
+/// Steps `at` over the opcode therenamespace {
+
+/// Steps `at` over the opcode there and its argument. `opcode` is null when
+/// the byte is no opcode (`at` is then past it). Returns the problem in words
+/// when the argument needs more bytes than the pickle has left, or names a
+/// memo slot no pickle of this size can fill.
+std::optional<std::string> stepOpcode(std::string_view pickle, uint64_t& at, const Opcode*& opcode) {
+  const uint64_t start = at++;
+  opcode = findOpcode(static_cast<unsigned char>(pickle[start]));
+  if (opcode == nullptr || opcode->argument == Argument::None) {
+    return std::nullopt;
+  }
+  const std::string where = std::string(opcode->name) + " at offset " + std::to_string(start);
+  const uint64_t left = pickle.size() - at;
+  if (opcode->argument == Argument::Line || opcode->argument == Argument::TwoLines) {
+    for (int line = opcode->argument == Argument::Line ? 1 : 2; line > 0; --line) {
+      size_t newline = pickle.find('\n', at);
+      if (newline == std::string_view::npos) {
+        return where + " has no end of line";
+      }
+      at = newline + 1;
+    }
+    return std::nullopt;
+  }
+  if (left < static_cast<uint64_t>(opcode->width)) {
+    return where + " needs " + std::to_string(opcode->width) + " bytes, " + std::to_string(left) + " are left";
+  }
+  uint64_t value = readLittleEndian(pickle, at, opcode->width);
+  at += opcode->width;
+  const bool signedCount = opcode->width == 4 && (pickle[start] == 'T' || pickle[start] == '\x8b');
+  if (signedCount && value > INT32_MAX) {
+    return where + " declares a negative length";
+  }
+  if (opcode->argument == Argument::Counted || opcode->argument == Argument::Frame) {
+    if (value > left - opcode->width) {
+      return where + " declares " + std::to_string(value) + " bytes, " + std::to_string(left - opcode->width) +
+             " are left";
+    }
+    // A frame's contents are opcodes too: walk on inside it.
+    at += opcode->argument == Argument::Counted ? value : 0;
+  } else if (opcode->argument == Argument::Memo && value > pickle.size()) {
+    // LibTorch's unpickler reserves twice the index in memo slots.
+    return where + " names memo slot " + std::to_string(value) + ", past what " + std::to_string(pickle.size()) +
+           " bytes can fill";
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
 std::optional<std::string> pickleProblem(std::string_view pickle, bool knownOpcodesOnly) {
   uint64_t at = 0;
   while (at < pickle.size()) {
-    const uint64_t start = at++;
-    const Opcode* opcode = findOpcode(static_cast<unsigned char>(pickle[start]));
+    const uint64_t start = at;
+    const Opcode* opcode = nullptr;
+    if (std::optional<std::string> problem = stepOpcode(pickle, at, opcode)) {
+      return problem;
+    }
     if (opcode == nullptr && knownOpcodesOnly) {
       return "unknown opcode " + std::to_string(static_cast<unsigned char>(pickle[start])) + " at offset " +
              std::to_string(start);
     }
-    if (opcode == nullptr || opcode->argument == Argument::None) {
-      if (opcode == nullptr || pickle[start] == '.') {
-        return std::nullopt;
-      }
-      continue;
-    }
-    const std::string where = std::string(opcode->name) + " at offset " + std::to_string(start);
-    const uint64_t left = pickle.size() - at;
-    if (opcode->argument == Argument::Line || opcode->argument == Argument::TwoLines) {
-      for (int line = opcode->argument == Argument::Line ? 1 : 2; line > 0; --line) {
-        size_t newline = pickle.find('\n', at);
-        if (newline == std::string_view::npos) {
-          return where + " has no end of line";
-        }
-        at = newline + 1;
-      }
-      continue;
-    }
-    if (left < static_cast<uint64_t>(opcode->width)) {
-      return where + " needs " + std::to_string(opcode->width) + " bytes, " + std::to_string(left) + " are left";
-    }
-    uint64_t value = readLittleEndian(pickle, at, opcode->width);
-    at += opcode->width;
-    const bool signedCount = opcode->width == 4 && (pickle[start] == 'T' || pickle[start] == '\x8b');
-    if (signedCount && value > INT32_MAX) {
-      return where + " declares a negative length";
-    }
-    if (opcode->argument == Argument::Counted || opcode->argument == Argument::Frame) {
-      if (value > left - opcode->width) {
-        return where + " declares " + std::to_string(value) + " bytes, " + std::to_string(left - opcode->width) +
-               " are left";
-      }
-      // A frame's contents are opcodes too: walk on inside it.
-      at += opcode->argument == Argument::Counted ? value : 0;
-    } else if (opcode->argument == Argument::Memo && value > pickle.size()) {
-      // LibTorch's unpickler reserves twice the index in memo slots.
-      return where + " names memo slot " + std::to_string(value) + ", past what " + std::to_string(pickle.size()) +
-             " bytes can fill";
+    if (opcode == nullptr || pickle[start] == '.') {
+      return std::nullopt;
     }
   }
   return std::nullopt;
+}
+
+std::optional<std::vector<PickleOpcode>> pickleOpcodes(std::string_view pickle) {
+  std::vector<PickleOpcode> opcodes;
+  uint64_t at = 0;
+  while (at < pickle.size()) {
+    const uint64_t start = at;
+    const Opcode* opcode = nullptr;
+    if (stepOpcode(pickle, at, opcode) || opcode == nullptr) {
+      return std::nullopt;
+    }
+    opcodes.push_back(PickleOpcode{start, at, static_cast<unsigned char>(pickle[start])});
+    if (pickle[start] == '.') {
+      return opcodes;
+    }
+  }
+  return std::nullopt;  // No STOP.
 }
 
 namespace {

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,8 @@ struct ZipEntry {
   uint64_t dataOffset = 0;  ///< Where its (compressed) bytes start, past the local header.
   uint64_t compressedSize = 0;
   uint64_t size = 0;
+  uint64_t centralOffset = 0;  ///< Its record in the central directory: where it starts,
+  uint64_t centralSize = 0;    ///< and its bytes (name, extra field and comment included).
 };
 
 /// Reads the central directory of the zip archive `bytes` as miniz does (the
@@ -39,6 +42,17 @@ struct ZipEntry {
 /// `entries` receives the entries read.
 std::optional<std::string> readZipDirectory(std::string_view bytes, std::vector<ZipEntry>& entries);
 
+/// The bytes that, put after the first `entries.front().centralOffset` bytes
+/// of the archive `bytes` (its entries' local records, kept in place), make a
+/// zip archive whose entries named in `replacements` (full names, e.g.
+/// `archive/data.pkl`) hold the new contents, stored: their new local records,
+/// then a central directory of every entry in the same order (the others'
+/// records copied), and the ZIP64 and classic end records. `entries` come from
+/// readZipDirectory on `bytes`. No byte of the original is copied but its
+/// central directory: a model's weights stay where they are.
+std::string zipTailReplacing(std::string_view bytes, const std::vector<ZipEntry>& entries,
+                             const std::map<std::string, std::string>& replacements);
+
 /// Walks the opcodes of a pickle (protocols 0 to 5) up to STOP and returns the
 /// first argument that needs more bytes than the record has left, e.g.
 /// "BINUNICODE at offset 12 declares 4294967294 bytes, 40 are left", or a
@@ -47,6 +61,19 @@ std::optional<std::string> readZipDirectory(std::string_view bytes, std::vector<
 /// with `knownOpcodesOnly` it is the problem (for records LibTorch reads
 /// where it cannot report an error).
 std::optional<std::string> pickleProblem(std::string_view pickle, bool knownOpcodesOnly = false);
+
+/// One opcode of a pickle: its byte, where it starts and where its argument ends.
+struct PickleOpcode {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  unsigned char code = 0;
+};
+
+/// The opcodes of a pickle (protocols 0 to 5) up to and including STOP, in
+/// order; unset when one is unknown, an argument does not fit (pickleProblem
+/// says which), or the pickle ends before a STOP. A FRAME's contents follow
+/// it as opcodes of their own.
+std::optional<std::vector<PickleOpcode>> pickleOpcodes(std::string_view pickle);
 
 /// The suffix of an archive's source-range records (`code/*.debug_pkl`),
 /// which LibTorch reads lazily, when it shows or saves a source range.
