@@ -931,10 +931,8 @@ LoadedInput loadInput(const std::string& path, bool splitInputFile, std::optiona
                       const InputLimits& limits, ModuleClasses classes) {
   // The stamp comes first: a change after it shows in freshModule().
   const std::optional<LoadedInput::FileStamp> stamp = stampOf(path);
-  std::string bytes = readAll(path, limits.maxBytes);
-  const size_t read = bytes.size();
-  LoadedInput input = loadInputBytes(path, std::move(bytes), splitInputFile, device, limits, classes);
-  if (input.module && stamp && stamp->size == read) {
+  LoadedInput input = loadInputBytes(path, readAll(path, limits.maxBytes), splitInputFile, device, limits, classes);
+  if (input.module && stamp && stamp->size == input.archiveBytes.size()) {
     input.archiveFile = stamp;
     std::string().swap(input.archiveBytes);
   }
