@@ -82,6 +82,7 @@ Instrumentation instrumentationFrom(const DriverOptions& options, const PassRegi
   instrumentation.printAfterChange = options.printAfterChange;
   instrumentation.verifyEach = options.verifyEach;
   instrumentation.timePasses = options.timePasses;
+  instrumentation.trackMemory = options.trackMemory;
   return instrumentation;
 }
 

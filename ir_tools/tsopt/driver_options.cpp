@@ -221,6 +221,14 @@ FlagTable flags(DriverOptions& o) {
             "Verify the IR after every pass (and that a module\n"
             "still saves and loads)"},
            {"--time-passes", FlagValue::None, enable(o.timePasses), "", "Print a table of time spent in each pass"},
+           {"--track-memory", FlagValue::None,
+            [&o](const Value&) {
+              o.timePasses = true;
+              o.trackMemory = true;
+            },
+            "",
+            "--time-passes with each pass's change of resident\n"
+            "memory and the process's peak after it (Linux)"},
            {"--stats", FlagValue::None, enable(o.stats), "", "Print the passes' statistics"},
            {"--debug-only", FlagValue::Required, appendTo(o.debugOnly), "--debug-only=P[,P]",
             "Print the named passes' debug output ('all' for every pass)"},

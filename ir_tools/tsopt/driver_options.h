@@ -32,6 +32,7 @@ struct DriverOptions {
   bool printAfterChange = false;
   bool verifyEach = false;
   bool timePasses = false;
+  bool trackMemory = false;  ///< Implies timePasses.
   bool stats = false;
   std::vector<std::string> debugOnly;
   /// --check-equivalence: set (possibly to "") when on; a path names inputs saved by torch.save.

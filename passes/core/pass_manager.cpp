@@ -6,12 +6,15 @@
 
 #include <torch/csrc/jit/serialization/import.h>
 
+#include <algorithm>
 #include <iomanip>
 #include <ostream>
 #include <sstream>
 
 namespace tsopt {
 namespace {
+
+double mebibytes(double bytes) { return bytes / (1024.0 * 1024.0); }
 
 bool selected(const std::set<std::string>& names, const std::string& name) {
   return names.count(name) != 0 || names.count("all") != 0;
@@ -56,6 +59,8 @@ PassManager::PassManager(Instrumentation instrumentation, std::ostream& log)
 void PassManager::addPass(std::unique_ptr<Pass> pass) {
   passes_.push_back(std::move(pass));
   elapsed_.emplace_back(0);
+  residentGrowth_.push_back(0);
+  peakAfter_.push_back(0);
   budgets_.emplace_back();
 }
 
@@ -84,10 +89,21 @@ bool PassManager::run(IRUnit& unit, size_t passCount) {
       dump("Before", pass, unit, false);
     }
     std::string irBefore = instrumentation_.verifyEach ? unit.graph->toString(false) : "";
+    const bool trackMemory = instrumentation_.trackMemory && instrumentation_.timePasses;
+    const ProcessMemory memoryBefore = trackMemory ? processMemory() : ProcessMemory{};
+    if (trackMemory && !beforeFirstPass_ && memoryBefore.resident) {
+      beforeFirstPass_ = memoryBefore;
+    }
     auto start = std::chrono::steady_clock::now();
     failedPass_ = index;
     bool passChanged = runOne(index, unit);
     elapsed_[index] += std::chrono::steady_clock::now() - start;
+    if (trackMemory) {
+      const ProcessMemory memoryAfter = processMemory();
+      residentGrowth_[index] += static_cast<double>(memoryAfter.resident.value_or(0)) -
+                                static_cast<double>(memoryBefore.resident.value_or(0));
+      peakAfter_[index] = std::max(peakAfter_[index], memoryAfter.peak.value_or(0));
+    }
     changed |= passChanged;
 
     if (selected(instrumentation_.printAfter, pass.name()) ||
@@ -166,15 +182,41 @@ void PassManager::printTimingReport(std::ostream& out) const {
   out << rule << "\n"
       << "                      ... Pass execution timing report ...\n"
       << rule << "\n"
-      << "  Total Execution Time: " << std::fixed << std::setprecision(4) << total << " seconds\n\n"
-      << "   ---Wall Time---  --- Name ---\n";
+      << "  Total Execution Time: " << std::fixed << std::setprecision(4) << total << " seconds\n";
+  // The memory columns: the pass's change of the resident memory, and the
+  // process's peak after it (a pass that raised the peak shows it first).
+  const bool memory = beforeFirstPass_.has_value();
+  auto memoryColumns = [&](double growth, size_t peak) {
+    if (memory) {
+      out << "  " << std::showpos << std::setw(9) << std::setprecision(1) << mebibytes(growth) << std::noshowpos
+          << " MiB  " << std::setw(7) << mebibytes(static_cast<double>(peak)) << " MiB";
+    }
+  };
+  if (memory) {
+    out << "  Resident memory before the first pass: " << std::setprecision(1)
+        << mebibytes(static_cast<double>(beforeFirstPass_->resident.value_or(0))) << " MiB (peak "
+        << mebibytes(static_cast<double>(beforeFirstPass_->peak.value_or(0))) << " MiB)\n";
+  }
+  out << "\n   ---Wall Time---" << (memory ? "  ---Resident---  ----Peak----" : "") << "  --- Name ---\n";
+  double totalGrowth = 0;
+  size_t maxPeak = 0;
   for (size_t index = 0; index < passes_.size(); ++index) {
     double seconds = elapsed_[index].count();
     double percent = total > 0 ? 100.0 * seconds / total : 0.0;
     out << "   " << std::setw(7) << std::setprecision(4) << seconds << " (" << std::setw(5)
-        << std::setprecision(1) << percent << "%)  " << passes_[index]->name() << "\n";
+        << std::setprecision(1) << percent << "%)";
+    memoryColumns(residentGrowth_[index], peakAfter_[index]);
+    out << "  " << passes_[index]->name() << "\n";
+    totalGrowth += residentGrowth_[index];
+    maxPeak = std::max(maxPeak, peakAfter_[index]);
   }
-  out << "   " << std::setw(7) << std::setprecision(4) << total << " (100.0%)  Total\n";
+  out << "   " << std::setw(7) << std::setprecision(4) << total << " (100.0%)";
+  memoryColumns(totalGrowth, maxPeak);
+  out << "  Total\n";
+  if (memory) {
+    out << "  Peak resident memory of the process so far: " << std::setprecision(1)
+        << mebibytes(static_cast<double>(processMemory().peak.value_or(0))) << " MiB\n";
+  }
   out.unsetf(std::ios::floatfield);
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "passes/core/pass.h"
+#include "passes/core/process_memory.h"
 
 #include <torch/csrc/jit/api/module.h>
 
@@ -44,6 +45,9 @@ struct Instrumentation {
   bool printAfterChange = false;      ///< Print after a pass only when it changed the IR.
   bool verifyEach = false;
   bool timePasses = false;
+  /// With timePasses: each pass's change of the process's resident memory and
+  /// the process's peak after it (LLVM's -track-memory).
+  bool trackMemory = false;
   std::set<std::string> debugOnly;    ///< Passes whose debug stream is on (or "all").
   RemarkHandler remarks;              ///< Receives every pass's remarks; unset: none are made.
 };
@@ -71,7 +75,8 @@ public:
   /// Rewrites pass `index` asked for in the last run, and the last one allowed.
   const RewriteBudget& rewriteBudget(size_t index) const { return budgets_[index]; }
 
-  /// LLVM-style table of the wall time spent in each pass over all runs.
+  /// LLVM-style table of the wall time spent in each pass over all runs; with
+  /// trackMemory, the memory columns and the process's peak so far.
   void printTimingReport(std::ostream& out) const;
   /// Every non-zero statistic, grouped by pass.
   void printStatistics(std::ostream& out) const;
@@ -85,6 +90,12 @@ private:
   std::ostream& log_;
   std::vector<std::unique_ptr<Pass>> passes_;
   std::vector<std::chrono::duration<double>> elapsed_;
+  /// trackMemory: each pass's resident growth (summed over runs) and the
+  /// process's peak after it (the largest seen), in bytes; and before the
+  /// first pass ran (loading the input is in that peak).
+  std::vector<double> residentGrowth_;
+  std::vector<size_t> peakAfter_;
+  std::optional<ProcessMemory> beforeFirstPass_;
   std::vector<RewriteBudget> budgets_;
   std::optional<size_t> failedPass_;
 };

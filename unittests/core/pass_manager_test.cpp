@@ -41,6 +41,16 @@ public:
   Statistic dropped{this, "dropped", "Relus dropped"};
 };
 
+/// Touches and keeps 64 MiB: the resident memory grows by that much while it runs.
+class AllocatingPass final : public GraphPass {
+public:
+  bool runOnGraph(std::shared_ptr<torch::jit::Graph>&, PassContext&) override {
+    kept.assign(64 << 20, 1);
+    return false;
+  }
+  std::vector<char> kept;
+};
+
 /// Appends a node naming an operator that does not exist.
 class BreakGraphPass final : public GraphPass {
 public:
@@ -220,6 +230,55 @@ TEST(PassManagerTest, TimingAndStatisticsReports) {
   manager.printStatistics(statistics);
   EXPECT_NE(statistics.str().find("       1 first - Relus dropped"), std::string::npos) << statistics.str();
   EXPECT_EQ(statistics.str().find("second -"), std::string::npos) << "zero counters are not printed";
+}
+
+TEST(PassManagerTest, TrackMemoryReportsResidentGrowthAndPeak) {
+  if (!processMemory().resident) {
+    GTEST_SKIP() << "this system does not report resident memory (/proc/self/status)";
+  }
+  std::ostringstream log;
+  Instrumentation instrumentation;
+  instrumentation.timePasses = true;
+  instrumentation.trackMemory = true;
+  PassManager manager(instrumentation, log);
+  manager.addPass(make<DropReluPass>("first"));
+  manager.addPass(make<AllocatingPass>("allocating"));
+  IRUnit unit = IRUnit::fromGraph(parse(kReluGraph));
+  manager.run(unit);
+
+  std::ostringstream timing;
+  manager.printTimingReport(timing);
+  const std::string report = timing.str();
+  EXPECT_NE(report.find("Resident memory before the first pass: "), std::string::npos) << report;
+  EXPECT_NE(report.find("---Wall Time---  ---Resident---  ----Peak----  --- Name ---"), std::string::npos) << report;
+  // The allocating pass's row: its growth is at least the 64 MiB it kept, and
+  // the peak after it at least the resident memory it left.
+  std::istringstream rows(report);
+  std::string row;
+  bool found = false;
+  while (std::getline(rows, row)) {
+    if (row.size() < 12 || row.compare(row.size() - 12, 12, "  allocating") != 0) {
+      continue;
+    }
+    found = true;
+    double growth = 0, peak = 0;
+    std::string mib1, mib2;
+    std::istringstream fields(row.substr(row.find(')') + 1));
+    ASSERT_TRUE(fields >> growth >> mib1 >> peak >> mib2) << row;
+    EXPECT_GE(growth, 60.0) << row;
+    EXPECT_GE(peak, growth) << row;
+    EXPECT_EQ(mib1, "MiB");
+  }
+  EXPECT_TRUE(found) << report;
+  EXPECT_NE(report.find("Peak resident memory of the process so far: "), std::string::npos) << report;
+
+  std::ostringstream withoutTracking;
+  PassManager plain(Instrumentation{}, log);
+  plain.addPass(make<AllocatingPass>("allocating"));
+  IRUnit other = IRUnit::fromGraph(parse(kReluGraph));
+  plain.run(other);
+  plain.printTimingReport(withoutTracking);
+  EXPECT_EQ(withoutTracking.str().find("Resident"), std::string::npos) << "memory columns only with trackMemory";
 }
 
 } // namespace
