@@ -115,4 +115,24 @@ void replaceGraphContents(torch::jit::Graph& target, torch::jit::Graph& source) 
   });
 }
 
+namespace {
+
+/// Places nodes[lo, hi) right before `next`: the middle one first, then each
+/// half on its side of it.
+void placeBisecting(const std::vector<torch::jit::Node*>& nodes, size_t lo, size_t hi, torch::jit::Node* next) {
+  if (lo >= hi) {
+    return;
+  }
+  const size_t middle = lo + (hi - lo) / 2;
+  nodes[middle]->moveBefore(next);
+  placeBisecting(nodes, lo, middle, nodes[middle]);
+  placeBisecting(nodes, middle + 1, hi, next);
+}
+
+} // namespace
+
+void moveBeforeInOrder(const std::vector<torch::jit::Node*>& nodes, torch::jit::Node* anchor) {
+  placeBisecting(nodes, 0, nodes.size(), anchor);
+}
+
 } // namespace tsopt

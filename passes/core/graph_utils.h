@@ -41,6 +41,15 @@ std::vector<torch::jit::Node*> collectNodes(torch::jit::Graph& graph, const std:
 /// Every node, nested blocks included, in program order: a snapshot, as above.
 std::vector<torch::jit::Node*> collectNodes(torch::jit::Graph& graph);
 
+/// Moves `nodes` (from anywhere in the graph, none of them `anchor`) to stand right
+/// before `anchor`, in the order given. Moving nodes one at a time into one
+/// place halves the gap between the neighbours' topological positions each
+/// time, and PyTorch renumbers the whole block whenever a gap runs out (every
+/// 40 or so insertions: Block::reIndexTopology), which made hoisting a large
+/// graph's constants quadratic. This inserts them in bisection order, so no
+/// gap is halved more than log2(n) + 1 times.
+void moveBeforeInOrder(const std::vector<torch::jit::Node*>& nodes, torch::jit::Node* anchor);
+
 /// "%y = aten::foo" ("%a, %b = ..." for several outputs): how debug lines and
 /// rewrite descriptions name a node.
 std::string describeNode(const torch::jit::Node* node);

@@ -1,5 +1,7 @@
 #include "passes/core/node_hashing.h"
 
+#include "passes/core/graph_utils.h"
+
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/ir/alias_analysis.h>
 #include <torch/csrc/jit/ir/constants.h>
@@ -9,6 +11,8 @@
 #include <functional>
 #include <optional>
 #include <string_view>
+#include <unordered_set>
+#include <vector>
 
 namespace tsopt {
 namespace {
@@ -125,7 +129,7 @@ struct ConstantPooler {
   torch::jit::Graph& graph;
   const torch::jit::AliasDb& aliasDb;
   NodeTable constants;
-  Node* lastHoisted = nullptr;
+  std::vector<Node*> hoisted;
   size_t removed = 0;
   bool changed = false;
 
@@ -157,19 +161,26 @@ struct ConstantPooler {
   }
 
   /// Constants keep the order they are first seen in, at the top of the graph,
-  /// so pooling a pooled graph changes nothing.
-  void hoist(Node* node) {
-    if (lastHoisted == nullptr) {
-      Node* first = graph.nodes().front();
-      if (node != first) {
-        node->moveBefore(first);
-        changed = true;
-      }
-    } else if (node->prev() != lastHoisted) {
-      node->moveAfter(lastHoisted);
-      changed = true;
+  /// so pooling a pooled graph changes nothing. They move there together, once
+  /// the walk is done (moveBeforeInOrder: one at a time would be quadratic).
+  void hoist(Node* node) { hoisted.push_back(node); }
+
+  void placeHoisted() {
+    Node* cursor = graph.nodes().front();
+    size_t inPlace = 0;
+    while (inPlace < hoisted.size() && cursor == hoisted[inPlace]) {
+      cursor = cursor->next();
+      ++inPlace;
     }
-    lastHoisted = node;
+    if (inPlace == hoisted.size()) {
+      return;
+    }
+    std::unordered_set<Node*> moving(hoisted.begin(), hoisted.end());
+    while (moving.count(cursor) != 0) {
+      cursor = cursor->next();
+    }
+    moveBeforeInOrder(hoisted, cursor);
+    changed = true;
   }
 };
 
@@ -257,6 +268,7 @@ size_t eliminateCommonSubexpressions(const std::shared_ptr<torch::jit::Graph>& g
 size_t poolConstants(torch::jit::Graph& graph, const torch::jit::AliasDb& aliasDb, bool& changed) {
   ConstantPooler pooler(graph, aliasDb);
   pooler.pool(graph.block());
+  pooler.placeHoisted();
   changed |= pooler.changed;
   return pooler.removed;
 }

@@ -240,11 +240,12 @@ size_t foldAttributeReads(const torch::jit::Module& root, Graph& graph, Attribut
   size_t folded = 0;
   // One constant per attribute, at the top of the graph, where it dominates
   // every read (pooling would hoist it there anyway), in the order first read.
-  // Each is created at the end of the graph and moved up: an insert point at
-  // the top would be the first node, often the read about to be destroyed (a
-  // traced nn.Linear begins by reading its bias, then its weight).
+  // Each is created at the end of the graph, and all are moved up together at
+  // the end (moveBeforeInOrder: one at a time would be quadratic): an insert
+  // point at the top would be the first node, often the read about to be
+  // destroyed (a traced nn.Linear begins by reading its bias, then its weight).
   std::unordered_map<std::string, torch::jit::Value*> constants;
-  Node* lastConstant = nullptr;
+  std::vector<Node*> created;
   torch::jit::WithInsertPoint atEnd(graph.return_node());
   for (Node* node : collectNodes(graph, {c10::prim::GetAttr})) {
     auto attribute = resolveAttribute(root, node, graph, attributes);
@@ -260,17 +261,18 @@ size_t foldAttributeReads(const torch::jit::Module& root, Graph& graph, Attribut
     if (inserted) {
       entry->second = graph.insertConstant(tensor ? c10::IValue(asFrozenConstant(value.toTensor())) : value);
       entry->second->setDebugName("self." + attribute->second);
-      Node* constant = entry->second->node();
-      if (lastConstant != nullptr) {
-        constant->moveAfter(lastConstant);
-      } else {
-        constant->moveBefore(graph.block()->nodes().front());
-      }
-      lastConstant = constant;
+      created.push_back(entry->second->node());
     }
     node->output()->replaceAllUsesWith(entry->second);
     node->destroy();
     ++folded;
+  }
+  if (!created.empty()) {
+    // Every node but the constants precedes the first one created.
+    Node* first = graph.block()->nodes().front();
+    if (first != created.front()) {
+      moveBeforeInOrder(created, first);
+    }
   }
   return folded;
 }

@@ -7,6 +7,7 @@
 #include <torch/csrc/jit/ir/irparser.h>
 
 #include <limits>
+#include <string>
 
 namespace tsopt {
 namespace {
@@ -143,6 +144,47 @@ graph(%x : Tensor):
   torch::jit::AliasDb aliasDb(graph);
   EXPECT_EQ(poolConstants(*graph, aliasDb, changed), 0u);
   EXPECT_FALSE(changed);
+}
+
+TEST(PoolConstantsTest, HoistsThousandsOfConstantsAndNestedOnesInFirstSeenOrder) {
+  // Each constant right before its use, as folding passes leave them; one more
+  // inside an If's block. Pooling moves them all to the top, in the order first
+  // seen (many at once: the bisecting placement of moveBeforeInOrder).
+  constexpr int kConstants = 3000;
+  std::string text = "graph(%x : Tensor, %flag : bool):\n  %v0 : Tensor = aten::neg(%x)\n";
+  for (int i = 0; i < kConstants; ++i) {
+    text += "  %c" + std::to_string(i) + " : int = prim::Constant[value=" + std::to_string(i + 10) + "]()\n";
+    text += "  %v" + std::to_string(i + 1) + " : Tensor = aten::add(%v" + std::to_string(i) + ", %x, %c" +
+            std::to_string(i) + ")\n";
+  }
+  text += "  %r : Tensor = prim::If(%flag)\n    block0():\n      %inner : int = prim::Constant[value=7]()\n"
+          "      %y : Tensor = aten::mul(%v" + std::to_string(kConstants) + ", %inner)\n      -> (%y)\n"
+          "    block1():\n      -> (%x)\n  return (%r)";
+  auto graph = std::make_shared<Graph>();
+  torch::jit::parseIR(text, graph.get());
+  bool changed = false;
+  {
+    torch::jit::AliasDb aliasDb(graph);
+    EXPECT_EQ(poolConstants(*graph, aliasDb, changed), 0u);
+  }
+  EXPECT_TRUE(changed);
+  graph->lint();
+  auto nodes = nodesOf(*graph);
+  ASSERT_EQ(nodes.size(), static_cast<size_t>(2 * kConstants + 3));
+  for (int i = 0; i < kConstants; ++i) {
+    ASSERT_EQ(nodes[i]->kind(), c10::prim::Constant) << i;
+    ASSERT_EQ(torch::jit::constant_as<int64_t>(nodes[i]->output()), i + 10) << i;
+  }
+  EXPECT_EQ(torch::jit::constant_as<int64_t>(nodes[kConstants]->output()), 7) << "the If's constant, seen last";
+  EXPECT_EQ(nodes[kConstants + 1]->kind(), c10::aten::neg);
+  for (size_t i = 1; i < nodes.size(); ++i) {
+    ASSERT_TRUE(nodes[i - 1]->isBefore(nodes[i])) << "topological positions follow the list at " << i;
+  }
+
+  changed = false;
+  torch::jit::AliasDb aliasDb(graph);
+  EXPECT_EQ(poolConstants(*graph, aliasDb, changed), 0u);
+  EXPECT_FALSE(changed) << "a pooled graph stays as it is";
 }
 
 } // namespace
