@@ -14,7 +14,7 @@
 namespace tsopt {
 namespace {
 
-double mebibytes(double bytes) { return bytes / (1024.0 * 1024.0); }
+template <typename Bytes> double mebibytes(Bytes bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 
 bool selected(const std::set<std::string>& names, const std::string& name) {
   return names.count(name) != 0 || names.count("all") != 0;
@@ -189,13 +189,13 @@ void PassManager::printTimingReport(std::ostream& out) const {
   auto memoryColumns = [&](double growth, size_t peak) {
     if (memory) {
       out << "  " << std::showpos << std::setw(9) << std::setprecision(1) << mebibytes(growth) << std::noshowpos
-          << " MiB  " << std::setw(7) << mebibytes(static_cast<double>(peak)) << " MiB";
+          << " MiB  " << std::setw(7) << mebibytes(peak) << " MiB";
     }
   };
   if (memory) {
     out << "  Resident memory before the first pass: " << std::setprecision(1)
-        << mebibytes(static_cast<double>(beforeFirstPass_->resident.value_or(0))) << " MiB (peak "
-        << mebibytes(static_cast<double>(beforeFirstPass_->peak.value_or(0))) << " MiB)\n";
+        << mebibytes(beforeFirstPass_->resident.value_or(0)) << " MiB (peak "
+        << mebibytes(beforeFirstPass_->peak.value_or(0)) << " MiB)\n";
   }
   out << "\n   ---Wall Time---" << (memory ? "  ---Resident---  ----Peak----" : "") << "  --- Name ---\n";
   double totalGrowth = 0;
@@ -215,7 +215,7 @@ void PassManager::printTimingReport(std::ostream& out) const {
   out << "  Total\n";
   if (memory) {
     out << "  Peak resident memory of the process so far: " << std::setprecision(1)
-        << mebibytes(static_cast<double>(processMemory().peak.value_or(0))) << " MiB\n";
+        << mebibytes(processMemory().peak.value_or(0)) << " MiB\n";
   }
   out.unsetf(std::ios::floatfield);
 }
