@@ -4,11 +4,14 @@
 
 #include <ATen/Functions.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/util/hash.h>
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <numeric>
@@ -304,7 +307,97 @@ at::Tensor denseMaskOf(const c10::optional<at::Tensor>& mask) {
   return mask && mask->defined() ? mask->contiguous() : at::Tensor();
 }
 
+/// Whether some row along the last dimension of `mask` has `masked(element)`
+/// for every element. A dimension of stride 0 repeats the same rows: only its
+/// first index is visited. A row stops at its first element that is not masked.
+template <typename Element, typename Masked> bool someRowAllMasked(const at::Tensor& mask, Masked masked) {
+  if (mask.numel() == 0) {
+    return false;
+  }
+  const Element* data = mask.data_ptr<Element>();
+  const int64_t rank = mask.dim();
+  const int64_t rowLength = rank == 0 ? 1 : mask.size(-1);
+  const int64_t rowStride = rank == 0 ? 0 : mask.stride(-1);
+  std::vector<int64_t> index(static_cast<size_t>(std::max<int64_t>(rank - 1, 0)), 0);
+  while (true) {
+    int64_t offset = 0;
+    for (size_t d = 0; d < index.size(); ++d) {
+      offset += index[d] * mask.stride(static_cast<int64_t>(d));
+    }
+    int64_t column = 0;
+    while (column < rowLength && masked(data[offset + column * rowStride])) {
+      ++column;
+    }
+    if (column == rowLength) {
+      return true;
+    }
+    int64_t d = static_cast<int64_t>(index.size()) - 1;
+    for (; d >= 0; --d) {
+      if (mask.stride(d) != 0 && ++index[static_cast<size_t>(d)] < mask.size(d)) {
+        break;
+      }
+      index[static_cast<size_t>(d)] = 0;
+    }
+    if (d < 0) {
+      return false;
+    }
+  }
+}
+
+/// ATen's scaled_dot_product_attention, called through the dispatcher (the
+/// op is PyTorch 2.x's; 2.5 added enable_gqa, passed false where the schema has it).
+at::Tensor atenScaledDotProductAttention(const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
+                                         const c10::optional<at::Tensor>& mask, c10::optional<double> scale) {
+  static const c10::OperatorHandle op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("aten::scaled_dot_product_attention", "");
+  std::vector<c10::IValue> stack{query, key, value, mask && mask->defined() ? c10::IValue(*mask) : c10::IValue(),
+                                 0.0, false, scale ? c10::IValue(*scale) : c10::IValue()};
+  while (stack.size() < op.schema().arguments().size()) {
+    stack.emplace_back(false);
+  }
+  op.callBoxed(&stack);
+  return stack.back().toTensor();
+}
+
 } // namespace
+
+bool maskLeavesRowWithoutKeys(const at::Tensor& mask) {
+  if (!mask.device().is_cpu()) {
+    return true;
+  }
+  if (mask.scalar_type() == at::kBool) {
+    return someRowAllMasked<bool>(mask, [](bool keep) { return !keep; });
+  }
+  if (mask.scalar_type() == at::kFloat) {
+    return someRowAllMasked<float>(mask, [](float bias) { return bias == -std::numeric_limits<float>::infinity(); });
+  }
+  return true;
+}
+
+at::Tensor scaledDotProductAttention(const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
+                                     const c10::optional<at::Tensor>& mask, c10::optional<double> scale,
+                                     bool permuteOutput, AttentionPrecision precision) {
+  const bool hasMask = mask && mask->defined();
+  const auto atenPath = [&] {
+    at::Tensor result = atenScaledDotProductAttention(query, key, value, mask, scale);
+    return permuteOutput ? result.permute({0, 2, 1, 3}).contiguous() : result;
+  };
+  if (!query.device().is_cpu() || query.scalar_type() != at::kFloat || key.dim() < 2 || query.dim() < 1 ||
+      (hasMask && maskLeavesRowWithoutKeys(*mask))) {
+    return atenPath();
+  }
+  c10::optional<at::Tensor> additive = mask;
+  if (hasMask && mask->scalar_type() == at::kBool) {
+    additive = at::zeros(mask->sizes(), query.options())
+                   .masked_fill_(mask->logical_not(), -std::numeric_limits<float>::infinity());
+  }
+  at::Tensor keyT = key.transpose(-2, -1);
+  if (!argumentsSupported(query, keyT, value, additive, permuteOutput)) {
+    return atenPath();
+  }
+  const double applied = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(query.size(-1)));
+  return attention(query, keyT, value, additive, applied, permuteOutput, precision);
+}
 
 bool attentionKernelApplies(const at::Tensor& query, const at::Tensor& keyT, const at::Tensor& value,
                             const c10::optional<at::Tensor>& mask, bool permuteOutput, AttentionPrecision precision) {

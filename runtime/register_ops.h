@@ -33,12 +33,14 @@
 ///            tsopt::quantized_gate(x, gate, scale, zero_point): quantized::mul of a quint8 activation and a
 ///              per-channel [N, C, 1, 1] gate in one pass (quantized_gate.h), CPU only
 ///            tsopt::attention(query, key_t, value, mask, scale, permute_output)
+///            tsopt::sdp_attention(query, key, value, mask, scale?, permute_output): PyTorch 2.x's
+///              scaled_dot_product_attention without dropout or is_causal (its own where the kernel does not serve)
 ///            tsopt::add_layer_norm(input, other, normalized_shape, weight, bias, eps)
 ///            tsopt::cuda_graph_run(cache, module, method, inputs) -> Tensor[]
 ///
 /// `*_add_act` computes activation(layer(input) + other), `*_act_add`
 /// activation(layer(input)) + other; see activation.h for
-/// the activation names; attention.h for tsopt::attention; add_layer_norm.h
+/// the activation names; attention.h for tsopt::attention and sdp_attention; add_layer_norm.h
 /// for tsopt::add_layer_norm (layer_norm(input + other, ...)); cuda_graph_cache.h
 /// for tsopt::cuda_graph_run (a module's method, replayed from a captured CUDA
 /// graph on the GPU). From Python: torch.ops.load_library(path to the library).

@@ -188,6 +188,20 @@ bool knownUnsupported(Value* value, std::string& whyNot) {
   return true;
 }
 
+/// The permute(0, 2, 1, 3) that is the sole user of `context` (the heads put
+/// back beside each other), which the kernel can write directly; null if none.
+Node* headsPermuteOf(Value* context) {
+  std::string ignored;
+  Node* next = soleUserInBlock(context, ignored);
+  if (next != nullptr && next->kind() == c10::aten::permute && next->inputs().size() == 2) {
+    auto dims = torch::jit::toIValue(next->input(1));
+    if (dims && dims->isIntList() && dims->toIntVector() == std::vector<int64_t>{0, 2, 1, 3}) {
+      return next;
+    }
+  }
+  return nullptr;
+}
+
 std::optional<AttentionMatch> matchAttention(Node* softmax, bool foldPermute, std::string& whyNot) {
   AttentionMatch match;
   match.softmax = softmax;
@@ -213,16 +227,7 @@ std::optional<AttentionMatch> matchAttention(Node* softmax, bool foldPermute, st
       return std::nullopt;
     }
   }
-  if (foldPermute) {
-    std::string ignored;
-    Node* next = soleUserInBlock(match.context->output(), ignored);
-    if (next != nullptr && next->kind() == c10::aten::permute && next->inputs().size() == 2) {
-      auto dims = torch::jit::toIValue(next->input(1));
-      if (dims && dims->isIntList() && dims->toIntVector() == std::vector<int64_t>{0, 2, 1, 3}) {
-        match.permute = next;
-      }
-    }
-  }
+  match.permute = foldPermute ? headsPermuteOf(match.context->output()) : nullptr;
   return match;
 }
 
@@ -246,6 +251,61 @@ void emitAttention(torch::jit::Graph& graph, const AttentionMatch& match) {
   replaceAndDestroy(last->output(), call->output(),
                     {match.permute, match.context, match.softmax, match.maskAdd, match.fill, match.scaling,
                      match.scores});
+}
+
+const c10::Symbol kSdpa = c10::Symbol::fromQualString("aten::scaled_dot_product_attention");
+const c10::Symbol kSdpAttention = c10::Symbol::fromQualString("tsopt::sdp_attention");
+
+/// Whether `value` is the constant `expected` (a bool, or a number compared as a double).
+bool isConstantEqual(Value* value, double expected) {
+  auto constant = torch::jit::toIValue(value);
+  if (!constant) {
+    return false;
+  }
+  if (constant->isBool()) {
+    return static_cast<double>(constant->toBool()) == expected;
+  }
+  return (constant->isDouble() || constant->isInt()) && constant->toScalar().toDouble() == expected;
+}
+
+/// Why aten::scaled_dot_product_attention(q, k, v, mask, dropout_p, is_causal,
+/// scale[, enable_gqa]) cannot become tsopt::sdp_attention, or nothing.
+std::optional<std::string> sdpaNotCovered(Node* sdpa) {
+  if (sdpa->inputs().size() != 7 && sdpa->inputs().size() != 8) {
+    return "an unknown overload of " + describeNode(sdpa);
+  }
+  if (!isConstantEqual(sdpa->input(4), 0.0)) {
+    return "dropout_p is not the constant 0";
+  }
+  if (!isConstantEqual(sdpa->input(5), 0.0)) {
+    return "is_causal is not the constant False (the kernel takes an explicit mask)";
+  }
+  if (sdpa->inputs().size() == 8 && !isConstantEqual(sdpa->input(7), 0.0)) {
+    return "enable_gqa is not the constant False (grouped-query attention)";
+  }
+  auto scaleType = sdpa->input(6)->type();
+  if (!isNoneConstant(sdpa->input(6)) && scaleType->kind() != c10::TypeKind::FloatType) {
+    return "the scale is neither None nor a float";
+  }
+  std::string whyNot;
+  for (size_t i = 0; i < 3; ++i) {
+    if (knownUnsupported(sdpa->input(i), whyNot)) {
+      return whyNot;
+    }
+  }
+  return std::nullopt;
+}
+
+/// tsopt::sdp_attention(q, k, v, mask, scale, permute) in place of `sdpa` (and of `permute`, if not null).
+void emitSdpAttention(torch::jit::Graph& graph, Node* sdpa, Node* permute) {
+  Node* last = permute != nullptr ? permute : sdpa;
+  torch::jit::WithInsertPoint guard(last);
+  std::vector<Value*> inputs{sdpa->input(0), sdpa->input(1), sdpa->input(2), sdpa->input(3), sdpa->input(6),
+                             graph.insertConstant(permute != nullptr)};
+  Node* call = graph.insertNode(graph.create(kSdpAttention, inputs, 1));
+  call->copyMetadata(sdpa);
+  call->output()->setType(c10::TensorType::get());
+  replaceAndDestroy(last->output(), call->output(), {permute, sdpa});
 }
 
 } // namespace
@@ -273,6 +333,24 @@ bool FuseAttentionPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, Pa
     }
     emitAttention(*graph, *match);
     ++fused;
+    changed = true;
+  }
+  for (Node* sdpa : collectNodes(*graph, {kSdpa})) {
+    if (auto whyNot = sdpaNotCovered(sdpa)) {
+      ++skippedSdpa;
+      context.missed(sdpa) << *whyNot;
+      continue;
+    }
+    Node* permute = permuteOutput ? headsPermuteOf(sdpa->output()) : nullptr;
+    std::vector<Node*> absorbed{sdpa};
+    if (permute != nullptr) {
+      absorbed.push_back(permute);
+    }
+    if (!context.shouldRewrite("fuse " + describeNode(sdpa) + " into tsopt::sdp_attention", sdpa, absorbed)) {
+      continue;
+    }
+    emitSdpAttention(*graph, sdpa, permute);
+    ++fusedSdpa;
     changed = true;
   }
   return changed;

@@ -25,6 +25,17 @@ namespace tsopt {
 /// Never fires when an intermediate has another use, for in-place forms, for a
 /// softmax over another dimension or with a dtype, or for operands known to be
 /// other than float32 (float64; float16 and bfloat16 unless on CUDA).
+///
+/// PyTorch 2.x's own op, what `transformers` models (attn_implementation
+/// "sdpa", their default) and F.scaled_dot_product_attention trace to,
+///   aten::scaled_dot_product_attention(%q, %k, %v, %mask, dropout_p, is_causal, scale[, enable_gqa])
+///   [aten::permute(%o, [0, 2, 1, 3])]
+/// becomes tsopt::sdp_attention(%q, %k, %v, %mask, scale, permute_output): the
+/// same kernel, the mask additive or boolean, the scale None (1/sqrt of q's
+/// last size) or any float; where the mask leaves a row without keys, and
+/// for what the kernel does not cover, the call runs ATen's op
+/// (runtime/attention.h). Only with dropout_p, is_causal and enable_gqa the
+/// constants 0, False and False.
 ///   %s = aten::matmul(%q, %kt)  %d = aten::div(%s, %c)  %a = aten::add(%d, %m, %one)
 ///   %p = aten::softmax(%a, %minus1, %none)  %o = aten::matmul(%p, %v)
 ///   ==>   %o = tsopt::attention(%q, %kt, %v, %m, 0.125, False)
@@ -37,6 +48,8 @@ private:
                              "Also fold a permute(0, 2, 1, 3) of the result (the kernel writes that layout)", true};
   Statistic fused{this, "fused", "Attention blocks rewritten as tsopt::attention"};
   Statistic skipped{this, "skipped", "Softmax nodes left alone (--debug-only says why)"};
+  Statistic fusedSdpa{this, "fused-sdpa", "scaled_dot_product_attention calls rewritten as tsopt::sdp_attention"};
+  Statistic skippedSdpa{this, "skipped-sdpa", "scaled_dot_product_attention calls left alone (--debug-only says why)"};
 };
 
 } // namespace tsopt

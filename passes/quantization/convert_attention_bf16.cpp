@@ -4,21 +4,29 @@
 
 #include <torch/csrc/jit/ir/ir.h>
 
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace tsopt {
 namespace {
 
 using torch::jit::Node;
 
-const c10::Symbol kAttention = c10::Symbol::fromQualString("tsopt::attention");
-const c10::Symbol kAttentionBf16 = c10::Symbol::fromQualString("tsopt::attention_bf16");
+/// Each fused attention op and its bf16 twin (same inputs).
+const std::map<c10::Symbol, c10::Symbol>& bf16Twins() {
+  static const std::map<c10::Symbol, c10::Symbol> twins{
+      {c10::Symbol::fromQualString("tsopt::attention"), c10::Symbol::fromQualString("tsopt::attention_bf16")},
+      {c10::Symbol::fromQualString("tsopt::sdp_attention"), c10::Symbol::fromQualString("tsopt::sdp_attention_bf16")}};
+  return twins;
+}
 
 /// Why the call stays float32, or nothing: an operand whose type records a
 /// dtype other than float32 or a device other than the CPU.
 std::optional<std::string> reasonToKeepFloat(const Node* attention) {
-  const char* names[] = {"query", "key_t", "value"};
+  const bool keyTransposed = attention->kind() == c10::Symbol::fromQualString("tsopt::attention");
+  const char* names[] = {"query", keyTransposed ? "key_t" : "key", "value"};
   for (size_t i = 0; i < 3; ++i) {
     auto type = attention->input(i)->type()->cast<c10::TensorType>();
     if (!type) {
@@ -38,7 +46,11 @@ std::optional<std::string> reasonToKeepFloat(const Node* attention) {
 
 bool ConvertAttentionBf16Pass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) {
   bool changed = false;
-  for (Node* attention : collectNodes(*graph, {kAttention})) {
+  std::vector<c10::Symbol> kinds;
+  for (const auto& twin : bf16Twins()) {
+    kinds.push_back(twin.first);
+  }
+  for (Node* attention : collectNodes(*graph, kinds)) {
     if (auto reason = reasonToKeepFloat(attention)) {
       ++skipped;
       context.missed(attention) << *reason;
@@ -48,7 +60,7 @@ bool ConvertAttentionBf16Pass::runOnGraph(std::shared_ptr<torch::jit::Graph>& gr
       continue;
     }
     torch::jit::WithInsertPoint guard(attention);
-    Node* bf16Call = graph->insertNode(graph->create(kAttentionBf16, attention->inputs(), 1));
+    Node* bf16Call = graph->insertNode(graph->create(bf16Twins().at(attention->kind()), attention->inputs(), 1));
     bf16Call->copyMetadata(attention);
     bf16Call->output()->copyMetadata(attention->output());
     attention->output()->replaceAllUsesWith(bf16Call->output());

@@ -6,8 +6,9 @@
 namespace tsopt {
 
 /// convert-attention-bf16: every tsopt::attention (fuse-attention's call)
-/// becomes tsopt::attention_bf16, the same call whose two matmuls read query,
-/// key_t, value and the softmax's probabilities rounded to bfloat16 (oneDNN's
+/// becomes tsopt::attention_bf16, and every tsopt::sdp_attention
+/// tsopt::sdp_attention_bf16: the same call whose two matmuls read query,
+/// key, value and the softmax's probabilities rounded to bfloat16 (oneDNN's
 /// AMX or AVX512-BF16 matmuls, products summed in float32); scale, mask,
 /// softmax and the result stay float32. Where oneDNN has no native bf16 matmul
 /// (AVX2 CPUs) the call runs the float32 kernel, and on CUDA tensors

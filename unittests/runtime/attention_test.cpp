@@ -1,8 +1,11 @@
 #include "runtime/attention.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <vector>
 
 namespace tsopt::runtime {
@@ -178,6 +181,119 @@ TEST(AttentionTest, ShapeErrorsAreAtensErrors) {
   at::Tensor value = at::randn({2, 3, 5, 4});
   EXPECT_FALSE(attentionKernelApplies(query, keyT, value, c10::nullopt, false));
   EXPECT_THROW(attention(query, keyT, value, c10::nullopt, 1.0, false), c10::Error);
+}
+
+/// PyTorch's scaled_dot_product_attention (2.x only), through the dispatcher.
+at::Tensor atenSdpa(const at::Tensor& query, const at::Tensor& key, const at::Tensor& value, const at::Tensor& mask,
+                    c10::optional<double> scale) {
+  auto op = c10::Dispatcher::singleton().findSchemaOrThrow("aten::scaled_dot_product_attention", "");
+  std::vector<c10::IValue> stack{query, key, value, mask.defined() ? c10::IValue(mask) : c10::IValue(), 0.0, false,
+                                 scale ? c10::IValue(*scale) : c10::IValue()};
+  while (stack.size() < op.schema().arguments().size()) {
+    stack.emplace_back(false);
+  }
+  op.callBoxed(&stack);
+  return stack.back().toTensor();
+}
+
+bool hasAtenSdpa() { return c10::Dispatcher::singleton().findOp({"aten::scaled_dot_product_attention", ""}).has_value(); }
+
+TEST(AttentionTest, MaskRowsWithoutKeysAreFoundThroughBroadcastStrides) {
+  const float inf = std::numeric_limits<float>::infinity();
+  at::Tensor padding = at::zeros({2, 1, 1, 5});
+  EXPECT_FALSE(maskLeavesRowWithoutKeys(padding));
+  padding[1][0][0].fill_(-inf);  // the second batch's keys all masked
+  EXPECT_TRUE(maskLeavesRowWithoutKeys(padding));
+  EXPECT_TRUE(maskLeavesRowWithoutKeys(padding.expand({2, 12, 7, 5})));
+  at::Tensor partly = at::zeros({3, 4});
+  partly.narrow(1, 0, 3).fill_(-inf);  // one key left in every row
+  EXPECT_FALSE(maskLeavesRowWithoutKeys(partly));
+  EXPECT_FALSE(maskLeavesRowWithoutKeys(partly.t().contiguous().t()));
+  EXPECT_TRUE(maskLeavesRowWithoutKeys(partly.t().contiguous().t().narrow(1, 0, 3)));
+  at::Tensor causal = at::ones({4, 4}, at::kBool).tril();
+  EXPECT_FALSE(maskLeavesRowWithoutKeys(causal));
+  EXPECT_TRUE(maskLeavesRowWithoutKeys(causal.triu(1)));  // the last row keeps nothing
+  EXPECT_TRUE(maskLeavesRowWithoutKeys(at::zeros({1}, at::kBool)));
+  EXPECT_FALSE(maskLeavesRowWithoutKeys(at::full({}, -1e30)));       // a finite bias masks nothing
+  EXPECT_TRUE(maskLeavesRowWithoutKeys(at::zeros({2, 2}, at::kDouble)));  // other dtypes: ATen's path
+  EXPECT_FALSE(maskLeavesRowWithoutKeys(at::zeros({0, 3})));
+}
+
+// tsopt::sdp_attention against PyTorch's op: float, boolean and no masks, the
+// scale given or not, the heads permuted back or not, within float32
+// reassociation (1e-5); rows the mask leaves without keys are 0, as PyTorch's.
+TEST(AttentionTest, ScaledDotProductAttentionMatchesPyTorchs) {
+  if (!hasAtenSdpa()) {
+    GTEST_SKIP() << "this LibTorch has no aten::scaled_dot_product_attention";
+  }
+  at::manual_seed(5);
+  const float inf = std::numeric_limits<float>::infinity();
+  Heads heads = bertHeads(2, 4, 9, 11, 8, 6);
+  at::Tensor key = heads.keyT.transpose(-1, -2);
+  at::Tensor keep = at::rand({2, 1, 9, 11}) < 0.7;
+  keep.select(3, 0).fill_(true);  // every row keeps a key
+  at::Tensor noKeys = keep.clone();
+  noKeys[1][0][3].fill_(false);  // one row of the second batch keeps none
+  at::Tensor additive = at::where(keep, at::zeros({}), at::full({}, -inf));
+  struct Case {
+    const char* what;
+    at::Tensor mask, additive;  ///< what the kernel adds (undefined: no mask, or ATen's path)
+    bool kernel;
+  };
+  at::Tensor floatMask = at::randn({2, 1, 1, 11});
+  const std::vector<Case> cases = {
+      {"none", at::Tensor(), at::Tensor(), true},
+      {"float", floatMask, floatMask, true},
+      {"bool", keep, additive, true},
+      {"-inf", additive, additive, true},
+      {"bool, a row without keys", noKeys, at::Tensor(), false},
+      {"-inf, a row without keys", at::where(noKeys, at::zeros({}), at::full({}, -inf)), at::Tensor(), false}};
+  for (const auto& [what, mask, kernelMask, kernel] : cases) {
+    for (c10::optional<double> scale : {c10::optional<double>(), c10::optional<double>(0.3)}) {
+      for (bool permute : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << "mask " << what << " scale " << (scale ? *scale : -1.0) << " permute "
+                                          << permute);
+        c10::optional<at::Tensor> maybeMask = mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt;
+        at::Tensor fused = scaledDotProductAttention(heads.query, key, heads.value, maybeMask, scale, permute);
+        at::Tensor expected = atenSdpa(heads.query, key, heads.value, mask, scale);
+        expectClose(fused, permute ? expected.permute({0, 2, 1, 3}) : expected);
+        EXPECT_FALSE(fused.isnan().any().item<bool>());
+        // Which path ran: the kernel's result bit for bit, or PyTorch's.
+        if (kernel) {
+          c10::optional<at::Tensor> added =
+              kernelMask.defined() ? c10::optional<at::Tensor>(kernelMask) : c10::nullopt;
+          ASSERT_TRUE(attentionKernelApplies(heads.query, heads.keyT, heads.value, added, permute));
+          EXPECT_TRUE(at::equal(fused, attention(heads.query, heads.keyT, heads.value, added,
+                                                 scale ? *scale : 1.0 / std::sqrt(8.0), permute)));
+        } else {
+          EXPECT_TRUE(at::equal(fused, permute ? expected.permute({0, 2, 1, 3}).contiguous() : expected));
+        }
+        if (permute) {
+          EXPECT_TRUE(fused.is_contiguous());
+        }
+        at::Tensor bf16 = scaledDotProductAttention(heads.query, key, heads.value, maybeMask, scale, permute,
+                                                    AttentionPrecision::BFloat16);
+        at::Tensor reference = permute ? expected.permute({0, 2, 1, 3}) : expected;
+        EXPECT_TRUE(at::allclose(bf16, reference, 0.05, 0.05)) << (bf16 - reference).abs().max().item<double>();
+      }
+    }
+  }
+}
+
+TEST(AttentionTest, ScaledDotProductAttentionLeavesOtherDtypesAndErrorsToPyTorch) {
+  if (!hasAtenSdpa()) {
+    GTEST_SKIP() << "this LibTorch has no aten::scaled_dot_product_attention";
+  }
+  at::manual_seed(6);
+  Heads heads = bertHeads(1, 2, 4, 4, 8, 8);
+  at::Tensor q64 = heads.query.to(at::kDouble), k64 = heads.keyT.transpose(-1, -2).to(at::kDouble),
+             v64 = heads.value.to(at::kDouble);
+  at::Tensor result = scaledDotProductAttention(q64, k64, v64, c10::nullopt, c10::nullopt, false);
+  EXPECT_EQ(result.scalar_type(), at::kDouble);
+  EXPECT_TRUE(at::allclose(result, atenSdpa(q64, k64, v64, at::Tensor(), c10::nullopt), 1e-12, 1e-12));
+  at::Tensor wrongKey = at::randn({1, 2, 4, 5});  // query's last size is 8
+  EXPECT_THROW(scaledDotProductAttention(heads.query, wrongKey, heads.value, c10::nullopt, c10::nullopt, false),
+               c10::Error);
 }
 
 } // namespace

@@ -34,10 +34,12 @@ bool isPrepack(const std::string& name) { return name.size() > 8 && name.substr(
 /// The dynamic int8 linear ops and the static int8 convolution run on the CPU only
 /// (fuse-linear-dynamic fires on CPU weights only; quantized tensors live on the CPU);
 /// tsopt::attention_bf16 has no CUDA kernel of its own (CUDA tensors get tsopt::attention's);
-/// tsopt::max_pool2d's catch-all kernel hands a CUDA tensor to at::max_pool2d.
+/// tsopt::max_pool2d's catch-all kernel hands a CUDA tensor to at::max_pool2d, and
+/// tsopt::sdp_attention's (and its bf16 twin's) to ATen's scaled_dot_product_attention.
 bool isCpuOnly(const std::string& name) {
   return name.rfind("tsopt::linear_dynamic", 0) == 0 || name.rfind("tsopt::qconv2d", 0) == 0 ||
-         name == "tsopt::quantized_gate" || name == "tsopt::attention_bf16" || name == "tsopt::max_pool2d";
+         name == "tsopt::quantized_gate" || name == "tsopt::attention_bf16" || name == "tsopt::max_pool2d" ||
+         name.rfind("tsopt::sdp_attention", 0) == 0;
 }
 
 TEST(CudaKernelsTest, CompanionLibraryLoads) {
