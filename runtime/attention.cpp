@@ -347,16 +347,28 @@ template <typename Element, typename Masked> bool someRowAllMasked(const at::Ten
 /// ATen's scaled_dot_product_attention, called through the dispatcher (the
 /// op is PyTorch 2.x's; 2.5 added enable_gqa, passed false where the schema has it).
 at::Tensor atenScaledDotProductAttention(const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
-                                         const c10::optional<at::Tensor>& mask, c10::optional<double> scale) {
+                                         const c10::optional<at::Tensor>& mask, bool isCausal,
+                                         c10::optional<double> scale) {
   static const c10::OperatorHandle op =
       c10::Dispatcher::singleton().findSchemaOrThrow("aten::scaled_dot_product_attention", "");
   std::vector<c10::IValue> stack{query, key, value, mask && mask->defined() ? c10::IValue(*mask) : c10::IValue(),
-                                 0.0, false, scale ? c10::IValue(*scale) : c10::IValue()};
+                                 0.0, isCausal, scale ? c10::IValue(*scale) : c10::IValue()};
   while (stack.size() < op.schema().arguments().size()) {
     stack.emplace_back(false);
   }
   op.callBoxed(&stack);
   return stack.back().toTensor();
+}
+
+/// is_causal's mask as the kernel adds it: 0 where key column <= query row
+/// (PyTorch's tril, aligned at the top left), -inf above. Kept per thread for
+/// the last (rows, columns) asked.
+at::Tensor causalMask(int64_t rows, int64_t columns) {
+  thread_local at::Tensor mask;
+  if (!mask.defined() || mask.size(0) != rows || mask.size(1) != columns) {
+    mask = at::full({rows, columns}, -std::numeric_limits<float>::infinity(), at::kFloat).triu_(1);
+  }
+  return mask;
 }
 
 } // namespace
@@ -375,19 +387,22 @@ bool maskLeavesRowWithoutKeys(const at::Tensor& mask) {
 }
 
 at::Tensor scaledDotProductAttention(const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
-                                     const c10::optional<at::Tensor>& mask, c10::optional<double> scale,
-                                     bool permuteOutput, AttentionPrecision precision) {
+                                     const c10::optional<at::Tensor>& mask, bool isCausal,
+                                     c10::optional<double> scale, bool permuteOutput, AttentionPrecision precision) {
   const bool hasMask = mask && mask->defined();
   const auto atenPath = [&] {
-    at::Tensor result = atenScaledDotProductAttention(query, key, value, mask, scale);
+    at::Tensor result = atenScaledDotProductAttention(query, key, value, mask, isCausal, scale);
     return permuteOutput ? result.permute({0, 2, 1, 3}).contiguous() : result;
   };
-  if (!query.device().is_cpu() || query.scalar_type() != at::kFloat || key.dim() < 2 || query.dim() < 1 ||
-      (hasMask && maskLeavesRowWithoutKeys(*mask))) {
+  // is_causal with a mask is PyTorch's error; a causal problem with no keys is left to it as well.
+  if (!query.device().is_cpu() || query.scalar_type() != at::kFloat || key.dim() < 2 || query.dim() < 2 ||
+      (hasMask && (isCausal || maskLeavesRowWithoutKeys(*mask))) || (isCausal && key.size(-2) == 0)) {
     return atenPath();
   }
   c10::optional<at::Tensor> additive = mask;
-  if (hasMask && mask->scalar_type() == at::kBool) {
+  if (isCausal) {
+    additive = causalMask(query.size(-2), key.size(-2));
+  } else if (hasMask && mask->scalar_type() == at::kBool) {
     additive = at::zeros(mask->sizes(), query.options())
                    .masked_fill_(mask->logical_not(), -std::numeric_limits<float>::infinity());
   }

@@ -44,19 +44,22 @@ at::Tensor attentionReference(const at::Tensor& query, const at::Tensor& keyT, c
                               const c10::optional<at::Tensor>& mask, double scale, bool permuteOutput);
 
 /// PyTorch 2.x's scaled_dot_product_attention(query, key, value, mask,
-/// dropout_p=0, is_causal=False, scale) on the kernel above (behind
+/// dropout_p=0, is_causal, scale) on the kernel above (behind
 /// tsopt::sdp_attention, which fuse-attention puts in place of
 /// aten::scaled_dot_product_attention): `key` as SDPA takes it (not
 /// transposed), `mask` additive (float32) or boolean (true: the key takes
-/// part), `scale` 1/sqrt(query.size(-1)) when absent. Where the mask leaves a
+/// part), is_causal PyTorch's lower-triangular mask aligned at the top left
+/// (added by the kernel as a -inf bias), `scale` 1/sqrt(query.size(-1)) when
+/// absent. Where the mask leaves a
 /// row of scores no key at all (all -inf, or all false), PyTorch's safe softmax
 /// makes that row 0 where the kernel's softmax gives NaN: such calls run ATen's
 /// own scaled_dot_product_attention, as do other devices and whatever the
 /// kernel does not cover (a call attention() would hand to ATen ops).
 /// permuteOutput as for attention().
 at::Tensor scaledDotProductAttention(const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
-                                     const c10::optional<at::Tensor>& mask, c10::optional<double> scale,
-                                     bool permuteOutput, AttentionPrecision precision = AttentionPrecision::Float32);
+                                     const c10::optional<at::Tensor>& mask, bool isCausal,
+                                     c10::optional<double> scale, bool permuteOutput,
+                                     AttentionPrecision precision = AttentionPrecision::Float32);
 
 /// Whether `mask` (additive float32, or boolean) leaves some row of the
 /// scores it is added to without any key: a row along its last dimension all

@@ -182,13 +182,16 @@ at::Tensor attentionBf16Op(const at::Tensor& query, const at::Tensor& keyT, cons
 // ATen's own scaled_dot_product_attention serves every device but the CPU
 // (scaledDotProductAttention): no CUDA kernel of tsopt's takes part.
 at::Tensor sdpAttentionOp(const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
-                          const c10::optional<at::Tensor>& mask, c10::optional<double> scale, bool permuteOutput) {
-  return scaledDotProductAttention(query, key, value, mask, scale, permuteOutput);
+                          const c10::optional<at::Tensor>& mask, bool isCausal, c10::optional<double> scale,
+                          bool permuteOutput) {
+  return scaledDotProductAttention(query, key, value, mask, isCausal, scale, permuteOutput);
 }
 
 at::Tensor sdpAttentionBf16Op(const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
-                              const c10::optional<at::Tensor>& mask, c10::optional<double> scale, bool permuteOutput) {
-  return scaledDotProductAttention(query, key, value, mask, scale, permuteOutput, AttentionPrecision::BFloat16);
+                              const c10::optional<at::Tensor>& mask, bool isCausal, c10::optional<double> scale,
+                              bool permuteOutput) {
+  return scaledDotProductAttention(query, key, value, mask, isCausal, scale, permuteOutput,
+                                   AttentionPrecision::BFloat16);
 }
 
 at::Tensor addLayerNormOp(const at::Tensor& input, const at::Tensor& other, std::vector<int64_t> normalizedShape,
@@ -217,7 +220,8 @@ std::vector<at::Tensor> cudaGraphRun(const c10::intrusive_ptr<CudaGraphCache>& c
 std::vector<std::string> registeredOperators() {
   return {"tsopt::conv2d_prepack", "tsopt::conv2d_act",     "tsopt::conv2d_add_act",
           "tsopt::conv2d_act_add", "tsopt::linear_prepack", "tsopt::linear_act",
-          "tsopt::linear_add_act", "tsopt::linear_act_add", "tsopt::attention", "tsopt::attention_bf16", "tsopt::sdp_attention", "tsopt::sdp_attention_bf16",
+          "tsopt::linear_add_act", "tsopt::linear_act_add", "tsopt::attention", "tsopt::attention_bf16",
+          "tsopt::sdp_attention", "tsopt::sdp_attention_bf16",
           "tsopt::add_layer_norm", "tsopt::cuda_graph_run", "tsopt::linear_dynamic_prepack",
           "tsopt::linear_dynamic_act", "tsopt::linear_dynamic_add_act", "tsopt::linear_dynamic_act_add",
           "tsopt::qconv2d_prepack", "tsopt::qconv2d_act", "tsopt::qconv2d_add_act", "tsopt::quantized_gate",
@@ -322,10 +326,10 @@ TORCH_LIBRARY(tsopt, m) {
   m.def("attention_bf16(Tensor query, Tensor key_t, Tensor value, Tensor? mask, float scale, bool permute_output) "
         "-> Tensor",
         attentionBf16Op);
-  m.def("sdp_attention(Tensor query, Tensor key, Tensor value, Tensor? mask, float? scale, bool permute_output) "
-        "-> Tensor",
+  m.def("sdp_attention(Tensor query, Tensor key, Tensor value, Tensor? mask, bool is_causal, float? scale, "
+        "bool permute_output) -> Tensor",
         sdpAttentionOp);
-  m.def("sdp_attention_bf16(Tensor query, Tensor key, Tensor value, Tensor? mask, float? scale, "
+  m.def("sdp_attention_bf16(Tensor query, Tensor key, Tensor value, Tensor? mask, bool is_causal, float? scale, "
         "bool permute_output) -> Tensor",
         sdpAttentionBf16Op);
   m.def("add_layer_norm(Tensor input, Tensor other, int[] normalized_shape, Tensor? weight, Tensor? bias, "

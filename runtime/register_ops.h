@@ -33,8 +33,8 @@
 ///            tsopt::quantized_gate(x, gate, scale, zero_point): quantized::mul of a quint8 activation and a
 ///              per-channel [N, C, 1, 1] gate in one pass (quantized_gate.h), CPU only
 ///            tsopt::attention(query, key_t, value, mask, scale, permute_output)
-///            tsopt::sdp_attention(query, key, value, mask, scale?, permute_output): PyTorch 2.x's
-///              scaled_dot_product_attention without dropout or is_causal (its own where the kernel does not serve)
+///            tsopt::sdp_attention(query, key, value, mask, is_causal, scale?, permute_output): PyTorch 2.x's
+///              scaled_dot_product_attention without dropout (its own where the kernel does not serve)
 ///            tsopt::add_layer_norm(input, other, normalized_shape, weight, bias, eps)
 ///            tsopt::cuda_graph_run(cache, module, method, inputs) -> Tensor[]
 ///

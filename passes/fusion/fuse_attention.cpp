@@ -277,8 +277,8 @@ std::optional<std::string> sdpaNotCovered(Node* sdpa) {
   if (!isConstantEqual(sdpa->input(4), 0.0)) {
     return "dropout_p is not the constant 0";
   }
-  if (!isConstantEqual(sdpa->input(5), 0.0)) {
-    return "is_causal is not the constant False (the kernel takes an explicit mask)";
+  if (!torch::jit::toIValue(sdpa->input(5))) {
+    return "is_causal is not a constant";
   }
   if (sdpa->inputs().size() == 8 && !isConstantEqual(sdpa->input(7), 0.0)) {
     return "enable_gqa is not the constant False (grouped-query attention)";
@@ -296,12 +296,12 @@ std::optional<std::string> sdpaNotCovered(Node* sdpa) {
   return std::nullopt;
 }
 
-/// tsopt::sdp_attention(q, k, v, mask, scale, permute) in place of `sdpa` (and of `permute`, if not null).
+/// tsopt::sdp_attention(q, k, v, mask, is_causal, scale, permute) in place of `sdpa` (and of `permute`, if not null).
 void emitSdpAttention(torch::jit::Graph& graph, Node* sdpa, Node* permute) {
   Node* last = permute != nullptr ? permute : sdpa;
   torch::jit::WithInsertPoint guard(last);
-  std::vector<Value*> inputs{sdpa->input(0), sdpa->input(1), sdpa->input(2), sdpa->input(3), sdpa->input(6),
-                             graph.insertConstant(permute != nullptr)};
+  std::vector<Value*> inputs{sdpa->input(0), sdpa->input(1), sdpa->input(2), sdpa->input(3), sdpa->input(5),
+                             sdpa->input(6), graph.insertConstant(permute != nullptr)};
   Node* call = graph.insertNode(graph.create(kSdpAttention, inputs, 1));
   call->copyMetadata(sdpa);
   call->output()->setType(c10::TensorType::get());

@@ -30,12 +30,12 @@ namespace tsopt {
 /// "sdpa", their default) and F.scaled_dot_product_attention trace to,
 ///   aten::scaled_dot_product_attention(%q, %k, %v, %mask, dropout_p, is_causal, scale[, enable_gqa])
 ///   [aten::permute(%o, [0, 2, 1, 3])]
-/// becomes tsopt::sdp_attention(%q, %k, %v, %mask, scale, permute_output): the
-/// same kernel, the mask additive or boolean, the scale None (1/sqrt of q's
-/// last size) or any float; where the mask leaves a row without keys, and
-/// for what the kernel does not cover, the call runs ATen's op
-/// (runtime/attention.h). Only with dropout_p, is_causal and enable_gqa the
-/// constants 0, False and False.
+/// becomes tsopt::sdp_attention(%q, %k, %v, %mask, is_causal, scale,
+/// permute_output): the same kernel, the mask additive or boolean (or
+/// is_causal's), the scale None (1/sqrt of q's last size) or any float; where
+/// the mask leaves a row without keys, and for what the kernel does not cover,
+/// the call runs ATen's op (runtime/attention.h). Only with dropout_p and
+/// enable_gqa the constants 0 and False, and is_causal a constant.
 ///   %s = aten::matmul(%q, %kt)  %d = aten::div(%s, %c)  %a = aten::add(%d, %m, %one)
 ///   %p = aten::softmax(%a, %minus1, %none)  %o = aten::matmul(%p, %v)
 ///   ==>   %o = tsopt::attention(%q, %kt, %v, %m, 0.125, False)

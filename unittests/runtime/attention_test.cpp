@@ -185,9 +185,9 @@ TEST(AttentionTest, ShapeErrorsAreAtensErrors) {
 
 /// PyTorch's scaled_dot_product_attention (2.x only), through the dispatcher.
 at::Tensor atenSdpa(const at::Tensor& query, const at::Tensor& key, const at::Tensor& value, const at::Tensor& mask,
-                    c10::optional<double> scale) {
+                    c10::optional<double> scale, bool isCausal = false) {
   auto op = c10::Dispatcher::singleton().findSchemaOrThrow("aten::scaled_dot_product_attention", "");
-  std::vector<c10::IValue> stack{query, key, value, mask.defined() ? c10::IValue(mask) : c10::IValue(), 0.0, false,
+  std::vector<c10::IValue> stack{query, key, value, mask.defined() ? c10::IValue(mask) : c10::IValue(), 0.0, isCausal,
                                  scale ? c10::IValue(*scale) : c10::IValue()};
   while (stack.size() < op.schema().arguments().size()) {
     stack.emplace_back(false);
@@ -254,7 +254,7 @@ TEST(AttentionTest, ScaledDotProductAttentionMatchesPyTorchs) {
         SCOPED_TRACE(::testing::Message() << "mask " << what << " scale " << (scale ? *scale : -1.0) << " permute "
                                           << permute);
         c10::optional<at::Tensor> maybeMask = mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt;
-        at::Tensor fused = scaledDotProductAttention(heads.query, key, heads.value, maybeMask, scale, permute);
+        at::Tensor fused = scaledDotProductAttention(heads.query, key, heads.value, maybeMask, false, scale, permute);
         at::Tensor expected = atenSdpa(heads.query, key, heads.value, mask, scale);
         expectClose(fused, permute ? expected.permute({0, 2, 1, 3}) : expected);
         EXPECT_FALSE(fused.isnan().any().item<bool>());
@@ -271,7 +271,7 @@ TEST(AttentionTest, ScaledDotProductAttentionMatchesPyTorchs) {
         if (permute) {
           EXPECT_TRUE(fused.is_contiguous());
         }
-        at::Tensor bf16 = scaledDotProductAttention(heads.query, key, heads.value, maybeMask, scale, permute,
+        at::Tensor bf16 = scaledDotProductAttention(heads.query, key, heads.value, maybeMask, false, scale, permute,
                                                     AttentionPrecision::BFloat16);
         at::Tensor reference = permute ? expected.permute({0, 2, 1, 3}) : expected;
         EXPECT_TRUE(at::allclose(bf16, reference, 0.05, 0.05)) << (bf16 - reference).abs().max().item<double>();
@@ -288,12 +288,41 @@ TEST(AttentionTest, ScaledDotProductAttentionLeavesOtherDtypesAndErrorsToPyTorch
   Heads heads = bertHeads(1, 2, 4, 4, 8, 8);
   at::Tensor q64 = heads.query.to(at::kDouble), k64 = heads.keyT.transpose(-1, -2).to(at::kDouble),
              v64 = heads.value.to(at::kDouble);
-  at::Tensor result = scaledDotProductAttention(q64, k64, v64, c10::nullopt, c10::nullopt, false);
+  at::Tensor result = scaledDotProductAttention(q64, k64, v64, c10::nullopt, false, c10::nullopt, false);
   EXPECT_EQ(result.scalar_type(), at::kDouble);
   EXPECT_TRUE(at::allclose(result, atenSdpa(q64, k64, v64, at::Tensor(), c10::nullopt), 1e-12, 1e-12));
   at::Tensor wrongKey = at::randn({1, 2, 4, 5});  // query's last size is 8
-  EXPECT_THROW(scaledDotProductAttention(heads.query, wrongKey, heads.value, c10::nullopt, c10::nullopt, false),
+  EXPECT_THROW(scaledDotProductAttention(heads.query, wrongKey, heads.value, c10::nullopt, false, c10::nullopt, false),
                c10::Error);
+  // is_causal with a mask is PyTorch's error too.
+  at::Tensor key = heads.keyT.transpose(-1, -2);
+  EXPECT_THROW(scaledDotProductAttention(heads.query, key, heads.value, at::zeros({4, 4}), true, c10::nullopt, false),
+               c10::Error);
+}
+
+// is_causal: PyTorch's lower-triangular mask aligned at the top left, for
+// square problems and for fewer or more queries than keys, on the kernel
+// (bit-equal to attention() with that mask added) and within 1e-5 of PyTorch's.
+TEST(AttentionTest, CausalScaledDotProductAttentionMatchesPyTorchs) {
+  if (!hasAtenSdpa()) {
+    GTEST_SKIP() << "this LibTorch has no aten::scaled_dot_product_attention";
+  }
+  at::manual_seed(7);
+  const float inf = std::numeric_limits<float>::infinity();
+  for (auto [queries, keys] : std::vector<std::pair<int64_t, int64_t>>{{9, 9}, {5, 9}, {9, 5}, {1, 7}}) {
+    SCOPED_TRACE(::testing::Message() << queries << " queries, " << keys << " keys");
+    Heads heads = bertHeads(2, 3, queries, keys, 8, 8);
+    at::Tensor key = heads.keyT.transpose(-1, -2);
+    for (bool permute : {false, true}) {
+      at::Tensor fused = scaledDotProductAttention(heads.query, key, heads.value, c10::nullopt, true, c10::nullopt,
+                                                   permute);
+      at::Tensor expected = atenSdpa(heads.query, key, heads.value, at::Tensor(), c10::nullopt, true);
+      expectClose(fused, permute ? expected.permute({0, 2, 1, 3}) : expected);
+      at::Tensor tril = at::full({queries, keys}, -inf).triu(1);
+      EXPECT_TRUE(at::equal(fused, attention(heads.query, heads.keyT, heads.value, tril, 1.0 / std::sqrt(8.0),
+                                             permute)));
+    }
+  }
 }
 
 } // namespace

@@ -6,7 +6,8 @@ lit: fusion/fuse-attention-sdpa-models.test. ARGV[2] picks the mask:
   bool      a boolean mask, one batch row of the second input set left without keys
             (PyTorch's result is 0 there), traced
   none      no mask, an explicit scale, the heads put back by permute, scripted
-  causal    is_causal=True (not fused: the block must still match), traced
+  causal    is_causal=True, no mask, traced
+  dropout   dropout_p=0.1, traced in training mode (the dropout stays in the graph; not fused)
 Fails if the graph does not call aten::scaled_dot_product_attention, so the
 test cannot pass without exercising the pass."""
 import sys
@@ -31,6 +32,8 @@ class Block(nn.Module):
             o = F.scaled_dot_product_attention(q, k, v, scale=0.3).permute(0, 2, 1, 3)
         elif self.mode == "causal":
             o = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2)
+        elif self.mode == "dropout":
+            o = F.scaled_dot_product_attention(q, k, v, dropout_p=0.1).transpose(1, 2)
         else:
             o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2)
         return self.ln(x + self.out(o.reshape(b, s, w)))
@@ -50,7 +53,7 @@ def inputs(mode: str, rows_without_keys: bool):
 def main():
     torch.manual_seed(0)
     path, mode = sys.argv[1], sys.argv[2]
-    block = Block(mode).eval()
+    block = Block(mode).train(mode == "dropout")
     sets = [inputs(mode, False), inputs(mode, mode == "bool")]
     with torch.no_grad():
         module = torch.jit.script(block) if mode == "none" else torch.jit.trace(block, sets[0])
