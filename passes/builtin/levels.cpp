@@ -38,15 +38,18 @@ PipelineBuilder levelPipeline(int level) {
       // merged output's slices cost copies (docs/fusion.md). fuse-attention takes
       // the attention between the projections. sink-views first brings
       // activations and residual adds next to layers that end in a view.
-      // decompose-multi-head-attention opens nn.MultiheadAttention's native
-      // call first, so that its projections and attention fuse like the rest.
+      // decompose-transformer-encoder-layer opens nn.TransformerEncoderLayer's
+      // native call into its attention (a native multi-head attention call),
+      // norms and feed-forward layers; decompose-multi-head-attention then
+      // opens nn.MultiheadAttention's native call, so that its projections and
+      // attention fuse like the rest.
       // fuse-add-layer-norm comes after the layer fusions: a residual add
       // right after a linear or convolution is theirs (linear_add_act folds it
       // into the GEMM's epilogue, where it costs nothing), so models where
       // those fire compile as before; it takes only the adds no layer absorbed
       // (a transformer's embeddings sum, a residual after attention's output).
       // onednn-pooling follows propagate-layout, to which aten::max_pool2d is layout-free.
-      return "O1,decompose-multi-head-attention,sink-views,fuse-conv-add-act,fuse-conv-act{lone-convs=true},fuse-linear-act{lone-linears=true},"
+      return "O1,decompose-transformer-encoder-layer,decompose-multi-head-attention,sink-views,fuse-conv-add-act,fuse-conv-act{lone-convs=true},fuse-linear-act{lone-linears=true},"
              "fuse-add-layer-norm,fuse-attention,propagate-layout,onednn-pooling,dce";
     }
     return "O" + std::to_string(level - 1);

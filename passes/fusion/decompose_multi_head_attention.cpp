@@ -1,6 +1,7 @@
 #include "passes/fusion/decompose_multi_head_attention.h"
 
 #include "passes/core/graph_utils.h"
+#include "passes/core/value_replacement.h"
 
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
@@ -128,26 +129,8 @@ Value* decompose(Graph& graph, Node* node) {
 } // namespace
 
 bool DecomposeMultiHeadAttentionPass::runOnGraph(std::shared_ptr<Graph>& graph, PassContext& context) {
-  bool changed = false;
-  for (Node* node : collectNodes(*graph, {kNativeMultiHeadAttention})) {
-    const std::string why = whyKept(node);
-    if (!why.empty()) {
-      context.missed(node) << why;
-      ++kept;
-      continue;
-    }
-    if (!context.shouldRewrite("decompose " + describeNode(node) + " into its projections and attention", node)) {
-      continue;
-    }
-    torch::jit::WithInsertPoint guard(node);
-    Value* result = decompose(*graph, node);
-    result->setType(node->output(0)->type());
-    node->output(0)->replaceAllUsesWith(result);
-    node->destroy();
-    ++decomposed;
-    changed = true;
-  }
-  return changed;
+  return expandEach(*graph, kNativeMultiHeadAttention, context, "its projections and attention", whyKept,
+                    [&](Node* node) { return decompose(*graph, node); }, decomposed, kept);
 }
 
 } // namespace tsopt

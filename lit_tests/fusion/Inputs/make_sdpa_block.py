@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from traced_fixture import save_with_inputs
+
 
 class Block(nn.Module):
     def __init__(self, mode: str, width: int = 32, heads: int = 4):
@@ -54,16 +56,8 @@ def main():
     torch.manual_seed(0)
     path, mode = sys.argv[1], sys.argv[2]
     block = Block(mode).train(mode == "dropout")
-    sets = [inputs(mode, False), inputs(mode, mode == "bool")]
-    with torch.no_grad():
-        module = torch.jit.script(block) if mode == "none" else torch.jit.trace(block, sets[0])
-    graph = str(module.inlined_graph)
-    if "aten::scaled_dot_product_attention" not in graph:
-        sys.exit("the graph does not call aten::scaled_dot_product_attention")
-    module.save(path)
-    torch.save(sets, path[:-len(".pt")] + ".inputs.pt")
-    print("sdpa calls:", graph.count("aten::scaled_dot_product_attention"))
-
+    save_with_inputs(block, path, [inputs(mode, False), inputs(mode, mode == "bool")],
+                     "aten::scaled_dot_product_attention", script=mode == "none")
 
 if __name__ == "__main__":
     main()
