@@ -6,8 +6,10 @@
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
 
+#include <algorithm>
 #include <ostream>
 #include <string>
+#include <unordered_set>
 
 namespace tsopt {
 namespace {
@@ -26,8 +28,31 @@ constexpr size_t kInputCount = 20;
 const c10::Symbol kEncoderLayer = c10::Symbol::fromQualString("aten::_transformer_encoder_layer_fwd");
 const c10::Symbol kNativeMultiHeadAttention = c10::Symbol::fromQualString("aten::_native_multi_head_attention");
 
+/// Values that may hold a nested tensor: made by an op whose name says so
+/// (nn.TransformerEncoder's aten::_nested_tensor_from_mask), or by any op that
+/// reads one (the next encoder layer), except aten::to_padded_tensor, which
+/// converts back. The native layer takes nested tensors; layer norm and the
+/// rest of the decomposition would not.
+void collectPossiblyNested(torch::jit::Block* block, std::unordered_set<const Value*>& nested) {
+  static const c10::Symbol kToPadded = c10::Symbol::fromQualString("aten::to_padded_tensor");
+  for (Node* node : block->nodes()) {
+    for (torch::jit::Block* inner : node->blocks()) {
+      collectPossiblyNested(inner, nested);
+    }
+    if (node->kind() == kToPadded) {
+      continue;
+    }
+    const bool makesNested = std::string(node->kind().toQualString()).find("nested") != std::string::npos;
+    const bool readsNested = std::any_of(node->inputs().begin(), node->inputs().end(),
+                                         [&](const Value* input) { return nested.count(input) != 0; });
+    if (makesNested || readsNested) {
+      nested.insert(node->outputs().begin(), node->outputs().end());
+    }
+  }
+}
+
 /// Why the call must stay as it is, or empty when it may be decomposed.
-std::string whyKept(Node* node) {
+std::string whyKept(Node* node, const std::unordered_set<const Value*>& nested) {
   if (node->inputs().size() != kInputCount || node->outputs().size() != 1) {
     return "not the schema this pass knows (" + std::to_string(node->inputs().size()) + " inputs)";
   }
@@ -47,8 +72,8 @@ std::string whyKept(Node* node) {
   if (type->scalarType() && !c10::isFloatingType(*type->scalarType())) {
     return "the source is known to be " + std::string(c10::toString(*type->scalarType()));
   }
-  if (std::string(source->node()->kind().toQualString()).find("nested") != std::string::npos) {
-    return "the source comes from " + describeNode(source->node()) + " (a nested tensor)";
+  if (nested.count(source) != 0) {
+    return "the source may be a nested tensor (made from one by " + describeNode(source->node()) + ")";
   }
   return "";
 }
@@ -93,8 +118,12 @@ Value* decompose(Graph& graph, Node* node) {
 } // namespace
 
 bool DecomposeTransformerEncoderLayerPass::runOnGraph(std::shared_ptr<Graph>& graph, PassContext& context) {
-  return expandEach(*graph, kEncoderLayer, context, "its attention, norms and feed-forward layers", whyKept,
-                    [&](Node* node) { return decompose(*graph, node); }, decomposed, kept);
+  std::unordered_set<const Value*> nested;
+  collectPossiblyNested(graph->block(), nested);
+  return expandEach(
+      *graph, kEncoderLayer, context, "its attention, norms and feed-forward layers",
+      [&](Node* node) { return whyKept(node, nested); }, [&](Node* node) { return decompose(*graph, node); },
+      decomposed, kept);
 }
 
 } // namespace tsopt

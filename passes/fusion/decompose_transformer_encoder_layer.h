@@ -25,9 +25,11 @@ namespace tsopt {
 /// fuse-attention the attention.
 /// Never: for a schema it does not know, for embed_dim, num_heads, use_gelu or
 /// norm_first that are not constants (num_heads must divide embed_dim), for a
-/// source known not to be floating point, or one that comes from a nested-tensor
-/// op (nn.TransformerEncoder's padding-mask path: layer norm and linear would
-/// see the nested layout).
+/// source known not to be floating point, or one that may be a nested tensor:
+/// made by a nested-tensor op or from one, as every layer of
+/// nn.TransformerEncoder's padding-mask path is (aten::_nested_tensor_from_mask
+/// first, aten::to_padded_tensor after the last layer): layer norm and the
+/// rest of the decomposition do not take nested tensors.
 ///   %y = aten::_transformer_encoder_layer_fwd(%x, 768, 12, %wqkv, %bqkv, %wo, %bo, True, False, 1e-05, ...)
 ///   ==>   %a, %w = aten::_native_multi_head_attention(%x, %x, %x, 768, 12, ...)  %h = aten::add(%a, %x, 1)
 ///         %n = aten::layer_norm(%h, [768], ...)  %f = aten::linear(%n, ...)  %g = aten::gelu(%f, "none") ...

@@ -7,6 +7,8 @@ layers:
   pre    pre-norm (norm_first=True), GELU, two layers
   mask   post-norm with a key padding mask as a second input (the native
          attention call keeps the mask: decompose-multi-head-attention leaves it)
+  nested the same with nested tensors on (nn.TransformerEncoder's default):
+         the layers run on the nested tensor made from the mask, and stay
 Fails if the trace does not call aten::_transformer_encoder_layer_fwd, so the
 test cannot pass without exercising the pass."""
 import sys
@@ -22,12 +24,13 @@ class Encoder(nn.Module):
         super().__init__()
         layer = nn.TransformerEncoderLayer(width, heads, 64, dropout=0.1, batch_first=True,
                                            activation="gelu" if mode == "pre" else "relu", norm_first=mode == "pre")
-        kwargs = {"enable_nested_tensor": False} if "enable_nested_tensor" in nn.TransformerEncoder.__init__.__code__.co_varnames else {}
+        nested_option = "enable_nested_tensor" in nn.TransformerEncoder.__init__.__code__.co_varnames
+        kwargs = {"enable_nested_tensor": mode == "nested"} if nested_option else {}
         self.encoder = nn.TransformerEncoder(layer, 2, **kwargs)
         self.mode = mode
 
     def forward(self, x, padding):
-        if self.mode == "mask":
+        if self.mode in ("mask", "nested"):
             return self.encoder(x, src_key_padding_mask=padding)
         return self.encoder(x)
 
