@@ -31,21 +31,27 @@ const c10::Symbol kNativeMultiHeadAttention = c10::Symbol::fromQualString("aten:
 /// Values that may hold a nested tensor: made by an op whose name says so
 /// (nn.TransformerEncoder's aten::_nested_tensor_from_mask), or by any op that
 /// reads one (the next encoder layer), except aten::to_padded_tensor, which
-/// converts back. The native layer takes nested tensors; layer norm and the
+/// converts back; through control flow, conservatively (a block of a node that
+/// reads one gets all its parameters marked; a node whose block returns one,
+/// all its outputs). The native layer takes nested tensors; layer norm and the
 /// rest of the decomposition would not.
 void collectPossiblyNested(torch::jit::Block* block, std::unordered_set<const Value*>& nested) {
   static const c10::Symbol kToPadded = c10::Symbol::fromQualString("aten::to_padded_tensor");
+  const auto anyNested = [&](c10::ArrayRef<Value*> values) {
+    return std::any_of(values.begin(), values.end(), [&](const Value* value) { return nested.count(value) != 0; });
+  };
   for (Node* node : block->nodes()) {
+    const bool readsNested = anyNested(node->inputs());
+    bool returnsNested = false;
     for (torch::jit::Block* inner : node->blocks()) {
+      if (readsNested) {
+        nested.insert(inner->inputs().begin(), inner->inputs().end());
+      }
       collectPossiblyNested(inner, nested);
-    }
-    if (node->kind() == kToPadded) {
-      continue;
+      returnsNested = returnsNested || anyNested(inner->outputs());
     }
     const bool makesNested = std::string(node->kind().toQualString()).find("nested") != std::string::npos;
-    const bool readsNested = std::any_of(node->inputs().begin(), node->inputs().end(),
-                                         [&](const Value* input) { return nested.count(input) != 0; });
-    if (makesNested || readsNested) {
+    if (node->kind() != kToPadded && (makesNested || readsNested || returnsNested)) {
       nested.insert(node->outputs().begin(), node->outputs().end());
     }
   }
