@@ -256,31 +256,19 @@ void emitAttention(torch::jit::Graph& graph, const AttentionMatch& match) {
 const c10::Symbol kSdpa = c10::Symbol::fromQualString("aten::scaled_dot_product_attention");
 const c10::Symbol kSdpAttention = c10::Symbol::fromQualString("tsopt::sdp_attention");
 
-/// Whether `value` is the constant `expected` (a bool, or a number compared as a double).
-bool isConstantEqual(Value* value, double expected) {
-  auto constant = torch::jit::toIValue(value);
-  if (!constant) {
-    return false;
-  }
-  if (constant->isBool()) {
-    return static_cast<double>(constant->toBool()) == expected;
-  }
-  return (constant->isDouble() || constant->isInt()) && constant->toScalar().toDouble() == expected;
-}
-
 /// Why aten::scaled_dot_product_attention(q, k, v, mask, dropout_p, is_causal,
 /// scale[, enable_gqa]) cannot become tsopt::sdp_attention, or nothing.
 std::optional<std::string> sdpaNotCovered(Node* sdpa) {
   if (sdpa->inputs().size() != 7 && sdpa->inputs().size() != 8) {
     return "an unknown overload of " + describeNode(sdpa);
   }
-  if (!isConstantEqual(sdpa->input(4), 0.0)) {
+  if (constantNumber(sdpa->input(4)) != 0.0) {
     return "dropout_p is not the constant 0";
   }
   if (!torch::jit::toIValue(sdpa->input(5))) {
     return "is_causal is not a constant";
   }
-  if (sdpa->inputs().size() == 8 && !isConstantEqual(sdpa->input(7), 0.0)) {
+  if (sdpa->inputs().size() == 8 && torch::jit::constant_as<bool>(sdpa->input(7)) != false) {
     return "enable_gqa is not the constant False (grouped-query attention)";
   }
   auto scaleType = sdpa->input(6)->type();
