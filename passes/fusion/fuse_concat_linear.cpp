@@ -53,7 +53,35 @@ std::vector<LayerMatch> mergeableLinears(const std::vector<Node*>& linears, Pass
   return layers;
 }
 
-void mergeLinears(torch::jit::Graph& graph, const std::vector<LayerMatch>& layers) {
+/// The aten::view(x, sizes) nodes reading `value`.
+std::vector<Node*> shapeViewsOf(Value* value) {
+  std::vector<Node*> views;
+  for (const torch::jit::Use& use : value->uses()) {
+    if (use.user->kind() == c10::aten::view && use.offset == 0 && use.user->inputs().size() == 2 &&
+        use.user->input(1)->type()->cast<c10::ListType>() != nullptr) {
+      views.push_back(use.user);
+    }
+  }
+  return views;
+}
+
+/// aten::view(original, sizes) becomes aten::reshape(slice, sizes): a view of
+/// the slice wherever its strides allow one (BERT's heads split the last
+/// dimension: always), a copy otherwise. Only for an output nothing writes
+/// in place, where a view and a copy cannot differ.
+void reshapeViewsOf(torch::jit::Graph& graph, Value* original, Value* slice) {
+  for (Node* view : shapeViewsOf(original)) {
+    torch::jit::WithInsertPoint guard(view);
+    Node* reshape = graph.insertNode(graph.create(c10::aten::reshape, {slice, view->input(1)}, 1));
+    reshape->copyMetadata(view);
+    reshape->output()->copyMetadata(view->output());
+    view->output()->replaceAllUsesWith(reshape->output());
+    view->destroy();
+  }
+}
+
+void mergeLinears(torch::jit::Graph& graph, const std::vector<LayerMatch>& layers,
+                  const std::set<Value*>& writtenOutputs) {
   std::vector<at::Tensor> weights;
   std::vector<at::Tensor> biases;
   std::vector<int64_t> sizes;
@@ -88,9 +116,14 @@ void mergeLinears(torch::jit::Graph& graph, const std::vector<LayerMatch>& layer
     Value* original = layers[index].node->output();
     Value* slice = unpack->output(index);
     slice->setType(c10::TensorType::get());
+    // Nothing writes the output: a reshape of the slice computes what one of the output did.
+    const bool reshapes = writtenOutputs.count(original) == 0;
+    if (reshapes) {
+      reshapeViewsOf(graph, original, slice);
+    }
     bool needsCopy = false;
     for (const torch::jit::Use& use : original->uses()) {
-      needsCopy |= !isStrideAgnostic(use.user);
+      needsCopy |= !isStrideAgnostic(use.user) && !(reshapes && use.user->kind() == c10::aten::reshape);
     }
     Value* replacement = slice;
     if (needsCopy) {
@@ -127,11 +160,20 @@ bool FuseConcatLinearPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph,
   }
   // Decided before any rewrite: the alias database does not follow graph edits.
   std::set<Value*> writtenInputs;
+  std::set<Value*> writtenOutputs;
   {
     torch::jit::AliasDb aliasDb(graph);
     for (const auto& key : order) {
-      if (groupsByInput[key].size() >= 2 && aliasDb.hasWriters(key.first)) {
+      if (groupsByInput[key].size() < 2) {
+        continue;
+      }
+      if (aliasDb.hasWriters(key.first)) {
         writtenInputs.insert(key.first);
+      }
+      for (Node* linear : groupsByInput[key]) {
+        if (aliasDb.hasWriters(linear->output())) {
+          writtenOutputs.insert(linear->output());
+        }
       }
     }
   }
@@ -162,7 +204,7 @@ bool FuseConcatLinearPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph,
     if (!context.shouldRewrite(description, layers.front().node)) {
       continue;
     }
-    mergeLinears(*graph, layers);
+    mergeLinears(*graph, layers, writtenOutputs);
     ++groups;
     merged += layers.size();
     changed = true;

@@ -12,9 +12,12 @@ namespace tsopt {
 /// wide matrix product keeps the cores busier than three narrow ones.
 /// Needs: a frozen graph (constant weights); otherwise a no-op. Never merges
 /// linears whose shared input is written in place anywhere (reordering would
-/// change what they read), or linears in different blocks. A slice whose user
-/// may depend on strides (e.g. aten::view) gets its own contiguous copy, so every
-/// user sees what it saw before.
+/// change what they read), or linears in different blocks. A slice's
+/// aten::view(slice, sizes) becomes aten::reshape, a view of the slice where
+/// its strides allow (BERT's heads split the last dimension) and a copy
+/// otherwise, unless something writes the output in place; any other user that
+/// may depend on strides gets a contiguous copy, so every user sees what it saw
+/// before.
 ///   %q = aten::linear(%x, %wq, %bq)   %k = aten::linear(%x, %wk, %bk)
 ///   ==>   %qk = aten::linear(%x, %wqk, %bqk)   %q, %k = split_with_sizes(%qk, [nq, nk], -1)
 class FuseConcatLinearPass final : public GraphPass {

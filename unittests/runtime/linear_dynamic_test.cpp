@@ -4,6 +4,7 @@
 #include "runtime/linear_dynamic.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -43,6 +44,38 @@ TEST(LinearDynamicTest, MinMaxMatchesAten) {
   }
   const auto [emptyMin, emptyMax] = minMaxOf(nullptr, 0);
   EXPECT_GT(emptyMin, emptyMax);
+}
+
+// The passes over an activation run in chunks of 32768 floats on ATen's
+// threads: across chunk boundaries, with one thread and two, the extremes in
+// any chunk, min and max are exact and the bytes the same as one serial pass.
+TEST(LinearDynamicTest, ChunkedPassesMatchOneSerialPass) {
+  at::manual_seed(6);
+  const int threads = at::get_num_threads();
+  const int64_t count = 3 * 32768 + 1000 + 5;
+  at::Tensor x = at::randn({count});
+  DynamicQuantParams params = dynamicQuantParams(-4.f, 4.f, false);
+  at::Tensor oneThread = at::empty({count}, at::kByte);
+  at::set_num_threads(1);
+  quantizeToUint8(x.data_ptr<float>(), count, params, 255, oneThread.data_ptr<uint8_t>());
+  for (int64_t position : {int64_t{5}, int64_t{32767}, int64_t{32768}, int64_t{2 * 32768 + 3}, count - 1}) {
+    at::Tensor y = x.clone();
+    y[position] = 50.f;
+    y[(position + 40000) % count] = -50.f;
+    for (int n : {1, 2}) {
+      at::set_num_threads(n);
+      const auto [min, max] = minMaxOf(y.data_ptr<float>(), count);
+      EXPECT_EQ(min, -50.f) << position << " threads " << n;
+      EXPECT_EQ(max, 50.f) << position << " threads " << n;
+    }
+  }
+  at::set_num_threads(2);
+  at::Tensor twoThreads = at::empty({count}, at::kByte);
+  quantizeToUint8(x.data_ptr<float>(), count, params, 255, twoThreads.data_ptr<uint8_t>());
+  at::set_num_threads(threads);
+  EXPECT_TRUE(at::equal(oneThread, twoThreads));
+  at::Tensor expected = at::quantize_per_tensor(x, params.scale, params.zeroPoint, at::kQUInt8).int_repr();
+  EXPECT_LE((oneThread.to(at::kInt) - expected.to(at::kInt)).abs().max().item<int>(), 1);
 }
 
 // Exact, except where x * (1 / scale) and ATen's rounding differ at a tie: at most one level, rarely.
@@ -123,7 +156,9 @@ TEST(LinearDynamicTest, InputScaleQuantizesTheScaledInput) {
     LinearDynamicPacked scaled(weight, bias, /*reduceRange=*/true, scale);
     LinearDynamicPacked plain(weight, bias, /*reduceRange=*/true);
     ASSERT_TRUE(scaled.inputScale().has_value());
-    for (const at::Tensor& input : {at::randn({2, 7, features}), at::randn({96, features}) + 0.5}) {
+    // 800 rows: more than one chunk of the passes over the input (32768 floats).
+    for (const at::Tensor& input :
+         {at::randn({2, 7, features}), at::randn({96, features}) + 0.5, at::randn({800, features})}) {
       ASSERT_TRUE(scaled.kernelApplies(input, at::Tensor()));
       at::Tensor expected = plain.run(input * scale, at::Tensor(), {});
       at::Tensor actual = scaled.run(input, at::Tensor(), {});
@@ -133,6 +168,15 @@ TEST(LinearDynamicTest, InputScaleQuantizesTheScaledInput) {
       // A test that can fail: without the scale the result is another one.
       EXPECT_FALSE(at::allclose(plain.run(input, at::Tensor(), {}), actual, 1e-2, 1e-2));
     }
+    // Chunked over threads, the same bytes with one thread and with two.
+    const int threads = at::get_num_threads();
+    at::Tensor tall = at::randn({800, features});
+    at::set_num_threads(1);
+    at::Tensor oneThread = scaled.run(tall, at::Tensor(), {});
+    at::set_num_threads(2);
+    at::Tensor twoThreads = scaled.run(tall, at::Tensor(), {});
+    at::set_num_threads(threads);
+    EXPECT_TRUE(at::allclose(oneThread, twoThreads, 1e-5, 1e-5));
     // The input itself is left as it was.
     at::Tensor input = at::randn({3, features});
     at::Tensor before = input.clone();
