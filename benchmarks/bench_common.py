@@ -5,6 +5,7 @@ Run with the interpreter of a LibTorch line (.venv/bin/python3 for 2.x, /usr/bin
 """
 import ctypes
 import ctypes.util
+import gc
 import os
 import statistics
 import subprocess
@@ -112,13 +113,22 @@ def agreement(expected, actual) -> Dict[str, float]:
 
 def time_calls(function: Callable[[], object], count: int,
                clock: Callable[[], float] = time.perf_counter) -> List[float]:
-    """Time of `count` calls by `clock` (wall time unless told), in seconds each."""
-    times = []
-    for _ in range(count):
-        start = clock()
-        function()
-        times.append(clock() - start)
-    return times
+    """Time of `count` calls by `clock` (wall time unless told), in seconds each.
+    Python's cyclic garbage collector is off while they run, as timeit turns it
+    off: a collection would otherwise land inside some variant's calls (a
+    process that imported transformers holds millions of objects to walk)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        times = []
+        for _ in range(count):
+            start = clock()
+            function()
+            times.append(clock() - start)
+        return times
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def calls_per_round(function: Callable[[], object], target_seconds: float, warmup: int) -> int:

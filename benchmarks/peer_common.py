@@ -10,7 +10,8 @@ Usage (a library):
 For each model and batch size the eager module and the timed inputs are built
 once (peer_models.build); for each thread count every variant is built, warmed
 up, then all are timed in interleaved rounds, the order rotating each round
-(as compare_eager.py), so that the machine's noise falls on all alike. The last
+(as compare_eager.py), so that the machine's noise falls on all alike; Python's
+garbage collector is off while calls are timed (bench_common.time_calls). The last
 output of every round is compared with eager's: cosine similarity of the first
 output tensor, flattened, in double precision (BERT and GPT-2: the last hidden
 state; classifiers: the logits); the worst round is reported.

@@ -188,18 +188,95 @@ bool knownUnsupported(Value* value, std::string& whyNot) {
   return true;
 }
 
-/// The permute(0, 2, 1, 3) that is the sole user of `context` (the heads put
-/// back beside each other), which the kernel can write directly; null if none.
-Node* headsPermuteOf(Value* context) {
+/// The rank `value` is sure to have: a recorded one, or the length of the size
+/// list of the view, reshape or permute that made it, carried through
+/// transpose, contiguous, slice, comparison with a number and unbind (how
+/// attention code splits the heads and slices its causal mask); nullopt when
+/// unknown.
+std::optional<size_t> structuralRank(const Value* value, int depth = 0) {
+  if (auto rank = knownRank(value)) {
+    return rank;
+  }
+  const Node* node = value->node();
+  if (depth > 8 || node->inputs().empty()) {
+    return std::nullopt;
+  }
+  const c10::Symbol kind = node->kind();
+  // Ops whose result has their first operand's rank: a GPT's causal mask is
+  // slices of a 4-D buffer compared with a number.
+  const bool comparesWithNumber = (kind == c10::aten::eq || kind == c10::aten::ne) && node->inputs().size() == 2 &&
+                                  node->input(1)->type()->isSubtypeOf(*c10::NumberType::get());
+  if ((kind == c10::aten::transpose && node->inputs().size() == 3) ||
+      (kind == c10::aten::contiguous && node->inputs().size() == 2) ||
+      (kind == c10::aten::slice && node->inputs().size() == 5) || comparesWithNumber) {
+    return structuralRank(node->input(0), depth + 1);
+  }
+  // q, k, v = qkv.unbind(0) (timm's and many blocks' split of a stacked projection): one dimension fewer.
+  if (kind == c10::prim::ListUnpack && node->input(0)->node()->kind() == c10::aten::unbind &&
+      node->input(0)->node()->inputs().size() == 2) {
+    auto stacked = structuralRank(node->input(0)->node()->input(0), depth + 1);
+    return stacked && *stacked >= 1 ? std::optional<size_t>(*stacked - 1) : std::nullopt;
+  }
+  if ((kind == c10::aten::view || kind == c10::aten::reshape || kind == c10::aten::permute) &&
+      node->inputs().size() == 2) {
+    const Node* list = node->input(1)->node();
+    if (list->kind() == c10::prim::ListConstruct) {
+      return list->inputs().size();
+    }
+    if (auto sizes = constantIntList(node->input(1))) {
+      return sizes->size();
+    }
+  }
+  return std::nullopt;
+}
+
+/// The node that is the sole user of `context` and puts the heads back beside
+/// each other, which the kernel can write directly: permute(0, 2, 1, 3), or
+/// transpose(1, 2) (either order, negative dims too) when `rank` proves
+/// `context` 4-D; null if none.
+Node* headsPermuteOf(Value* context, std::optional<size_t> rank) {
   std::string ignored;
   Node* next = soleUserInBlock(context, ignored);
-  if (next != nullptr && next->kind() == c10::aten::permute && next->inputs().size() == 2) {
+  if (next == nullptr || next->input(0) != context) {
+    return nullptr;
+  }
+  if (next->kind() == c10::aten::permute && next->inputs().size() == 2) {
     auto dims = torch::jit::toIValue(next->input(1));
     if (dims && dims->isIntList() && dims->toIntVector() == std::vector<int64_t>{0, 2, 1, 3}) {
       return next;
     }
   }
+  if (next->kind() == c10::aten::transpose && next->inputs().size() == 3 && rank == size_t{4}) {
+    auto first = torch::jit::constant_as<int64_t>(next->input(1));
+    auto second = torch::jit::constant_as<int64_t>(next->input(2));
+    if (first && second) {
+      const int64_t low = std::min((*first + 4) % 4, (*second + 4) % 4);
+      const int64_t high = std::max((*first + 4) % 4, (*second + 4) % 4);
+      if (*first >= -4 && *first < 4 && *second >= -4 && *second < 4 && low == 1 && high == 2) {
+        return next;
+      }
+    }
+  }
   return nullptr;
+}
+
+/// The rank of matmul(softmax(scores), v) when every operand's is known:
+/// matmul of operands of two or more dimensions and the broadcasting ops
+/// give the largest rank among them.
+std::optional<size_t> contextRank(const AttentionMatch& match) {
+  size_t rank = 0;
+  for (const Value* operand : {match.scores->input(0), match.scores->input(1), match.context->input(1), match.mask,
+                               match.fillCondition}) {
+    if (operand == nullptr) {
+      continue;
+    }
+    auto operandRank = structuralRank(operand);
+    if (!operandRank || (*operandRank < 2 && operand != match.mask && operand != match.fillCondition)) {
+      return std::nullopt;
+    }
+    rank = std::max(rank, *operandRank);
+  }
+  return rank;
 }
 
 std::optional<AttentionMatch> matchAttention(Node* softmax, bool foldPermute, std::string& whyNot) {
@@ -227,7 +304,7 @@ std::optional<AttentionMatch> matchAttention(Node* softmax, bool foldPermute, st
       return std::nullopt;
     }
   }
-  match.permute = foldPermute ? headsPermuteOf(match.context->output()) : nullptr;
+  match.permute = foldPermute ? headsPermuteOf(match.context->output(), contextRank(match)) : nullptr;
   return match;
 }
 
@@ -329,7 +406,7 @@ bool FuseAttentionPass::runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, Pa
       context.missed(sdpa) << *whyNot;
       continue;
     }
-    Node* permute = permuteOutput ? headsPermuteOf(sdpa->output()) : nullptr;
+    Node* permute = permuteOutput ? headsPermuteOf(sdpa->output(), structuralRank(sdpa->input(0))) : nullptr;
     std::vector<Node*> absorbed{sdpa};
     if (permute != nullptr) {
       absorbed.push_back(permute);

@@ -14,7 +14,11 @@ namespace tsopt {
 ///   [%s = aten::add(%s, %mask, 1)]             (either operand order)
 ///   %p = aten::softmax(%s, -1, None)           (the last dimension)
 ///   %o = aten::matmul(%p, %v)
-///   [%o = aten::permute(%o, [0, 2, 1, 3])]     (heads back beside each other)
+///   [%o = aten::permute(%o, [0, 2, 1, 3])]     (heads back beside each other; or
+///                                               transpose(%o, 1, 2) where %o is
+///                                               sure to be 4-D: the size list
+///                                               of the view, reshape or permute
+///                                               that split q, k, v and the mask)
 ///
 /// becomes one tsopt::attention(%q, %kt, %v, %mask, scale, permute_output) (a
 /// fill turns into the additive mask where(%c, fill, 0), added to %mask): two
@@ -29,7 +33,7 @@ namespace tsopt {
 /// PyTorch 2.x's own op, what `transformers` models (attn_implementation
 /// "sdpa", their default) and F.scaled_dot_product_attention trace to,
 ///   aten::scaled_dot_product_attention(%q, %k, %v, %mask, dropout_p, is_causal, scale[, enable_gqa])
-///   [aten::permute(%o, [0, 2, 1, 3])]
+///   [aten::permute(%o, [0, 2, 1, 3]) | aten::transpose(%o, 1, 2) with %q sure to be 4-D]
 /// becomes tsopt::sdp_attention(%q, %k, %v, %mask, is_causal, scale,
 /// permute_output): the same kernel, the mask additive or boolean (or
 /// is_causal's), the scale None (1/sqrt of q's last size) or any float; where
@@ -44,8 +48,9 @@ public:
   bool runOnGraph(std::shared_ptr<torch::jit::Graph>& graph, PassContext& context) override;
 
 private:
-  Option<bool> permuteOutput{this, "permute-output",
-                             "Also fold a permute(0, 2, 1, 3) of the result (the kernel writes that layout)", true};
+  Option<bool> permuteOutput{
+      this, "permute-output",
+      "Also fold a permute(0, 2, 1, 3), or transpose(1, 2) of a 4-D result (the kernel writes that layout)", true};
   Statistic fused{this, "fused", "Attention blocks rewritten as tsopt::attention"};
   Statistic skipped{this, "skipped", "Softmax nodes left alone (--debug-only says why)"};
   Statistic fusedSdpa{this, "fused-sdpa", "scaled_dot_product_attention calls rewritten as tsopt::sdp_attention"};
