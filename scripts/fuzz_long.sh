@@ -16,6 +16,8 @@
 # Each run uses a new seed (1000 + the number of earlier runs), so runs do not
 # repeat each other. A run that finds something stops that target's run and
 # records the input; fix it, add it to fuzz/regressions/TARGET/, and go on.
+# Stopping a run early (pkill -INT -f build-fuzz/fuzz/TARGET) records it as
+# "clean (stopped by SIGINT)" with what it ran.
 # Build the targets first (scripts/fuzz_smoke.sh builds them). The timeout is
 # wall-clock time: a campaign run at low priority on a busy machine (nice, or
 # an autogroup's nice) can starve and report a hang that is not one; replay
@@ -62,12 +64,18 @@ run_one() {
        -timeout="$timeout" -rss_limit_mb=4096 -malloc_limit_mb=2048 -seed="$seed" -max_total_time="$seconds" \
        -print_final_stats=1 -artifact_prefix="$dir/findings/" $(dictionary_of "$target") "$dir/corpus" > "$log" 2>&1; then
     local found
-    found=$(grep -oE 'Test unit written to [^ ]+' "$log" | tail -1 | sed 's/Test unit written to //')
-    result="finding: $found"
-    if did_not_reproduce "$build/fuzz/$target" "$found" "$timeout" 0; then
+    # No unit written (a run stopped by SIGINT, say) must not end this function under set -e before the run is recorded.
+    found=$({ grep -oE 'Test unit written to [^ ]+' "$log" || true; } | tail -1 | sed 's/Test unit written to //')
+    if grep -q 'libFuzzer: run interrupted' "$log"; then
+      result="clean (stopped by SIGINT)"  # libFuzzer exits 72; a slow unit it wrote before does not end a run
+    elif [[ -z $found ]]; then
+      result="finding: none written (see $log)"
+    elif did_not_reproduce "$build/fuzz/$target" "$found" "$timeout" 0; then
       mkdir -p "$dir/findings/not-reproduced"
       mv "$found" "$dir/findings/not-reproduced/"
       result="clean (a $(basename "$found" | cut -d- -f1) that did not reproduce on replay)"
+    else
+      result="finding: $found"
     fi
   fi
   local executions cov ft rss
