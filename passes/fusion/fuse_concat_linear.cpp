@@ -75,6 +75,10 @@ void reshapeViewsOf(torch::jit::Graph& graph, Value* original, Value* slice) {
     Node* reshape = graph.insertNode(graph.create(c10::aten::reshape, {slice, view->input(1)}, 1));
     reshape->copyMetadata(view);
     reshape->output()->copyMetadata(view->output());
+    // The slice's reshape need not be dense: the strides the view's type may record no longer hold.
+    if (auto type = view->output()->type()->cast<c10::TensorType>()) {
+      reshape->output()->setType(type->withStrides(c10::VaryingShape<c10::Stride>(type->sizes().size())));
+    }
     view->output()->replaceAllUsesWith(reshape->output());
     view->destroy();
   }
