@@ -11,6 +11,13 @@
 ///   int8-vnni-zmm    vpdpbusd on 512 bits      (AVX-512 VNNI: u8 x s8 -> s32)
 ///   int8-avx2-ymm    vpmaddubsw + vpmaddwd     (AVX2's u8 x s8 path, without VNNI)
 ///   bf16-dot-zmm     vdpbf16ps on 512 bits     (AVX-512 BF16)
+///   int8-amx         tdpbusd on 16 x 64-byte tiles (AMX-INT8: u8 x s8 -> s32)
+///   bf16-amx         tdpbf16ps on 16 x 64-byte tiles (AMX-BF16)
+///   mem-read         AVX-512 loads streaming a 256 MiB buffer per thread
+///                    (bytes per second: what feeds weights that miss the caches)
+/// The AMX benchmarks run six accumulator tiles against two operand tiles, the
+/// operands never reloaded, after asking Linux for the AMX register state
+/// (arch_prctl ARCH_REQ_XCOMP_PERM, kernel 5.16 or later).
 /// A benchmark the CPU cannot run is skipped with a message. `threads:2` runs
 /// one copy per thread: the sum is the two cores' ceiling when the cores are
 /// real ones (two hyperthreads of one core share its units).
@@ -23,9 +30,15 @@
 //===----------------------------------------------------------------------===//
 #include <benchmark/benchmark.h>
 
+#include <cpuid.h>
 #include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <string>
 
 namespace {
@@ -110,6 +123,75 @@ __attribute__((target("avx512f,avx512bf16"))) float bf16Zmm(int64_t trips) {
 #undef TSOPT_TEN_STEPS
 #undef TSOPT_TEN_ACCUMULATORS
 
+/// The 64-byte AMX tile configuration (palette 1): eight tiles of 16 rows x 64 bytes.
+struct TileConfig {
+  uint8_t palette = 1;
+  uint8_t startRow = 0;
+  uint8_t reserved[14] = {};
+  uint16_t bytesPerRow[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+};
+static_assert(sizeof(TileConfig) == 64, "the AMX tile configuration is 64 bytes");
+/// Static: ldtilecfg's intrinsic tells the compiler it reads 8 bytes, so the
+/// rest of a local configuration could be left unwritten.
+const TileConfig kTileConfig;
+
+/// Whether CPUID.(7, 0):EDX has `bits` (24 AMX-TILE, 25 AMX-INT8, 22 AMX-BF16);
+/// clang 14's __builtin_cpu_supports does not know the AMX features.
+bool cpuHasAmx(unsigned bits) {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx & bits) == bits;
+}
+
+/// Whether Linux lets this process use the AMX tile data (asked once; the grant is per process).
+bool amxPermitted() {
+  static const bool permitted = [] {
+    constexpr long kArchReqXcompPerm = 0x1023;  // <asm/prctl.h>
+    constexpr long kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  }();
+  return permitted;
+}
+
+/// Tiles 0-5 accumulate the product of tiles 6 and 7, `trips` times each; the
+/// instruction is the macro DP (_tile_dpbusd, _tile_dpbf16ps). Tile state is per
+/// thread: each call configures and releases it.
+#define TSOPT_AMX_LOOP(DP)                                                                      \
+  _tile_loadconfig(&kTileConfig);                                                               \
+  _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);                                   \
+  _tile_zero(4); _tile_zero(5); _tile_zero(6); _tile_zero(7);                                   \
+  for (int64_t i = 0; i < trips; ++i) {                                                         \
+    DP(0, 6, 7); DP(1, 6, 7); DP(2, 6, 7); DP(3, 6, 7); DP(4, 6, 7); DP(5, 6, 7);               \
+  }                                                                                             \
+  alignas(64) int32_t out[16 * 16];                                                             \
+  _tile_stored(0, out, 64);                                                                     \
+  _tile_release();                                                                              \
+  return out[0]
+
+/// 16 x 16 int32 results, each a sum over 64 u8 x s8 products: 16384 multiply-adds a tile.
+__attribute__((target("amx-tile,amx-int8"))) int32_t amxInt8(int64_t trips) { TSOPT_AMX_LOOP(_tile_dpbusd); }
+
+/// 16 x 16 float results, each a sum over 32 bf16 x bf16 products: 8192 multiply-adds a tile.
+__attribute__((target("amx-tile,amx-bf16"))) int32_t amxBf16(int64_t trips) { TSOPT_AMX_LOOP(_tile_dpbf16ps); }
+
+#undef TSOPT_AMX_LOOP
+
+constexpr int64_t kStreamBytes = int64_t(256) << 20;  ///< Per thread: far past any last-level cache share.
+
+/// Reads `bytes` of `data` with 512-bit loads, four lines a step, xor-folded so that no load is dead.
+__attribute__((target("avx512f"))) int64_t streamRead(const char* data, int64_t bytes) {
+  __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
+  for (int64_t offset = 0; offset < bytes; offset += 256) {
+    a = _mm512_xor_si512(a, _mm512_load_si512(data + offset));
+    b = _mm512_xor_si512(b, _mm512_load_si512(data + offset + 64));
+    c = _mm512_xor_si512(c, _mm512_load_si512(data + offset + 128));
+    d = _mm512_xor_si512(d, _mm512_load_si512(data + offset + 192));
+  }
+  alignas(64) int64_t lanes[8];
+  _mm512_store_si512(lanes, _mm512_xor_si512(_mm512_xor_si512(a, b), _mm512_xor_si512(c, d)));
+  return lanes[0];
+}
+
 /// Times `kernel`, `opsPerTrip` operations a loop trip, when the CPU has `features`.
 template <typename Kernel>
 void runPeak(benchmark::State& state, bool supported, const char* features, Kernel kernel, double opsPerTrip) {
@@ -140,6 +222,31 @@ void BM_Bf16DotZmm(benchmark::State& state) {
   runPeak(state, TSOPT_CPU_HAS("avx512f") && TSOPT_CPU_HAS("avx512bf16"), "AVX-512 BF16", bf16Zmm, 10 * 32 * 2);
 }
 
+void BM_Int8Amx(benchmark::State& state) {
+  runPeak(state, cpuHasAmx((1u << 24) | (1u << 25)) && amxPermitted(), "AMX-INT8 (or Linux refused its state)", amxInt8,
+          6 * 16 * 16 * 64 * 2);
+}
+void BM_Bf16Amx(benchmark::State& state) {
+  runPeak(state, cpuHasAmx((1u << 24) | (1u << 22)) && amxPermitted(), "AMX-BF16 (or Linux refused its state)", amxBf16,
+          6 * 16 * 16 * 32 * 2);
+}
+
+void BM_MemRead(benchmark::State& state) {
+  if (!TSOPT_CPU_HAS("avx512f")) {
+    state.SkipWithError("this CPU lacks AVX-512F");
+    return;
+  }
+  std::unique_ptr<char, decltype(&std::free)> buffer(static_cast<char*>(std::aligned_alloc(64, kStreamBytes)),
+                                                      &std::free);
+  std::memset(buffer.get(), 1, kStreamBytes);  // Fault the pages in before timing.
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(streamRead(buffer.get(), kStreamBytes));
+  }
+  state.counters["bytes/s"] = benchmark::Counter(static_cast<double>(kStreamBytes),
+                                                 benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1024);
+}
+
 #undef TSOPT_CPU_HAS
 
 } // namespace
@@ -149,5 +256,8 @@ BENCHMARK(BM_Fp32FmaZmm)->Name("peak/fp32-fma-zmm")->UseRealTime()->Threads(1)->
 BENCHMARK(BM_Int8VnniZmm)->Name("peak/int8-vnni-zmm")->UseRealTime()->Threads(1)->Threads(2);
 BENCHMARK(BM_Int8Avx2Ymm)->Name("peak/int8-avx2-ymm")->UseRealTime()->Threads(1)->Threads(2);
 BENCHMARK(BM_Bf16DotZmm)->Name("peak/bf16-dot-zmm")->UseRealTime()->Threads(1)->Threads(2);
+BENCHMARK(BM_Int8Amx)->Name("peak/int8-amx")->UseRealTime()->Threads(1)->Threads(2);
+BENCHMARK(BM_Bf16Amx)->Name("peak/bf16-amx")->UseRealTime()->Threads(1)->Threads(2);
+BENCHMARK(BM_MemRead)->Name("peak/mem-read")->UseRealTime()->Threads(1)->Threads(2);
 
 BENCHMARK_MAIN();

@@ -28,7 +28,11 @@ MODEL.pt is that build's archive. Variants, all batch 1:
                     torch-int8-onednn-8bit; --also-fx-engine x86 adds
                     torch-int8-x86 (PyTorch 2.x's default engine)
   LABEL             each --tsopt archive, loaded with torch.jit.load (load
-                    libtsopt_runtime with --runtime-lib for -O2 archives)
+                    libtsopt_runtime with --runtime-lib for -O2 archives);
+                    LABEL=FILE@VAR=VALUE loads it with VAR=VALUE in the
+                    environment, for the runtime's choices made when a layer is
+                    packed (TSOPT_DYNAMIC_GEMM=onednn: the same archive on oneDNN
+                    beside tsopt's AMX kernel, in one process)
 Speed-ups are printed against eager best and torch-int8, and against one more
 variant with --also-relative-to LABEL (e.g. a tsopt -O2 archive).
 Every other variant runs with T torch threads and T OpenBLAS threads:
@@ -157,6 +161,22 @@ def pytorch_int8(model, eager, inputs, calibration, engine="onednn", reduce_rang
     return torch.jit.freeze(torch.jit.trace(convert_fx(prepared), inputs).eval())
 
 
+def load_with_environment(path, setting):
+    """torch.jit.load(path), with VAR=VALUE from `setting` (if any) set while it loads."""
+    if not setting:
+        return torch.jit.load(path).eval()
+    name, _, value = setting.partition("=")
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        return torch.jit.load(path).eval()
+    finally:
+        if old is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = old
+
+
 def main(argv=None):
     args = parse_args(argv)
     torch.backends.quantized.engine = args.engine
@@ -186,7 +206,8 @@ def main(argv=None):
             torch.backends.quantized.engine = args.engine
     for spec in args.tsopt:
         label, path = spec.split("=", 1)
-        variants[label] = (torch.jit.load(path).eval(), threads)
+        path, _, setting = path.partition("@")
+        variants[label] = (load_with_environment(path, setting), threads)
 
     results = {label: {"times": []} for label in variants}
     with torch.no_grad():

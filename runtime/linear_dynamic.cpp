@@ -1,5 +1,6 @@
 #include "runtime/linear_dynamic.h"
 
+#include "runtime/amx_gemm.h"
 #include "runtime/onednn_common.h"
 #include "runtime/output_pool.h"
 
@@ -12,7 +13,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -415,6 +418,10 @@ void quantizeToUint8(const float* input, int64_t count, const DynamicQuantParams
   });
 }
 
+/// The fewest AMX panels (32 output columns each) a thread takes: a panel is a
+/// few microseconds of work.
+constexpr int64_t kAmxPanelsPerTask = 4;
+
 /// A matmul primitive for one row count and epilogue.
 struct DynamicPrimitive : PreparedPrimitive<dnnl::primitive> {
   /// The per-call input scale is a binary multiply post-op (the output scales, the weights', are fixed at
@@ -436,8 +443,22 @@ dnnl::primitive_attr inputScaledAttr(const std::vector<float>& weightScales, con
   return attr;
 }
 
+namespace {
+
+/// Whether a layer packed now runs tsopt's AMX kernel (where the CPU has AMX):
+/// TSOPT_DYNAMIC_GEMM=onednn keeps it on oneDNN, for comparisons; read when
+/// a layer is packed, so that one process can hold both kinds.
+bool useAmxKernel() {
+  const char* choice = std::getenv("TSOPT_DYNAMIC_GEMM");
+  return (choice == nullptr || std::string(choice) != "onednn") && amxInt8Available();
+}
+
+} // namespace
+
 /// The oneDNN side: the int8 weight seen as (in, out), reordered once per
 /// layout a primitive asks for, and its column sums for the zero-point term.
+/// Where the CPU has AMX the weight is packed for tsopt's AMX kernel instead
+/// (runtime/amx_gemm.h), which streams it at memory speed.
 struct LinearDynamicPacked::Kernel {
   Kernel(const at::Tensor& weight, const c10::optional<at::Tensor>& bias, const at::Tensor& scales)
       : weights(weight, dnnl::memory::desc({weight.size(1), weight.size(0)}, DataType::s8, Format::ba)),
@@ -445,7 +466,11 @@ struct LinearDynamicPacked::Kernel {
         bias(bias ? bias->contiguous() : at::zeros({weight.size(0)})),
         scales(scales.contiguous()),
         inFeatures(weight.size(1)),
-        outFeatures(weight.size(0)) {}
+        outFeatures(weight.size(0)) {
+    if (useAmxKernel()) {
+      amx = std::make_unique<AmxInt8Weights>(weight.data_ptr<int8_t>(), outFeatures, inFeatures);
+    }
+  }
 
   DynamicPrimitive prepare(int64_t rows, const Activation& activation, ResidualAdd residual) {
     dnnl::memory::desc src({rows, inFeatures}, DataType::u8, Format::ab);
@@ -494,6 +519,7 @@ struct LinearDynamicPacked::Kernel {
   int64_t inFeatures;
   int64_t outFeatures;
   PrimitiveCache<DynamicPrimitive> primitives;
+  std::unique_ptr<AmxInt8Weights> amx;  ///< Null where AMX is not used.
 };
 
 namespace {
@@ -584,6 +610,8 @@ LinearDynamicPacked::State LinearDynamicPacked::state() const {
   return State{kStateVersion, weight_, scales_, bias_, reduceRange_, inputScale_};
 }
 
+bool LinearDynamicPacked::runsOnAmx() const { return kernel_ && kernel_->amx; }
+
 bool LinearDynamicPacked::kernelApplies(const at::Tensor& input, const at::Tensor& residual) const {
   if (!kernel_ || !isPlainFloat(input) || input.dim() < 1 || needsAutograd(input) || input.numel() == 0 ||
       input.size(-1) != weight_.size(1)) {
@@ -630,7 +658,13 @@ at::Tensor LinearDynamicPacked::run(const at::Tensor& input, at::Tensor residual
                               : emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous);
 
   const int64_t inFeatures = weight_.size(1);
-  at::Tensor& quantized = threadTensor(0, src.numel());
+  // The AMX kernel applies the residual before the activation, which it leaves to ATen.
+  const bool onAmx = kernel_->amx && (post != ResidualAdd::AfterActivation || activation.kind == ActivationKind::None);
+  // It reads whole tiles: rows rounded up to 16 and 64 bytes past the last (results from them are not kept).
+  const int64_t quantizedBytes =
+      onAmx ? inputRowsNeeded(rows) * inFeatures + AmxInt8Weights::kBlockDepth : src.numel();
+  at::Tensor& quantized = threadTensor(0, quantizedBytes);
+  std::fill(quantized.data_ptr<uint8_t>() + src.numel(), quantized.data_ptr<uint8_t>() + quantizedBytes, 0);
   DynamicQuantParams params;
   if (inputScale_) {
     // x * m (the input scale) inside the two passes over x: no copy of it.
@@ -646,7 +680,7 @@ at::Tensor LinearDynamicPacked::run(const at::Tensor& input, at::Tensor residual
                     quantized.data_ptr<uint8_t>());
   }
 
-  // Per call: the output scales sx * sw[n] and the bias b[n] / (sx * sw[n]) - zx * colsum[n].
+  // Per call: the output scales sx * sw[n] and, for oneDNN, the bias b[n] / (sx * sw[n]) - zx * colsum[n].
   at::Tensor& perCall = threadTensor(1, 2 * outFeatures * static_cast<int64_t>(sizeof(float)));
   float* callScales = reinterpret_cast<float*>(perCall.data_ptr<uint8_t>());
   float* callBias = callScales + outFeatures;
@@ -656,7 +690,25 @@ at::Tensor LinearDynamicPacked::run(const at::Tensor& input, at::Tensor residual
   const float zeroPoint = static_cast<float>(params.zeroPoint);
   for (int64_t n = 0; n < outFeatures; ++n) {
     callScales[n] = params.scale * weightScales[n];
-    callBias[n] = bias[n] / callScales[n] - zeroPoint * columnSums[n];
+    // The AMX kernel computes acc * scales + offset (+ residual): the bias term in output units.
+    callBias[n] = onAmx ? bias[n] - zeroPoint * columnSums[n] * callScales[n]
+                        : bias[n] / callScales[n] - zeroPoint * columnSums[n];
+  }
+  if (onAmx) {
+    AmxLinearArgs args;
+    args.input = quantized.data_ptr<uint8_t>();
+    args.inputStride = inFeatures;
+    args.rows = rows;
+    args.scale = callScales;
+    args.offset = callBias;
+    args.residual = accumulate ? dst.data_ptr<float>() : nullptr;
+    args.output = dst.data_ptr<float>();
+    const AmxInt8Weights& amx = *kernel_->amx;
+    at::parallel_for(0, amx.panels(), kAmxPanelsPerTask, [&](int64_t begin, int64_t end) {
+      amxLinearU8S8(amx, args, begin, end);
+    });
+    applyActivationInPlace(dst, activation);
+    return dst;
   }
 
   ProblemKey key{{rows}, at::get_num_threads(), activation, post};

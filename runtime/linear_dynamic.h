@@ -87,6 +87,11 @@ public:
   at::Tensor runReference(const at::Tensor& input, const at::Tensor& residual, const Activation& activation,
                           ResidualAdd where = ResidualAdd::BeforeActivation) const;
   bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
+  /// Whether run() multiplies on tsopt's AMX kernel (runtime/amx_gemm.h)
+  /// rather than oneDNN: where the CPU has AMX-INT8, unless
+  /// TSOPT_DYNAMIC_GEMM=onednn was set when the layer was packed. An
+  /// activation after the residual add stays on oneDNN either way.
+  bool runsOnAmx() const;
 
   State state() const;
   const at::Tensor& weightInt8() const { return weight_; }

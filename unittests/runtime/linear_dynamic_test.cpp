@@ -7,6 +7,7 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <vector>
 
 namespace tsopt::runtime {
@@ -122,6 +123,35 @@ TEST(LinearDynamicTest, KernelMatchesAtenReference) {
         }
       }
       EXPECT_GT(cosine(packed.run(input, at::Tensor(), {}), at::linear(input, weight, bias)), 0.999);
+    }
+  }
+}
+
+// Where the CPU has AMX-INT8 a layer runs tsopt's AMX kernel unless
+// TSOPT_DYNAMIC_GEMM=onednn was set when it was packed; both give the same
+// integer sums, so the results differ by the epilogue's float rounding only.
+TEST(LinearDynamicTest, AmxAndOneDnnKernelsAgree) {
+  at::manual_seed(4);
+  setenv("TSOPT_DYNAMIC_GEMM", "onednn", 1);
+  at::Tensor weight = at::randn({130, 300}) * 0.1;
+  at::Tensor bias = at::randn({130});
+  LinearDynamicPacked onednn(weight, bias, /*reduceRange=*/false);
+  unsetenv("TSOPT_DYNAMIC_GEMM");
+  LinearDynamicPacked other(weight, bias, /*reduceRange=*/false);
+  EXPECT_FALSE(onednn.runsOnAmx());
+  if (!other.runsOnAmx()) {
+    GTEST_SKIP() << "no AMX-INT8 here: both layers run oneDNN";
+  }
+  at::Tensor input = at::randn({2, 33, 300});
+  at::Tensor residual = at::randn({2, 33, 130});
+  for (const Activation& activation : {Activation{ActivationKind::None}, Activation{ActivationKind::Gelu}}) {
+    for (ResidualAdd where : {ResidualAdd::None, ResidualAdd::BeforeActivation, ResidualAdd::AfterActivation}) {
+      at::Tensor withResidual = where == ResidualAdd::None ? at::Tensor() : residual;
+      at::Tensor expected = onednn.run(input, withResidual.defined() ? withResidual.clone() : at::Tensor(),
+                                       activation, where);
+      at::Tensor actual = other.run(input, withResidual.defined() ? withResidual.clone() : at::Tensor(),
+                                    activation, where);
+      EXPECT_TRUE(at::allclose(actual, expected, 1e-5, 1e-5)) << (actual - expected).abs().max().item<double>();
     }
   }
 }

@@ -1,0 +1,83 @@
+//===- amx_gemm.h - u8 x s8 matrix products on AMX tiles, weights streamed --===//
+///
+/// Internal to the runtime. The dynamic-quantized linear layers of a
+/// transformer read every weight once a forward: BERT-base streams 85 MB of
+/// int8 weights through 128-row products, which on an AMX Xeon take a sixth
+/// of the time the tiles need for the arithmetic. oneDNN 2.6's brgemm matmul
+/// ran them at about 4.5 GB/s, a third of what one core reads from memory
+/// (benchmarks/bench_peak: mem-read). This kernel is built for that case: the
+/// weights are packed once into the tiles' VNNI layout, 32 output columns
+/// (two tiles) by 64 input features a block, each panel of 32 columns
+/// contiguous; a panel is read from memory once and used for every row block
+/// while it sits in L2, and the next panel is prefetched while the current
+/// one is multiplied.
+///
+/// The epilogue is what linear_dynamic needs: out[m][n] = acc[m][n] * scale[n]
+/// + offset[n] (+ residual[m][n]), float32, with the input's zero point and the
+/// bias folded into `offset` by the caller.
+///
+/// Only x86-64 CPUs with AMX-INT8 whose kernel grants the tile state
+/// (Linux 5.16+) run it; available() says so.
+///
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+namespace tsopt::runtime {
+
+/// Whether this process can run AMX-INT8 tiles: the CPU has them and Linux
+/// granted the tile state (asked once per process).
+bool amxInt8Available();
+
+/// An int8 weight (out_features x in_features, row-major) packed for
+/// amxLinearU8S8. Only constructed where amxInt8Available().
+class AmxInt8Weights {
+public:
+  static constexpr int64_t kPanelColumns = 32;  ///< Output columns a panel holds (two tiles).
+  static constexpr int64_t kBlockDepth = 64;    ///< Input features a tile spans.
+
+  AmxInt8Weights(const int8_t* weight, int64_t outFeatures, int64_t inFeatures);
+
+  int64_t outFeatures() const { return outFeatures_; }
+  int64_t inFeatures() const { return inFeatures_; }
+  int64_t panels() const { return panels_; }
+  /// One panel's bytes: depth blocks x two 16 x 64-byte tiles.
+  const int8_t* panel(int64_t index) const { return data_.get() + index * depthBlocks_ * 2048; }
+  int64_t depthBlocks() const { return depthBlocks_; }
+
+private:
+  struct Free {
+    void operator()(int8_t* p) const;
+  };
+  int64_t outFeatures_;
+  int64_t inFeatures_;
+  int64_t depthBlocks_;
+  int64_t panels_;
+  std::unique_ptr<int8_t, Free> data_;
+};
+
+/// The operands of one product. `input` holds `rows` rows of in_features u8
+/// values, `inputStride` bytes apart, and must stay readable up to
+/// inputRowsNeeded(rows) rows plus kBlockDepth bytes: the tiles read 16 rows
+/// and 64 columns at a time. What the extra rows and the columns past
+/// in_features hold does not matter (those columns meet zero weights, those
+/// rows' results are not stored).
+struct AmxLinearArgs {
+  const uint8_t* input = nullptr;
+  int64_t inputStride = 0;
+  int64_t rows = 0;
+  const float* scale = nullptr;     ///< out_features values.
+  const float* offset = nullptr;    ///< out_features values.
+  const float* residual = nullptr;  ///< rows x out_features, row-major, or null.
+  float* output = nullptr;          ///< rows x out_features, row-major; may be `residual`.
+};
+
+/// `rows` rounded up to the tiles' 16 rows.
+inline int64_t inputRowsNeeded(int64_t rows) { return (rows + 15) / 16 * 16; }
+
+/// The output columns of panels [panelBegin, panelEnd): one thread's share.
+void amxLinearU8S8(const AmxInt8Weights& weights, const AmxLinearArgs& args, int64_t panelBegin, int64_t panelEnd);
+
+} // namespace tsopt::runtime

@@ -1,0 +1,92 @@
+// runtime/amx_gemm.h against exact integer arithmetic: tile tails in every
+// dimension, rows and columns past the operands holding garbage, a residual
+// read from the output buffer, and a product split between panel ranges as
+// threads split it. Skipped where the CPU or the kernel offers no AMX-INT8.
+#include "runtime/amx_gemm.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace tsopt::runtime {
+namespace {
+
+struct Problem {
+  int64_t rows, in, out;
+};
+
+class AmxGemmTest : public ::testing::TestWithParam<Problem> {
+protected:
+  void SetUp() override {
+    if (!amxInt8Available()) {
+      GTEST_SKIP() << "no AMX-INT8 here (CPU or kernel)";
+    }
+  }
+};
+
+// acc * scale + offset (+ residual), each term exact in double: the kernel's
+// int32 sums are exact, so the only difference is float rounding of the epilogue.
+TEST_P(AmxGemmTest, MatchesIntegerArithmetic) {
+  const Problem p = GetParam();
+  std::mt19937 rng(static_cast<unsigned>(p.rows * 131 + p.in * 7 + p.out));
+  std::vector<int8_t> weight(static_cast<size_t>(p.out * p.in));
+  for (int8_t& w : weight) {
+    w = static_cast<int8_t>(static_cast<int>(rng() % 256) - 128);
+  }
+  const AmxInt8Weights packed(weight.data(), p.out, p.in);
+  // Garbage everywhere past the operand: the extra rows, the 64 bytes after them.
+  const int64_t stride = p.in + 3;  // Rows need not be packed tightly.
+  std::vector<uint8_t> input(static_cast<size_t>(inputRowsNeeded(p.rows) * stride + AmxInt8Weights::kBlockDepth));
+  for (uint8_t& x : input) {
+    x = static_cast<uint8_t>(rng() % 256);
+  }
+  std::vector<float> scale(static_cast<size_t>(p.out)), offset(static_cast<size_t>(p.out));
+  for (int64_t n = 0; n < p.out; ++n) {
+    scale[n] = 1e-4f * static_cast<float>(n % 17 + 1);
+    offset[n] = static_cast<float>(n % 5) - 2.f;
+  }
+  std::vector<float> residual(static_cast<size_t>(p.rows * p.out));
+  for (float& r : residual) {
+    r = static_cast<float>(rng() % 1000) / 100.f;
+  }
+  for (bool withResidual : {false, true}) {
+    // With a residual the output buffer is the residual, as linear_dynamic passes it.
+    std::vector<float> output = withResidual ? residual : std::vector<float>(residual.size(), NAN);
+    AmxLinearArgs args;
+    args.input = input.data();
+    args.inputStride = stride;
+    args.rows = p.rows;
+    args.scale = scale.data();
+    args.offset = offset.data();
+    args.residual = withResidual ? output.data() : nullptr;
+    args.output = output.data();
+    const int64_t split = packed.panels() / 2;
+    amxLinearU8S8(packed, args, 0, split);
+    amxLinearU8S8(packed, args, split, packed.panels());
+    double worst = 0;
+    for (int64_t m = 0; m < p.rows; ++m) {
+      for (int64_t n = 0; n < p.out; ++n) {
+        int64_t acc = 0;
+        for (int64_t k = 0; k < p.in; ++k) {
+          acc += int64_t{input[m * stride + k]} * weight[n * p.in + k];
+        }
+        const double expected = static_cast<double>(acc) * scale[n] + offset[n] +
+                                (withResidual ? residual[m * p.out + n] : 0.0);
+        const double error = std::abs(expected - output[m * p.out + n]) / (1.0 + std::abs(expected));
+        worst = std::max(worst, error);
+      }
+    }
+    EXPECT_LT(worst, 1e-6) << "rows " << p.rows << " in " << p.in << " out " << p.out << " residual "
+                           << withResidual;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, AmxGemmTest,
+                         ::testing::Values(Problem{1, 5, 1}, Problem{15, 64, 32}, Problem{16, 100, 31},
+                                           Problem{17, 128, 33}, Problem{33, 300, 130}, Problem{48, 64, 64},
+                                           Problem{128, 768, 96}, Problem{7, 3072, 40}));
+
+} // namespace
+} // namespace tsopt::runtime
