@@ -34,20 +34,78 @@ struct TileConfig {
 };
 static_assert(sizeof(TileConfig) == 64, "the AMX tile configuration is 64 bytes");
 
-/// out = acc * scale + offset (+ residual) for `rows` rows of `columns` (<= 32) columns.
+/// exp(w) for w <= 0 (below -87 it returns about 1e-38): w = n ln2 + r with
+/// |r| <= ln2 / 2, e^r by its Taylor polynomial of degree 6 (relative error
+/// under 2e-7), times 2^n.
+__attribute__((target("avx512f"))) __m512 expNonPositive(__m512 w) {
+  // The all-lanes masked forms: GCC 12 warns that the plain ones' undefined pass-through is uninitialized.
+  constexpr __mmask16 kAll = 0xffff;
+  const __m512 zero = _mm512_setzero_ps();
+  w = _mm512_mask_max_ps(zero, kAll, w, _mm512_set1_ps(-87.f));
+  const __m512 n = _mm512_mask_roundscale_ps(zero, kAll, _mm512_mul_ps(w, _mm512_set1_ps(1.44269504f)),
+                                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), w);  // ln2, high bits
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);        // ln2, the rest
+  __m512 p = _mm512_set1_ps(1.f / 720);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  return _mm512_mask_scalef_ps(zero, kAll, p, n);
+}
+
+/// GELU, x * (1 + erf(x / sqrt 2)) / 2, with erf by Abramowitz and Stegun
+/// 7.1.26 (absolute error under 1.5e-7): for z = |x| / sqrt 2,
+/// erfc(z) = t (a1 + t (a2 + ... + t a5)) exp(-z^2), t = 1 / (1 + p z), and
+/// 1 + erf(x / sqrt 2) is 2 - erfc(z) for x >= 0, erfc(z) below (no
+/// cancellation for negative x). NaN stays NaN.
+__attribute__((target("avx512f"))) __m512 gelu(__m512 x) {
+  const __m512 z = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(0.707106781f));
+  const __m512 t = _mm512_div_ps(_mm512_set1_ps(1.f), _mm512_fmadd_ps(z, _mm512_set1_ps(0.3275911f),
+                                                                      _mm512_set1_ps(1.f)));
+  __m512 poly = _mm512_set1_ps(1.061405429f);
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(-1.453152027f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(1.421413741f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(-0.284496736f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(0.254829592f));
+  const __m512 minusZSquared = _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), z), z);
+  const __m512 erfc = _mm512_mul_ps(_mm512_mul_ps(poly, t), expNonPositive(minusZSquared));
+  const __mmask16 negative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+  const __m512 onePlusErf = _mm512_mask_blend_ps(negative, _mm512_sub_ps(_mm512_set1_ps(2.f), erfc), erfc);
+  return _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.5f)), onePlusErf);
+}
+
+/// out = acc * scale + offset, then the residual and the activation in the
+/// order args asks for, for `rows` rows of `columns` (<= 32) columns.
 __attribute__((target("avx512f"))) void storeBlock(const int32_t* acc, int64_t rows, int64_t columns,
-                                                     const float* scale, const float* offset, const float* residual,
-                                                     float* output, int64_t stride) {
+                                                     const AmxLinearArgs& args, int64_t start,
+                                                     int64_t column) {
+  const int64_t stride = args.outputStride;
+  const float* residual = args.residual ? args.residual + start : nullptr;
+  float* output = args.output + start;
+  const bool applyGelu = args.activation == AmxActivation::Gelu;
+  const bool residualFirst = !args.residualAfterActivation;
   for (int64_t half = 0; half < 2 && half * 16 < columns; ++half) {
     const int64_t count = std::min<int64_t>(16, columns - half * 16);
     const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1);
-    const __m512 s = _mm512_maskz_loadu_ps(mask, scale + half * 16);
-    const __m512 o = _mm512_maskz_loadu_ps(mask, offset + half * 16);
+    const __m512 s = _mm512_maskz_loadu_ps(mask, args.scale + column + half * 16);
+    const __m512 o = _mm512_maskz_loadu_ps(mask, args.offset + column + half * 16);
     for (int64_t r = 0; r < rows; ++r) {
-      const __m512 a = _mm512_mask_cvtepi32_ps(_mm512_setzero_ps(), 0xffff, _mm512_load_si512(acc + r * 32 + half * 16));
+      const __m512 a =
+          _mm512_mask_cvtepi32_ps(_mm512_setzero_ps(), 0xffff, _mm512_load_si512(acc + r * 32 + half * 16));
       __m512 y = _mm512_fmadd_ps(a, s, o);
-      if (residual) {
-        y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, residual + r * stride + half * 16));
+      const __m512 res =
+          residual ? _mm512_maskz_loadu_ps(mask, residual + r * stride + half * 16) : _mm512_setzero_ps();
+      if (residual && residualFirst) {
+        y = _mm512_add_ps(y, res);
+      }
+      if (applyGelu) {
+        y = gelu(y);
+      }
+      if (residual && !residualFirst) {
+        y = _mm512_add_ps(y, res);
       }
       _mm512_mask_storeu_ps(output + r * stride + half * 16, mask, y);
     }
@@ -97,9 +155,7 @@ __attribute__((target("amx-tile,amx-int8,avx512f"))) void multiplyBlock(const Am
   _tile_stored(0, acc, 128);
   _tile_stored(1, acc + 16, 128);
   const int64_t rows = std::min<int64_t>(2 * kTileRows, args.rows - row);
-  storeBlock(acc, rows, columns, args.scale + column, args.offset + column,
-             args.residual ? args.residual + row * outFeatures + column : nullptr,
-             args.output + row * outFeatures + column, outFeatures);
+  storeBlock(acc, rows, columns, args, row * args.outputStride + column, column);
 }
 
 /// Static: ldtilecfg's intrinsic tells the compiler it reads 8 bytes, so the

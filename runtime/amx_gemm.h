@@ -12,9 +12,9 @@
 /// while it sits in L2, and the next panel is prefetched while the current
 /// one is multiplied.
 ///
-/// The epilogue is what linear_dynamic needs: out[m][n] = acc[m][n] * scale[n]
-/// + offset[n] (+ residual[m][n]), float32, with the input's zero point and the
-/// bias folded into `offset` by the caller.
+/// The epilogue is what linear_dynamic needs: y[m][n] = acc[m][n] * scale[n]
+/// + offset[n], float32, with the input's zero point and the bias folded into
+/// `offset` by the caller, then a residual and GELU in either order.
 ///
 /// Only x86-64 CPUs with AMX-INT8 whose kernel grants the tile state
 /// (Linux 5.16+) run it; available() says so.
@@ -58,6 +58,9 @@ private:
   std::unique_ptr<int8_t, Free> data_;
 };
 
+/// The activations the epilogue computes itself.
+enum class AmxActivation { None, Gelu /* erf form, absolute error under 1e-6 for |x| < 10 */ };
+
 /// The operands of one product. `input` holds `rows` rows of in_features u8
 /// values, `inputStride` bytes apart, and must stay readable up to
 /// inputRowsNeeded(rows) rows plus kBlockDepth bytes: the tiles read 16 rows
@@ -72,6 +75,9 @@ struct AmxLinearArgs {
   const float* offset = nullptr;    ///< out_features values.
   const float* residual = nullptr;  ///< rows x out_features, row-major, or null.
   float* output = nullptr;          ///< rows x out_features, row-major; may be `residual`.
+  int64_t outputStride = 0;         ///< Of output and residual: out_features for dense rows.
+  AmxActivation activation = AmxActivation::None;
+  bool residualAfterActivation = false;  ///< activation(y) + residual instead of activation(y + residual).
 };
 
 /// `rows` rounded up to the tiles' 16 rows.

@@ -658,8 +658,10 @@ at::Tensor LinearDynamicPacked::run(const at::Tensor& input, at::Tensor residual
                               : emptyOutput(outSizes, input.options(), at::MemoryFormat::Contiguous);
 
   const int64_t inFeatures = weight_.size(1);
-  // The AMX kernel applies the residual before the activation, which it leaves to ATen.
-  const bool onAmx = kernel_->amx && (post != ResidualAdd::AfterActivation || activation.kind == ActivationKind::None);
+  // The AMX kernel computes GELU and the residual add in either order; other activations run in place after it
+  // (so only with the residual, if any, before them).
+  const bool amxActivation = activation.kind == ActivationKind::None || activation.kind == ActivationKind::Gelu;
+  const bool onAmx = kernel_->amx && (amxActivation || post != ResidualAdd::AfterActivation);
   // It reads whole tiles: rows rounded up to 16 and 64 bytes past the last (results from them are not kept).
   const int64_t quantizedBytes =
       onAmx ? inputRowsNeeded(rows) * inFeatures + AmxInt8Weights::kBlockDepth : src.numel();
@@ -703,11 +705,16 @@ at::Tensor LinearDynamicPacked::run(const at::Tensor& input, at::Tensor residual
     args.offset = callBias;
     args.residual = accumulate ? dst.data_ptr<float>() : nullptr;
     args.output = dst.data_ptr<float>();
+    args.outputStride = outFeatures;
+    args.activation = activation.kind == ActivationKind::Gelu ? AmxActivation::Gelu : AmxActivation::None;
+    args.residualAfterActivation = post == ResidualAdd::AfterActivation;
     const AmxInt8Weights& amx = *kernel_->amx;
     at::parallel_for(0, amx.panels(), kAmxPanelsPerTask, [&](int64_t begin, int64_t end) {
       amxLinearU8S8(amx, args, begin, end);
     });
-    applyActivationInPlace(dst, activation);
+    if (!amxActivation) {
+      applyActivationInPlace(dst, activation);
+    }
     return dst;
   }
 

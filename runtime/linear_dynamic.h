@@ -89,8 +89,10 @@ public:
   bool kernelApplies(const at::Tensor& input, const at::Tensor& residual) const;
   /// Whether run() multiplies on tsopt's AMX kernel (runtime/amx_gemm.h)
   /// rather than oneDNN: where the CPU has AMX-INT8, unless
-  /// TSOPT_DYNAMIC_GEMM=onednn was set when the layer was packed. An
-  /// activation after the residual add stays on oneDNN either way.
+  /// TSOPT_DYNAMIC_GEMM=onednn was set when the layer was packed. The AMX
+  /// kernel computes GELU (erf) itself, other activations run after it in
+  /// ATen; an activation other than GELU before the residual add stays on
+  /// oneDNN either way.
   bool runsOnAmx() const;
 
   State state() const;

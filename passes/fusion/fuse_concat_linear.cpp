@@ -16,13 +16,15 @@ namespace {
 using torch::jit::Node;
 using torch::jit::Value;
 
-/// Users that read any strides and return a new tensor: they need no copy of a slice.
+/// Users that read any strides and return a new tensor, or read only sizes: they need no copy of a slice.
 bool isStrideAgnostic(const Node* user) {
   static const std::set<std::string> kinds = {
       "aten::linear",  "aten::matmul", "aten::mm",   "aten::bmm",     "aten::add",         "aten::sub",
       "aten::mul",     "aten::div",    "aten::relu", "aten::gelu",    "aten::tanh",        "aten::sigmoid",
       "aten::softmax", "aten::layer_norm", "tsopt::linear_act", "tsopt::linear_add_act",
-      "tsopt::linear_act_add"};
+      "tsopt::linear_act_add",
+      // They read the sizes only.
+      "aten::size", "aten::dim", "aten::numel"};
   return kinds.count(user->kind().toQualString()) != 0;
 }
 

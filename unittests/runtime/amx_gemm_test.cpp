@@ -51,20 +51,33 @@ TEST_P(AmxGemmTest, MatchesIntegerArithmetic) {
   for (float& r : residual) {
     r = static_cast<float>(rng() % 1000) / 100.f;
   }
-  for (bool withResidual : {false, true}) {
+  struct Epilogue {
+    bool residual;
+    AmxActivation activation;
+    bool residualAfterActivation;
+  };
+  for (const Epilogue e : {Epilogue{false, AmxActivation::None, false}, Epilogue{true, AmxActivation::None, false},
+                           Epilogue{false, AmxActivation::Gelu, false}, Epilogue{true, AmxActivation::Gelu, false},
+                           Epilogue{true, AmxActivation::Gelu, true}}) {
     // With a residual the output buffer is the residual, as linear_dynamic passes it.
-    std::vector<float> output = withResidual ? residual : std::vector<float>(residual.size(), NAN);
+    std::vector<float> output = e.residual ? residual : std::vector<float>(residual.size(), NAN);
     AmxLinearArgs args;
     args.input = input.data();
     args.inputStride = stride;
     args.rows = p.rows;
     args.scale = scale.data();
     args.offset = offset.data();
-    args.residual = withResidual ? output.data() : nullptr;
+    args.residual = e.residual ? output.data() : nullptr;
     args.output = output.data();
+    args.outputStride = p.out;
+    args.activation = e.activation;
+    args.residualAfterActivation = e.residualAfterActivation;
     const int64_t split = packed.panels() / 2;
     amxLinearU8S8(packed, args, 0, split);
     amxLinearU8S8(packed, args, split, packed.panels());
+    auto gelu = [&](double x) {
+      return e.activation == AmxActivation::Gelu ? x * 0.5 * (1 + std::erf(x / std::sqrt(2.0))) : x;
+    };
     double worst = 0;
     for (int64_t m = 0; m < p.rows; ++m) {
       for (int64_t n = 0; n < p.out; ++n) {
@@ -72,14 +85,55 @@ TEST_P(AmxGemmTest, MatchesIntegerArithmetic) {
         for (int64_t k = 0; k < p.in; ++k) {
           acc += int64_t{input[m * stride + k]} * weight[n * p.in + k];
         }
-        const double expected = static_cast<double>(acc) * scale[n] + offset[n] +
-                                (withResidual ? residual[m * p.out + n] : 0.0);
+        const double y = static_cast<double>(acc) * scale[n] + offset[n];
+        const double r = e.residual ? residual[m * p.out + n] : 0.0;
+        const double expected = e.residualAfterActivation ? gelu(y) + r : gelu(y + r);
         const double error = std::abs(expected - output[m * p.out + n]) / (1.0 + std::abs(expected));
         worst = std::max(worst, error);
       }
     }
-    EXPECT_LT(worst, 1e-6) << "rows " << p.rows << " in " << p.in << " out " << p.out << " residual "
-                           << withResidual;
+    // Float32 rounding of the epilogue, plus the GELU's erf approximation (1.5e-7 absolute).
+    EXPECT_LT(worst, 1e-6) << "rows " << p.rows << " in " << p.in << " out " << p.out << " residual " << e.residual
+                           << " gelu " << (e.activation == AmxActivation::Gelu) << " after "
+                           << e.residualAfterActivation;
+  }
+}
+
+// The epilogue's GELU against erf in double over [-12, 12] and the special
+// values, one vector of the output at a time (a 1 x 1 product by weight 1).
+TEST(AmxGeluTest, MatchesErfDefinition) {
+  if (!amxInt8Available()) {
+    GTEST_SKIP() << "no AMX-INT8 here (CPU or kernel)";
+  }
+  const int8_t one = 1;
+  const AmxInt8Weights packed(&one, 1, 1);
+  std::vector<float> xs;
+  for (int i = -12000; i <= 12000; ++i) {
+    xs.push_back(static_cast<float>(i) / 1000.f);
+  }
+  xs.insert(xs.end(), {1e-30f, -1e-30f, 0.f, -0.f, 50.f, -50.f, 1e30f, -1e30f, INFINITY, NAN});
+  std::vector<uint8_t> input(inputRowsNeeded(static_cast<int64_t>(xs.size())) + AmxInt8Weights::kBlockDepth, 0);
+  const float unit = 1.f;
+  for (float x : xs) {
+    float out = 0.f;
+    AmxLinearArgs args;
+    args.input = input.data();  // acc = 0: y = offset = x.
+    args.inputStride = 1;
+    args.rows = 1;
+    args.scale = &unit;
+    args.offset = &x;
+    args.output = &out;
+    args.outputStride = 1;
+    args.activation = AmxActivation::Gelu;
+    amxLinearU8S8(packed, args, 0, packed.panels());
+    const double expected = static_cast<double>(x) * 0.5 * (1 + std::erf(static_cast<double>(x) / std::sqrt(2.0)));
+    if (std::isnan(expected)) {
+      EXPECT_TRUE(std::isnan(out)) << x;
+    } else if (std::isinf(expected)) {
+      EXPECT_EQ(out, expected) << x;
+    } else {
+      EXPECT_LE(std::abs(out - expected), 1e-6 * (1 + std::abs(expected))) << x;
+    }
   }
 }
 
