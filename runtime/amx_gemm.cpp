@@ -112,11 +112,38 @@ __attribute__((target("avx512f"))) void storeBlock(const int32_t* acc, int64_t r
   }
 }
 
+/// Software prefetches into L2, issued between the tile instructions. A block
+/// against a panel in L2 computes for as long as memory takes to deliver about
+/// half a panel, so with weights that come from memory the tiles would wait
+/// on every first row block: while the later row blocks of a group run, the
+/// next group comes in (`spread`, a few lines each step, evenly: a burst of
+/// prefetches stalls), and the first row block, which reads its panels from
+/// memory, asks for the next panel's lines a step ahead (`ahead`).
+struct Prefetches {
+  const char* next = nullptr;  ///< The next group: where `spread` is.
+  const char* end = nullptr;
+  int64_t linesPerStep = 0;
+  const int8_t* ahead = nullptr;  ///< The panel after the one being multiplied, or null.
+
+  void step(int64_t depth) {
+    for (int64_t line = 0; line < linesPerStep && next < end; ++line, next += 64) {
+      _mm_prefetch(next, _MM_HINT_T1);
+    }
+    if (ahead) {
+      const char* lines = reinterpret_cast<const char*>(ahead + depth * 2 * kTileBytes);
+      for (int64_t offset = 0; offset < 2 * kTileBytes; offset += 64) {
+        _mm_prefetch(lines + offset, _MM_HINT_T1);
+      }
+    }
+  }
+};
+
 /// One row block (32 rows, or the last 16) against one panel: tiles 0-3
 /// accumulate, 4-5 read the input, 6-7 the panel.
 __attribute__((target("amx-tile,amx-int8,avx512f"))) void multiplyBlock(const AmxInt8Weights& weights,
                                                                            const AmxLinearArgs& args, int64_t row,
-                                                                           int64_t panelIndex, int32_t* acc) {
+                                                                           int64_t panelIndex, int32_t* acc,
+                                                                           Prefetches& prefetches) {
   const int8_t* panel = weights.panel(panelIndex);
   const int64_t depthBlocks = weights.depthBlocks();
   const int64_t stride = args.inputStride;
@@ -139,6 +166,7 @@ __attribute__((target("amx-tile,amx-int8,avx512f"))) void multiplyBlock(const Am
       _tile_loadd(5, a + kTileRows * stride + block * 64, stride);
       _tile_dpbusd(2, 5, 6);
       _tile_dpbusd(3, 5, 7);
+      prefetches.step(block);
     }
     _tile_stored(2, acc + 16 * 32, 128);
     _tile_stored(3, acc + 16 * 32 + 16, 128);
@@ -150,6 +178,7 @@ __attribute__((target("amx-tile,amx-int8,avx512f"))) void multiplyBlock(const Am
       _tile_dpbusd(0, 4, 6);
       _tile_loadd(7, b + kTileBytes, 64);
       _tile_dpbusd(1, 4, 7);
+      prefetches.step(block);
     }
   }
   _tile_stored(0, acc, 128);
@@ -197,11 +226,20 @@ void amxLinearU8S8(const AmxInt8Weights& weights, const AmxLinearArgs& args, int
   // every panel, so that the block's input stays in L1.
   const int64_t panelBytes = weights.depthBlocks() * 2 * kTileBytes;
   const int64_t group = std::max<int64_t>(1, kGroupBytes / panelBytes);
+  const int64_t rowBlocks = (args.rows + 2 * kTileRows - 1) / (2 * kTileRows);
   for (int64_t first = panelBegin; first < panelEnd; first += group) {
     const int64_t last = std::min(panelEnd, first + group);
+    Prefetches prefetches;
+    prefetches.next = reinterpret_cast<const char*>(weights.panel(last));
+    prefetches.end = reinterpret_cast<const char*>(weights.panel(std::min(panelEnd, last + group)));
+    const int64_t steps = std::max<int64_t>(1, rowBlocks - 1) * (last - first) * weights.depthBlocks();
+    const int64_t spreadLines = (prefetches.end - prefetches.next) / 64;
     for (int64_t row = 0; row < args.rows; row += 2 * kTileRows) {
+      // The next group during the row blocks that read this one from L2 (or the only one).
+      prefetches.linesPerStep = row > 0 || rowBlocks == 1 ? (spreadLines + steps - 1) / steps : 0;
       for (int64_t panel = first; panel < last; ++panel) {
-        multiplyBlock(weights, args, row, panel, acc);
+        prefetches.ahead = row == 0 && panel + 1 < panelEnd ? weights.panel(panel + 1) : nullptr;
+        multiplyBlock(weights, args, row, panel, acc, prefetches);
       }
     }
   }

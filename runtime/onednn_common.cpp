@@ -7,6 +7,9 @@
 #include <c10/util/Exception.h>
 #include <c10/util/hash.h>
 
+#include <mutex>
+#include <set>
+#include <thread>
 #include <utility>
 
 namespace tsopt::runtime {
@@ -134,6 +137,16 @@ dnnl::memory::dims convWeightDims(at::IntArrayRef weightSizes, int64_t groups, b
 
 dnnl::memory viewAsMemory(const at::Tensor& tensor, const dnnl::memory::desc& desc) {
   return dnnl::memory(desc, cpuEngine(), tensor.data_ptr());
+}
+
+int64_t parallelForThreads(int64_t tasks) {
+  std::mutex mutex;
+  std::set<std::thread::id> threads;
+  at::parallel_for(0, tasks, 1, [&](int64_t, int64_t) {
+    std::lock_guard<std::mutex> lock(mutex);
+    threads.insert(std::this_thread::get_id());
+  });
+  return static_cast<int64_t>(threads.size());
 }
 
 namespace {

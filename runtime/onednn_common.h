@@ -108,6 +108,11 @@ dnnl::memory::dims convWeightDims(at::IntArrayRef weightSizes, int64_t groups, b
 
 /// A float32 tensor's memory seen by oneDNN, without a copy.
 dnnl::memory viewAsMemory(const at::Tensor& tensor, const dnnl::memory::desc& desc);
+
+/// How many distinct threads at::parallel_for runs `tasks` one-item tasks on
+/// when the runtime's code calls it: at::get_num_threads() (at most `tasks`)
+/// when the runtime is built with OpenMP, as it must be; 1 if not.
+int64_t parallelForThreads(int64_t tasks);
 /// The scratchpad a primitive asked for as an execute() argument, in a buffer
 /// each thread keeps and grows; nothing when the primitive needs none.
 void addScratchpad(const dnnl::memory::desc& desc, std::unordered_map<int, dnnl::memory>& args);
