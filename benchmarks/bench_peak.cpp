@@ -192,6 +192,12 @@ __attribute__((target("avx512f"))) int64_t streamRead(const char* data, int64_t 
   return lanes[0];
 }
 
+/// A per-iteration amount as the rate of all threads together. Google Benchmark
+/// sums a counter over the threads and then multiplies it by the iterations of
+/// all threads: without kAvgThreads a 2-thread rate came out twice the true one
+/// (the figures before 2026-12-08, docs/quantization.md).
+const benchmark::Counter::Flags kTotalRate = benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kAvgThreads;
+
 /// Times `kernel`, `opsPerTrip` operations a loop trip, when the CPU has `features`.
 template <typename Kernel>
 void runPeak(benchmark::State& state, bool supported, const char* features, Kernel kernel, double opsPerTrip) {
@@ -202,8 +208,7 @@ void runPeak(benchmark::State& state, bool supported, const char* features, Kern
   for (auto _ : state) {
     benchmark::DoNotOptimize(kernel(kIterations));
   }
-  state.counters["ops/s"] = benchmark::Counter(opsPerTrip * static_cast<double>(kIterations),
-                                               benchmark::Counter::kIsIterationInvariantRate,
+  state.counters["ops/s"] = benchmark::Counter(opsPerTrip * static_cast<double>(kIterations), kTotalRate,
                                                benchmark::Counter::kIs1000);
 }
 
@@ -242,8 +247,7 @@ void BM_MemRead(benchmark::State& state) {
   for (auto _ : state) {
     benchmark::DoNotOptimize(streamRead(buffer.get(), kStreamBytes));
   }
-  state.counters["bytes/s"] = benchmark::Counter(static_cast<double>(kStreamBytes),
-                                                 benchmark::Counter::kIsIterationInvariantRate,
+  state.counters["bytes/s"] = benchmark::Counter(static_cast<double>(kStreamBytes), kTotalRate,
                                                  benchmark::Counter::kIs1024);
 }
 

@@ -2,22 +2,25 @@
 ///
 /// Internal to the runtime. The dynamic-quantized linear layers of a
 /// transformer read every weight once a forward: BERT-base streams 85 MB of
-/// int8 weights through 128-row products, which on an AMX Xeon take a sixth
-/// of the time the tiles need for the arithmetic. oneDNN 2.6's brgemm matmul
-/// ran them at about 4.5 GB/s, a third of what one core reads from memory
-/// (benchmarks/bench_peak: mem-read). This kernel is built for that case: the
-/// weights are packed once into the tiles' VNNI layout, 32 output columns
+/// int8 weights through 128-row products. On an AMX Xeon the tiles need a
+/// sixth of the time the product takes under oneDNN 2.6's brgemm, and one
+/// core reads memory at about 15 GB/s (benchmarks/bench_peak: int8-amx,
+/// mem-read): the product is bound by how it streams the weights.
+///
+/// The weights are packed once into the tiles' VNNI layout, 32 output columns
 /// (two tiles) by 64 input features a block, each panel of 32 columns
-/// contiguous; a panel is read from memory once and used for every row block
-/// while it sits in L2, and the next panel is prefetched while the current
-/// one is multiplied.
+/// contiguous. Panels go in groups that fit a share of L2; within a group each
+/// row block of 32 rows (input in L1) meets every panel, 2 x 2 tiles. The
+/// first row block reads the group from memory, the others from L2; while they
+/// run, the next group is prefetched into L2 a few lines a step, and the first
+/// row block prefetches the next panel a step ahead.
 ///
 /// The epilogue is what linear_dynamic needs: y[m][n] = acc[m][n] * scale[n]
 /// + offset[n], float32, with the input's zero point and the bias folded into
 /// `offset` by the caller, then a residual and GELU in either order.
 ///
 /// Only x86-64 CPUs with AMX-INT8 whose kernel grants the tile state
-/// (Linux 5.16+) run it; available() says so.
+/// (Linux 5.16+) run it; amxInt8Available() says so.
 ///
 //===----------------------------------------------------------------------===//
 #pragma once
