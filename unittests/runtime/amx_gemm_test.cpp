@@ -111,7 +111,9 @@ TEST(AmxGeluTest, MatchesErfDefinition) {
   for (int i = -12000; i <= 12000; ++i) {
     xs.push_back(static_cast<float>(i) / 1000.f);
   }
-  xs.insert(xs.end(), {1e-30f, -1e-30f, 0.f, -0.f, 50.f, -50.f, 1e30f, -1e30f, INFINITY, NAN});
+  // Around the clamp at |x| = 9 sqrt 2 = 12.73 (erfc taken as 0 past it), far past it, and special values.
+  xs.insert(xs.end(), {-12.7f, -12.74f, -12.8f, -13.f, 13.f, -20.f, 20.f, -100.f, 100.f, 1e-30f, -1e-30f, 0.f, -0.f,
+                       50.f, -50.f, 1e30f, -1e30f, INFINITY, -INFINITY, NAN});
   std::vector<uint8_t> input(inputRowsNeeded(static_cast<int64_t>(xs.size())) + AmxInt8Weights::kBlockDepth, 0);
   const float unit = 1.f;
   for (float x : xs) {
