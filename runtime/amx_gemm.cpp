@@ -123,10 +123,10 @@ __attribute__((target("avx512f"))) void storeBlock(const int32_t* acc, int64_t r
 /// Software prefetches into L2, issued between the tile instructions. A block
 /// against a panel in L2 computes for as long as memory takes to deliver about
 /// half a panel, so with weights that come from memory the tiles would wait
-/// on every first row block: while the later row blocks of a group run, the
-/// next group comes in (`spread`, a few lines each step, evenly: a burst of
-/// prefetches stalls), and the first row block, which reads its panels from
-/// memory, asks for the next panel's lines a step ahead (`ahead`).
+/// on every first row block: while a group's row blocks run, the next group
+/// comes in (a few lines each step, evenly: a burst of prefetches stalls), and
+/// the first row block asks for the next panel's lines a step ahead (`ahead`:
+/// what the first group, or a late prefetch, has not brought yet).
 struct Prefetches {
   const char* next = nullptr;  ///< The next group: where `spread` is.
   const char* end = nullptr;
@@ -240,11 +240,9 @@ void amxLinearU8S8(const AmxInt8Weights& weights, const AmxLinearArgs& args, int
     Prefetches prefetches;
     prefetches.next = reinterpret_cast<const char*>(weights.panel(last));
     prefetches.end = reinterpret_cast<const char*>(weights.panel(std::min(panelEnd, last + group)));
-    const int64_t steps = std::max<int64_t>(1, rowBlocks - 1) * (last - first) * weights.depthBlocks();
-    const int64_t spreadLines = (prefetches.end - prefetches.next) / 64;
+    const int64_t steps = rowBlocks * (last - first) * weights.depthBlocks();
+    prefetches.linesPerStep = ((prefetches.end - prefetches.next) / 64 + steps - 1) / steps;
     for (int64_t row = 0; row < args.rows; row += 2 * kTileRows) {
-      // The next group during the row blocks that read this one from L2 (or the only one).
-      prefetches.linesPerStep = row > 0 || rowBlocks == 1 ? (spreadLines + steps - 1) / steps : 0;
       for (int64_t panel = first; panel < last; ++panel) {
         prefetches.ahead = row == 0 && panel + 1 < panelEnd ? weights.panel(panel + 1) : nullptr;
         multiplyBlock(weights, args, row, panel, acc, prefetches);

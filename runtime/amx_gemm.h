@@ -11,9 +11,9 @@
 /// (two tiles) by 64 input features a block, each panel of 32 columns
 /// contiguous. Panels go in groups that fit a share of L2; within a group each
 /// row block of 32 rows (input in L1) meets every panel, 2 x 2 tiles. The
-/// first row block reads the group from memory, the others from L2; while they
-/// run, the next group is prefetched into L2 a few lines a step, and the first
-/// row block prefetches the next panel a step ahead.
+/// first row block reads the group from memory, the others from L2; while a
+/// group runs, the next one is prefetched into L2 a few lines a step, and the
+/// first row block prefetches the next panel a step ahead.
 ///
 /// The epilogue is what linear_dynamic needs: y[m][n] = acc[m][n] * scale[n]
 /// + offset[n], float32, with the input's zero point and the bias folded into
