@@ -28,6 +28,8 @@
 /// that loads its operands; they bound what a model can run at.
 ///
 //===----------------------------------------------------------------------===//
+#include "runtime/amx_gemm.h"
+
 #include <benchmark/benchmark.h>
 
 #include <cpuid.h>
@@ -123,18 +125,8 @@ __attribute__((target("avx512f,avx512bf16"))) float bf16Zmm(int64_t trips) {
 #undef TSOPT_TEN_STEPS
 #undef TSOPT_TEN_ACCUMULATORS
 
-/// The 64-byte AMX tile configuration (palette 1): eight tiles of 16 rows x 64 bytes.
-struct TileConfig {
-  uint8_t palette = 1;
-  uint8_t startRow = 0;
-  uint8_t reserved[14] = {};
-  uint16_t bytesPerRow[16] = {64, 64, 64, 64, 64, 64, 64, 64};
-  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
-};
-static_assert(sizeof(TileConfig) == 64, "the AMX tile configuration is 64 bytes");
-/// Static: ldtilecfg's intrinsic tells the compiler it reads 8 bytes, so the
-/// rest of a local configuration could be left unwritten.
-const TileConfig kTileConfig;
+/// ldtilecfg reads it (runtime/amx_gemm.h says why it is static).
+const tsopt::runtime::AmxTileConfig kTileConfig;
 
 /// Whether CPUID.(7, 0):EDX has `bits` (24 AMX-TILE, 25 AMX-INT8, 22 AMX-BF16);
 /// clang 14's __builtin_cpu_supports does not know the AMX features.

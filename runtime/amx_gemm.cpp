@@ -23,16 +23,6 @@ constexpr int64_t kTileRows = 16;
 constexpr int64_t kTileBytes = 1024;  ///< 16 rows x 64 bytes.
 constexpr int64_t kGroupBytes = 512 * 1024;  ///< Weights multiplied by every row block in turn: a share of L2.
 
-/// The 64-byte tile configuration (palette 1): tiles 0-3 accumulate a 32 x 32
-/// int32 block, 4-5 hold two 16-row input slices, 6-7 a panel's two weight tiles.
-struct TileConfig {
-  uint8_t palette = 1;
-  uint8_t startRow = 0;
-  uint8_t reserved[14] = {};
-  uint16_t bytesPerRow[16] = {64, 64, 64, 64, 64, 64, 64, 64};
-  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
-};
-static_assert(sizeof(TileConfig) == 64, "the AMX tile configuration is 64 bytes");
 
 /// exp(w) for -87 <= w <= 0 (below, about 1e-38): w = n ln2 + r with
 /// |r| <= ln2 / 2, e^r by its Taylor polynomial of degree 6 (relative error
@@ -146,6 +136,28 @@ struct Prefetches {
   }
 };
 
+/// The depth loop of a block: tiles 0-1 accumulate the first 16 rows of `a`
+/// against the panel's two tiles, 2-3 the next 16 when there are two row tiles;
+/// 4-5 hold the input, 6-7 the panel.
+template <bool kTwoRowTiles>
+__attribute__((target("amx-tile,amx-int8"))) void accumulate(const int8_t* panel, const uint8_t* a, int64_t stride,
+                                                                int64_t depthBlocks, Prefetches& prefetches) {
+  for (int64_t block = 0; block < depthBlocks; ++block) {
+    const int8_t* b = panel + block * 2 * kTileBytes;
+    _tile_loadd(4, a + block * 64, stride);
+    _tile_loadd(6, b, 64);
+    _tile_dpbusd(0, 4, 6);
+    _tile_loadd(7, b + kTileBytes, 64);
+    _tile_dpbusd(1, 4, 7);
+    if constexpr (kTwoRowTiles) {
+      _tile_loadd(5, a + kTileRows * stride + block * 64, stride);
+      _tile_dpbusd(2, 5, 6);
+      _tile_dpbusd(3, 5, 7);
+    }
+    prefetches.step(block);
+  }
+}
+
 /// One row block (32 rows, or the last 16) against one panel: tiles 0-3
 /// accumulate, 4-5 read the input, 6-7 the panel.
 __attribute__((target("amx-tile,amx-int8,avx512f"))) void multiplyBlock(const AmxInt8Weights& weights,
@@ -164,30 +176,11 @@ __attribute__((target("amx-tile,amx-int8,avx512f"))) void multiplyBlock(const Am
   if (row + kTileRows < args.rows) {
     _tile_zero(2);
     _tile_zero(3);
-    for (int64_t block = 0; block < depthBlocks; ++block) {
-      const int8_t* b = panel + block * 2 * kTileBytes;
-      _tile_loadd(4, a + block * 64, stride);
-      _tile_loadd(6, b, 64);
-      _tile_dpbusd(0, 4, 6);
-      _tile_loadd(7, b + kTileBytes, 64);
-      _tile_dpbusd(1, 4, 7);
-      _tile_loadd(5, a + kTileRows * stride + block * 64, stride);
-      _tile_dpbusd(2, 5, 6);
-      _tile_dpbusd(3, 5, 7);
-      prefetches.step(block);
-    }
+    accumulate<true>(panel, a, stride, depthBlocks, prefetches);
     _tile_stored(2, acc + 16 * 32, 128);
     _tile_stored(3, acc + 16 * 32 + 16, 128);
   } else {
-    for (int64_t block = 0; block < depthBlocks; ++block) {
-      const int8_t* b = panel + block * 2 * kTileBytes;
-      _tile_loadd(4, a + block * 64, stride);
-      _tile_loadd(6, b, 64);
-      _tile_dpbusd(0, 4, 6);
-      _tile_loadd(7, b + kTileBytes, 64);
-      _tile_dpbusd(1, 4, 7);
-      prefetches.step(block);
-    }
+    accumulate<false>(panel, a, stride, depthBlocks, prefetches);
   }
   _tile_stored(0, acc, 128);
   _tile_stored(1, acc + 16, 128);
@@ -195,9 +188,8 @@ __attribute__((target("amx-tile,amx-int8,avx512f"))) void multiplyBlock(const Am
   storeBlock(acc, rows, columns, args, row * args.outputStride + column, column);
 }
 
-/// Static: ldtilecfg's intrinsic tells the compiler it reads 8 bytes, so the
-/// rest of a local configuration could be left unwritten.
-const TileConfig kTileConfig;
+/// In static storage (see AmxTileConfig).
+const AmxTileConfig kTileConfig;
 
 __attribute__((target("amx-tile"))) void configureTiles() { _tile_loadconfig(&kTileConfig); }
 

@@ -30,6 +30,19 @@
 
 namespace tsopt::runtime {
 
+/// The 64-byte AMX tile configuration (palette 1) with eight tiles of 16 rows
+/// x 64 bytes, what amx_gemm and benchmarks/bench_peak load. Keep one in static
+/// storage: ldtilecfg's intrinsic tells the compiler it reads 8 bytes, so the
+/// rest of a local configuration could be left unwritten.
+struct AmxTileConfig {
+  uint8_t palette = 1;
+  uint8_t startRow = 0;
+  uint8_t reserved[14] = {};
+  uint16_t bytesPerRow[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+};
+static_assert(sizeof(AmxTileConfig) == 64, "the AMX tile configuration is 64 bytes");
+
 /// Whether this process can run AMX-INT8 tiles: the CPU has them and Linux
 /// granted the tile state (asked once per process).
 bool amxInt8Available();
