@@ -23,7 +23,6 @@ constexpr int64_t kTileRows = 16;
 constexpr int64_t kTileBytes = 1024;  ///< 16 rows x 64 bytes.
 constexpr int64_t kGroupBytes = 512 * 1024;  ///< Weights multiplied by every row block in turn: a share of L2.
 
-
 /// exp(w) for -87 <= w <= 0 (below, about 1e-38): w = n ln2 + r with
 /// |r| <= ln2 / 2, e^r by its Taylor polynomial of degree 6 (relative error
 /// under 2e-7), times 2^n.
@@ -118,7 +117,7 @@ __attribute__((target("avx512f"))) void storeBlock(const int32_t* acc, int64_t r
 /// the first row block asks for the next panel's lines a step ahead (`ahead`:
 /// what the first group, or a late prefetch, has not brought yet).
 struct Prefetches {
-  const char* next = nullptr;  ///< The next group: where `spread` is.
+  const char* next = nullptr;  ///< The next group's first line not yet prefetched.
   const char* end = nullptr;
   int64_t linesPerStep = 0;
   const int8_t* ahead = nullptr;  ///< The panel after the one being multiplied, or null.
